@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
+	"github.com/airflow-gateway/airflow-gateway/config"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
+)
+
+// shutdownGrace is how long running commands may go on after SIGTERM before their groups are killed.
+const shutdownGrace = 30 * time.Second
+
+// setup is everything the gateway finds at start.
+type setup struct {
+	cfg     *config.Config
+	exec    *subprocess.Executor
+	catalog *commands.Catalog
+	version string // as `airflow version` printed it
+	dags    string
+}
+
+// load reads the configuration and asks Airflow for its version and DAGs folder.
+func load(ctx context.Context, configPath string, getenv func(string) string) (*setup, error) {
+	cfg, err := config.Load(configPath, getenv)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := exec.LookPath(cfg.AirflowBin)
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the Airflow CLI %q: set [gateway] airflow_bin to its path: %w", cfg.AirflowBin, err)
+	}
+	home := cfg.AirflowHome
+	if home == "" {
+		home = getenv("AIRFLOW_HOME")
+	}
+	if home == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			home = filepath.Join(h, "airflow")
+		}
+	}
+	ex := &subprocess.Executor{
+		Binary:         bin,
+		Home:           home,
+		Env:            subprocess.ChildEnv(os.Environ(), home),
+		MaxOutputBytes: cfg.MaxOutputBytes,
+		KillGrace:      5 * time.Second,
+	}
+	st := &setup{cfg: cfg, exec: ex}
+	out, err := ask(ctx, ex, "version")
+	if err != nil {
+		return nil, err
+	}
+	st.version = lastLine(out)
+	if st.catalog, err = commands.CatalogFor(st.version); err != nil {
+		return nil, err
+	}
+	st.dags = cfg.DagsFolder
+	if st.dags == "" {
+		if out, err = ask(ctx, ex, "config", "get-value", "core", "dags_folder"); err != nil {
+			return nil, err
+		}
+		st.dags = lastLine(out)
+	}
+	if !filepath.IsAbs(st.dags) {
+		return nil, fmt.Errorf("the DAGs folder %q is not an absolute path: set [gateway] dags_folder", st.dags)
+	}
+	return st, nil
+}
+
+// ask runs one of the gateway's own start-up commands and returns its stdout.
+func ask(ctx context.Context, ex *subprocess.Executor, args ...string) (string, error) {
+	res, err := ex.Run(ctx, args, 2*time.Minute)
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 || res.TimedOut {
+		return "", fmt.Errorf("`airflow %s` failed (exit code %d): %s", strings.Join(args, " "), res.ExitCode, strings.TrimSpace(lastLine(res.Stderr)))
+	}
+	return res.Stdout, nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// credentials builds the accepted tokens from the configuration.
+func credentials(cfg *config.Config) *gateway.Credentials {
+	creds := gateway.NewCredentials(cfg.PluginTokenHeader)
+	if cfg.PluginToken != "" {
+		creds.AddToken("rest_api_plugin", sha256.Sum256([]byte(cfg.PluginToken)), commands.RoleAdmin)
+	}
+	return creds
+}
+
+// check prints what the gateway finds, and fails on any problem.
+func check(ctx context.Context, configPath string, getenv func(string) string, stdout io.Writer) error {
+	st, err := load(ctx, configPath, getenv)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "config:        %s\n", st.cfg.Source)
+	fmt.Fprintf(stdout, "airflow:       %s\n", st.exec.Binary)
+	fmt.Fprintf(stdout, "version:       %s (catalog of Airflow %s)\n", st.version, st.catalog.AirflowVersion)
+	fmt.Fprintf(stdout, "airflow_home:  %s\n", st.exec.Home)
+	fmt.Fprintf(stdout, "dags_folder:   %s\n", st.dags)
+	if err := checkExposure(st.cfg, credentials(st.cfg)); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+// checkExposure refuses to serve without a token anywhere but loopback, unless told to.
+func checkExposure(cfg *config.Config, creds *gateway.Credentials) error {
+	if creds.Open() && !cfg.ListensOnLoopback() && !cfg.AllowUnauthenticated {
+		return fmt.Errorf("no token is configured and %s is not a loopback address: set [rest_api_plugin] rest_api_plugin_expected_http_token (or [auth] tokens_file), or set [gateway] allow_unauthenticated = True", cfg.Listen)
+	}
+	return nil
+}
+
+// serve runs the server until ctx ends, then stops accepting and lets running commands finish.
+func serve(ctx context.Context, configPath string, getenv func(string) string, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	slog.SetDefault(log)
+	st, err := load(ctx, configPath, getenv)
+	if err != nil {
+		return err
+	}
+	cfg := st.cfg
+	if cfg.LogLoading {
+		for _, line := range cfg.Masked() {
+			log.Info("config", "value", line)
+		}
+	}
+	creds := credentials(cfg)
+	if err := checkExposure(cfg, creds); err != nil {
+		return err
+	}
+	if creds.Open() {
+		log.Warn("no token is configured: every request is let in with role Admin", "listen", cfg.Listen)
+	}
+	svc := commands.NewService(commands.NewPolicy(st.catalog, st.dags), st.exec, commands.Options{
+		MaxConcurrent:         cfg.MaxConcurrentCommands,
+		QueueTimeout:          cfg.QueueTimeout,
+		CommandTimeout:        cfg.CommandTimeout,
+		LongCommandTimeout:    cfg.LongCommandTimeout,
+		FilterLoadingMessages: cfg.FilterLoadingMessages,
+	})
+	srv := gateway.New(svc, creds, gateway.Info{
+		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	// Requests get a context that outlives SIGTERM by the grace period, so running commands can finish.
+	baseCtx, killCommands := context.WithCancel(context.WithoutCancel(ctx))
+	defer killCommands()
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "airflow-gateway %s listening on %s://%s (Airflow %s)\n", version, scheme, ln.Addr(), st.version)
+	log.Info("listening", "addr", ln.Addr().String(), "airflow", st.version, "dags_folder", st.dags)
+
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new requests; running commands may finish", "grace", shutdownGrace)
+	graceCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err = hs.Shutdown(graceCtx)
+	killCommands()
+	if errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("grace period over: remaining commands were stopped")
+		_ = hs.Close()
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+package commands
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Invocation is a validated Airflow command: the words to pass to the `airflow` binary, with the policy that
+// applies to it. Both dialects resolve into one; nothing else reaches an Executor.
+type Invocation struct {
+	Rule    *Rule
+	Command *Command
+	words   []word
+	values  map[string][]string
+}
+
+// word is one argv element and how it is shown to people.
+type word struct {
+	text    string
+	display string // what String shows; text when empty
+}
+
+// Path is the command path, such as "dags trigger".
+func (inv *Invocation) Path() string { return inv.Command.Path }
+
+// Args returns the argv after the binary: the path's words, the flags as --flag=value, then `--` and the
+// positionals, so that no value can be read as a flag.
+func (inv *Invocation) Args() []string {
+	args := strings.Fields(inv.Command.Path)
+	for _, w := range inv.words {
+		args = append(args, w.text)
+	}
+	return args
+}
+
+// Value returns the value given for a flag or positional, by its argparse dest, and whether one was given.
+func (inv *Invocation) Value(dest string) (string, bool) {
+	v := inv.values[dest]
+	if len(v) == 0 {
+		return "", false
+	}
+	return v[len(v)-1], true
+}
+
+// String returns the command as a shell line that can be pasted into a terminal, with secrets masked.
+func (inv *Invocation) String() string {
+	parts := []string{"airflow"}
+	parts = append(parts, strings.Fields(inv.Command.Path)...)
+	for _, w := range inv.words {
+		shown := w.text
+		if w.display != "" {
+			shown = w.display
+		}
+		parts = append(parts, ShellQuote(shown))
+	}
+	return strings.Join(parts, " ")
+}
+
+// ShellQuote quotes s for a POSIX shell, leaving plain words as they are.
+func ShellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	plain := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,@%+", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+// Mask is what the gateway shows in place of a secret.
+const Mask = "***"
+
+// MaskURI hides the password of a connection URI; a value that cannot be read as a URI is hidden whole.
+func MaskURI(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		if strings.Contains(s, "@") {
+			return Mask
+		}
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxx")
+		return strings.Replace(u.String(), ":xxx@", ":"+Mask+"@", 1)
+	}
+	return s
+}

@@ -1,0 +1,188 @@
+package commands
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Role is one of Airflow's own role names; each role may do everything the roles below it may.
+type Role int
+
+// The roles, lowest first.
+const (
+	RoleNone Role = iota
+	RoleViewer
+	RoleUser
+	RoleOp
+	RoleAdmin
+)
+
+var roleNames = []string{"None", "Viewer", "User", "Op", "Admin"}
+
+// String returns the role's Airflow name.
+func (r Role) String() string {
+	if r < RoleNone || r > RoleAdmin {
+		return "None"
+	}
+	return roleNames[r]
+}
+
+// ParseRole reads a role name, case-insensitively.
+func ParseRole(s string) (Role, error) {
+	for i, name := range roleNames[1:] {
+		if strings.EqualFold(strings.TrimSpace(s), name) {
+			return Role(i + 1), nil
+		}
+	}
+	return RoleNone, fmt.Errorf("unknown role %q: use one of Viewer, User, Op, Admin", s)
+}
+
+// Class says what a command does to the Airflow installation.
+type Class string
+
+// The classes of commands.
+const (
+	ClassRead        Class = "read"
+	ClassWrite       Class = "write"
+	ClassDestructive Class = "destructive"
+	ClassRunsDAGCode Class = "runs_dag_code"
+	ClassDaemon      Class = "daemon"
+)
+
+// Rule is the policy for one whitelisted command path.
+type Rule struct {
+	Path    string
+	Role    Role
+	Class   Class
+	Long    bool // runs tasks: gets long_command_timeout
+	Confirm bool // prompts unless given --yes
+	// Output forces the output format; the caller may only ask for this one.
+	Output string
+}
+
+// whitelist is every command path the gateway runs, with the rule for it. A path that the running Airflow
+// version lacks is refused with the replacement named in renamed.
+var whitelist = []Rule{
+	{Path: "backfill create", Role: RoleUser, Class: ClassRunsDAGCode, Long: true},
+	{Path: "cheat-sheet", Role: RoleViewer, Class: ClassRead},
+	{Path: "config get-value", Role: RoleOp, Class: ClassRead},
+	{Path: "connections add", Role: RoleOp, Class: ClassWrite},
+	{Path: "connections delete", Role: RoleOp, Class: ClassDestructive},
+	{Path: "connections get", Role: RoleOp, Class: ClassRead, Output: "json"},
+	{Path: "connections list", Role: RoleOp, Class: ClassRead, Output: "json"},
+	{Path: "dags backfill", Role: RoleUser, Class: ClassRunsDAGCode, Long: true},
+	{Path: "dags delete", Role: RoleAdmin, Class: ClassDestructive, Confirm: true},
+	{Path: "dags details", Role: RoleViewer, Class: ClassRead},
+	{Path: "dags list", Role: RoleViewer, Class: ClassRead},
+	{Path: "dags list-import-errors", Role: RoleViewer, Class: ClassRead},
+	{Path: "dags list-jobs", Role: RoleViewer, Class: ClassRead},
+	{Path: "dags list-runs", Role: RoleViewer, Class: ClassRead},
+	{Path: "dags next-execution", Role: RoleViewer, Class: ClassRead},
+	{Path: "dags pause", Role: RoleUser, Class: ClassWrite},
+	{Path: "dags report", Role: RoleViewer, Class: ClassRead},
+	{Path: "dags reserialize", Role: RoleUser, Class: ClassWrite},
+	{Path: "dags show", Role: RoleViewer, Class: ClassRead},
+	{Path: "dags state", Role: RoleViewer, Class: ClassRead},
+	{Path: "dags test", Role: RoleUser, Class: ClassRunsDAGCode, Long: true},
+	{Path: "dags trigger", Role: RoleUser, Class: ClassWrite},
+	{Path: "dags unpause", Role: RoleUser, Class: ClassWrite},
+	{Path: "db check", Role: RoleViewer, Class: ClassRead},
+	{Path: "db clean", Role: RoleAdmin, Class: ClassDestructive, Confirm: true},
+	{Path: "jobs check", Role: RoleViewer, Class: ClassRead},
+	{Path: "pools delete", Role: RoleOp, Class: ClassDestructive},
+	{Path: "pools get", Role: RoleViewer, Class: ClassRead},
+	{Path: "pools list", Role: RoleViewer, Class: ClassRead},
+	{Path: "pools set", Role: RoleOp, Class: ClassWrite},
+	{Path: "providers behaviours", Role: RoleViewer, Class: ClassRead},
+	{Path: "providers get", Role: RoleViewer, Class: ClassRead},
+	{Path: "providers hooks", Role: RoleViewer, Class: ClassRead},
+	{Path: "providers links", Role: RoleViewer, Class: ClassRead},
+	{Path: "providers list", Role: RoleViewer, Class: ClassRead},
+	{Path: "providers notifications", Role: RoleViewer, Class: ClassRead},
+	{Path: "providers secrets", Role: RoleViewer, Class: ClassRead},
+	{Path: "providers triggers", Role: RoleViewer, Class: ClassRead},
+	{Path: "providers widgets", Role: RoleViewer, Class: ClassRead},
+	{Path: "tasks clear", Role: RoleUser, Class: ClassDestructive, Confirm: true},
+	{Path: "tasks failed-deps", Role: RoleViewer, Class: ClassRead},
+	{Path: "tasks list", Role: RoleViewer, Class: ClassRead},
+	{Path: "tasks render", Role: RoleOp, Class: ClassRunsDAGCode},
+	{Path: "tasks state", Role: RoleViewer, Class: ClassRead},
+	{Path: "tasks states-for-dag-run", Role: RoleViewer, Class: ClassRead},
+	{Path: "tasks test", Role: RoleUser, Class: ClassRunsDAGCode, Long: true},
+	{Path: "variables delete", Role: RoleOp, Class: ClassDestructive},
+	{Path: "variables get", Role: RoleOp, Class: ClassRead},
+	{Path: "variables list", Role: RoleOp, Class: ClassRead},
+	{Path: "variables set", Role: RoleOp, Class: ClassWrite},
+	{Path: "version", Role: RoleViewer, Class: ClassRead},
+}
+
+// aliases are other names callers use for a whitelisted path.
+var aliases = map[string]string{
+	"providers triggerer": "providers triggers",
+}
+
+// renamed names what to use instead of a path that one major version lacks.
+var renamed = map[string]map[string]string{
+	"3": {
+		"dags backfill": "backfill create --dag-id DAG_ID --from-date DATE --to-date DATE",
+		"tasks run":     "tasks test, or dags trigger to let the scheduler run the task",
+	},
+	"2": {
+		"backfill create": "dags backfill DAG_ID --start-date DATE --end-date DATE",
+	},
+}
+
+// forbiddenFlags are argparse dests of flags that read or write caller-chosen files, ship code, detach, or
+// change the child's environment; the reason says why.
+var forbiddenFlags = map[string]string{
+	"save":          "writes a file the caller chooses",
+	"save_dagrun":   "writes a file the caller chooses",
+	"imgcat":        "prints terminal graphics, not text",
+	"imgcat_dagrun": "prints terminal graphics, not text",
+	"cfg_path":      "reads a configuration file the caller chooses",
+	"pickle":        "runs a pickled DAG the caller chooses",
+	"ship_dag":      "ships DAG code",
+	"pid":           "writes a file the caller chooses",
+	"log_file":      "writes a file the caller chooses",
+	"stdout":        "writes a file the caller chooses",
+	"stderr":        "writes a file the caller chooses",
+	"daemon":        "detaches a process the gateway could not supervise",
+	"env_vars":      "changes the environment of the Airflow process",
+	"post_mortem":   "opens an interactive debugger",
+	"file":          "names a file on the server",
+}
+
+// confinedFlags are dests of flags naming a path that must lie inside dags_folder.
+var confinedFlags = map[string]bool{"subdir": true, "dagfile_path": true}
+
+// secretFlags are dests whose values are never echoed.
+var secretFlags = map[string]bool{"conn_password": true, "conn_extra": true, "conn_json": true}
+
+// sensitiveWords are Airflow's words that mark a variable or option as secret.
+var sensitiveWords = []string{
+	"password", "secret", "passwd", "authorization", "api_key", "apikey", "access_token", "private_key",
+	"passphrase", "token", "keyfile_dict", "service_account",
+}
+
+// sensitiveOptions are configuration options that `config get-value` refuses whatever their name.
+var sensitiveOptions = []string{"sql_alchemy_conn", "fernet_key", "secret_key", "broker_url", "result_backend"}
+
+// IsSensitiveName reports whether a variable key or option name holds one of Airflow's sensitive words.
+func IsSensitiveName(name string) bool {
+	lower := strings.ToLower(name)
+	for _, w := range sensitiveWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func ruleFor(path string) *Rule {
+	for i := range whitelist {
+		if whitelist[i].Path == path {
+			return &whitelist[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package commands
+
+import (
+	"context"
+	"time"
+)
+
+// Options are the execution limits of a Service.
+type Options struct {
+	MaxConcurrent         int
+	QueueTimeout          time.Duration
+	CommandTimeout        time.Duration
+	LongCommandTimeout    time.Duration
+	FilterLoadingMessages bool
+}
+
+// Service runs invocations on an Executor with bounded concurrency and per-class time limits.
+type Service struct {
+	*Policy
+	exec  Executor
+	opts  Options
+	slots chan struct{}
+}
+
+// NewService returns a Service; at most opts.MaxConcurrent commands run at once.
+func NewService(policy *Policy, exec Executor, opts Options) *Service {
+	return &Service{Policy: policy, exec: exec, opts: opts, slots: make(chan struct{}, max(1, opts.MaxConcurrent))}
+}
+
+// Options returns the service's limits.
+func (s *Service) Options() Options { return s.opts }
+
+// Run waits for a free slot (at most QueueTimeout) and runs inv. It returns EUNAVAILABLE when no slot freed
+// in time, ETIMEOUT with the partial Result when the command ran past its limit, and the Result otherwise,
+// whatever the command's exit code.
+func (s *Service) Run(ctx context.Context, inv *Invocation) (*Result, error) {
+	limit := s.opts.CommandTimeout
+	if inv.Rule.Long {
+		limit = s.opts.LongCommandTimeout
+	}
+	return s.RunArgs(ctx, inv.Args(), limit)
+}
+
+// RunArgs runs args as Run does; it is for the gateway's own commands, already known to be safe.
+func (s *Service) RunArgs(ctx context.Context, args []string, limit time.Duration) (*Result, error) {
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.slots }()
+	res, err := s.exec.Run(ctx, args, limit)
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.FilterLoadingMessages {
+		res.Stdout = FilterLoadingMessages(res.Stdout)
+	}
+	if res.TimedOut {
+		return res, Errorf(ETIMEOUT, "the command ran past its time limit of %s and was stopped; the output so far is included", limit)
+	}
+	return res, nil
+}
+
+func (s *Service) acquire(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(s.opts.QueueTimeout)
+	defer timer.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-timer.C:
+		return Errorf(EUNAVAILABLE, "all %d command slots stayed busy for %s; retry in a few seconds", cap(s.slots), s.opts.QueueTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,62 @@
+package commands
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mattn/go-shellwords"
+)
+
+// MaxCommandBytes bounds the length of one command line.
+const MaxCommandBytes = 16 << 10
+
+// SplitCommand splits a command line into words the way a POSIX shell would quote them, without expanding
+// anything. Shell operators, backticks, `$(` and control characters are refused rather than dropped, since
+// the caller may have meant them for a shell the gateway does not run.
+func SplitCommand(line string) ([]string, error) {
+	if len(line) > MaxCommandBytes {
+		return nil, Errorf(EINVALID, "the command is %d bytes long; the limit is %d", len(line), MaxCommandBytes)
+	}
+	if !utf8.ValidString(line) {
+		return nil, Errorf(EINVALID, "the command is not valid UTF-8; send it as UTF-8 text")
+	}
+	for i, r := range line {
+		if unicode.IsControl(r) && r != '\t' {
+			return nil, Errorf(EINVALID, "the command holds a control character (%U at byte %d); send one command on one line", r, i)
+		}
+	}
+	if i := strings.IndexByte(line, '`'); i >= 0 {
+		return nil, Errorf(EINVALID, "backticks (at byte %d) are not allowed: the gateway runs one Airflow command without a shell, so nothing is substituted", i)
+	}
+	if i := strings.Index(line, "$("); i >= 0 {
+		return nil, Errorf(EINVALID, "`$(` (at byte %d) is not allowed: the gateway runs one Airflow command without a shell, so nothing is substituted", i)
+	}
+	p := shellwords.NewParser()
+	words, err := p.Parse(line)
+	if err != nil {
+		return nil, Errorf(EINVALID, "cannot split the command into words (%v); check its quotes", err)
+	}
+	if p.Position >= 0 {
+		op := operatorAt(line, p.Position)
+		return nil, Errorf(EINVALID, "the shell operator `%s` (at byte %d) is not allowed: the gateway runs exactly one Airflow command, without a shell; send each command in its own request, and quote the character if it belongs to a value", op, p.Position)
+	}
+	if len(words) == 0 {
+		return nil, Errorf(EINVALID, "no command given; try `dags list`, or GET /api/v1/commands for the commands you may run")
+	}
+	return words, nil
+}
+
+func operatorAt(line string, pos int) string {
+	end := pos
+	for end < len(line) && strings.IndexByte(";&|<>", line[end]) >= 0 {
+		end++
+	}
+	if end == pos {
+		end = pos + 1
+		if end > len(line) {
+			return line[pos:]
+		}
+	}
+	return line[pos:end]
+}

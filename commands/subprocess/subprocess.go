@@ -1,0 +1,119 @@
+// Package subprocess runs each Airflow command as a child process of its own: explicit argv, no shell,
+// stdin closed, its own process group, capped output and a time limit enforced on the whole group.
+package subprocess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+)
+
+// Executor is a commands.Executor that starts one process per command.
+type Executor struct {
+	Binary         string        // the airflow binary
+	Home           string        // AIRFLOW_HOME of the children, and their working directory
+	Env            []string      // the children's environment; see ChildEnv
+	MaxOutputBytes int           // per stream; the rest is read and dropped
+	KillGrace      time.Duration // between SIGTERM and SIGKILL
+}
+
+// ChildEnv returns environ without the gateway's own settings (AIRFLOW_GATEWAY*), with AIRFLOW_HOME set to
+// home when home is not empty.
+func ChildEnv(environ []string, home string) []string {
+	var env []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "AIRFLOW_GATEWAY") || (home != "" && name == "AIRFLOW_HOME") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	if home != "" {
+		env = append(env, "AIRFLOW_HOME="+home)
+	}
+	return env
+}
+
+// Run implements commands.Executor.
+func (e *Executor) Run(ctx context.Context, args []string, limit time.Duration) (*commands.Result, error) {
+	runCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+
+	cmd := exec.CommandContext(runCtx, e.Binary, args...)
+	cmd.Env = e.Env
+	cmd.Dir = e.Home
+	cmd.Stdin = nil // reads from the null device
+	stdout := &cappedBuffer{limit: e.MaxOutputBytes}
+	stderr := &cappedBuffer{limit: e.MaxOutputBytes}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// At the limit or when the caller goes away, the whole group is asked to stop; WaitDelay later,
+	// exec kills the leader and closes the pipes, and the group is killed below.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = e.KillGrace
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", e.Binary, err)
+	}
+	_ = cmd.Wait() // the exit status is read from ProcessState; pipe and cancel errors change nothing here
+	// Grandchildren that outlived the leader, or ignored SIGTERM, go now: no command leaves a process behind.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+
+	res := &commands.Result{
+		Stdout:    stdout.String(),
+		Stderr:    stderr.String(),
+		ExitCode:  exitCode(cmd.ProcessState),
+		Duration:  time.Since(start),
+		Truncated: stdout.truncated || stderr.truncated,
+		Canceled:  ctx.Err() != nil,
+	}
+	res.TimedOut = !res.Canceled && errors.Is(runCtx.Err(), context.DeadlineExceeded)
+	return res, nil
+}
+
+// exitCode reports the exit status, as a shell does: 128+N for a process ended by signal N.
+func exitCode(st *os.ProcessState) int {
+	if st == nil {
+		return -1
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return st.ExitCode()
+}
+
+// cappedBuffer keeps the first limit bytes written to it and counts the rest, so the child never blocks on a
+// full pipe.
+type cappedBuffer struct {
+	mu        sync.Mutex
+	buf       []byte
+	limit     int
+	truncated bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(p)
+	if room := b.limit - len(b.buf); room < n {
+		b.truncated = true
+		p = p[:max(room, 0)]
+	}
+	b.buf = append(b.buf, p...)
+	return n, nil
+}
+
+func (b *cappedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}

@@ -1,0 +1,282 @@
+// Package config reads the gateway's INI file and environment into one typed Config.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"gopkg.in/ini.v1"
+)
+
+// EnvFile is the environment variable naming the config file when --config is not given.
+const EnvFile = "AIRFLOW_GATEWAY_CONFIG"
+
+// EnvPrefix starts every override: AIRFLOW_GATEWAY__<SECTION>__<KEY>.
+const EnvPrefix = "AIRFLOW_GATEWAY__"
+
+// Config is the gateway's whole configuration. The `key` tag names each field's section and key; `default`
+// is the value when neither the file nor the environment sets one.
+type Config struct {
+	Listen                string        `key:"gateway.listen" default:"127.0.0.1:8080" validate:"required,hostname_port"`
+	AirflowBin            string        `key:"gateway.airflow_bin" default:"airflow" validate:"required"`
+	AirflowHome           string        `key:"gateway.airflow_home"`
+	DagsFolder            string        `key:"gateway.dags_folder"`
+	MaxConcurrentCommands int           `key:"gateway.max_concurrent_commands" default:"4" validate:"min=1,max=1024"`
+	QueueTimeout          time.Duration `key:"gateway.queue_timeout" default:"10s" validate:"min=0"`
+	CommandTimeout        time.Duration `key:"gateway.command_timeout" default:"60s" validate:"min=1000000000"`
+	LongCommandTimeout    time.Duration `key:"gateway.long_command_timeout" default:"1h" validate:"min=1000000000"`
+	MaxOutputBytes        int           `key:"gateway.max_output_bytes" default:"1048576" validate:"min=1024"`
+	MaxUploadBytes        int64         `key:"gateway.max_upload_bytes" default:"10485760" validate:"min=1"`
+	AllowDaemons          bool          `key:"gateway.allow_daemons" default:"False"`
+	SecretKey             string        `key:"gateway.secret_key" secret:"true" validate:"omitempty,min=16"`
+	TLSCert               string        `key:"gateway.tls_cert" validate:"required_with=TLSKey"`
+	TLSKey                string        `key:"gateway.tls_key" validate:"required_with=TLSCert"`
+	AllowUnauthenticated  bool          `key:"gateway.allow_unauthenticated" default:"False"`
+	TokensFile            string        `key:"auth.tokens_file"`
+	PluginTokenHeader     string        `key:"rest_api_plugin.rest_api_plugin_http_token_header_name" default:"rest_api_plugin_http_token" validate:"required,printascii,excludes= "`
+	PluginToken           string        `key:"rest_api_plugin.rest_api_plugin_expected_http_token" secret:"true"`
+	FilterLoadingMessages bool          `key:"rest_api_plugin.filter_loading_messages_in_cli_response" default:"True"`
+	LogLoading            bool          `key:"rest_api_plugin.log_loading" default:"False"`
+
+	// Source names where the configuration came from, for logs.
+	Source string `key:"-"`
+}
+
+// Key describes one configuration key.
+type Key struct {
+	Section, Name, Default string
+	Secret                 bool
+	field                  int
+}
+
+// EnvName is the environment variable that overrides the key.
+func (k Key) EnvName() string {
+	return EnvPrefix + strings.ToUpper(k.Section) + "__" + strings.ToUpper(k.Name)
+}
+
+// Keys lists every key, in the order of Config's fields.
+func Keys() []Key {
+	t := reflect.TypeFor[Config]()
+	var keys []Key
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("key")
+		if tag == "-" || tag == "" {
+			continue
+		}
+		section, name, _ := strings.Cut(tag, ".")
+		keys = append(keys, Key{Section: section, Name: name, Default: f.Tag.Get("default"), Secret: f.Tag.Get("secret") == "true", field: i})
+	}
+	return keys
+}
+
+// Load reads the file at path (optional: "" means none) and applies the environment's overrides.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	file := ini.Empty()
+	source := "defaults"
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config file: %w", err)
+		}
+		file, err = ini.LoadSources(ini.LoadOptions{Insensitive: false}, data)
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		source = path
+	}
+	return parse(file, source, getenv)
+}
+
+// Parse reads configuration from INI text (and getenv's overrides); it is Load without a file system.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	file, err := ini.LoadSources(ini.LoadOptions{}, data)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(file, "text", getenv)
+}
+
+func parse(file *ini.File, source string, getenv func(string) string) (*Config, error) {
+	keys := Keys()
+	if err := checkKnown(file, keys); err != nil {
+		return nil, err
+	}
+	cfg := &Config{Source: source}
+	v := reflect.ValueOf(cfg).Elem()
+	var problems []string
+	for _, k := range keys {
+		raw, from := k.Default, "default"
+		if file.Section(k.Section).HasKey(k.Name) {
+			raw, from = file.Section(k.Section).Key(k.Name).String(), "["+k.Section+"] "+k.Name
+		}
+		if env := getenv(k.EnvName()); env != "" {
+			raw, from = env, k.EnvName()
+		}
+		if err := setField(v.Field(k.field), strings.TrimSpace(raw)); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", from, err))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("config: %s", strings.Join(problems, "; "))
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// checkKnown refuses sections and keys the gateway does not know, which are most often typos.
+func checkKnown(file *ini.File, keys []Key) error {
+	known := map[string]map[string]bool{}
+	for _, k := range keys {
+		if known[k.Section] == nil {
+			known[k.Section] = map[string]bool{}
+		}
+		known[k.Section][k.Name] = true
+	}
+	for _, sec := range file.Sections() {
+		name := sec.Name()
+		if name == ini.DefaultSection && len(sec.Keys()) == 0 {
+			continue
+		}
+		if known[name] == nil {
+			return fmt.Errorf("config: unknown section [%s]; the sections are [gateway], [auth] and [rest_api_plugin]", name)
+		}
+		for _, key := range sec.KeyStrings() {
+			if !known[name][key] {
+				names := make([]string, 0, len(known[name]))
+				for n := range known[name] {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				return fmt.Errorf("config: unknown key %q in [%s]; its keys are %s", key, name, strings.Join(names, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+func setField(f reflect.Value, raw string) error {
+	switch f.Interface().(type) {
+	case string:
+		f.SetString(raw)
+	case bool:
+		b, err := ParseBool(raw)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case time.Duration:
+		d, err := ParseDuration(raw)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+	case int, int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", raw)
+		}
+		f.SetInt(n)
+	}
+	return nil
+}
+
+// ParseBool reads a boolean the way airflow.cfg writes them: True/False, also true/false, yes/no, on/off, 1/0.
+func ParseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true", "t", "yes", "y", "on", "1":
+		return true, nil
+	case "false", "f", "no", "n", "off", "0", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean: write True or False", s)
+}
+
+// ParseDuration reads a Go duration ("10s", "1h30m") or a plain number of seconds.
+func ParseDuration(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("%q is negative", s)
+		}
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration: write seconds (30) or a Go duration (30s, 5m, 1h)", s)
+	}
+	return d, nil
+}
+
+var validate = validator.New(validator.WithRequiredStructEnabled())
+
+func (c *Config) validate() error {
+	err := validate.Struct(c)
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return err
+	}
+	t := reflect.TypeFor[Config]()
+	var problems []string
+	for _, fe := range verrs {
+		f, _ := t.FieldByName(fe.StructField())
+		section, name, _ := strings.Cut(f.Tag.Get("key"), ".")
+		problems = append(problems, fmt.Sprintf("[%s] %s %s", section, name, describe(fe)))
+	}
+	return fmt.Errorf("config: %s", strings.Join(problems, "; "))
+}
+
+func describe(fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "must be set"
+	case "hostname_port":
+		return fmt.Sprintf("must be host:port, such as 127.0.0.1:8080 (got %q)", fe.Value())
+	case "min":
+		if d, ok := fe.Value().(time.Duration); ok {
+			return fmt.Sprintf("is too small (%s)", d)
+		}
+		return fmt.Sprintf("must be at least %s (got %v)", fe.Param(), fe.Value())
+	case "max":
+		return fmt.Sprintf("must be at most %s (got %v)", fe.Param(), fe.Value())
+	case "required_with":
+		return "must be set together with the other of tls_cert and tls_key"
+	}
+	return fmt.Sprintf("fails the rule %q", fe.Tag())
+}
+
+// ListensOnLoopback reports whether Listen names a loopback address only.
+func (c *Config) ListensOnLoopback() bool {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Masked returns the configuration as section/key lines, with secrets replaced by ***, for logging.
+func (c *Config) Masked() []string {
+	v := reflect.ValueOf(c).Elem()
+	var lines []string
+	for _, k := range Keys() {
+		val := fmt.Sprint(v.Field(k.field).Interface())
+		if k.Secret && val != "" {
+			val = "***"
+		}
+		lines = append(lines, fmt.Sprintf("[%s] %s = %s", k.Section, k.Name, val))
+	}
+	return lines
+}

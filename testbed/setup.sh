@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Airflow versions the tests run against, each into its own virtual environment built from a
+# committed lock file, and writes an env file that names their binaries.
+#
+#   testbed/setup.sh [2.10] [3]      (both when none is named)
+#
+# Environments live in a cache outside the clone, keyed by the lock file's hash, so a second run takes
+# seconds: $AIRFLOW_GATEWAY_CACHE, or ~/.cache/airflow-gateway. The env file is $CACHE/testbed.env.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${AIRFLOW_GATEWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/airflow-gateway}
+mkdir -p "$cache"
+versions=("$@")
+[ ${#versions[@]} -gt 0 ] || versions=(2.10 3)
+
+python=$(command -v python3.11 || command -v python3)
+if ! command -v uv >/dev/null 2>&1; then
+  "$python" -m pip install --quiet uv
+fi
+uv=$(command -v uv || echo "$python -m uv")
+
+envfile=$cache/testbed.env
+touch "$envfile"
+for v in "${versions[@]}"; do
+  lock=$here/lock-$v.txt
+  [ -f "$lock" ] || { echo "no lock file for Airflow $v: $lock" >&2; exit 2; }
+  hash=$(sha256sum "$lock" | cut -c1-16)
+  venv=$cache/venv-$v-$hash
+  if [ ! -f "$venv/.complete" ]; then
+    echo "installing Airflow $v into $venv" >&2
+    rm -rf "$venv" # a half-built one, if an earlier run was stopped
+    $uv venv --quiet --python "$python" "$venv"
+    VIRTUAL_ENV=$venv $uv pip install --quiet -r "$lock"
+    touch "$venv/.complete"
+  fi
+  name=AIRFLOW_GATEWAY_TEST_AIRFLOW_${v%%.*}
+  grep -v "^$name=" "$envfile" > "$envfile.new" || true
+  echo "$name=$venv/bin/airflow" >> "$envfile.new"
+  mv "$envfile.new" "$envfile"
+  echo "Airflow $v: $venv/bin/airflow" >&2
+done
+echo "$envfile"
