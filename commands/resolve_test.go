@@ -1,0 +1,220 @@
+package commands_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+)
+
+// mustPolicy returns a policy over the embedded catalog of major, with a DAGs folder holding one file.
+func mustPolicy(tb testing.TB, major string) *commands.Policy {
+	tb.Helper()
+	version := map[string]string{"2": "2.10.5", "3": "3.3.2"}[major]
+	cat, err := commands.CatalogFor(version)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dags := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dags, "my_dag.py"), []byte("# dag\n"), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return commands.NewPolicy(cat, dags)
+}
+
+func TestResolveArgv(t *testing.T) {
+	tests := []struct {
+		major, line string
+		want        []string
+		shown       string
+	}{
+		{"3", "version", []string{"version"}, "airflow version"},
+		{"3", "airflow dags list -o json", []string{"dags", "list", "--output=json"}, "airflow dags list --output=json"},
+		{"2", "dags trigger gw_conf -c '{\"a\": 1}' -r run1", []string{"dags", "trigger", `--conf={"a": 1}`, "--run-id=run1", "--", "gw_conf"},
+			`airflow dags trigger '--conf={"a": 1}' --run-id=run1 -- gw_conf`},
+		{"3", "dags trigger gw_conf --logical-date 2024-01-02", []string{"dags", "trigger", "--logical-date=2024-01-02", "--", "gw_conf"}, ""},
+		{"3", "variables set -- k -v1", []string{"variables", "set", "--", "k", "-v1"}, ""},
+		{"3", "variables set api_key s3cr3t", []string{"variables", "set", "--", "api_key", "s3cr3t"}, "airflow variables set -- api_key '***'"},
+		{"2", "connections add c1 --conn-uri postgres://u:pw@h/db", []string{"connections", "add", "--conn-uri=postgres://u:pw@h/db", "--", "c1"},
+			"airflow connections add '--conn-uri=postgres://u:***@h/db' -- c1"},
+		{"3", "connections add c1 --conn-type http --conn-password pw", []string{"connections", "add", "--conn-type=http", "--conn-password=pw", "--", "c1"},
+			"airflow connections add --conn-type=http '--conn-password=***' -- c1"},
+		{"3", "connections list", []string{"connections", "list", "--output=json"}, ""},
+		{"3", "connections get c1 -o json", []string{"connections", "get", "--output=json", "--", "c1"}, ""},
+		{"2", "tasks clear gw_two_tasks -y -t extract", []string{"tasks", "clear", "--yes", "--task-regex=extract", "--", "gw_two_tasks"}, ""},
+		{"3", "dags delete gw_fails --yes", []string{"dags", "delete", "--yes", "--", "gw_fails"}, ""},
+		{"2", "tasks test gw_two_tasks extract 2024-01-01", []string{"tasks", "test", "--", "gw_two_tasks", "extract", "2024-01-01"}, ""},
+		{"3", "providers triggerer", []string{"providers", "triggers"}, ""},
+		{"3", "config get-value core dags_folder", []string{"config", "get-value", "--", "core", "dags_folder"}, ""},
+		{"2", "dags list -v -v", []string{"dags", "list", "--verbose"}, ""},
+		{"3", "pools set p1 5 'a pool'", []string{"pools", "set", "--", "p1", "5", "a pool"}, ""},
+		{"3", "backfill create --dag-id gw_conf --from-date 2024-01-01 --to-date 2024-01-02 --dry-run",
+			[]string{"backfill", "create", "--dag-id=gw_conf", "--from-date=2024-01-01", "--to-date=2024-01-02", "--dry-run"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.major+"/"+tt.line, func(t *testing.T) {
+			inv, err := mustPolicy(t, tt.major).ResolveLine(tt.line, commands.RoleAdmin)
+			if err != nil {
+				t.Fatalf("ResolveLine: %v", err)
+			}
+			if got := inv.Args(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Args() = %q, want %q", got, tt.want)
+			}
+			if tt.shown != "" && inv.String() != tt.shown {
+				t.Errorf("String() = %s, want %s", inv.String(), tt.shown)
+			}
+		})
+	}
+}
+
+func TestResolveConfinesSubdir(t *testing.T) {
+	p := mustPolicy(t, "2")
+	inv, err := p.ResolveLine("dags list -S my_dag.py", commands.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "--subdir=" + filepath.Join(p.DagsFolder(), "my_dag.py")
+	if got := inv.Args()[2]; got != want {
+		t.Errorf("subdir passed as %q, want %q", got, want)
+	}
+	inv, err = p.ResolveLine("dags list -S DAGS_FOLDER/my_dag.py", commands.RoleAdmin)
+	if err != nil || inv.Args()[2] != want {
+		t.Errorf("DAGS_FOLDER placeholder: %v %v", inv, err)
+	}
+}
+
+// HostileLines are command strings that must be refused with a 4xx before anything runs, on the Airflow
+// major version named (both when empty). Each names words the message must hold, so that it says what was
+// wrong.
+var HostileLines = []struct{ Line, Code, Says, Major string }{
+	{"dags list; rm -rf /", commands.EINVALID, "`;`", ""},
+	{"dags list && id", commands.EINVALID, "`&&`", ""},
+	{"dags list & id", commands.EINVALID, "`&`", ""},
+	{"dags list | sh", commands.EINVALID, "`|`", ""},
+	{"dags list > /tmp/x", commands.EINVALID, "`>`", ""},
+	{"dags list < /etc/passwd", commands.EINVALID, "`<`", ""},
+	{"dags list `id`", commands.EINVALID, "backticks", ""},
+	{"dags trigger $(id)", commands.EINVALID, "`$(`", ""},
+	{"dags trigger \"$(id)\"", commands.EINVALID, "`$(`", ""},
+	{"dags list\nid", commands.EINVALID, "control character", ""},
+	{"dags list\x00", commands.EINVALID, "control character", ""},
+	{"dags list -S ../../etc", commands.EINVALID, "inside the DAGs folder", "2"},
+	{"dags list -S /etc/passwd", commands.EINVALID, "inside the DAGs folder", "2"},
+	{"dags list --subdir=/tmp", commands.EINVALID, "inside the DAGs folder", "2"},
+	{"dags list -S DAGS_FOLDER/../..", commands.EINVALID, "inside the DAGs folder", "2"},
+	{"dags test gw_conf -f ../../etc/passwd", commands.EINVALID, "inside the DAGs folder", "3"},
+	{"dags test gw_conf --dagfile-path=/etc/passwd", commands.EINVALID, "inside the DAGs folder", "3"},
+	{"dags list --out json", commands.EINVALID, "did you mean --output", ""},
+	{"dags trigger gw_conf --run run1", commands.EINVALID, "did you mean --run-id", ""},
+	{"dags list --outptu json", commands.EINVALID, "did you mean --output", ""},
+	{"dags list --bogus", commands.EINVALID, "has no flag --bogus", ""},
+	{"dags list -ojson", commands.EINVALID, "-o VALUE", ""},
+	{"dags show gw_conf --save /tmp/x.png", commands.EINVALID, "writes a file", ""},
+	{"dags show gw_conf --imgcat", commands.EINVALID, "terminal graphics", ""},
+	{"dags test gw_conf --save-dagrun /tmp/x", commands.EINVALID, "writes a file", ""},
+	{"tasks test gw_conf show_conf --env-vars {}", commands.EINVALID, "environment", ""},
+	{"users create -u x", commands.EINVALID, "`users", ""},
+	{"db reset -y", commands.EINVALID, "does not run", ""},
+	{"db shell", commands.EINVALID, "does not run", ""},
+	{"dags backfill gw_conf -s 2024-01-01", commands.EINVALID, "use `backfill create", "3"},
+	{"tasks run gw_conf show_conf 2024-01-01", commands.EINVALID, "use `tasks test", "3"},
+	{"dags delete gw_conf", commands.EINVALID, "--yes", ""},
+	{"tasks clear gw_conf", commands.EINVALID, "--yes", ""},
+	{"db clean --clean-before-timestamp 2024-01-01", commands.EINVALID, "--yes", ""},
+	{"dags trigger gw_conf -c --verbose", commands.EINVALID, "needs a value", ""},
+	{"dags trigger gw_conf -c", commands.EINVALID, "needs a value", ""},
+	{"dags trigger gw_conf -c [1]", commands.EINVALID, "JSON object", ""},
+	{"dags trigger gw_conf -c notjson", commands.EINVALID, "JSON object", ""},
+	{"dags trigger", commands.EINVALID, "needs DAG_ID", ""},
+	{"dags trigger a b", commands.EINVALID, "does not take the argument \"b\"", ""},
+	{"dags list -o html", commands.EINVALID, "one of table, json, yaml, plain", ""},
+	{"connections list -o table", commands.EINVALID, "leave out -o table", ""},
+	{"dags list --verbose=yes", commands.EINVALID, "takes no value", ""},
+	{"dags trigger gw_conf -r a -r b", commands.EINVALID, "given twice", ""},
+	{"tasks test gw_conf show_conf --map-index x", commands.EINVALID, "whole number", ""},
+	{"dags trigger gw_conf --logical-date yesterday", commands.EINVALID, "must be a date", "3"},
+	{"config get-value database sql_alchemy_conn", commands.EFORBIDDEN, "sensitive", ""},
+	{"config get-value core fernet_key", commands.EFORBIDDEN, "sensitive", ""},
+	{"config get-value api auth_token_thing", commands.EFORBIDDEN, "sensitive", ""},
+	{"dags", commands.EINVALID, "needs a subcommand", ""},
+	{"dags frobnicate", commands.EINVALID, "takes one of", ""},
+	{"", commands.EINVALID, "no command given", ""},
+	{"airflow", commands.EINVALID, "no command given", ""},
+	{"'unclosed", commands.EINVALID, "quotes", ""},
+	{"variables import /etc/passwd", commands.EINVALID, "does not run", ""},
+	{"dags list " + strings.Repeat("x", commands.MaxCommandBytes), commands.EINVALID, "limit", ""},
+}
+
+func TestResolveRefusesHostileLines(t *testing.T) {
+	policies := map[string]*commands.Policy{"2": mustPolicy(t, "2"), "3": mustPolicy(t, "3")}
+	for _, tt := range HostileLines {
+		for _, major := range []string{"2", "3"} {
+			if tt.Major != "" && tt.Major != major {
+				continue
+			}
+			t.Run(major+"/"+tt.Line[:min(len(tt.Line), 60)], func(t *testing.T) {
+				inv, err := policies[major].ResolveLine(tt.Line, commands.RoleAdmin)
+				if err == nil {
+					t.Fatalf("resolved to %q; want it refused", inv.Args())
+				}
+				if code := commands.ErrorCode(err); code != tt.Code {
+					t.Errorf("code %s, want %s (%v)", code, tt.Code, err)
+				}
+				if !strings.Contains(err.Error(), tt.Says) {
+					t.Errorf("message %q does not say %q", err, tt.Says)
+				}
+			})
+		}
+	}
+}
+
+func TestResolveVersionDifferences(t *testing.T) {
+	if _, err := mustPolicy(t, "2").ResolveLine("backfill create --dag-id d --from-date 2024-01-01 --to-date 2024-01-02", commands.RoleAdmin); err == nil ||
+		!strings.Contains(err.Error(), "use `dags backfill") {
+		t.Errorf("backfill create on 2.10: %v", err)
+	}
+	if _, err := mustPolicy(t, "2").ResolveLine("dags backfill gw_conf -s 2024-01-01 -e 2024-01-02", commands.RoleAdmin); err != nil {
+		t.Errorf("dags backfill on 2.10: %v", err)
+	}
+	if _, err := mustPolicy(t, "3").ResolveLine("dags trigger gw_conf -e 2024-01-01", commands.RoleAdmin); err == nil {
+		t.Error("--exec-date is a 2.10 flag; 3.x must refuse it")
+	}
+}
+
+func TestResolveRoles(t *testing.T) {
+	p := mustPolicy(t, "3")
+	if _, err := p.ResolveLine("dags trigger gw_conf", commands.RoleViewer); commands.ErrorCode(err) != commands.EFORBIDDEN ||
+		!strings.Contains(err.Error(), "needs role User") {
+		t.Errorf("Viewer triggering: %v", err)
+	}
+	if _, err := p.ResolveLine("dags list", commands.RoleViewer); err != nil {
+		t.Errorf("Viewer listing: %v", err)
+	}
+}
+
+func TestCatalogForRefusesUnknownVersions(t *testing.T) {
+	for _, v := range []string{"2.9.3", "1.10.15", "4.0.0", "not a version"} {
+		if _, err := commands.CatalogFor(v); err == nil {
+			t.Errorf("CatalogFor(%q) succeeded; want an error", v)
+		}
+	}
+	for _, v := range []string{"2.10.5", "3.3.2", "3.0.0"} {
+		if _, err := commands.CatalogFor(v); err != nil {
+			t.Errorf("CatalogFor(%q): %v", v, err)
+		}
+	}
+}
+
+// TestWhitelistExists checks that every whitelisted path exists in at least one catalog, so a typo in the
+// policy cannot hide.
+func TestWhitelistExists(t *testing.T) {
+	for _, major := range []string{"2", "3"} {
+		p := mustPolicy(t, major)
+		if got := len(p.Allowed(commands.RoleAdmin).Commands); got < 45 {
+			t.Errorf("Airflow %s: only %d whitelisted commands found in the catalog", major, got)
+		}
+	}
+}

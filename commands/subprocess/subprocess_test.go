@@ -1,0 +1,213 @@
+package subprocess_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
+)
+
+// TestHelperProcess is the fake airflow: the test binary run again with GATEWAY_FAKE_AIRFLOW set. It is
+// only for faults a real Airflow cannot be made to show.
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv("GATEWAY_FAKE_AIRFLOW")
+	if mode == "" {
+		return
+	}
+	recordPID()
+	switch mode {
+	case "hang": // ignores SIGTERM, with a grandchild that ignores it too
+		signal.Ignore(syscall.SIGTERM)
+		spawn("sleep")
+		fmt.Println("started")
+		time.Sleep(time.Hour)
+	case "sleep":
+		signal.Ignore(syscall.SIGTERM)
+		time.Sleep(time.Hour)
+	case "orphan": // exits at once, leaving a grandchild that holds stdout
+		spawn("sleep")
+		fmt.Println("parent done")
+		os.Exit(0)
+	case "flood": // 100 MB on each stream
+		chunk := []byte(strings.Repeat("x", 1<<20))
+		for range 100 {
+			os.Stdout.Write(chunk)
+			os.Stderr.Write(chunk)
+		}
+		os.Exit(0)
+	case "crash":
+		fmt.Fprintln(os.Stderr, "about to crash")
+		os.Exit(3)
+	case "killed":
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Second)
+	case "env":
+		fmt.Println(strings.Join(os.Environ(), "\n"))
+		wd, _ := os.Getwd()
+		fmt.Println("PWD=" + wd)
+		os.Exit(0)
+	}
+	os.Exit(0)
+}
+
+func recordPID() {
+	if f := os.Getenv("GATEWAY_FAKE_PIDS"); f != "" {
+		fh, _ := os.OpenFile(f, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		fmt.Fprintln(fh, os.Getpid())
+		fh.Close()
+	}
+}
+
+func spawn(mode string) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), "GATEWAY_FAKE_AIRFLOW="+mode)
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		panic(err)
+	}
+}
+
+// fake returns an Executor whose airflow is the test binary in mode, and the file its processes list
+// their pids in.
+func fake(tb testing.TB, mode string) (*subprocess.Executor, string) {
+	tb.Helper()
+	pids := filepath.Join(tb.TempDir(), "pids")
+	env := append(os.Environ(), "GATEWAY_FAKE_AIRFLOW="+mode, "GATEWAY_FAKE_PIDS="+pids)
+	return &subprocess.Executor{Binary: os.Args[0], Home: tb.TempDir(), Env: env, MaxOutputBytes: 1 << 20, KillGrace: 500 * time.Millisecond}, pids
+}
+
+var helperArgs = []string{"-test.run=^TestHelperProcess$"}
+
+// assertAllGone fails tb unless every pid listed in file has ended (zombies count as ended).
+func assertAllGone(tb testing.TB, file string, want int) {
+	tb.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pids := strings.Fields(string(data))
+	if len(pids) < want {
+		tb.Fatalf("%d processes recorded, want %d", len(pids), want)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for _, p := range pids {
+		pid, _ := strconv.Atoi(p)
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				tb.Fatalf("process %d is still alive", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+func TestHangIsKilledWithItsGroup(t *testing.T) {
+	ex, pids := fake(t, "hang")
+	start := time.Now()
+	res, err := ex.Run(context.Background(), helperArgs, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.TimedOut {
+		t.Error("TimedOut is false")
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %s to stop", took)
+	}
+	if !strings.Contains(res.Stdout, "started") {
+		t.Errorf("partial output lost: %q", res.Stdout)
+	}
+	assertAllGone(t, pids, 2)
+}
+
+func TestOrphanedGrandchildIsKilled(t *testing.T) {
+	ex, pids := fake(t, "orphan")
+	res, err := ex.Run(context.Background(), helperArgs, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || res.TimedOut || !strings.Contains(res.Stdout, "parent done") {
+		t.Errorf("result %+v", res)
+	}
+	assertAllGone(t, pids, 2)
+}
+
+func TestFloodIsCappedWithoutBlocking(t *testing.T) {
+	ex, _ := fake(t, "flood")
+	res, err := ex.Run(context.Background(), helperArgs, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || res.TimedOut {
+		t.Errorf("exit %d, timed out %v: the child blocked or failed", res.ExitCode, res.TimedOut)
+	}
+	if !res.Truncated || len(res.Stdout) != 1<<20 || len(res.Stderr) != 1<<20 {
+		t.Errorf("truncated=%v stdout=%d stderr=%d, want both capped at %d", res.Truncated, len(res.Stdout), len(res.Stderr), 1<<20)
+	}
+}
+
+func TestCrashReportsExitCode(t *testing.T) {
+	for mode, want := range map[string]int{"crash": 3, "killed": 128 + int(syscall.SIGKILL)} {
+		t.Run(mode, func(t *testing.T) {
+			ex, _ := fake(t, mode)
+			res, err := ex.Run(context.Background(), helperArgs, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != want {
+				t.Errorf("exit code %d, want %d", res.ExitCode, want)
+			}
+		})
+	}
+}
+
+func TestCallerGoneKillsCommand(t *testing.T) {
+	ex, pids := fake(t, "sleep")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	res, err := ex.Run(ctx, helperArgs, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Canceled || res.TimedOut {
+		t.Errorf("Canceled=%v TimedOut=%v", res.Canceled, res.TimedOut)
+	}
+	assertAllGone(t, pids, 1)
+}
+
+func TestChildEnvironment(t *testing.T) {
+	ex, _ := fake(t, "env")
+	ex.Env = subprocess.ChildEnv(append(ex.Env, "AIRFLOW_GATEWAY__AUTH__TOKENS_FILE=/x", "AIRFLOW_GATEWAY_CONFIG=/y", "AIRFLOW_HOME=/wrong"), ex.Home)
+	res, err := ex.Run(context.Background(), helperArgs, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(res.Stdout, "AIRFLOW_GATEWAY") {
+		t.Errorf("the gateway's settings reached the child:\n%s", res.Stdout)
+	}
+	if !strings.Contains(res.Stdout, "AIRFLOW_HOME="+ex.Home+"\n") || strings.Contains(res.Stdout, "/wrong") {
+		t.Errorf("AIRFLOW_HOME not set to the home")
+	}
+	if !strings.Contains(res.Stdout, "PWD="+ex.Home) {
+		t.Errorf("working directory is not AIRFLOW_HOME")
+	}
+}

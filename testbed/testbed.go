@@ -1,0 +1,107 @@
+// Package testbed gives tests a real Airflow: the binaries that setup.sh installs, and fresh AIRFLOW_HOMEs
+// with a SQLite metadata DB and the example DAGs.
+package testbed
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Versions are the Airflow major versions the gateway supports, as setup.sh names their env variables.
+var Versions = []string{"2", "3"}
+
+// Dir is the folder of this package: the lock files, scripts and example DAGs.
+func Dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(file)
+}
+
+var (
+	envOnce sync.Once
+	envFile map[string]string
+)
+
+// Airflow returns the path of the installed Airflow CLI of a major version. Without one it skips the test,
+// except under CI, where a missing test bed fails it.
+func Airflow(tb testing.TB, major string) string {
+	tb.Helper()
+	name := "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + major
+	bin := os.Getenv(name)
+	if bin == "" {
+		envOnce.Do(loadEnvFile)
+		bin = envFile[name]
+	}
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("%s is not set and testbed/setup.sh has not run: the test bed is required under CI", name)
+		}
+		tb.Skipf("no Airflow %s installed: run `make test` (testbed/setup.sh installs it)", major)
+	}
+	return bin
+}
+
+// loadEnvFile reads the env file setup.sh writes into its cache.
+func loadEnvFile() {
+	envFile = map[string]string{}
+	cache := os.Getenv("AIRFLOW_GATEWAY_CACHE")
+	if cache == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return
+		}
+		cache = filepath.Join(dir, "airflow-gateway")
+	}
+	f, err := os.Open(filepath.Join(cache, "testbed.env"))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			envFile[k] = v
+		}
+	}
+}
+
+// Home is a prepared AIRFLOW_HOME.
+type Home struct {
+	Dir     string // AIRFLOW_HOME
+	Dags    string // its DAGs folder
+	Airflow string // the CLI that made it
+}
+
+// MustHome makes an AIRFLOW_HOME under a temporary folder of tb, with the DB migrated and the example
+// DAGs serialized.
+func MustHome(tb testing.TB, major string) *Home {
+	tb.Helper()
+	bin := Airflow(tb, major)
+	dir := tb.TempDir()
+	out, err := exec.Command(filepath.Join(Dir(), "home.sh"), bin, dir).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("testbed/home.sh for Airflow %s: %v\n%s", major, err, out)
+	}
+	return &Home{Dir: dir, Dags: filepath.Join(dir, "dags"), Airflow: bin}
+}
+
+// Run runs the CLI directly in the home, to check what a request did; it fails tb on a non-zero exit.
+func (h *Home) Run(tb testing.TB, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command(h.Airflow, args...)
+	cmd.Env = append(os.Environ(), "AIRFLOW_HOME="+h.Dir)
+	out, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		tb.Fatalf("airflow %s: %v\n%s\n%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return string(out)
+}
