@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
 )
 
 // FuzzResolveLine feeds arbitrary command lines to the splitter and resolver. Whatever they accept must
 // come out as an argv that Airflow cannot misread: the path, then only --flag or --flag=value words, then
 // `--` and the positionals.
 func FuzzResolveLine(f *testing.F) {
-	for _, tt := range HostileLines {
+	for _, tt := range commandstest.HostileLines {
 		f.Add(tt.Line)
 	}
 	for _, s := range []string{"dags list -o json", "dags trigger gw_conf -c '{\"a\":1}'", "variables set -- k -v", "tasks test a b 2024-01-01",
@@ -49,7 +50,7 @@ func FuzzResolveLine(f *testing.F) {
 // FuzzSplitCommand checks that the splitter never panics and never returns a word holding a character it
 // promised to refuse.
 func FuzzSplitCommand(f *testing.F) {
-	for _, tt := range HostileLines {
+	for _, tt := range commandstest.HostileLines {
 		f.Add(tt.Line)
 	}
 	f.Fuzz(func(t *testing.T, line string) {

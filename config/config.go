@@ -25,7 +25,7 @@ const EnvPrefix = "AIRFLOW_GATEWAY__"
 // Config is the gateway's whole configuration. The `key` tag names each field's section and key; `default`
 // is the value when neither the file nor the environment sets one.
 type Config struct {
-	Listen                string        `key:"gateway.listen" default:"127.0.0.1:8080" validate:"required,hostname_port"`
+	Listen                string        `key:"gateway.listen" default:"127.0.0.1:8080" validate:"required,listen_addr"`
 	AirflowBin            string        `key:"gateway.airflow_bin" default:"airflow" validate:"required"`
 	AirflowHome           string        `key:"gateway.airflow_home"`
 	DagsFolder            string        `key:"gateway.dags_folder"`
@@ -217,7 +217,16 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-var validate = validator.New(validator.WithRequiredStructEnabled())
+var validate = func() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	// listen_addr is host:port with a port from 0 (any free port) to 65535.
+	_ = v.RegisterValidation("listen_addr", func(fl validator.FieldLevel) bool {
+		_, port, err := net.SplitHostPort(fl.Field().String())
+		n, perr := strconv.Atoi(port)
+		return err == nil && perr == nil && n >= 0 && n <= 65535
+	})
+	return v
+}()
 
 func (c *Config) validate() error {
 	err := validate.Struct(c)
@@ -239,7 +248,7 @@ func describe(fe validator.FieldError) string {
 	switch fe.Tag() {
 	case "required":
 		return "must be set"
-	case "hostname_port":
+	case "listen_addr":
 		return fmt.Sprintf("must be host:port, such as 127.0.0.1:8080 (got %q)", fe.Value())
 	case "min":
 		if d, ok := fe.Value().(time.Duration); ok {

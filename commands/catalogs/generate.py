@@ -42,7 +42,9 @@ def describe_action(action):
         if action.nargs is not None:
             entry["nargs"] = str(action.nargs)
         if action.choices is not None:
-            entry["choices"] = [str(c) for c in action.choices]
+            choices = [str(c) for c in action.choices]
+            # A set has no order of its own: sort it, so that the catalog is the same on every run.
+            entry["choices"] = sorted(choices) if isinstance(action.choices, (set, frozenset)) else choices
     if action.required:
         entry["required"] = True
     if action.help and action.help != argparse.SUPPRESS:

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/airflow-gateway/airflow-gateway/testbed"
+)
+
+const testToken = "integration-token-0123456789"
+
+// gatewayClient talks to one gateway started by mustServe, and remembers which command paths it ran.
+type gatewayClient struct {
+	url  string
+	home *testbed.Home
+	mu   sync.Mutex
+	ran  map[string]bool // airflow_cmd of every command that ran
+}
+
+// mustServe starts the whole gateway in-process, as `airflow-gateway serve` would, against home.
+func mustServe(tb testing.TB, home *testbed.Home, extra string) *gatewayClient {
+	tb.Helper()
+	cfg := fmt.Sprintf(`[gateway]
+listen = 127.0.0.1:0
+airflow_bin = %s
+airflow_home = %s
+command_timeout = 120s
+long_command_timeout = 300s
+
+[rest_api_plugin]
+rest_api_plugin_expected_http_token = %s
+%s`, home.Airflow, home.Dir, testToken, extra)
+	path := filepath.Join(tb.TempDir(), "gateway.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"serve", "--config", path}, func(string) string { return "" }, pw, io.Discard)
+		pw.Close()
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			tb.Errorf("serve: %v", err)
+		}
+	})
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		tb.Fatalf("the gateway did not start: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(line)
+	if m == nil {
+		tb.Fatalf("unexpected first line %q", line)
+	}
+	return &gatewayClient{url: m[1], home: home, ran: map[string]bool{}}
+}
+
+// commandAnswer is the command dialect's answer, success or problem.
+type commandAnswer struct {
+	Status     int
+	Stdout     string `json:"stdout"`
+	Stderr     string `json:"stderr"`
+	ExitCode   int    `json:"exit_code"`
+	AirflowCmd string `json:"airflow_cmd"`
+	Data       any    `json:"data"`
+	Detail     string `json:"detail"`
+}
+
+// command runs one command line through GET /api/v1/command.
+func (g *gatewayClient) command(tb testing.TB, line string) *commandAnswer {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/api/v1/command?command="+url.QueryEscape(line), nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a commandAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		tb.Fatalf("%s: %v", line, err)
+	}
+	a.Status = resp.StatusCode
+	if a.AirflowCmd != "" {
+		g.mu.Lock()
+		g.ran[a.AirflowCmd] = true
+		g.mu.Unlock()
+	}
+	return &a
+}
+
+// ok runs line and fails tb unless it ran and exited 0; it returns the answer.
+func (g *gatewayClient) ok(tb testing.TB, line string) *commandAnswer {
+	tb.Helper()
+	a := g.command(tb, line)
+	if a.Status != http.StatusOK || a.ExitCode != 0 {
+		tb.Fatalf("%s: status %d, exit code %d, %s\nstdout: %s\nstderr: %s", line, a.Status, a.ExitCode, a.Detail, a.Stdout, tail(a.Stderr))
+	}
+	return a
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "..." + s[len(s)-2000:]
+	}
+	return s
+}
+
+// dagIDs returns the dag_id fields of a JSON listing.
+func dagIDs(data any) []string {
+	var ids []string
+	list, _ := data.([]any)
+	for _, item := range list {
+		if m, ok := item.(map[string]any); ok {
+			ids = append(ids, fmt.Sprint(m["dag_id"]))
+		}
+	}
+	return ids
+}
+
+func field(data any, key string) string {
+	if list, ok := data.([]any); ok && len(list) > 0 {
+		data = list[0]
+	}
+	if m, ok := data.(map[string]any); ok {
+		return fmt.Sprint(m[key])
+	}
+	return ""
+}
+
+// TestCommandDialectAgainstAirflow runs every whitelisted command path of each Airflow version through HTTP
+// and checks what it did with the CLI.
+func TestCommandDialectAgainstAirflow(t *testing.T) {
+	for _, major := range testbed.Versions {
+		t.Run("airflow-"+major, func(t *testing.T) {
+			t.Parallel()
+			home := testbed.MustHome(t, major)
+			g := mustServe(t, home, "")
+			v2 := major == "2"
+
+			// Versions and configuration.
+			want := strings.TrimSpace(home.Run(t, "version"))
+			if got := g.ok(t, "version").Stdout; strings.TrimSpace(got) != want {
+				t.Errorf("version: %q, want %q", got, want)
+			}
+			g.ok(t, "airflow cheat-sheet")
+			if got := strings.TrimSpace(g.ok(t, "config get-value core dags_folder").Stdout); got != home.Dags {
+				t.Errorf("dags_folder: %q, want %q", got, home.Dags)
+			}
+			g.ok(t, "db check")
+			if a := g.command(t, "jobs check --job-type SchedulerJob"); a.Status != http.StatusOK || a.ExitCode == 0 ||
+				!strings.Contains(a.Stdout+a.Stderr, "No alive jobs") {
+				t.Errorf("jobs check without a scheduler: status %d exit %d %q", a.Status, a.ExitCode, a.Stdout+a.Stderr)
+			}
+
+			// DAGs.
+			ids := dagIDs(g.ok(t, "dags list -o json").Data)
+			if strings.Join(ids, ",") != "gw_conf,gw_fails,gw_two_tasks" {
+				t.Errorf("dags list: %v", ids)
+			}
+			g.ok(t, "dags list-import-errors")
+			g.ok(t, "dags report -o json")
+			if s := g.ok(t, "dags show gw_two_tasks").Stdout; !strings.Contains(s, "digraph") || !strings.Contains(s, "extract") {
+				t.Errorf("dags show: %q", s)
+			}
+			g.ok(t, "dags unpause gw_conf")
+			if p := field(g.ok(t, "dags details gw_conf -o json").Data, "is_paused"); !strings.EqualFold(p, "false") {
+				t.Errorf("after unpause, is_paused = %q", p)
+			}
+			g.ok(t, "dags pause gw_conf")
+			if p := field(g.ok(t, "dags details gw_conf -o json").Data, "is_paused"); !strings.EqualFold(p, "true") {
+				t.Errorf("after pause, is_paused = %q", p)
+			}
+			trigger := `dags trigger gw_conf -r gw_run_1 -c '{"key": "value"}'`
+			if v2 {
+				trigger += " -e 2024-03-01T00:00:00+00:00"
+			}
+			g.ok(t, trigger)
+			listRuns := "dags list-runs gw_conf -o json"
+			if v2 {
+				listRuns = "dags list-runs -d gw_conf -o json"
+			}
+			if runs := g.ok(t, listRuns).Data; field(runs, "run_id") != "gw_run_1" {
+				t.Errorf("list-runs after trigger: %v", runs)
+			}
+			state := "dags state gw_conf gw_run_1"
+			if v2 {
+				state = "dags state gw_conf 2024-03-01T00:00:00+00:00"
+			}
+			if s := g.ok(t, state).Stdout; !strings.Contains(s, "queued") {
+				t.Errorf("dags state: %q", s)
+			}
+			g.ok(t, "dags next-execution gw_conf")
+			g.ok(t, "dags list-jobs")
+			g.ok(t, "dags reserialize")
+
+			// Tasks.
+			if s := g.ok(t, "tasks list gw_two_tasks").Stdout; !strings.Contains(s, "extract") || !strings.Contains(s, "load") {
+				t.Errorf("tasks list: %q", s)
+			}
+			g.ok(t, "tasks state gw_conf show_conf gw_run_1")
+			g.ok(t, "tasks states-for-dag-run gw_conf gw_run_1 -o json")
+			g.ok(t, "tasks failed-deps gw_conf show_conf gw_run_1")
+			g.ok(t, "tasks render gw_conf show_conf gw_run_1")
+			if a := g.ok(t, "tasks test gw_two_tasks extract 2024-01-01"); !strings.Contains(a.Stdout+a.Stderr, "extracted 3 rows") {
+				s := a.Stdout + a.Stderr
+				t.Errorf("tasks test output lacks the task's print: %q", tail(s))
+			}
+			// A failing task: Airflow 2.10's `tasks test` exits non-zero; 3.x's exits 0 and says so in its
+			// log, while its `dags test` of the failing DAG exits non-zero. The gateway reports either as it is.
+			failing := g.command(t, "tasks test gw_fails boom 2024-01-01")
+			if failing.Status != http.StatusOK || !strings.Contains(failing.Stdout+failing.Stderr, "this task fails on purpose") {
+				t.Errorf("failing task: status %d, output lacks the error: %q", failing.Status, tail(failing.Stdout+failing.Stderr))
+			}
+			if v2 && failing.ExitCode == 0 {
+				t.Errorf("failing task test on 2.10: exit code 0")
+			}
+			if a := g.command(t, "dags test gw_fails 2024-01-03"); a.Status != http.StatusOK || a.ExitCode == 0 {
+				t.Errorf("failing DAG test: status %d exit code %d", a.Status, a.ExitCode)
+			}
+			g.ok(t, "dags test gw_two_tasks 2024-01-02")
+			g.ok(t, "tasks clear gw_conf -y")
+
+			// Variables, pools, connections.
+			g.ok(t, "variables set gw_var 'hello world'")
+			if s := g.ok(t, "variables get gw_var").Stdout; strings.TrimSpace(s) != "hello world" {
+				t.Errorf("variables get: %q", s)
+			}
+			if s := g.ok(t, "variables list").Stdout; !strings.Contains(s, "gw_var") {
+				t.Errorf("variables list: %q", s)
+			}
+			g.ok(t, "variables delete gw_var")
+			if a := g.command(t, "variables get gw_var"); a.ExitCode == 0 {
+				t.Errorf("variable still readable after delete: %q", a.Stdout)
+			}
+			g.ok(t, "pools set gw_pool 7 'a test pool'")
+			if d := g.ok(t, "pools get gw_pool -o json").Data; field(d, "slots") != "7" || field(d, "description") != "a test pool" {
+				t.Errorf("pools get: %v", d)
+			}
+			g.ok(t, "pools list -o json")
+			g.ok(t, "pools delete gw_pool")
+			g.ok(t, "connections add gw_conn --conn-uri postgres://user:pw@db.example:5432/x")
+			if d := g.ok(t, "connections get gw_conn").Data; field(d, "conn_type") != "postgres" {
+				t.Errorf("connections get: %v", d)
+			}
+			g.ok(t, "connections list")
+			g.ok(t, "connections delete gw_conn")
+
+			// Providers.
+			for _, sub := range []string{"list", "hooks", "links", "behaviours", "notifications", "secrets", "triggers", "widgets"} {
+				g.ok(t, "providers "+sub)
+			}
+			g.ok(t, "providers get apache-airflow-providers-common-sql")
+
+			// Backfill, cleaning, deleting.
+			if v2 {
+				g.ok(t, "dags backfill gw_two_tasks -s 2024-01-01 -e 2024-01-01 --dry-run")
+			} else {
+				g.ok(t, "backfill create --dag-id gw_two_tasks --from-date 2024-01-01 --to-date 2024-01-01 --dry-run")
+			}
+			g.ok(t, "db clean --clean-before-timestamp 2000-01-01 --skip-archive -y")
+			g.ok(t, "dags delete gw_fails -y")
+			if a := g.command(t, "dags list-runs"+map[bool]string{true: " -d", false: ""}[v2]+" gw_fails -o json"); len(dagIDs(a.Data)) != 0 {
+				t.Errorf("runs of the deleted DAG remain: %v", a.Data)
+			}
+
+			// Every whitelisted path of this version ran at least once.
+			g.assertRanEveryPath(t)
+		})
+	}
+}
+
+// assertRanEveryPath compares the commands that ran with the whitelisted catalog the gateway lists.
+func (g *gatewayClient) assertRanEveryPath(t *testing.T) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/api/v1/commands", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var listing struct {
+		Commands []struct{ Path string } `json:"commands"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&listing); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range listing.Commands {
+		found := false
+		for cmd := range g.ran {
+			if cmd == "airflow "+c.Path || strings.HasPrefix(cmd, "airflow "+c.Path+" ") {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("whitelisted path %q never ran", c.Path)
+		}
+	}
+}

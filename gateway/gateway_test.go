@@ -1,0 +1,219 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
+)
+
+const token = "test-token-0123456789"
+
+// scriptedExecutor answers every command with a fixed result and counts the runs; it stands in for the
+// executor where a test is about HTTP, not Airflow.
+type scriptedExecutor struct {
+	result  commands.Result
+	block   chan struct{} // when not nil, each run waits for it to close
+	runs    atomic.Int32
+	lastArg atomic.Value
+}
+
+func (s *scriptedExecutor) Run(ctx context.Context, args []string, limit time.Duration) (*commands.Result, error) {
+	s.runs.Add(1)
+	s.lastArg.Store(args)
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+		}
+	}
+	res := s.result
+	return &res, nil
+}
+
+// mustServer starts a gateway over the embedded Airflow 3 catalog and ex.
+func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *httptest.Server {
+	tb.Helper()
+	cat, err := commands.CatalogFor("3.3.2")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if opts.MaxConcurrent == 0 {
+		opts = commands.Options{MaxConcurrent: 2, QueueTimeout: time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour}
+	}
+	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
+	creds := gateway.NewCredentials("rest_api_plugin_http_token")
+	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
+	srv := httptest.NewServer(gateway.New(svc, creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}))
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+func get(tb testing.TB, srv *httptest.Server, path string, header ...string) (*http.Response, map[string]any) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return do(tb, req)
+}
+
+func do(tb testing.TB, req *http.Request) (*http.Response, map[string]any) {
+	tb.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		tb.Fatalf("%s: body is not JSON: %q", req.URL, body)
+	}
+	return resp, doc
+}
+
+var bearer = []string{"Authorization", "Bearer " + token}
+
+func TestHostileCommandsStartNoProcess(t *testing.T) {
+	ex := &scriptedExecutor{}
+	srv := mustServer(t, ex, commands.Options{})
+	for _, tt := range commandstest.HostileLines {
+		if tt.Major == "2" {
+			continue
+		}
+		resp, doc := get(t, srv, "/api/v1/command?command="+url.QueryEscape(tt.Line), bearer...)
+		if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%q: status %d, want 400 or 403", tt.Line, resp.StatusCode)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+			t.Errorf("%q: content type %q", tt.Line, ct)
+		}
+		if detail, _ := doc["detail"].(string); !strings.Contains(detail, tt.Says) {
+			t.Errorf("%q: detail %q does not say %q", tt.Line, detail, tt.Says)
+		}
+	}
+	// The same through the other ways of sending a command, and the ways of sending it wrongly.
+	posts := []struct{ ctype, body string }{
+		{"application/json", `{"command": "dags list; id"}`},
+		{"application/json", `{"command": "dags list`},
+		{"application/json", `{"cmd": "dags list"}`},
+		{"application/x-www-form-urlencoded", "command=dags+list+%60id%60"},
+		{"application/x-www-form-urlencoded", "command=version&command=dags+list"},
+		{"text/plain", "dags list"},
+		{"application/json", `{"command": "` + strings.Repeat("a", 2<<20) + `"}`},
+	}
+	for _, p := range posts {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/command", strings.NewReader(p.body))
+		req.Header.Set("Content-Type", p.ctype)
+		req.Header.Set(bearer[0], bearer[1])
+		resp, doc := do(t, req)
+		if resp.StatusCode/100 != 4 || doc["detail"] == "" {
+			t.Errorf("POST %s %.40q: status %d %v", p.ctype, p.body, resp.StatusCode, doc)
+		}
+	}
+	for _, q := range []string{"command=dags%20list;id", "command=version&command=dags%20list", ""} {
+		if resp, _ := get(t, srv, "/api/v1/command?"+q, bearer...); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("?%s: status %d, want 400", q, resp.StatusCode)
+		}
+	}
+	if n := ex.runs.Load(); n != 0 {
+		t.Errorf("%d processes were started for refused requests", n)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{result: commands.Result{Stdout: "3.3.2\n"}}, commands.Options{})
+	cases := []struct {
+		header []string
+		want   int
+	}{
+		{nil, http.StatusUnauthorized},
+		{[]string{"Authorization", "Bearer wrong"}, http.StatusUnauthorized},
+		{[]string{"Authorization", "Basic " + token}, http.StatusUnauthorized},
+		{[]string{"rest_api_plugin_http_token", "wrong"}, http.StatusUnauthorized},
+		{bearer, http.StatusOK},
+		{[]string{"Authorization", "bearer " + token}, http.StatusOK},
+		{[]string{"rest_api_plugin_http_token", token}, http.StatusOK},
+	}
+	for _, c := range cases {
+		resp, doc := get(t, srv, "/api/v1/command?command=version", c.header...)
+		if resp.StatusCode != c.want {
+			t.Errorf("%v: status %d, want %d (%v)", c.header, resp.StatusCode, c.want, doc)
+		}
+		if c.want == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%v: 401 without WWW-Authenticate", c.header)
+		}
+	}
+}
+
+func TestCommandResponse(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "[{\"dag_id\": \"a\"}]\n", Stderr: "warn\n", ExitCode: 1, Duration: 1500 * time.Millisecond}}
+	srv := mustServer(t, ex, commands.Options{})
+	resp, doc := get(t, srv, "/api/v1/command?command="+url.QueryEscape("airflow dags list -o json"), bearer...)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %v", resp.StatusCode, doc)
+	}
+	if resp.Header.Get("X-Airflow-Exit-Code") != "1" || doc["exit_code"] != 1.0 {
+		t.Errorf("exit code: header %q, body %v", resp.Header.Get("X-Airflow-Exit-Code"), doc["exit_code"])
+	}
+	if doc["airflow_cmd"] != "airflow dags list --output=json" || doc["duration_ms"] != 1500.0 || doc["stderr"] != "warn\n" {
+		t.Errorf("envelope %v", doc)
+	}
+	if data, ok := doc["data"].([]any); !ok || len(data) != 1 {
+		t.Errorf("data %v", doc["data"])
+	}
+}
+
+func TestTimeoutAnswers504WithPartialOutput(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "partial\n", TimedOut: true}}
+	srv := mustServer(t, ex, commands.Options{})
+	resp, doc := get(t, srv, "/api/v1/command?command=version", bearer...)
+	if resp.StatusCode != http.StatusGatewayTimeout || doc["stdout"] != "partial\n" {
+		t.Errorf("status %d, %v", resp.StatusCode, doc)
+	}
+}
+
+func TestFullQueueAnswers503(t *testing.T) {
+	ex := &scriptedExecutor{block: make(chan struct{})}
+	srv := mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: 300 * time.Millisecond, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour})
+	go get(t, srv, "/api/v1/command?command=version", bearer...)
+	for ex.runs.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	resp, doc := get(t, srv, "/api/v1/command?command=version", bearer...)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("status %d, Retry-After %q: %v", resp.StatusCode, resp.Header.Get("Retry-After"), doc)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("503 after %s; want it within the queue timeout", waited)
+	}
+	close(ex.block)
+}
+
+func TestCommandsListing(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	resp, doc := get(t, srv, "/api/v1/commands", bearer...)
+	if resp.StatusCode != http.StatusOK || doc["airflow_version"] != "3.3.2" {
+		t.Fatalf("status %d %v", resp.StatusCode, doc["airflow_version"])
+	}
+	paths := map[string]bool{}
+	for _, c := range doc["commands"].([]any) {
+		paths[c.(map[string]any)["path"].(string)] = true
+	}
+	if !paths["dags trigger"] || !paths["backfill create"] || paths["dags backfill"] || paths["users create"] {
+		t.Errorf("listing has the wrong paths: %v", paths)
+	}
+}
