@@ -1,0 +1,29 @@
+# make test   installs the test bed (Airflow 2.10 and 3.x) and runs every test, with a short fuzz run
+# make demo   starts the gateway on 127.0.0.1:8080 against a local Airflow 3 with the example DAGs
+
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test testbed check fuzz demo build
+
+test: testbed check
+	set -a && . "$$(./testbed/setup.sh 2>/dev/null | tail -n 1)" && set +a && $(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) fuzz
+
+testbed:
+	./testbed/setup.sh
+
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt would change the files above"; exit 1; }
+	$(GO) vet ./...
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzResolveLine$$' -fuzztime=$(FUZZTIME) ./commands
+	$(GO) test -run='^$$' -fuzz='^FuzzSplitCommand$$' -fuzztime=$(FUZZTIME) ./commands
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./config
+
+build:
+	$(GO) build -o bin/airflow-gateway ./cmd/airflow-gateway
+
+demo:
+	./testbed/demo.sh

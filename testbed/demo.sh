@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Starts a working demo: Airflow 3 in a local virtual environment, a SQLite metadata DB with the example
+# DAGs, and the gateway on 127.0.0.1:8080 with a token it prints. Everything it makes is under .demo/.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+demo=$top/.demo
+mkdir -p "$demo"
+
+envfile=$("$top/testbed/setup.sh" 3)
+airflow=$(grep '^AIRFLOW_GATEWAY_TEST_AIRFLOW_3=' "$envfile" | cut -d= -f2-)
+
+if [ ! -f "$demo/airflow/airflow.db" ]; then
+  echo "initialising Airflow in $demo/airflow (a migrated SQLite DB and the example DAGs)" >&2
+  "$top/testbed/home.sh" "$airflow" "$demo/airflow"
+fi
+[ -f "$demo/token" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$demo/token"
+token=$(cat "$demo/token")
+
+cat > "$demo/gateway.cfg" <<CFG
+[gateway]
+listen = 127.0.0.1:8080
+airflow_bin = $airflow
+airflow_home = $demo/airflow
+
+[rest_api_plugin]
+rest_api_plugin_expected_http_token = $token
+CFG
+chmod 600 "$demo/gateway.cfg"
+
+(cd "$top" && go build -o "$demo/airflow-gateway" ./cmd/airflow-gateway)
+
+cat <<TXT
+
+Token: $token
+
+Try:
+  curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command?command=version'
+  curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command?command=dags%20list%20-o%20json'
+  curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command' -d 'command=dags trigger gw_conf -c {"key":"value"}'
+  curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/commands'
+  curl 'http://127.0.0.1:8080/health'
+
+TXT
+exec "$demo/airflow-gateway" serve --config "$demo/gateway.cfg"
