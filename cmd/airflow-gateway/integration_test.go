@@ -269,7 +269,7 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 
 			// Backfill, cleaning, deleting.
 			if v2 {
-				g.ok(t, "dags backfill gw_two_tasks -s 2024-01-01 -e 2024-01-01 --dry-run")
+				g.ok(t, "dags backfill gw_conf -s 2024-01-01 -e 2024-01-01 --dry-run")
 			} else {
 				g.ok(t, "backfill create --dag-id gw_two_tasks --from-date 2024-01-01 --to-date 2024-01-01 --dry-run")
 			}
