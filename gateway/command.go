@@ -79,13 +79,8 @@ func commandLine(c echo.Context) (string, error) {
 		var body struct {
 			Command *string `json:"command"`
 		}
-		dec := json.NewDecoder(r.Body)
-		if err := dec.Decode(&body); err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return "", commands.Errorf(commands.ETOOLARGE, "the request body is over %d bytes", tooLarge.Limit)
-			}
-			return "", commands.Errorf(commands.EINVALID, "the JSON body cannot be read (%v); send {\"command\": \"dags list\"}", err)
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			return "", bodyError(err, "the JSON body cannot be read (%v); send {\"command\": \"dags list\"}")
 		}
 		if body.Command == nil {
 			return "", commands.Errorf(commands.EINVALID, "the JSON body has no \"command\"; send {\"command\": \"dags list\"}")
@@ -94,7 +89,7 @@ func commandLine(c echo.Context) (string, error) {
 	case echo.MIMEApplicationForm, echo.MIMEMultipartForm:
 		form, err := c.FormParams()
 		if err != nil {
-			return "", commands.Errorf(commands.EINVALID, "the form cannot be read: %v", err)
+			return "", bodyError(err, "the form cannot be read (%v); send command=... as a form field")
 		}
 		if v := form["command"]; len(v) == 1 {
 			return v[0], nil
@@ -111,4 +106,14 @@ func commandLine(c echo.Context) (string, error) {
 // handleCommands lists the commands the caller's role may run: GET /api/v1/commands.
 func (s *Server) handleCommands(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, s.svc.Allowed(principalOf(c).Role))
+}
+
+// bodyError explains why a request body could not be read: over the size limit (the body-limit middleware
+// stops reading there), or malformed, described by format with the error.
+func bodyError(err error, format string) error {
+	var he *echo.HTTPError
+	if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+		return &commands.Error{Code: commands.ETOOLARGE, Message: tooLargeMessage}
+	}
+	return commands.Errorf(commands.EINVALID, format, err)
 }

@@ -86,7 +86,7 @@ func httpErrorHandler(err error, c echo.Context) {
 	case http.StatusMethodNotAllowed:
 		detail = "method " + c.Request().Method + " is not allowed on " + c.Request().URL.Path
 	case http.StatusRequestEntityTooLarge:
-		detail = "the request body is too large"
+		detail = tooLargeMessage
 	default:
 		if s, ok := he.Message.(string); ok {
 			detail = s

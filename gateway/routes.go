@@ -1,11 +1,18 @@
 package gateway
 
 import (
+	"fmt"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/labstack/echo/v4/middleware"
 )
 
 // maxRequestBody bounds every request body but deploy_dag uploads.
 const maxRequestBody = "1M"
+
+// tooLargeMessage answers a body over maxRequestBody, whether the limit was seen from Content-Length or
+// while reading.
+var tooLargeMessage = fmt.Sprintf("the request body is over %s; a command is at most %d bytes", maxRequestBody, commands.MaxCommandBytes)
 
 // routes lists every endpoint of the gateway.
 func (s *Server) routes() {
