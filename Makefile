@@ -6,8 +6,9 @@ FUZZTIME ?= 10s
 
 .PHONY: test testbed check fuzz demo build
 
-test: testbed check
-	set -a && . "$$(./testbed/setup.sh 2>/dev/null | tail -n 1)" && set +a && $(GO) test -count=1 -timeout 25m ./...
+# setup.sh prints the env file naming the installed Airflows; the tests read it from there.
+test: check
+	envfile=$$(./testbed/setup.sh) && set -a && . "$$envfile" && set +a && $(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) fuzz
 
 testbed:

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -25,16 +24,6 @@ func (r Role) String() string {
 		return "None"
 	}
 	return roleNames[r]
-}
-
-// ParseRole reads a role name, case-insensitively.
-func ParseRole(s string) (Role, error) {
-	for i, name := range roleNames[1:] {
-		if strings.EqualFold(strings.TrimSpace(s), name) {
-			return Role(i + 1), nil
-		}
-	}
-	return RoleNone, fmt.Errorf("unknown role %q: use one of Viewer, User, Op, Admin", s)
 }
 
 // Class says what a command does to the Airflow installation.

@@ -26,9 +26,6 @@ func NewPolicy(catalog *Catalog, dagsFolder string) *Policy {
 	return &Policy{catalog: catalog, dagsFolder: folder}
 }
 
-// Catalog returns the catalog the policy checks against.
-func (p *Policy) Catalog() *Catalog { return p.catalog }
-
 // DagsFolder returns the folder that confined paths must lie in.
 func (p *Policy) DagsFolder() string { return p.dagsFolder }
 

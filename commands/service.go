@@ -27,9 +27,6 @@ func NewService(policy *Policy, exec Executor, opts Options) *Service {
 	return &Service{Policy: policy, exec: exec, opts: opts, slots: make(chan struct{}, max(1, opts.MaxConcurrent))}
 }
 
-// Options returns the service's limits.
-func (s *Service) Options() Options { return s.opts }
-
 // Run waits for a free slot (at most QueueTimeout) and runs inv. It returns EUNAVAILABLE when no slot freed
 // in time, ETIMEOUT with the partial Result when the command ran past its limit, and the Result otherwise,
 // whatever the command's exit code.

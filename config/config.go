@@ -80,32 +80,29 @@ func Keys() []Key {
 
 // Load reads the file at path (optional: "" means none) and applies the environment's overrides.
 func Load(path string, getenv func(string) string) (*Config, error) {
-	file := ini.Empty()
-	source := "defaults"
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read config file: %w", err)
-		}
-		file, err = ini.LoadSources(ini.LoadOptions{Insensitive: false}, data)
-		if err != nil {
-			return nil, fmt.Errorf("config file %s: %w", path, err)
-		}
-		source = path
+	if path == "" {
+		return parse(nil, "defaults", getenv)
 	}
-	return parse(file, source, getenv)
-}
-
-// Parse reads configuration from INI text (and getenv's overrides); it is Load without a file system.
-func Parse(data []byte, getenv func(string) string) (*Config, error) {
-	file, err := ini.LoadSources(ini.LoadOptions{}, data)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("read config file: %w", err)
 	}
-	return parse(file, "text", getenv)
+	return parse(data, path, getenv)
 }
 
-func parse(file *ini.File, source string, getenv func(string) string) (*Config, error) {
+// Parse reads configuration from INI text and getenv's overrides: Load without a file system.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	return parse(data, "text", getenv)
+}
+
+func parse(data []byte, source string, getenv func(string) string) (*Config, error) {
+	file := ini.Empty()
+	if data != nil {
+		var err error
+		if file, err = ini.Load(data); err != nil {
+			return nil, fmt.Errorf("config %s: %w", source, err)
+		}
+	}
 	keys := Keys()
 	if err := checkKnown(file, keys); err != nil {
 		return nil, err

@@ -191,11 +191,14 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 				trigger += " -e 2024-03-01T00:00:00+00:00"
 			}
 			g.ok(t, trigger)
-			listRuns := "dags list-runs gw_conf -o json"
-			if v2 {
-				listRuns = "dags list-runs -d gw_conf -o json"
+			// listRuns lists a DAG's runs as JSON: 2.10 names the DAG with -d, 3.x as a positional.
+			listRuns := func(dag string) string {
+				if v2 {
+					return "dags list-runs -d " + dag + " -o json"
+				}
+				return "dags list-runs " + dag + " -o json"
 			}
-			if runs := g.ok(t, listRuns).Data; field(runs, "run_id") != "gw_run_1" {
+			if runs := g.ok(t, listRuns("gw_conf")).Data; field(runs, "run_id") != "gw_run_1" {
 				t.Errorf("list-runs after trigger: %v", runs)
 			}
 			state := "dags state gw_conf gw_run_1"
@@ -218,8 +221,7 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 			g.ok(t, "tasks failed-deps gw_conf show_conf gw_run_1")
 			g.ok(t, "tasks render gw_conf show_conf gw_run_1")
 			if a := g.ok(t, "tasks test gw_two_tasks extract 2024-01-01"); !strings.Contains(a.Stdout+a.Stderr, "extracted 3 rows") {
-				s := a.Stdout + a.Stderr
-				t.Errorf("tasks test output lacks the task's print: %q", tail(s))
+				t.Errorf("tasks test output lacks the task's print: %q", tail(a.Stdout+a.Stderr))
 			}
 			// A failing task: Airflow 2.10's `tasks test` exits non-zero; 3.x's exits 0 and says so in its
 			// log, while its `dags test` of the failing DAG exits non-zero. The gateway reports either as it is.
@@ -274,8 +276,12 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 				g.ok(t, "backfill create --dag-id gw_two_tasks --from-date 2024-01-01 --to-date 2024-01-01 --dry-run")
 			}
 			g.ok(t, "db clean --clean-before-timestamp 2000-01-01 --skip-archive -y")
+			// The failing DAG's test run is on record until the DAG is deleted.
+			if runs := dagIDs(g.ok(t, listRuns("gw_fails")).Data); len(runs) == 0 {
+				t.Errorf("gw_fails has no runs before the delete: the check below would prove nothing")
+			}
 			g.ok(t, "dags delete gw_fails -y")
-			if a := g.command(t, "dags list-runs"+map[bool]string{true: " -d", false: ""}[v2]+" gw_fails -o json"); len(dagIDs(a.Data)) != 0 {
+			if a := g.command(t, listRuns("gw_fails")); len(dagIDs(a.Data)) != 0 {
 				t.Errorf("runs of the deleted DAG remain: %v", a.Data)
 			}
 
