@@ -36,7 +36,7 @@ Token: $token
 Try:
   curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command?command=version'
   curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command?command=dags%20list%20-o%20json'
-  curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command' -d 'command=dags trigger gw_conf -c {"key":"value"}'
+  curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command' --data-urlencode "command=dags trigger gw_conf -c '{\\"key\\": \\"value\\"}'"
   curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/commands'
   curl 'http://127.0.0.1:8080/health'
 
