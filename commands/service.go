@@ -35,16 +35,16 @@ func (s *Service) Run(ctx context.Context, inv *Invocation) (*Result, error) {
 	if inv.Rule.Long {
 		limit = s.opts.LongCommandTimeout
 	}
-	return s.RunArgs(ctx, inv.Args(), limit)
+	return s.RunJob(ctx, Job{Args: inv.Args(), Limit: limit})
 }
 
-// RunArgs runs args as Run does; it is for the gateway's own commands, already known to be safe.
-func (s *Service) RunArgs(ctx context.Context, args []string, limit time.Duration) (*Result, error) {
+// RunJob runs a job as Run does; it is for the gateway's own commands, already known to be safe.
+func (s *Service) RunJob(ctx context.Context, job Job) (*Result, error) {
 	if err := s.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer func() { <-s.slots }()
-	res, err := s.exec.Run(ctx, args, limit)
+	res, err := s.exec.Run(ctx, job)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (s *Service) RunArgs(ctx context.Context, args []string, limit time.Duratio
 		res.Stdout = FilterLoadingMessages(res.Stdout)
 	}
 	if res.TimedOut {
-		return res, Errorf(ETIMEOUT, "the command ran past its time limit of %s and was stopped; the output so far is included", limit)
+		return res, Errorf(ETIMEOUT, "the command ran past its time limit of %s and was stopped; the output so far is included", job.Limit)
 	}
 	return res, nil
 }

@@ -29,9 +29,9 @@ type scriptedExecutor struct {
 	lastArg atomic.Value
 }
 
-func (s *scriptedExecutor) Run(ctx context.Context, args []string, limit time.Duration) (*commands.Result, error) {
+func (s *scriptedExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
 	s.runs.Add(1)
-	s.lastArg.Store(args)
+	s.lastArg.Store(job.Args)
 	if s.block != nil {
 		select {
 		case <-s.block:

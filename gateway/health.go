@@ -31,7 +31,7 @@ func (h *healthCheck) metadatabaseOK(ctx context.Context) bool {
 	if time.Since(h.at) < healthTTL {
 		return h.ok
 	}
-	res, err := h.svc.RunArgs(ctx, []string{"db", "check"}, 30*time.Second)
+	res, err := h.svc.RunJob(ctx, commands.Job{Args: []string{"db", "check"}, Limit: 30 * time.Second})
 	h.ok = err == nil && res.ExitCode == 0
 	h.at = time.Now()
 	return h.ok

@@ -83,7 +83,7 @@ func load(ctx context.Context, configPath string, getenv func(string) string) (*
 
 // ask runs one of the gateway's own start-up commands and returns its stdout.
 func ask(ctx context.Context, ex *subprocess.Executor, args ...string) (string, error) {
-	res, err := ex.Run(ctx, args, 2*time.Minute)
+	res, err := ex.Run(ctx, commands.Job{Args: args, Limit: 2 * time.Minute})
 	if err != nil {
 		return "", err
 	}

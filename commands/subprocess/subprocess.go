@@ -43,11 +43,11 @@ func ChildEnv(environ []string, home string) []string {
 }
 
 // Run implements commands.Executor.
-func (e *Executor) Run(ctx context.Context, args []string, limit time.Duration) (*commands.Result, error) {
-	runCtx, cancel := context.WithTimeout(ctx, limit)
+func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+	runCtx, cancel := context.WithTimeout(ctx, job.Limit)
 	defer cancel()
 
-	cmd := exec.CommandContext(runCtx, e.Binary, args...)
+	cmd := exec.CommandContext(runCtx, e.Binary, job.Args...)
 	cmd.Env = e.Env
 	cmd.Dir = e.Home
 	cmd.Stdin = nil // reads from the null device
@@ -65,8 +65,11 @@ func (e *Executor) Run(ctx context.Context, args []string, limit time.Duration) 
 		return nil, fmt.Errorf("start %s: %w", e.Binary, err)
 	}
 	_ = cmd.Wait() // the exit status is read from ProcessState; pipe and cancel errors change nothing here
-	// Grandchildren that outlived the leader, or ignored SIGTERM, go now: no command leaves a process behind.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	// Grandchildren that outlived the leader, or ignored SIGTERM, go now: no command leaves a process
+	// behind. A daemon start that ran to its end is the exception: its daemon is meant to stay.
+	if !job.Detaches || runCtx.Err() != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 
 	res := &commands.Result{
 		Stdout:    stdout.String(),

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 )
 
@@ -123,7 +124,7 @@ func alive(pid int) bool {
 func TestHangIsKilledWithItsGroup(t *testing.T) {
 	ex, pids := fake(t, "hang")
 	start := time.Now()
-	res, err := ex.Run(context.Background(), helperArgs, time.Second)
+	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestHangIsKilledWithItsGroup(t *testing.T) {
 
 func TestOrphanedGrandchildIsKilled(t *testing.T) {
 	ex, pids := fake(t, "orphan")
-	res, err := ex.Run(context.Background(), helperArgs, 30*time.Second)
+	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestOrphanedGrandchildIsKilled(t *testing.T) {
 
 func TestFloodIsCappedWithoutBlocking(t *testing.T) {
 	ex, _ := fake(t, "flood")
-	res, err := ex.Run(context.Background(), helperArgs, time.Minute)
+	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestCrashReportsExitCode(t *testing.T) {
 	for mode, want := range map[string]int{"crash": 3, "killed": 128 + int(syscall.SIGKILL)} {
 		t.Run(mode, func(t *testing.T) {
 			ex, _ := fake(t, mode)
-			res, err := ex.Run(context.Background(), helperArgs, time.Minute)
+			res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +185,7 @@ func TestCallerGoneKillsCommand(t *testing.T) {
 	ex, pids := fake(t, "sleep")
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
-	res, err := ex.Run(ctx, helperArgs, time.Hour)
+	res, err := ex.Run(ctx, commands.Job{Args: helperArgs, Limit: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestCallerGoneKillsCommand(t *testing.T) {
 func TestChildEnvironment(t *testing.T) {
 	ex, _ := fake(t, "env")
 	ex.Env = subprocess.ChildEnv(append(ex.Env, "AIRFLOW_GATEWAY__AUTH__TOKENS_FILE=/x", "AIRFLOW_GATEWAY_CONFIG=/y", "AIRFLOW_HOME=/wrong"), ex.Home)
-	res, err := ex.Run(context.Background(), helperArgs, time.Minute)
+	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
