@@ -21,6 +21,8 @@ check:
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzResolveLine$$' -fuzztime=$(FUZZTIME) ./commands
 	$(GO) test -run='^$$' -fuzz='^FuzzSplitCommand$$' -fuzztime=$(FUZZTIME) ./commands
+	$(GO) test -run='^$$' -fuzz='^FuzzResolvePlugin$$' -fuzztime=$(FUZZTIME) ./commands
+	$(GO) test -run='^$$' -fuzz='^FuzzCheckDAGFileName$$' -fuzztime=$(FUZZTIME) ./commands
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./config
 
 build:

@@ -11,6 +11,7 @@ const (
 	ENOTFOUND     = "not_found"    // the thing asked for does not exist
 	EUNAUTHORIZED = "unauthorized" // no or wrong credentials
 	EFORBIDDEN    = "forbidden"    // credentials fine, but not allowed to do this
+	ECONFLICT     = "conflict"     // the request clashes with the state of things (a daemon already running)
 	ETOOLARGE     = "too_large"    // the request body is over a configured limit
 	ETIMEOUT      = "timeout"      // the command ran past its time limit
 	EUNAVAILABLE  = "unavailable"  // no capacity right now; retry later

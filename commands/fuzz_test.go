@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -28,21 +29,77 @@ func FuzzResolveLine(f *testing.F) {
 			}
 			return
 		}
-		args := inv.Args()
-		path := strings.Fields(inv.Path())
-		rest := args[len(path):]
-		positional := false
-		for _, a := range rest {
-			switch {
-			case positional:
-			case a == "--":
-				positional = true
-			case !strings.HasPrefix(a, "--"):
-				t.Fatalf("%q: word %q stands before `--` without being a --flag", line, a)
-			}
+		assertCanonical(t, line, inv)
+	})
+}
+
+// assertCanonical fails unless inv's argv is the path, then only --flag or --flag=value words, then `--`
+// and the positionals, and its shown form is one line.
+func assertCanonical(t *testing.T, input string, inv *commands.Invocation) {
+	t.Helper()
+	args := inv.Args()
+	rest := args[len(strings.Fields(inv.Path())):]
+	positional := false
+	for _, a := range rest {
+		switch {
+		case positional:
+		case a == "--":
+			positional = true
+		case !strings.HasPrefix(a, "--"):
+			t.Fatalf("%q: word %q stands before `--` without being a --flag", input, a)
 		}
-		if s := inv.String(); strings.ContainsAny(s, "\n\x00") {
-			t.Fatalf("shown command holds a control character: %q", s)
+	}
+	if s := inv.String(); strings.ContainsAny(s, "\n\x00") {
+		t.Fatalf("shown command holds a control character: %q", s)
+	}
+}
+
+// FuzzResolvePlugin feeds arbitrary plugin query strings to the plugin resolver: what it accepts comes out
+// canonical, and never passes a flag that names files or detaches.
+func FuzzResolvePlugin(f *testing.F) {
+	for _, s := range []string{
+		"api=trigger_dag&dag_id=gw_conf&conf=%7B%22a%22%3A1%7D&run_id=r", "api=variables&cmd=set&key=-k&value=--cfg-path%3D/x",
+		"api=pool&cmd=set&pool_name=p&slot_count=1&description=--daemon", "api=render&dag_id=d&task_id=t&execution_date=2024-01-01&subdir=../x",
+		"api=clear&dag_id=d&task_regex=.*&upstream", "api=backfill&dag_id=d&start_date=2024-01-01&end_date=2024-01-02&pool=--local",
+		"api=connections&add&conn_id=c&conn_uri=x://u:p@h", "api=list_dags&subdir=my_dag.py&report",
+	} {
+		f.Add(s)
+	}
+	policies := []*commands.Policy{mustPolicy(f, "2"), mustPolicy(f, "3")}
+	f.Fuzz(func(t *testing.T, query string) {
+		values, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		args := map[string]string{}
+		for k, v := range values {
+			args[k] = v[0]
+		}
+		for _, p := range policies {
+			call, err := p.ResolvePlugin(args["api"], args, commands.RoleAdmin)
+			if err != nil {
+				if commands.ErrorCode(err) == commands.EINTERNAL || err.Error() == "" {
+					t.Fatalf("refused without a message for the caller: %v", err)
+				}
+				continue
+			}
+			if call.Invocation == nil {
+				continue
+			}
+			assertCanonical(t, query, call.Invocation)
+			for _, a := range call.Invocation.Args() {
+				if a == "--" {
+					break
+				}
+				for _, bad := range []string{"--cfg-path", "--pid", "--daemon", "--log-file", "--stdout", "--stderr", "--pickle", "--ship-dag", "--do-pickle"} {
+					if a == bad || strings.HasPrefix(a, bad+"=") {
+						t.Fatalf("%q passed %s", query, a)
+					}
+				}
+				if v, ok := strings.CutPrefix(a, "--subdir="); ok && !strings.HasPrefix(v, p.DagsFolder()) {
+					t.Fatalf("%q passed a subdir outside the DAGs folder: %s", query, v)
+				}
+			}
 		}
 	})
 }

@@ -56,6 +56,36 @@ func (inv *Invocation) String() string {
 	return strings.Join(parts, " ")
 }
 
+// detached returns a copy of the invocation with the daemon flags the gateway chooses (-D and the files
+// by dest) put before the positionals. Only the gateway calls it: callers can never pass these flags.
+func (inv *Invocation) detached(files map[string]string) *Invocation {
+	out := *inv
+	out.words = nil
+	var added []word
+	for _, dest := range daemonFlags {
+		for i := range inv.Command.Flags {
+			f := &inv.Command.Flags[i]
+			if f.Dest != dest {
+				continue
+			}
+			if f.Kind == KindSwitch {
+				added = append(added, word{text: f.Long()})
+			} else if path, ok := files[dest]; ok {
+				added = append(added, word{text: f.Long() + "=" + path})
+			}
+		}
+	}
+	split := len(inv.words)
+	for i, w := range inv.words {
+		if w.text == "--" {
+			split = i
+			break
+		}
+	}
+	out.words = append(append(append(out.words, inv.words[:split]...), added...), inv.words[split:]...)
+	return &out
+}
+
 // ShellQuote quotes s for a POSIX shell, leaving plain words as they are.
 func ShellQuote(s string) string {
 	if s == "" {

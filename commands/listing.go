@@ -26,7 +26,7 @@ func (p *Policy) Allowed(role Role) Listing {
 	for i := range whitelist {
 		rule := &whitelist[i]
 		cmd := p.catalog.Lookup(rule.Path)
-		if cmd == nil || role < rule.Role {
+		if cmd == nil || rule.PluginOnly || role < rule.Role {
 			continue
 		}
 		info := CommandInfo{

@@ -47,6 +47,9 @@ type Rule struct {
 	Confirm bool // prompts unless given --yes
 	// Output forces the output format; the caller may only ask for this one.
 	Output string
+	// PluginOnly marks paths that only a plugin API runs (tasks run, the daemons): the command dialect
+	// refuses them and /api/v1/commands does not list them.
+	PluginOnly bool
 }
 
 // whitelist is every command path the gateway runs, with the rule for it. A path that the running Airflow
@@ -103,6 +106,13 @@ var whitelist = []Rule{
 	{Path: "variables list", Role: RoleOp, Class: ClassRead},
 	{Path: "variables set", Role: RoleOp, Class: ClassWrite},
 	{Path: "version", Role: RoleViewer, Class: ClassRead},
+
+	// Run only by the plugin dialect's APIs of the same names.
+	{Path: "tasks run", Role: RoleUser, Class: ClassRunsDAGCode, Long: true, PluginOnly: true},
+	{Path: "scheduler", Role: RoleAdmin, Class: ClassDaemon, PluginOnly: true},
+	{Path: "kerberos", Role: RoleAdmin, Class: ClassDaemon, PluginOnly: true},
+	{Path: "celery worker", Role: RoleAdmin, Class: ClassDaemon, PluginOnly: true},
+	{Path: "celery flower", Role: RoleAdmin, Class: ClassDaemon, PluginOnly: true},
 }
 
 // aliases are other names callers use for a whitelisted path.
@@ -139,7 +149,13 @@ var forbiddenFlags = map[string]string{
 	"env_vars":      "changes the environment of the Airflow process",
 	"post_mortem":   "opens an interactive debugger",
 	"file":          "names a file on the server",
+	"do_pickle":     "ships DAG code",
+	"keytab":        "names a file on the server; set [kerberos] keytab in airflow.cfg",
+	"flower_conf":   "reads a configuration file the caller chooses",
 }
+
+// daemonFlags are the dests of the flags the gateway itself adds to a daemon start, choosing the files.
+var daemonFlags = []string{"daemon", "pid", "log_file", "stdout", "stderr"}
 
 // confinedFlags are dests of flags naming a path that must lie inside dags_folder.
 var confinedFlags = map[string]bool{"subdir": true, "dagfile_path": true}

@@ -15,6 +15,8 @@ import (
 type Policy struct {
 	catalog    *Catalog
 	dagsFolder string // absolute, symlinks resolved
+	// AllowDaemons lets the plugin's daemon APIs start anything (allow_daemons).
+	AllowDaemons bool
 }
 
 // NewPolicy returns the policy for a catalog; paths given to confined flags must lie inside dagsFolder.
@@ -41,13 +43,18 @@ func (p *Policy) ResolveLine(line string, role Role) (*Invocation, error) {
 // Resolve checks words (a command path, then its flags and positionals, with an optional leading `airflow`)
 // against the whitelist, the role and the catalog, and returns the invocation to run.
 func (p *Policy) Resolve(words []string, role Role) (*Invocation, error) {
+	return p.resolve(words, role, false)
+}
+
+// resolve is Resolve for either dialect: paths marked PluginOnly resolve only for the plugin's APIs.
+func (p *Policy) resolve(words []string, role Role, plugin bool) (*Invocation, error) {
 	if len(words) > 0 && words[0] == "airflow" {
 		words = words[1:]
 	}
 	if len(words) == 0 {
 		return nil, Errorf(EINVALID, "no command given; try `dags list`, or GET /api/v1/commands for the commands you may run")
 	}
-	rule, cmd, rest, err := p.lookup(words)
+	rule, cmd, rest, err := p.lookup(words, plugin)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +69,7 @@ func (p *Policy) Resolve(words []string, role Role) (*Invocation, error) {
 }
 
 // lookup finds the whitelisted command that words start with.
-func (p *Policy) lookup(words []string) (*Rule, *Command, []string, error) {
+func (p *Policy) lookup(words []string, plugin bool) (*Rule, *Command, []string, error) {
 	major := p.catalog.Major()
 	candidates := []string{words[0]}
 	if len(words) > 1 {
@@ -74,7 +81,7 @@ func (p *Policy) lookup(words []string) (*Rule, *Command, []string, error) {
 	}
 	for _, path := range candidates {
 		rule := ruleFor(path)
-		if rule == nil {
+		if rule == nil || rule.PluginOnly && !plugin {
 			continue
 		}
 		rest := words[len(strings.Fields(path)):]
@@ -111,7 +118,7 @@ func (p *Policy) missing(path string) error {
 func (p *Policy) subcommands(group string) []string {
 	var subs []string
 	for _, r := range whitelist {
-		if g, sub, ok := strings.Cut(r.Path, " "); ok && g == group && p.catalog.Lookup(r.Path) != nil {
+		if g, sub, ok := strings.Cut(r.Path, " "); ok && g == group && !r.PluginOnly && p.catalog.Lookup(r.Path) != nil {
 			subs = append(subs, sub)
 		}
 	}
@@ -124,7 +131,7 @@ func (p *Policy) groups() []string {
 	var out []string
 	for _, r := range whitelist {
 		g := strings.Fields(r.Path)[0]
-		if !seen[g] && p.catalog.Lookup(r.Path) != nil {
+		if !seen[g] && !r.PluginOnly && p.catalog.Lookup(r.Path) != nil {
 			seen[g] = true
 			out = append(out, g)
 		}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -12,14 +13,20 @@ type Options struct {
 	CommandTimeout        time.Duration
 	LongCommandTimeout    time.Duration
 	FilterLoadingMessages bool
+	// StateDir holds the gateway's own files, outside the DAGs folder: daemons' pid and log files, and
+	// the backups deploy_dag keeps.
+	StateDir       string
+	MaxUploadBytes int64
 }
 
 // Service runs invocations on an Executor with bounded concurrency and per-class time limits.
 type Service struct {
 	*Policy
-	exec  Executor
-	opts  Options
-	slots chan struct{}
+	exec     Executor
+	opts     Options
+	slots    chan struct{}
+	deployMu sync.Mutex // one deploy_dag at a time decides what a file name holds
+	daemonMu sync.Mutex // one daemon start at a time checks and writes the pid files
 }
 
 // NewService returns a Service; at most opts.MaxConcurrent commands run at once.

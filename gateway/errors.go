@@ -16,6 +16,7 @@ var statusOf = map[string]int{
 	commands.ENOTFOUND:     http.StatusNotFound,
 	commands.EUNAUTHORIZED: http.StatusUnauthorized,
 	commands.EFORBIDDEN:    http.StatusForbidden,
+	commands.ECONFLICT:     http.StatusConflict,
 	commands.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	commands.EFAILED:       http.StatusInternalServerError,
 	commands.ETIMEOUT:      http.StatusGatewayTimeout,
@@ -51,9 +52,14 @@ type Problem struct {
 // res, when not nil, is the partial output of a command stopped at its time limit.
 func writeProblem(c echo.Context, err error, res *commands.Result) error {
 	if commands.ErrorCode(err) == commands.EINTERNAL {
-		slog.Error("internal error", "request_id", requestID(c), "err", err)
+		logInternal(c, err)
 	}
 	return writeProblemStatus(c, StatusOf(err), commands.ErrorMessage(err), res)
+}
+
+// logInternal logs a fault of the gateway itself with the request id; the client gets no details.
+func logInternal(c echo.Context, err error) {
+	slog.Error("internal error", "request_id", requestID(c), "err", err)
 }
 
 func writeProblemStatus(c echo.Context, status int, detail string, res *commands.Result) error {

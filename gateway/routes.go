@@ -26,4 +26,9 @@ func (s *Server) routes() {
 	api.GET("/command", s.handleCommand)
 	api.POST("/command", s.handleCommand)
 	api.GET("/commands", s.handleCommands)
+
+	// The plugin dialect reads its own body: deploy_dag uploads may be larger than maxRequestBody.
+	plugin := e.Group("/admin/rest_api", stampCallTime, s.authenticate(denyEnvelope))
+	plugin.GET("/api", s.handlePluginAPI)
+	plugin.POST("/api", s.handlePluginAPI)
 }

@@ -31,6 +31,7 @@ type setup struct {
 	catalog *commands.Catalog
 	version string // as `airflow version` printed it
 	dags    string
+	state   string // the gateway's own folder
 }
 
 // load reads the configuration and asks Airflow for its version and DAGs folder.
@@ -78,6 +79,19 @@ func load(ctx context.Context, configPath string, getenv func(string) string) (*
 	if !filepath.IsAbs(st.dags) {
 		return nil, fmt.Errorf("the DAGs folder %q is not an absolute path: set [gateway] dags_folder", st.dags)
 	}
+	st.state = cfg.StateDir
+	if st.state == "" {
+		st.state = filepath.Join(home, "airflow-gateway")
+	}
+	if st.state, err = filepath.Abs(st.state); err != nil {
+		return nil, err
+	}
+	if inside(st.state, st.dags) {
+		return nil, fmt.Errorf("the state folder %q lies inside the DAGs folder %q, where Airflow would read backups as DAGs: set [gateway] state_dir elsewhere", st.state, st.dags)
+	}
+	if err := os.MkdirAll(st.state, 0o750); err != nil {
+		return nil, fmt.Errorf("create the state folder: %w", err)
+	}
 	return st, nil
 }
 
@@ -91,6 +105,12 @@ func ask(ctx context.Context, ex *subprocess.Executor, args ...string) (string, 
 		return "", fmt.Errorf("`airflow %s` failed (exit code %d): %s", strings.Join(args, " "), res.ExitCode, strings.TrimSpace(lastLine(res.Stderr)))
 	}
 	return res.Stdout, nil
+}
+
+// inside reports whether path is folder or lies under it.
+func inside(path, folder string) bool {
+	rel, err := filepath.Rel(folder, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 func lastLine(s string) string {
@@ -118,6 +138,7 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	fmt.Fprintf(stdout, "version:       %s (catalog of Airflow %s)\n", st.version, st.catalog.AirflowVersion)
 	fmt.Fprintf(stdout, "airflow_home:  %s\n", st.exec.Home)
 	fmt.Fprintf(stdout, "dags_folder:   %s\n", st.dags)
+	fmt.Fprintf(stdout, "state_dir:     %s\n", st.state)
 	if err := checkExposure(st.cfg, credentials(st.cfg)); err != nil {
 		return err
 	}
@@ -154,12 +175,16 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	if creds.Open() {
 		log.Warn("no token is configured: every request is let in with role Admin", "listen", cfg.Listen)
 	}
-	svc := commands.NewService(commands.NewPolicy(st.catalog, st.dags), st.exec, commands.Options{
+	policy := commands.NewPolicy(st.catalog, st.dags)
+	policy.AllowDaemons = cfg.AllowDaemons
+	svc := commands.NewService(policy, st.exec, commands.Options{
 		MaxConcurrent:         cfg.MaxConcurrentCommands,
 		QueueTimeout:          cfg.QueueTimeout,
 		CommandTimeout:        cfg.CommandTimeout,
 		LongCommandTimeout:    cfg.LongCommandTimeout,
 		FilterLoadingMessages: cfg.FilterLoadingMessages,
+		StateDir:              st.state,
+		MaxUploadBytes:        cfg.MaxUploadBytes,
 	})
 	srv := gateway.New(svc, creds, gateway.Info{
 		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary,
