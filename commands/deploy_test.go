@@ -41,18 +41,18 @@ func mustDeployer(tb testing.TB, maxUpload int64) (*commands.Service, *commands.
 func TestCheckDAGFileName(t *testing.T) {
 	good := []string{"my_dag.py", "a.zip", "dag-1.2.py", "X.py"}
 	bad := map[string]string{
-		"":                 "no name",
-		"../evil.py":       "path separator",
-		"/etc/cron.d/x.py": "path separator",
-		`..\evil.py`:       "path separator",
-		"a..b.py":          "'..'",
-		".hidden.py":       "starts with a dot",
-		"dag.txt":          "neither .py nor .zip",
-		"dag.py.sh":        "neither .py nor .zip",
-		"dag .py":          "other characters",
-		"dåg.py":           "other characters",
-		"dag\x00.py":       "other characters",
-		"py":               "neither .py nor .zip",
+		"":                               "no name",
+		"../evil.py":                     "path separator",
+		"/etc/cron.d/x.py":               "path separator",
+		`..\evil.py`:                     "path separator",
+		"a..b.py":                        "'..'",
+		".hidden.py":                     "starts with a dot",
+		"dag.txt":                        "neither .py nor .zip",
+		"dag.py.sh":                      "neither .py nor .zip",
+		"dag .py":                        "other characters",
+		"dåg.py":                         "other characters",
+		"dag\x00.py":                     "other characters",
+		"py":                             "neither .py nor .zip",
 		strings.Repeat("a", 256) + ".py": "over 255",
 	}
 	for _, name := range good {

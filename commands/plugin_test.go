@@ -207,7 +207,6 @@ func TestPluginDaemonsWhenAllowed(t *testing.T) {
 	}
 }
 
-
 func TestCommandDialectRefusesPluginOnlyPaths(t *testing.T) {
 	for _, line := range []string{"scheduler -D", "tasks run d t 2024-01-01", "kerberos"} {
 		if _, err := mustPolicy(t, "2").ResolveLine(line, commands.RoleAdmin); commands.ErrorCode(err) != commands.EINVALID {

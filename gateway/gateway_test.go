@@ -52,6 +52,12 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *htt
 	if opts.MaxConcurrent == 0 {
 		opts = commands.Options{MaxConcurrent: 2, QueueTimeout: time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour}
 	}
+	if opts.StateDir == "" {
+		opts.StateDir = tb.TempDir()
+	}
+	if opts.MaxUploadBytes == 0 {
+		opts.MaxUploadBytes = 64 << 10
+	}
 	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
 	creds := gateway.NewCredentials("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)

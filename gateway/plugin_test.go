@@ -1,0 +1,292 @@
+package gateway_test
+
+import (
+	"bytes"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+)
+
+var pluginToken = []string{"rest_api_plugin_http_token", token}
+
+// pluginGet calls the plugin dialect with a query string.
+func pluginGet(tb testing.TB, url, query string, header ...string) (*http.Response, map[string]any) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/admin/rest_api/api?"+query, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return do(tb, req)
+}
+
+// multipartBody builds a multipart form; a file part is sent when fileName is not empty.
+func multipartBody(tb testing.TB, fields map[string]string, fileName string, content []byte) (string, *bytes.Buffer) {
+	tb.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		_ = w.WriteField(k, v)
+	}
+	if fileName != "" {
+		h := textproto.MIMEHeader{}
+		// Written by hand: multipart.Writer.CreateFormFile would escape the name, and the test sends it raw.
+		h.Set("Content-Disposition", `form-data; name="dag_file"; filename="`+fileName+`"`)
+		h.Set("Content-Type", "application/octet-stream")
+		part, err := w.CreatePart(h)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		part.Write(content)
+	}
+	w.Close()
+	return w.FormDataContentType(), &buf
+}
+
+func pluginPost(tb testing.TB, url, query, ctype string, body io.Reader) (*http.Response, map[string]any) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/admin/rest_api/api?"+query, body)
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set(pluginToken[0], pluginToken[1])
+	return do(tb, req)
+}
+
+// assertEnvelope checks the fields every plugin answer has, and that its times lie in [before, after].
+func assertEnvelope(tb testing.TB, resp *http.Response, env map[string]any, before, after time.Time) {
+	tb.Helper()
+	for _, key := range []string{"call_time", "response_time"} {
+		s, _ := env[key].(string)
+		at, err := http.ParseTime(s)
+		if err != nil || !strings.HasSuffix(s, " GMT") {
+			tb.Errorf("%s %q is not an HTTP date: %v", key, s, err)
+			continue
+		}
+		if at.Before(before.Truncate(time.Second)) || at.After(after) {
+			tb.Errorf("%s %s lies outside the request's window %s..%s", key, s, before, after)
+		}
+	}
+	if code, _ := env["http_response_code"].(float64); int(code) != resp.StatusCode {
+		tb.Errorf("http_response_code %v, status %d", env["http_response_code"], resp.StatusCode)
+	}
+	want := "OK"
+	if resp.StatusCode >= 400 {
+		want = "ERROR"
+	}
+	if env["status"] != want {
+		tb.Errorf("status %v with HTTP %d", env["status"], resp.StatusCode)
+	}
+	if id, _ := env["request_id"].(string); id == "" || id != resp.Header.Get("X-Request-Id") {
+		tb.Errorf("request_id %q, header %q", id, resp.Header.Get("X-Request-Id"))
+	}
+}
+
+func TestPluginEnvelopeOfACommand(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "Pool p created\n", Stderr: "note\n", Duration: 1200 * time.Millisecond}}
+	srv := mustServer(t, ex, commands.Options{})
+	before := time.Now()
+	resp, env := pluginGet(t, srv.URL, "api=pool&cmd=set&pool_name=p&slot_count=3&description=d", pluginToken...)
+	assertEnvelope(t, resp, env, before, time.Now())
+	if resp.StatusCode != http.StatusOK || env["airflow_cmd"] != "airflow pools set -- p 3 d" {
+		t.Fatalf("status %d, envelope %v", resp.StatusCode, env)
+	}
+	out, _ := env["output"].(map[string]any)
+	if out["stdout"] != "Pool p created\n" || out["stderr"] != "note\n" || out["stdin"] != "" {
+		t.Errorf("output %v", env["output"])
+	}
+	if env["exit_code"] != 0.0 || env["duration_ms"] != 1200.0 || env["truncated"] != false {
+		t.Errorf("extensions: %v %v %v", env["exit_code"], env["duration_ms"], env["truncated"])
+	}
+	args, _ := env["arguments"].(map[string]any)
+	if args["api"] != "pool" || args["slot_count"] != "3" || len(env["post_arguments"].(map[string]any)) != 0 {
+		t.Errorf("arguments %v, post_arguments %v", env["arguments"], env["post_arguments"])
+	}
+	if _, has := env["warning"]; has {
+		t.Errorf("a warning without cause: %v", env["warning"])
+	}
+}
+
+func TestPluginErrorsOfTheSpec(t *testing.T) {
+	ex := &scriptedExecutor{}
+	srv := mustServer(t, ex, commands.Options{})
+	tests := []struct {
+		query  string
+		header []string
+		status int
+		output string
+	}{
+		{"", pluginToken, 400, "API should be provided"},
+		{"api=", pluginToken, 400, "API should be provided"},
+		{"api=nothing_here", pluginToken, 400, "API 'nothing_here' was not found"},
+		{"api=task_state&execution_date=2024-01-01", pluginToken, 400, "The argument(s) ['dag_id', 'task_id'] are required"},
+		{"api=dag_state&dag_id=d&execution_date=soon", pluginToken, 400, "the argument 'execution_date' must be a date: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or RFC 3339, not \"soon\""},
+		{"api=version", nil, 403, "Token Authentication Failed"},
+		{"api=version", []string{"rest_api_plugin_http_token", "wrong"}, 403, "Token Authentication Failed"},
+		{"api=scheduler", pluginToken, 403, "API 'scheduler' starts a daemon, which this gateway does not allow: set [gateway] allow_daemons = True to allow it"},
+	}
+	for _, tt := range tests {
+		before := time.Now()
+		resp, env := pluginGet(t, srv.URL, tt.query, tt.header...)
+		assertEnvelope(t, resp, env, before, time.Now())
+		if resp.StatusCode != tt.status || env["output"] != tt.output {
+			t.Errorf("%q: %d %q, want %d %q", tt.query, resp.StatusCode, env["output"], tt.status, tt.output)
+		}
+		_, hasArgs := env["arguments"]
+		if tt.status == 403 && tt.header == nil || len(tt.header) > 0 && tt.header[1] == "wrong" {
+			if hasArgs {
+				t.Errorf("%q: the token failure echoes arguments", tt.query)
+			}
+		} else if !hasArgs {
+			t.Errorf("%q: no arguments echoed", tt.query)
+		}
+	}
+	if n := ex.runs.Load(); n != 0 {
+		t.Errorf("%d commands started", n)
+	}
+}
+
+func TestPluginRunOutcomes(t *testing.T) {
+	t.Run("exit code", func(t *testing.T) {
+		srv := mustServer(t, &scriptedExecutor{result: commands.Result{Stderr: "DagNotFound\n", ExitCode: 1}}, commands.Options{})
+		resp, env := pluginGet(t, srv.URL, "api=pause&dag_id=nope", pluginToken...)
+		if resp.StatusCode != 500 || env["exit_code"] != 1.0 || env["output"].(map[string]any)["stderr"] != "DagNotFound\n" {
+			t.Errorf("%d %v", resp.StatusCode, env)
+		}
+	})
+	t.Run("time limit", func(t *testing.T) {
+		srv := mustServer(t, &scriptedExecutor{result: commands.Result{Stdout: "partial\n", TimedOut: true}}, commands.Options{})
+		resp, env := pluginGet(t, srv.URL, "api=list_dags", pluginToken...)
+		out, _ := env["output"].(map[string]any)
+		if resp.StatusCode != 504 || out["stdout"] != "partial\n" || env["airflow_cmd"] != "airflow dags list" {
+			t.Errorf("%d %v", resp.StatusCode, env)
+		}
+	})
+	t.Run("no slot", func(t *testing.T) {
+		ex := &scriptedExecutor{block: make(chan struct{})}
+		defer close(ex.block)
+		srv := mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: 100 * time.Millisecond, CommandTimeout: time.Minute, LongCommandTimeout: time.Minute})
+		go pluginGet(t, srv.URL, "api=list_dags", pluginToken...)
+		for ex.runs.Load() == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		resp, env := pluginGet(t, srv.URL, "api=list_dags", pluginToken...)
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(env["output"].(string), "retry") {
+			t.Errorf("%d %v", resp.StatusCode, env)
+		}
+	})
+}
+
+func TestPluginFormsAndQueryPrecedence(t *testing.T) {
+	ex := &scriptedExecutor{}
+	srv := mustServer(t, ex, commands.Options{})
+	// The query string wins over the form; the form's fields are echoed in post_arguments, masked.
+	resp, env := pluginPost(t, srv.URL, "api=variables&key=from_query", "application/x-www-form-urlencoded",
+		strings.NewReader("cmd=set&key=from_form&value=v&conn_password=hunter2&api=pause"))
+	if resp.StatusCode != 200 || env["airflow_cmd"] != "airflow variables set -- from_query v" {
+		t.Fatalf("%d %v", resp.StatusCode, env)
+	}
+	post := env["post_arguments"].(map[string]any)
+	if post["key"] != "from_form" || post["conn_password"] != "***" || post["api"] != "pause" {
+		t.Errorf("post_arguments %v", post)
+	}
+	// Multipart without a file works like a form; duplicate keys keep the first value.
+	ctype, body := multipartBody(t, map[string]string{"dag_id": "gw_conf"}, "", nil)
+	resp, env = pluginPost(t, srv.URL, "api=pause&dag_id=first&dag_id=second", ctype, body)
+	if resp.StatusCode != 200 || env["airflow_cmd"] != "airflow dags pause -- first" {
+		t.Errorf("%d %v", resp.StatusCode, env)
+	}
+	// A sensitive variable's value is masked everywhere it would show.
+	resp, env = pluginGet(t, srv.URL, "api=variables&cmd=set&key=my_api_key&value=s3cret", pluginToken...)
+	if raw := env["airflow_cmd"].(string) + env["arguments"].(map[string]any)["value"].(string); resp.StatusCode != 200 || strings.Contains(raw, "s3cret") {
+		t.Errorf("the secret shows: %v", env)
+	}
+	// Wrong content types and unreadable query strings are refused before anything runs.
+	before := ex.runs.Load()
+	resp, env = pluginPost(t, srv.URL, "api=list_dags", "application/json", strings.NewReader(`{"api": "list_dags"}`))
+	if resp.StatusCode != 400 || !strings.Contains(env["output"].(string), "is not accepted") {
+		t.Errorf("JSON body: %d %v", resp.StatusCode, env)
+	}
+	resp, _ = pluginGet(t, srv.URL, "api=list_dags;id", pluginToken...)
+	if resp.StatusCode != 400 {
+		t.Errorf("raw ';' in the query: %d", resp.StatusCode)
+	}
+	if ex.runs.Load() != before {
+		t.Errorf("a refused request started a command")
+	}
+}
+
+func TestDeployDagRefusesHostileUploads(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "[]\n"}}
+	srv := mustServer(t, ex, commands.Options{})
+	dag := []byte("from airflow import DAG\n")
+	tests := []struct {
+		name    string
+		content []byte
+		status  int
+		says    string
+	}{
+		{"../../etc/cron.d/evil.py", dag, 400, "path separator"},
+		{"/etc/passwd.py", dag, 400, "path separator"},
+		{`..\evil.py`, dag, 400, "path separator"},
+		{"sub/dag.py", dag, 400, "path separator"},
+		{"..", dag, 400, "'..'"},
+		{".hidden.py", dag, 400, "starts with a dot"},
+		{".airflowignore", dag, 400, "starts with a dot"},
+		{"dag.sh", dag, 400, "neither .py nor .zip"},
+		{"dag.PY", dag, 400, "neither .py nor .zip"},
+		{"da g.py", dag, 400, "other characters"},
+		{"big.py", bytes.Repeat([]byte("#"), 64<<10+1), 413, "over the limit of 65536 bytes"},
+		{"huge.py", bytes.Repeat([]byte("#"), 2<<20), 413, "over"},
+	}
+	for _, tt := range tests {
+		ctype, body := multipartBody(t, map[string]string{"force": "on"}, tt.name, tt.content)
+		resp, env := pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
+		if out, _ := env["output"].(string); resp.StatusCode != tt.status || !strings.Contains(out, tt.says) {
+			t.Errorf("%q: %d %q, want %d saying %q", tt.name, resp.StatusCode, out, tt.status, tt.says)
+		}
+	}
+	// No file at all.
+	ctype, body := multipartBody(t, map[string]string{"force": "on"}, "", nil)
+	resp, env := pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
+	if resp.StatusCode != 400 || env["output"] != "The argument(s) ['dag_file'] are required" {
+		t.Errorf("no file: %d %v", resp.StatusCode, env["output"])
+	}
+	if n := ex.runs.Load(); n != 0 {
+		t.Errorf("%d commands started for refused uploads", n)
+	}
+	// An upload over the body limit is refused from its Content-Length, before it is read.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/rest_api/api?api=deploy_dag", strings.NewReader("x"))
+	req.ContentLength = 1 << 30
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+	req.Header.Set(pluginToken[0], pluginToken[1])
+	req.Body = io.NopCloser(io.LimitReader(neverEnding{}, 1<<30))
+	if resp, env := do(t, req); resp.StatusCode != 413 || env["status"] != "ERROR" {
+		t.Errorf("1 GiB announced: %d %v", resp.StatusCode, env)
+	}
+}
+
+type neverEnding struct{}
+
+func (neverEnding) Read(p []byte) (int, error) { return len(p), nil }
+
+func TestDeployDagWritesTheFile(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "[]\n"}}
+	srv := mustServer(t, ex, commands.Options{})
+	ctype, body := multipartBody(t, map[string]string{"pause": "on", "unpause": "on"}, "gw_up.py", []byte("# v1\n"))
+	resp, env := pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
+	if resp.StatusCode != 200 || env["output"] != "DAG file 'gw_up.py' deployed." || !strings.Contains(env["warning"].(string), "neither was applied") {
+		t.Fatalf("%d %v", resp.StatusCode, env)
+	}
+	if !strings.HasPrefix(env["airflow_cmd"].(string), "airflow dags reserialize && airflow dags list-import-errors --output=json") {
+		t.Errorf("airflow_cmd %v", env["airflow_cmd"])
+	}
+	ctype, body = multipartBody(t, nil, "gw_up.py", []byte("# v2\n"))
+	resp, env = pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
+	if resp.StatusCode != 400 || env["output"] != "The file 'gw_up.py' already exists; send force=on to replace it (the old file is kept as a backup)" {
+		t.Errorf("%d %v", resp.StatusCode, env)
+	}
+}
