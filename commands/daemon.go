@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -70,8 +71,19 @@ func readPID(path string) (int, bool) {
 	return pid, err == nil && pid > 0
 }
 
-// alive reports whether a process with this pid exists.
+// alive reports whether a process with this pid exists and has not ended. An ended daemon can linger as a
+// zombie until init reaps it, which some container inits are slow to do; on Linux its state says so.
 func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // no /proc to ask: the process exists
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) == 0 || fields[0] != "Z"
 }
+
+// Alive reports whether the process pid runs, as StartDaemon judges it.
+func Alive(pid int) bool { return alive(pid) }
