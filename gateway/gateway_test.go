@@ -18,7 +18,10 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
-const token = "test-token-0123456789"
+const (
+	token       = "test-token-0123456789"
+	viewerToken = "viewer-token-0123456789"
+)
 
 // scriptedExecutor answers every command with a fixed result and counts the runs; it stands in for the
 // executor where a test is about HTTP, not Airflow.
@@ -61,6 +64,7 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *htt
 	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
 	creds := gateway.NewCredentials("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
+	creds.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	srv := httptest.NewServer(gateway.New(svc, creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}))
 	tb.Cleanup(srv.Close)
 	return srv

@@ -290,3 +290,28 @@ func TestDeployDagWritesTheFile(t *testing.T) {
 		t.Errorf("%d %v", resp.StatusCode, env)
 	}
 }
+
+func TestPluginRolesAnswer403NamingTheRole(t *testing.T) {
+	ex := &scriptedExecutor{}
+	srv := mustServer(t, ex, commands.Options{})
+	viewer := []string{"rest_api_plugin_http_token", viewerToken}
+	for query, says := range map[string]string{
+		"api=deploy_dag":                               "API 'deploy_dag' needs role Admin or higher; these credentials have role Viewer",
+		"api=trigger_dag&dag_id=d":                     "API 'trigger_dag' needs role User or higher",
+		"api=variables":                                "API 'variables' needs role Op or higher",
+		"api=pool&cmd=delete&pool_name=p":              "`pools delete` needs role Op or higher",
+		"api=scheduler":                                "API 'scheduler' needs role Admin or higher",
+		"api=connections&add&conn_id=c&conn_type=http": "API 'connections' needs role Op or higher",
+	} {
+		resp, env := pluginGet(t, srv.URL, query, viewer...)
+		if resp.StatusCode != 403 || env["output"] != says && !strings.HasPrefix(env["output"].(string), says) {
+			t.Errorf("%s: %d %q, want 403 %q", query, resp.StatusCode, env["output"], says)
+		}
+	}
+	if n := ex.runs.Load(); n != 0 {
+		t.Errorf("%d commands started", n)
+	}
+	if resp, _ := pluginGet(t, srv.URL, "api=pool", viewer...); resp.StatusCode != 200 {
+		t.Errorf("a Viewer listing pools: %d", resp.StatusCode)
+	}
+}
