@@ -26,6 +26,16 @@ func (r Role) String() string {
 	return roleNames[r]
 }
 
+// ParseRole reads a role by its Airflow name, in any case.
+func ParseRole(name string) (Role, bool) {
+	for r := RoleViewer; r <= RoleAdmin; r++ {
+		if strings.EqualFold(name, roleNames[r]) {
+			return r, true
+		}
+	}
+	return RoleNone, false
+}
+
 // Class says what a command does to the Airflow installation.
 type Class string
 

@@ -3,10 +3,16 @@ package gateway
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
@@ -76,18 +82,87 @@ func (cr *Credentials) Identify(r *http.Request) *Principal {
 
 const principalKey = "principal"
 
-// authenticate lets a request through with its principal set, or answers with deny.
-func (s *Server) authenticate(deny echo.HandlerFunc) echo.MiddlewareFunc {
+// denial is why authenticate turned a request away.
+type denial int
+
+const (
+	badToken      denial = iota // the token is missing or wrong
+	tooManyMisses               // the client address failed too often lately
+)
+
+// authenticate lets a request through with its principal set, or answers with deny. A client address that
+// has failed to authenticate too often is turned away before its token is looked at.
+func (s *Server) authenticate(deny func(echo.Context, denial) error) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			client := clientAddress(c.Request())
+			if s.misses.blocked(client) {
+				c.Response().Header().Set("Retry-After", strconv.Itoa(int(missRefill.Seconds())))
+				return deny(c, tooManyMisses)
+			}
 			p := s.creds.Identify(c.Request())
 			if p == nil {
-				return deny(c)
+				s.misses.record(client)
+				return deny(c, badToken)
 			}
 			c.Set(principalKey, p)
 			return next(c)
 		}
 	}
+}
+
+// clientAddress is the address the connection came from. Forwarding headers are not trusted: anyone can
+// write them.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Failed authentications per client address: a burst of missBurst, then one more every missRefill.
+const (
+	missBurst  = 10
+	missRefill = 6 * time.Second
+)
+
+// misses counts failed authentications per client address.
+type misses struct {
+	mu        sync.Mutex
+	clients   map[string]*rate.Limiter
+	lastSweep time.Time
+}
+
+func newMisses() *misses { return &misses{clients: map[string]*rate.Limiter{}} }
+
+// blocked reports whether client has used up its failures.
+func (m *misses) blocked(client string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	lim := m.clients[client]
+	return lim != nil && lim.Tokens() < 1
+}
+
+// record counts one failure of client.
+func (m *misses) record(client string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if now.Sub(m.lastSweep) > time.Minute { // forget clients whose allowance is whole again
+		for k, lim := range m.clients {
+			if lim.TokensAt(now) >= missBurst {
+				delete(m.clients, k)
+			}
+		}
+		m.lastSweep = now
+	}
+	lim := m.clients[client]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Every(missRefill), missBurst)
+		m.clients[client] = lim
+	}
+	lim.AllowN(now, 1)
 }
 
 func principalOf(c echo.Context) *Principal {
@@ -97,8 +172,14 @@ func principalOf(c echo.Context) *Principal {
 	return &Principal{Name: "none", Role: commands.RoleNone}
 }
 
+// tooManyMessage answers a client address that failed to authenticate too often.
+var tooManyMessage = fmt.Sprintf("too many failed authentications from this address: wait %d seconds, then send a valid token", int(missRefill.Seconds()))
+
 // denyProblem answers a request without valid credentials in the command dialect.
-func denyProblem(c echo.Context) error {
+func denyProblem(c echo.Context, why denial) error {
+	if why == tooManyMisses {
+		return writeProblemStatus(c, http.StatusTooManyRequests, tooManyMessage, nil)
+	}
 	c.Response().Header().Set("WWW-Authenticate", `Bearer realm="airflow-gateway"`)
 	return writeProblem(c, commands.Errorf(commands.EUNAUTHORIZED,
 		"a valid token is required: send it as `Authorization: Bearer TOKEN`, or log in at /login"), nil)

@@ -125,8 +125,12 @@ func (env *envelope) warn(warnings []string) {
 }
 
 // denyEnvelope answers a plugin call without valid credentials, as the plugin did.
-func denyEnvelope(c echo.Context) error {
+func denyEnvelope(c echo.Context, why denial) error {
 	env := newEnvelope(c, nil)
+	if why == tooManyMisses {
+		env.Output = tooManyMessage
+		return env.send(c, http.StatusTooManyRequests)
+	}
 	env.Output = "Token Authentication Failed"
 	return env.send(c, http.StatusForbidden)
 }

@@ -315,3 +315,24 @@ func TestPluginRolesAnswer403NamingTheRole(t *testing.T) {
 		t.Errorf("a Viewer listing pools: %d", resp.StatusCode)
 	}
 }
+
+func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	wrong := []string{"rest_api_plugin_http_token", "guess"}
+	for i := range 10 {
+		if resp, _ := pluginGet(t, srv.URL, "api=version", wrong...); resp.StatusCode != 403 {
+			t.Fatalf("failure %d: status %d", i+1, resp.StatusCode)
+		}
+	}
+	resp, env := pluginGet(t, srv.URL, "api=version", wrong...)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(env["output"].(string), "too many failed authentications") {
+		t.Errorf("the 11th failure: %d %v", resp.StatusCode, env)
+	}
+	// Blocked means blocked: a right token from the same address waits too, on both dialects.
+	if resp, _ := pluginGet(t, srv.URL, "api=version", pluginToken...); resp.StatusCode != 429 {
+		t.Errorf("a right token while blocked: %d", resp.StatusCode)
+	}
+	if resp, doc := get(t, srv, "/api/v1/command?command=version", bearer...); resp.StatusCode != 429 || doc["status"] != 429.0 {
+		t.Errorf("command dialect while blocked: %d %v", resp.StatusCode, doc)
+	}
+}

@@ -24,12 +24,13 @@ type Server struct {
 	creds  *Credentials
 	info   Info
 	health *healthCheck
+	misses *misses
 	echo   *echo.Echo
 }
 
 // New returns a Server; its routes are in routes.go.
 func New(svc *commands.Service, creds *Credentials, info Info) *Server {
-	s := &Server{svc: svc, creds: creds, info: info, health: newHealthCheck(svc)}
+	s := &Server{svc: svc, creds: creds, info: info, health: newHealthCheck(svc), misses: newMisses()}
 	s.echo = echo.New()
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = httpErrorHandler

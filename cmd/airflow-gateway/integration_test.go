@@ -49,7 +49,7 @@ rest_api_plugin_expected_http_token = %s
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"serve", "--config", path}, func(string) string { return "" }, pw, io.Discard)
+		errc <- run(ctx, []string{"serve", "--config", path}, func(string) string { return "" }, strings.NewReader(""), pw, io.Discard)
 		pw.Close()
 	}()
 	tb.Cleanup(func() {

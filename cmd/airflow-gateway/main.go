@@ -3,16 +3,21 @@
 //	airflow-gateway serve --config FILE   run the server (the default)
 //	airflow-gateway check --config FILE   check the configuration and the Airflow installation
 //	airflow-gateway version               print the gateway's version
+//	airflow-gateway hash-token            read a token on stdin, print its SHA-256 for the tokens file
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -22,7 +27,7 @@ var version = "0.1.0"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "airflow-gateway:", err)
 		}
@@ -30,15 +35,16 @@ func main() {
 	}
 }
 
-const usage = `usage: airflow-gateway [serve|check|version] [--config FILE]
+const usage = `usage: airflow-gateway [serve|check|version|hash-token] [--config FILE]
 
-  serve     run the server (the default)
-  check     load the configuration, find Airflow, print what was found
-  version   print the gateway's version
+  serve       run the server (the default)
+  check       load the configuration, find Airflow, print what was found
+  version     print the gateway's version
+  hash-token  read a token on stdin and print its SHA-256, for [auth] tokens_file
 `
 
 // run is the whole program; ctx ends it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	sub := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		sub, args = args[0], args[1:]
@@ -60,10 +66,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
+	case "hash-token":
+		return hashToken(stdin, stdout)
 	case "check":
 		return check(ctx, *configPath, getenv, stdout)
 	case "serve":
 		return serve(ctx, *configPath, getenv, stdout, stderr)
 	}
 	return fmt.Errorf("unknown subcommand %q\n%s", sub, usage)
+}
+
+// hashToken reads one token (the first line of stdin, without its line ending) and prints its hex SHA-256.
+func hashToken(stdin io.Reader, stdout io.Writer) error {
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	token := strings.TrimRight(line, "\r\n")
+	if token == "" {
+		return errors.New("hash-token: no token on stdin; try: printf '%s' \"$TOKEN\" | airflow-gateway hash-token")
+	}
+	if len(token) < 16 {
+		return errors.New("hash-token: the token is shorter than 16 characters; use a long random one, such as: openssl rand -hex 32")
+	}
+	sum := sha256.Sum256([]byte(token))
+	fmt.Fprintln(stdout, hex.EncodeToString(sum[:]))
+	return nil
 }

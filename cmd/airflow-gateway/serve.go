@@ -118,13 +118,24 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-// credentials builds the accepted tokens from the configuration.
-func credentials(cfg *config.Config) *gateway.Credentials {
+// credentials builds the accepted tokens from the configuration: the plugin token (role Admin) and the
+// named tokens of the tokens file.
+func credentials(cfg *config.Config) (*gateway.Credentials, error) {
 	creds := gateway.NewCredentials(cfg.PluginTokenHeader)
 	if cfg.PluginToken != "" {
 		creds.AddToken("rest_api_plugin", sha256.Sum256([]byte(cfg.PluginToken)), commands.RoleAdmin)
 	}
-	return creds
+	if cfg.TokensFile != "" {
+		tokens, err := config.LoadTokens(cfg.TokensFile)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tokens {
+			role, _ := commands.ParseRole(t.Role)
+			creds.AddToken(t.Name, t.SHA256, role)
+		}
+	}
+	return creds, nil
 }
 
 // check prints what the gateway finds, and fails on any problem.
@@ -139,7 +150,11 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	fmt.Fprintf(stdout, "airflow_home:  %s\n", st.exec.Home)
 	fmt.Fprintf(stdout, "dags_folder:   %s\n", st.dags)
 	fmt.Fprintf(stdout, "state_dir:     %s\n", st.state)
-	if err := checkExposure(st.cfg, credentials(st.cfg)); err != nil {
+	creds, err := credentials(st.cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkExposure(st.cfg, creds); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "ok")
@@ -168,7 +183,10 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 			log.Info("config", "value", line)
 		}
 	}
-	creds := credentials(cfg)
+	creds, err := credentials(cfg)
+	if err != nil {
+		return err
+	}
 	if err := checkExposure(cfg, creds); err != nil {
 		return err
 	}

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"gopkg.in/ini.v1"
+)
+
+// Token is one named token of the tokens file: who owns it, the role it has, and the SHA-256 of the token
+// (the token itself is never stored).
+type Token struct {
+	Name   string
+	Role   string // Viewer, User, Op or Admin
+	SHA256 [32]byte
+}
+
+// Roles are the role names a token may have, Airflow's own.
+var Roles = []string{"Viewer", "User", "Op", "Admin"}
+
+var tokenName = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
+
+// LoadTokens reads the tokens file at path; see ParseTokens.
+func LoadTokens(path string) ([]Token, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read tokens file: %w", err)
+	}
+	return ParseTokens(data)
+}
+
+// ParseTokens reads a tokens file: INI, one section per token, named after its owner, with the keys role
+// and sha256 (hex, as `airflow-gateway hash-token` prints it).
+//
+//	[ci-bot]
+//	role = User
+//	sha256 = 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+func ParseTokens(data []byte) ([]Token, error) {
+	file, err := ini.LoadSources(ini.LoadOptions{AllowNonUniqueSections: false}, data)
+	if err != nil {
+		return nil, fmt.Errorf("tokens file: %w", err)
+	}
+	var tokens []Token
+	seen := map[[32]byte]string{}
+	for _, sec := range file.Sections() {
+		name := sec.Name()
+		if name == ini.DefaultSection {
+			if len(sec.Keys()) > 0 {
+				return nil, fmt.Errorf("tokens file: keys before the first [section]; put each token in a section named after its owner")
+			}
+			continue
+		}
+		if !tokenName.MatchString(name) {
+			return nil, fmt.Errorf("tokens file: section [%s]: a token's name is 1 to 64 letters, digits and _.@-", name)
+		}
+		for _, key := range sec.KeyStrings() {
+			if key != "role" && key != "sha256" {
+				return nil, fmt.Errorf("tokens file: [%s] has the unknown key %q; a token has role and sha256", name, key)
+			}
+		}
+		t := Token{Name: name}
+		role := strings.TrimSpace(sec.Key("role").String())
+		for _, r := range Roles {
+			if strings.EqualFold(role, r) {
+				t.Role = r
+			}
+		}
+		if t.Role == "" {
+			return nil, fmt.Errorf("tokens file: [%s] role %q is not one of %s", name, role, strings.Join(Roles, ", "))
+		}
+		sum, err := hex.DecodeString(strings.ToLower(strings.TrimSpace(sec.Key("sha256").String())))
+		if err != nil || len(sum) != 32 {
+			return nil, fmt.Errorf("tokens file: [%s] sha256 must be 64 hex digits, as `airflow-gateway hash-token` prints", name)
+		}
+		copy(t.SHA256[:], sum)
+		if other, dup := seen[t.SHA256]; dup {
+			return nil, fmt.Errorf("tokens file: [%s] and [%s] have the same token; give each owner a token of their own", other, name)
+		}
+		seen[t.SHA256] = name
+		tokens = append(tokens, t)
+	}
+	return tokens, nil
+}
