@@ -24,6 +24,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzResolvePlugin$$' -fuzztime=$(FUZZTIME) ./commands
 	$(GO) test -run='^$$' -fuzz='^FuzzCheckDAGFileName$$' -fuzztime=$(FUZZTIME) ./commands
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./config
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTokens$$' -fuzztime=$(FUZZTIME) ./config
 
 build:
 	$(GO) build -o bin/airflow-gateway ./cmd/airflow-gateway

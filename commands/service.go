@@ -42,7 +42,11 @@ func (s *Service) Run(ctx context.Context, inv *Invocation) (*Result, error) {
 	if inv.Rule.Long {
 		limit = s.opts.LongCommandTimeout
 	}
-	return s.RunJob(ctx, Job{Args: inv.Args(), Limit: limit})
+	res, err := s.RunJob(ctx, Job{Args: inv.Args(), Limit: limit})
+	if res != nil {
+		maskOutput(inv, res)
+	}
+	return res, err
 }
 
 // RunJob runs a job as Run does; it is for the gateway's own commands, already known to be safe.

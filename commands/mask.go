@@ -1,0 +1,114 @@
+package commands
+
+import (
+	"encoding/json"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// uriPassword finds the password of a URI written in text: scheme://user:PASSWORD@host.
+var uriPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)`)
+
+// MaskURIs hides the password of every URI in text.
+func MaskURIs(text string) string {
+	return uriPassword.ReplaceAllString(text, "${1}"+Mask+"${3}")
+}
+
+// maskOutput hides what a command's output may not show: connection passwords (§3). Commands that print
+// connections run with -o json; their output is read as JSON and written again with password, the password
+// in get_uri and the sensitive keys of extra masked. Output that cannot be read so is withheld.
+func maskOutput(inv *Invocation, res *Result) {
+	if !strings.HasPrefix(inv.Path(), "connections ") {
+		return
+	}
+	res.Stderr = MaskURIs(res.Stderr)
+	if inv.Rule.Output != "json" {
+		res.Stdout = MaskURIs(res.Stdout)
+		return
+	}
+	if strings.TrimSpace(res.Stdout) == "" {
+		return
+	}
+	rows, ok := ParseJSONOutput(res.Stdout).([]any)
+	if !ok {
+		if obj, isObj := ParseJSONOutput(res.Stdout).(map[string]any); isObj {
+			rows, ok = []any{obj}, true
+		}
+	}
+	if !ok {
+		res.Stdout = "(the connections are withheld: their output could not be read to mask the passwords)\n"
+		return
+	}
+	for _, r := range rows {
+		if conn, isMap := r.(map[string]any); isMap {
+			maskConnection(conn)
+		}
+	}
+	out, err := json.Marshal(rows)
+	if err != nil {
+		res.Stdout = "(the connections are withheld: their output could not be written back)\n"
+		return
+	}
+	res.Stdout = string(out) + "\n"
+}
+
+func maskConnection(conn map[string]any) {
+	if p, _ := conn["password"].(string); p != "" {
+		conn["password"] = Mask
+	}
+	if uri, ok := conn["get_uri"].(string); ok {
+		conn["get_uri"] = maskURIQuery(MaskURIs(MaskURI(uri)))
+	}
+	if extra, ok := conn["extra_dejson"].(map[string]any); ok {
+		maskSensitiveKeys(extra)
+	}
+	if extra, ok := conn["extra"].(string); ok && extra != "" {
+		var obj map[string]any
+		if json.Unmarshal([]byte(extra), &obj) == nil {
+			maskSensitiveKeys(obj)
+			b, _ := json.Marshal(obj)
+			conn["extra"] = string(b)
+		} else {
+			conn["extra"] = Mask
+		}
+	}
+}
+
+// maskURIQuery hides the query parameters of a connection URI that carry its extra: those with a sensitive
+// name, and Airflow's __extra__ (the whole extra as JSON).
+func maskURIQuery(uri string) string {
+	base, query, found := strings.Cut(uri, "?")
+	if !found {
+		return uri
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		name, _, _ := strings.Cut(p, "=")
+		if decoded, err := url.QueryUnescape(name); err == nil {
+			name = decoded
+		}
+		if name == "__extra__" || IsSensitiveName(name) {
+			params[i] = name + "=" + Mask
+		}
+	}
+	return base + "?" + strings.Join(params, "&")
+}
+
+// maskSensitiveKeys hides the values of keys holding a sensitive word, at any depth.
+func maskSensitiveKeys(m map[string]any) {
+	for k, v := range m {
+		switch inner := v.(type) {
+		case map[string]any:
+			if IsSensitiveName(k) {
+				m[k] = Mask
+			} else {
+				maskSensitiveKeys(inner)
+			}
+		default:
+			if IsSensitiveName(k) {
+				m[k] = Mask
+			}
+		}
+	}
+}
