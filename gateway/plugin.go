@@ -159,6 +159,7 @@ func (s *Server) handlePluginAPI(c echo.Context) error {
 	case call.Daemon:
 		res, daemon, cmd, err := s.svc.StartDaemon(ctx, call)
 		env.AirflowCmd, env.Daemon = cmd, daemon
+		noteRun(c, call.Invocation, res)
 		if err != nil {
 			return env.fail(c, err, res)
 		}
@@ -166,6 +167,7 @@ func (s *Server) handlePluginAPI(c echo.Context) error {
 	default:
 		env.AirflowCmd = call.Invocation.String()
 		res, err := s.svc.Run(ctx, call.Invocation)
+		noteRun(c, call.Invocation, res)
 		if err != nil {
 			return env.fail(c, err, res)
 		}
@@ -207,6 +209,7 @@ func (s *Server) deploy(c echo.Context, env *envelope, call *commands.PluginCall
 	if d != nil {
 		env.AirflowCmd = strings.Join(d.Commands, " && ")
 		env.warn(d.Warnings)
+		auditDeploy(c, d, err)
 	}
 	if err != nil {
 		return env.fail(c, err, nil)

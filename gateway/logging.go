@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+)
+
+// Keys under which handlers leave what the access log reports.
+const (
+	commandPathKey = "command_path"
+	exitCodeKey    = "exit_code"
+)
+
+// accessLog writes one line per request: request id, client address, token name (never the token),
+// dialect, command path, status, exit code and duration.
+func accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // answer now, so that the status below is the one sent
+		}
+		attrs := []any{
+			"request_id", requestID(c),
+			"client", clientAddress(c.Request()),
+			"token", principalOf(c).Name,
+			"dialect", dialectOf(c.Path()),
+			"method", c.Request().Method,
+			"path", c.Request().URL.Path,
+			"status", c.Response().Status,
+			"duration_ms", time.Since(start).Milliseconds(),
+		}
+		if p, ok := c.Get(commandPathKey).(string); ok {
+			attrs = append(attrs, "command", p)
+		}
+		if code, ok := c.Get(exitCodeKey).(int); ok {
+			attrs = append(attrs, "exit_code", code)
+		}
+		slog.Info("request", attrs...)
+		return nil
+	}
+}
+
+func dialectOf(route string) string {
+	switch {
+	case strings.HasPrefix(route, "/api/v1/"):
+		return "command"
+	case strings.HasPrefix(route, "/admin/rest_api/"):
+		return "plugin"
+	}
+	return "-"
+}
+
+// noteRun records a command that ran for the access log, and writes an audit line when the command can
+// change state (any class but read).
+func noteRun(c echo.Context, inv *commands.Invocation, res *commands.Result) {
+	c.Set(commandPathKey, inv.Path())
+	if res == nil {
+		return
+	}
+	c.Set(exitCodeKey, res.ExitCode)
+	if inv.Rule.Class == commands.ClassRead {
+		return
+	}
+	p := principalOf(c)
+	slog.Info("audit",
+		"request_id", requestID(c),
+		"token", p.Name,
+		"role", p.Role.String(),
+		"class", string(inv.Rule.Class),
+		"airflow_cmd", inv.String(),
+		"exit_code", res.ExitCode,
+		"timed_out", res.TimedOut,
+	)
+}
+
+// auditDeploy writes the audit line of a deploy_dag that wrote its file.
+func auditDeploy(c echo.Context, d *commands.Deployment, err error) {
+	c.Set(commandPathKey, "deploy_dag")
+	p := principalOf(c)
+	attrs := []any{
+		"request_id", requestID(c),
+		"token", p.Name,
+		"role", p.Role.String(),
+		"class", "deploy",
+		"file", d.Name,
+		"backup", d.Backup,
+		"airflow_cmd", strings.Join(d.Commands, " && "),
+	}
+	if err != nil {
+		attrs = append(attrs, "error", commands.ErrorMessage(err))
+	}
+	slog.Info("audit", attrs...)
+}

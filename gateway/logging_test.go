@@ -1,0 +1,77 @@
+package gateway_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+)
+
+// lockedBuffer collects log lines written from the server's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+// captureLog sends the default logger to a buffer for the rest of the test.
+func captureLog(t *testing.T) *lockedBuffer {
+	var b lockedBuffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&b, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	return &b
+}
+
+func TestAccessAndAuditLines(t *testing.T) {
+	logs := captureLog(t)
+	srv := mustServer(t, &scriptedExecutor{result: commands.Result{ExitCode: 3}}, commands.Options{})
+	pluginGet(t, srv.URL, "api=variables&cmd=set&key=db_password&value=hunter2", pluginToken...)
+	get(t, srv, "/api/v1/command?command=dags%20list", bearer...)
+	pluginGet(t, srv.URL, "api=version", "rest_api_plugin_http_token", "not-the-token")
+
+	var access, audit []string
+	for _, l := range logs.lines() {
+		if strings.Contains(l, token) || strings.Contains(l, "not-the-token") || strings.Contains(l, "hunter2") {
+			t.Errorf("a log line shows a secret: %s", l)
+		}
+		switch {
+		case strings.Contains(l, "msg=request"):
+			access = append(access, l)
+		case strings.Contains(l, "msg=audit"):
+			audit = append(audit, l)
+		}
+	}
+	if len(access) != 3 {
+		t.Fatalf("access lines: %q", access)
+	}
+	for i, want := range [][]string{
+		{"token=ci", "dialect=plugin", `command="variables set"`, "status=500", "exit_code=3", "request_id="},
+		{"token=ci", "dialect=command", `command="dags list"`, "status=200", "exit_code=3"},
+		{"token=none", "dialect=plugin", "status=403"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(access[i], w) {
+				t.Errorf("access line %d lacks %s: %s", i, w, access[i])
+			}
+		}
+	}
+	// Only the command that changes state is audited.
+	if len(audit) != 1 || !strings.Contains(audit[0], "class=write") || !strings.Contains(audit[0], "variables set -- db_password") {
+		t.Errorf("audit lines: %q", audit)
+	}
+}
