@@ -37,6 +37,7 @@ type Config struct {
 	MaxUploadBytes        int64         `key:"gateway.max_upload_bytes" default:"10485760" validate:"min=1"`
 	AllowDaemons          bool          `key:"gateway.allow_daemons" default:"False"`
 	StateDir              string        `key:"gateway.state_dir"`
+	ShutdownGrace         time.Duration `key:"gateway.shutdown_grace" default:"30s" validate:"min=0"`
 	SecretKey             string        `key:"gateway.secret_key" secret:"true" validate:"omitempty,min=16"`
 	TLSCert               string        `key:"gateway.tls_cert" validate:"required_with=TLSKey"`
 	TLSKey                string        `key:"gateway.tls_key" validate:"required_with=TLSCert"`

@@ -41,6 +41,9 @@ func (s *Server) handleCommand(c echo.Context) error {
 		return writeProblem(c, err, res)
 	}
 	if res.Canceled {
+		if stoppedByShutdown(c) {
+			return writeProblem(c, shutdownError, res)
+		}
 		return nil // the client went away: nobody to answer
 	}
 	out := commandResponse{

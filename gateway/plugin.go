@@ -179,6 +179,9 @@ func (s *Server) handlePluginAPI(c echo.Context) error {
 // answerRun answers a command that ran: 200 when it exited 0, 500 with its output when it did not.
 func (s *Server) answerRun(c echo.Context, env *envelope, res *commands.Result) error {
 	if res.Canceled {
+		if stoppedByShutdown(c) {
+			return env.fail(c, shutdownError, res)
+		}
 		return nil // the client went away: nobody to answer
 	}
 	env.ran(res)

@@ -3,13 +3,27 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
+
+// ErrShuttingDown is the cause the server's base context is canceled with when the shutdown grace period
+// is over: commands stopped for it are answered 503, not dropped as if their client had gone.
+var ErrShuttingDown = errors.New("the gateway is shutting down")
+
+// stoppedByShutdown reports whether a canceled command was stopped by the shutdown, and answers so.
+func stoppedByShutdown(c echo.Context) bool {
+	return errors.Is(context.Cause(c.Request().Context()), ErrShuttingDown)
+}
+
+// shutdownError is the answer to a command stopped by the shutdown.
+var shutdownError = commands.Errorf(commands.EUNAVAILABLE, "the gateway is shutting down and stopped the command after its grace period; the output so far is included, retry against a running gateway")
 
 // Info is what the gateway found at start.
 type Info struct {

@@ -21,9 +21,6 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
-// shutdownGrace is how long running commands may go on after SIGTERM before their groups are killed.
-const shutdownGrace = 30 * time.Second
-
 // setup is everything the gateway finds at start.
 type setup struct {
 	cfg     *config.Config
@@ -213,8 +210,8 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		return err
 	}
 	// Requests get a context that outlives SIGTERM by the grace period, so running commands can finish.
-	baseCtx, killCommands := context.WithCancel(context.WithoutCancel(ctx))
-	defer killCommands()
+	baseCtx, killCommands := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer killCommands(nil)
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -240,14 +237,20 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: no new requests; running commands may finish", "grace", shutdownGrace)
-	graceCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	grace := cfg.ShutdownGrace
+	log.Info("shutting down: no new requests; running commands may finish", "grace", grace)
+	graceCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err = hs.Shutdown(graceCtx)
-	killCommands()
-	if errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("grace period over: remaining commands were stopped")
-		_ = hs.Close()
+	if err := hs.Shutdown(graceCtx); errors.Is(err, context.DeadlineExceeded) {
+		// Past the grace period: the running commands' groups are killed, and each request is answered
+		// (503, with the output so far) before the connections close.
+		log.Warn("grace period over: stopping the remaining commands")
+		killCommands(gateway.ErrShuttingDown)
+		answerCtx, cancel := context.WithTimeout(context.Background(), st.exec.KillGrace+5*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(answerCtx); err != nil {
+			_ = hs.Close()
+		}
 	}
 	return nil
 }

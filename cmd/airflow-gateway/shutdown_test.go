@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHelperProcess is the fake airflow of the shutdown tests (a real one cannot be made to sleep on
+// demand): `version` and `config get-value` answer at once, every other command sleeps for
+// GW_FAKE_SLEEP_SECONDS and then prints "done". It runs only when re-executed through fakeAirflow's script.
+func TestHelperProcess(t *testing.T) {
+	if os.Getenv("GW_FAKE_AIRFLOW") != "1" {
+		return
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	switch strings.Join(args, " ") {
+	case "version":
+		fmt.Println("3.3.2")
+	case "config get-value core dags_folder":
+		fmt.Println(os.Getenv("GW_FAKE_DAGS"))
+	default:
+		secs, _ := strconv.Atoi(os.Getenv("GW_FAKE_SLEEP_SECONDS"))
+		fmt.Println("started")
+		time.Sleep(time.Duration(secs) * time.Second)
+		fmt.Println("done")
+	}
+	os.Exit(0)
+}
+
+// fakeAirflow writes a script that re-executes the test binary as the fake airflow.
+func fakeAirflow(tb testing.TB, sleepSeconds int) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	dags := filepath.Join(dir, "dags")
+	os.Mkdir(dags, 0o755)
+	script := filepath.Join(dir, "airflow")
+	text := fmt.Sprintf("#!/bin/sh\nGW_FAKE_AIRFLOW=1 GW_FAKE_SLEEP_SECONDS=%d GW_FAKE_DAGS=%s exec %s -test.run='^TestHelperProcess$' -- \"$@\"\n",
+		sleepSeconds, dags, os.Args[0])
+	if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return script
+}
+
+// TestShutdownLetsCommandsFinishOrAnswersThem sends SIGTERM (the end of run's context) while a command
+// runs: one that ends within the grace period is answered with its output; one that does not is stopped
+// with its process group and answered 503 with its output so far. Either way the request gets exactly one
+// answer, run returns, and no new request is accepted meanwhile.
+func TestShutdownLetsCommandsFinishOrAnswersThem(t *testing.T) {
+	tests := []struct {
+		name         string
+		sleep, grace int
+		status       int
+		says         string
+	}{
+		{"finishes within the grace period", 3, 20, 200, "done"},
+		{"outlives the grace period", 60, 2, 503, "shutting down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := filepath.Join(t.TempDir(), "gateway.cfg")
+			os.WriteFile(cfg, []byte(fmt.Sprintf("[gateway]\nlisten = 127.0.0.1:0\nairflow_bin = %s\nairflow_home = %s\nshutdown_grace = %ds\n",
+				fakeAirflow(t, tt.sleep), t.TempDir(), tt.grace)), 0o600)
+			ctx, sigterm := context.WithCancel(context.Background())
+			defer sigterm()
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "--config", cfg}, func(string) string { return "" }, strings.NewReader(""), pw, io.Discard)
+				pw.Close()
+			}()
+			buf := make([]byte, 512)
+			n, _ := pr.Read(buf)
+			go io.Copy(io.Discard, pr)
+			m := regexp.MustCompile(`listening on (http://\S+)`).FindSubmatch(buf[:n])
+			if m == nil {
+				t.Fatalf("no listening line: %q", buf[:n])
+			}
+			url := string(m[1])
+
+			type answer struct {
+				status int
+				body   map[string]any
+				err    error
+			}
+			answers := make(chan answer, 2)
+			go func() {
+				resp, err := http.Get(url + "/api/v1/command?command=dags%20list")
+				if err != nil {
+					answers <- answer{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				var body map[string]any
+				err = json.NewDecoder(resp.Body).Decode(&body)
+				answers <- answer{status: resp.StatusCode, body: body, err: err}
+			}()
+			time.Sleep(1500 * time.Millisecond) // the command has started
+			start := time.Now()
+			sigterm()
+			time.Sleep(300 * time.Millisecond)
+			if _, err := http.Get(url + "/health"); err == nil {
+				t.Errorf("a new request was accepted during the shutdown")
+			}
+			a := <-answers
+			if a.err != nil {
+				t.Fatalf("the running request got no answer: %v", a.err)
+			}
+			text := fmt.Sprint(a.body["stdout"], a.body["detail"])
+			if a.status != tt.status || !strings.Contains(text, tt.says) || !strings.Contains(fmt.Sprint(a.body["stdout"]), "started") {
+				t.Errorf("answer %d %v, want %d saying %q", a.status, a.body, tt.status, tt.says)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+			case <-time.After(time.Duration(tt.grace)*time.Second + 15*time.Second):
+				t.Fatal("run did not return")
+			}
+			if took := time.Since(start); tt.status == 503 && took > time.Duration(tt.grace)*time.Second+10*time.Second {
+				t.Errorf("the shutdown took %s with a grace of %ds", took, tt.grace)
+			}
+			select {
+			case extra := <-answers:
+				t.Errorf("a second answer: %+v", extra)
+			default:
+			}
+		})
+	}
+}
