@@ -18,10 +18,17 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
-const (
-	token       = "test-token-0123456789"
-	viewerToken = "viewer-token-0123456789"
-)
+const token = "test-token-0123456789"
+
+// viewerToken has role Viewer; roleToken gives the token of each role.
+var viewerToken = roleToken(commands.RoleViewer)
+
+func roleToken(r commands.Role) string {
+	if r == commands.RoleAdmin {
+		return token
+	}
+	return strings.ToLower(r.String()) + "-token-0123456789"
+}
 
 // scriptedExecutor answers every command with a fixed result and counts the runs; it stands in for the
 // executor where a test is about HTTP, not Airflow.
@@ -64,7 +71,9 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *htt
 	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
 	creds := gateway.NewCredentials("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
-	creds.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
+	for _, r := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp} {
+		creds.AddToken(strings.ToLower(r.String()), sha256.Sum256([]byte(roleToken(r))), r)
+	}
 	srv := httptest.NewServer(gateway.New(svc, creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}))
 	tb.Cleanup(srv.Close)
 	return srv
