@@ -1,0 +1,233 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
+)
+
+// hostile is one request the gateway must refuse with a clear 4xx before anything runs.
+type hostile struct {
+	name    string
+	method  string
+	target  string // path and query
+	header  http.Header
+	body    io.Reader
+	length  int64 // Content-Length to announce; 0 means the body's own
+	says    string
+	allowed []int // statuses that count as right; any 4xx when empty
+}
+
+func authed(extra ...string) http.Header {
+	h := http.Header{}
+	h.Set(bearer[0], bearer[1])
+	for i := 0; i+1 < len(extra); i += 2 {
+		h.Set(extra[i], extra[i+1])
+	}
+	return h
+}
+
+// pluginHostile are plugin calls that must be refused: shell text, traversal, flag smuggling, bad values,
+// file arguments, odd Unicode.
+var pluginHostile = []struct{ query, says string }{
+	{"api=pause&dag_id=gw_conf;id", "cannot be read"},
+	{"api=pause&dag_id=gw_conf%3Bid", "must be an Airflow id"},
+	{"api=pause&dag_id=gw_conf%20%26%26%20id", "must be an Airflow id"},
+	{"api=pause&dag_id=%60id%60", "must be an Airflow id"},
+	{"api=pause&dag_id=%24(id)", "must be an Airflow id"},
+	{"api=pause&dag_id=--subdir%3D/etc", "must be an Airflow id"},
+	{"api=pause&dag_id=gw%00conf", "control character"},
+	{"api=pause&dag_id=gw%0Aconf", "control character"},
+	{"api=pause&dag_id=%E2%80%AEfnoc_wg", "must be an Airflow id"},
+	{"api=pause&dag_id=gw_%C3%A7onf", "must be an Airflow id"},
+	{"api=pause&dag_id=%FF%FE", "invalid UTF-8"},
+	{"api=pause&dag_id=gw_conf&subdir=../../etc", "inside the DAGs folder"},
+	{"api=pause&dag_id=gw_conf&subdir=/etc/passwd", "inside the DAGs folder"},
+	{"api=pause&dag_id=gw_conf&subdir=DAGS_FOLDER/../..", "inside the DAGs folder"},
+	{"api=list_dags&subdir=%2Fproc%2Fself", "inside the DAGs folder"},
+	{"api=trigger_dag&dag_id=d&run_id=r%20x", "must be a run id"},
+	{"api=trigger_dag&dag_id=d&run_id=run%2F1", "must be a run id"},
+	{"api=trigger_dag&dag_id=d&conf=%7B", "must be a JSON object"},
+	{"api=trigger_dag&dag_id=d&conf=%22str%22", "must be a JSON object"},
+	{"api=trigger_dag&dag_id=d&conf=%7B%7D%3B%20id", "must be a JSON object"},
+	{"api=trigger_dag&dag_id=d&exec_date=2024-01-01%3B%20id", "must be a date"},
+	{"api=trigger_dag&dag_id=d&exec_date=-1", "must be a date"},
+	{"api=test&dag_id=d&task_id=t&execution_date=2024-01-01&task_params=%5B%5D", "must be a JSON object"},
+	{"api=test&dag_id=d&task_id=t&execution_date=now", "must be a date"},
+	{"api=test&dag_id=d&task_id=t%2F..&execution_date=2024-01-01", "must be an Airflow id"},
+	{"api=dag_state&dag_id=d&execution_date=2024-02-30", "must be a date"},
+	{"api=pool&cmd=set&pool_name=p&slot_count=1e9&description=d", "whole number"},
+	{"api=pool&cmd=set&pool_name=p&slot_count=0x10&description=d", "whole number"},
+	{"api=pool&cmd=drop&pool_name=p", "must be one of"},
+	{"api=variables&cmd=set&key=k&value=v%00", "control character"},
+	{"api=variables&import=/etc/passwd", "'import' is not accepted"},
+	{"api=variables&export=/tmp/x.json", "'export' is not accepted"},
+	{"api=run&dag_id=d&task_id=t&execution_date=2024-01-01&cfg_path=/etc/airflow.cfg", "'cfg_path' is not accepted"},
+	{"api=run&dag_id=d&task_id=t&execution_date=2024-01-01&ship_dag=on", "'ship_dag' is not accepted"},
+	{"api=run&dag_id=d&task_id=t&execution_date=2024-01-01&pickle=x", "'pickle' is not accepted"},
+	{"api=scheduler&pid=/tmp/p", "'pid' is not accepted"},
+	{"api=scheduler&log-file=/tmp/l", "'log-file' is not accepted"},
+	{"api=scheduler&stdout=/tmp/o", "'stdout' is not accepted"},
+	{"api=scheduler&stderr=/tmp/e", "'stderr' is not accepted"},
+	{"api=scheduler&do_pickle=on", "'do_pickle' is not accepted"},
+	{"api=flower&flower_conf=/tmp/f", "'flower_conf' is not accepted"},
+	{"api=kerberos&keytab=/etc/krb5.keytab", "'keytab' is not accepted"},
+	{"api=scheduler", "allow_daemons"},
+	{"api=connections&add=on&conn_id=c%3Bid&conn_type=http", "must be an Airflow id"},
+	{"api=connections&add=on&conn_id=c", "'conn_uri' or 'conn_type'"},
+	{"api=clear&dag_id=.*", "must be an Airflow id"},
+	{"api=backfill&dag_id=d&start_date=2024-01-01", "are required"},
+	{"api=render&dag_id=d&task_id=t", "are required"},
+	{"api=trigger_dag", "are required"},
+	{"api=" + url.QueryEscape("pause; id"), "was not found"},
+	{"api=..%2F..%2Fetc", "was not found"},
+	{"api=", "API should be provided"},
+	{"api=refresh_dag&dag_id=" + strings.Repeat("x", 300), "at most 250"},
+	{"api=deploy_dag", "are required"},
+	{"api=run&dag_id=d&task_id=t&execution_date=2024-01-01", "use API 'test'"},
+}
+
+// buildHostile lists every hostile request: the command dialect's hostile lines sent three ways, the
+// plugin's hostile calls sent two ways, and requests that are wrong as HTTP.
+func buildHostile() []hostile {
+	var all []hostile
+	for _, tt := range commandstest.HostileLines {
+		if tt.Major == "2" {
+			continue
+		}
+		q := url.Values{"command": {tt.Line}}
+		body, _ := json.Marshal(map[string]string{"command": tt.Line})
+		all = append(all,
+			hostile{name: "GET " + tt.Line, method: "GET", target: "/api/v1/command?" + q.Encode(), header: authed(), says: tt.Says},
+			hostile{name: "form " + tt.Line, method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/x-www-form-urlencoded"), body: strings.NewReader(q.Encode()), says: tt.Says},
+			hostile{name: "JSON " + tt.Line, method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/json"), body: bytes.NewReader(body), says: tt.Says},
+		)
+	}
+	for _, tt := range pluginHostile {
+		all = append(all,
+			hostile{name: "plugin GET " + tt.query, method: "GET", target: "/admin/rest_api/api?" + tt.query, header: authed(), says: tt.says},
+		)
+		values, err := url.ParseQuery(tt.query)
+		if err != nil || values.Get("api") == "" {
+			continue
+		}
+		api := values.Get("api")
+		values.Del("api")
+		all = append(all, hostile{name: "plugin form " + tt.query, method: "POST", target: "/admin/rest_api/api?api=" + url.QueryEscape(api),
+			header: authed("Content-Type", "application/x-www-form-urlencoded"), body: strings.NewReader(values.Encode()), says: tt.says})
+	}
+	big := strings.Repeat("a", 2<<20)
+	all = append(all,
+		// Oversized query strings and bodies.
+		hostile{name: "query of 2 MB", method: "GET", target: "/api/v1/command?command=" + strings.Repeat("a", 2<<20), header: authed(), allowed: []int{400, 414, 431}},
+		hostile{name: "command of 17 kB", method: "GET", target: "/api/v1/command?command=dags%20list%20" + strings.Repeat("a", 17<<10), header: authed(), says: "bytes"},
+		hostile{name: "JSON body of 2 MB", method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/json"), body: strings.NewReader(`{"command": "` + big + `"}`), says: "over"},
+		hostile{name: "plugin form of 2 MB", method: "POST", target: "/admin/rest_api/api?api=list_dags", header: authed("Content-Type", "application/x-www-form-urlencoded"), body: strings.NewReader("x=" + big), says: "over"},
+		hostile{name: "plugin body announced as 1 GiB", method: "POST", target: "/admin/rest_api/api?api=deploy_dag", header: authed("Content-Type", "multipart/form-data; boundary=x"), body: strings.NewReader("--x--"), length: 1 << 30, says: "over", allowed: []int{413}},
+		// Duplicate keys and unreadable queries.
+		hostile{name: "two commands", method: "GET", target: "/api/v1/command?command=version&command=dags%20delete%20x%20-y", header: authed(), says: "given 2 times"},
+		hostile{name: "raw semicolon in the query", method: "GET", target: "/api/v1/command?command=version;id", header: authed(), says: "cannot be read"},
+		hostile{name: "bad percent escape", method: "GET", target: "/api/v1/command?command=%zz", header: authed(), says: "cannot be read"},
+		hostile{name: "plugin bad percent escape", method: "GET", target: "/admin/rest_api/api?api=%zz", header: authed(), says: "cannot be read"},
+		// Wrong content types.
+		hostile{name: "text body", method: "POST", target: "/api/v1/command", header: authed("Content-Type", "text/plain"), body: strings.NewReader("dags list"), says: "not accepted"},
+		hostile{name: "XML body", method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/xml"), body: strings.NewReader("<command>dags list</command>"), says: "not accepted"},
+		hostile{name: "no content type", method: "POST", target: "/api/v1/command", header: authed(), body: strings.NewReader("command=dags+list"), says: "no command"},
+		hostile{name: "JSON array", method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/json"), body: strings.NewReader(`["dags list"]`), says: "cannot be read"},
+		hostile{name: "JSON number command", method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/json"), body: strings.NewReader(`{"command": 1}`), says: "cannot be read"},
+		hostile{name: "plugin JSON body", method: "POST", target: "/admin/rest_api/api?api=list_dags", header: authed("Content-Type", "application/json"), body: strings.NewReader(`{}`), says: "not accepted"},
+		hostile{name: "plugin broken multipart", method: "POST", target: "/admin/rest_api/api?api=list_dags", header: authed("Content-Type", "multipart/form-data; boundary=x"), body: strings.NewReader("garbage"), says: "cannot be read"},
+		hostile{name: "plugin multipart without boundary", method: "POST", target: "/admin/rest_api/api?api=list_dags", header: authed("Content-Type", "multipart/form-data"), body: strings.NewReader("garbage"), says: "cannot be read"},
+		// Header tricks.
+		hostile{name: "no token", method: "GET", target: "/api/v1/command?command=version", header: http.Header{}, says: "valid token"},
+		hostile{name: "token in the query string", method: "GET", target: "/api/v1/command?command=version&token=" + token, header: http.Header{}, says: "valid token"},
+		hostile{name: "Basic scheme", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Basic " + token}}, says: "valid token"},
+		hostile{name: "token with a suffix", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Bearer " + token + "x"}}, says: "valid token"},
+		hostile{name: "token prefix", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Bearer " + token[:10]}}, says: "valid token"},
+		hostile{name: "forged forwarding headers", method: "GET", target: "/admin/rest_api/api?api=version", header: http.Header{"X-Forwarded-For": {"127.0.0.1"}, "X-Real-Ip": {"127.0.0.1"}}, says: "Token Authentication Failed"},
+		hostile{name: "plugin token under another header", method: "GET", target: "/admin/rest_api/api?api=version", header: http.Header{"X-Rest-Api-Plugin-Http-Token": {token}}, says: "Token Authentication Failed"},
+		hostile{name: "Viewer token for a delete", method: "GET", target: "/api/v1/command?command=dags%20delete%20gw_conf%20-y", header: http.Header{"Authorization": {"Bearer " + viewerToken}}, says: "needs role Admin"},
+		hostile{name: "method override header", method: "GET", target: "/api/v1/command?command=dags%20delete%20gw_conf", header: authed("X-HTTP-Method-Override", "POST"), says: "--yes"},
+		hostile{name: "PUT", method: "PUT", target: "/api/v1/command?command=version", header: authed(), allowed: []int{404, 405}},
+		hostile{name: "DELETE on the plugin", method: "DELETE", target: "/admin/rest_api/api?api=version", header: authed(), allowed: []int{404, 405}},
+		hostile{name: "path traversal in the URL", method: "GET", target: "/api/v1/../../etc/passwd", header: authed(), allowed: []int{301, 307, 308, 404}},
+		hostile{name: "encoded traversal in the URL", method: "GET", target: "/api/v1/%2e%2e/%2e%2e/etc/passwd", header: authed(), says: "no such endpoint"},
+		hostile{name: "endpoint with a suffix", method: "GET", target: "/api/v1/command.json?command=version", header: authed(), says: "no such endpoint"},
+	)
+	return all
+}
+
+// TestAdversarialSuite sends every hostile request and checks that each gets a clear 4xx (with a message
+// that says what was wrong) and that no process starts.
+func TestAdversarialSuite(t *testing.T) {
+	ex := &scriptedExecutor{}
+	srv := mustServer(t, ex, commands.Options{})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	suite := buildHostile()
+	if len(suite) < 150 {
+		t.Fatalf("the suite has %d requests; it should have at least 150", len(suite))
+	}
+	for _, h := range suite {
+		before := ex.runs.Load()
+		req, err := http.NewRequest(h.method, srv.URL+h.target, h.body)
+		if err != nil {
+			// A target Go's client will not send is sent raw below.
+			t.Fatalf("%s: %v", h.name, err)
+		}
+		req.Header = h.header.Clone()
+		if h.length > 0 {
+			req.ContentLength = h.length
+			req.Body = io.NopCloser(io.MultiReader(h.body, neverEnding{}))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Errorf("%s: %v", h.name, err)
+			continue
+		}
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		ok := resp.StatusCode/100 == 4
+		if len(h.allowed) > 0 {
+			ok = false
+			for _, s := range h.allowed {
+				ok = ok || resp.StatusCode == s
+			}
+		}
+		if !ok {
+			t.Errorf("%s: status %d: %.300s", h.name, resp.StatusCode, raw)
+			continue
+		}
+		if h.says != "" && !strings.Contains(messageOf(raw), h.says) {
+			t.Errorf("%s: %d %.300s does not say %q", h.name, resp.StatusCode, raw, h.says)
+		}
+		if ex.runs.Load() != before {
+			t.Errorf("%s: a process was started", h.name)
+		}
+	}
+	if n := ex.runs.Load(); n != 0 {
+		t.Errorf("%d processes were started for hostile requests", n)
+	}
+	t.Logf("%d hostile requests, each refused with a 4xx, no process started", len(suite))
+}
+
+// messageOf returns what an answer says: a problem's detail, an envelope's output, or the body itself.
+func messageOf(raw []byte) string {
+	var doc struct {
+		Detail string `json:"detail"`
+		Output any    `json:"output"`
+	}
+	if json.Unmarshal(raw, &doc) != nil {
+		return string(raw)
+	}
+	if s, ok := doc.Output.(string); ok {
+		return doc.Detail + s
+	}
+	return doc.Detail
+}
