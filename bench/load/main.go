@@ -1,0 +1,135 @@
+// Command load puts a running gateway under load: N clients send one command each, again and again, for a
+// while. It reports the answers by status, the latency percentiles, the gateway's peak resident memory,
+// and the Airflow processes still alive afterwards.
+//
+//	go run ./bench/load -url http://127.0.0.1:8080 -token TOKEN -pid GATEWAY_PID -airflow /path/to/bin/airflow
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	target := flag.String("url", "http://127.0.0.1:8080", "the gateway")
+	token := flag.String("token", "", "a token for the gateway")
+	clients := flag.Int("clients", 200, "concurrent clients")
+	duration := flag.Duration("duration", 60*time.Second, "how long to send requests")
+	command := flag.String("command", "version", "the command-dialect command each client sends")
+	pid := flag.Int("pid", 0, "the gateway's pid, to read its peak resident memory")
+	airflow := flag.String("airflow", "", "the airflow binary, to count its processes left behind")
+	flag.Parse()
+
+	endpoint := *target + "/api/v1/command?command=" + url.QueryEscape(*command)
+	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *clients}}
+	ctx, stop := context.WithTimeout(context.Background(), *duration)
+	defer stop()
+
+	var mu sync.Mutex
+	statuses := map[string]int{}
+	var latencies []time.Duration
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range *clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				req, _ := http.NewRequest(http.MethodGet, endpoint, nil)
+				req.Header.Set("Authorization", "Bearer "+*token)
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				status := "error"
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					status = strconv.Itoa(resp.StatusCode)
+				}
+				took := time.Since(t0)
+				mu.Lock()
+				statuses[status]++
+				latencies = append(latencies, took)
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	fmt.Printf("%d clients sending `%s` for %s (last answer after %s)\n", *clients, *command, *duration, elapsed.Round(time.Millisecond))
+	keys := make([]string, 0, len(statuses))
+	for k := range statuses {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	total := 0
+	for _, k := range keys {
+		fmt.Printf("  status %-5s %6d\n", k, statuses[k])
+		total += statuses[k]
+	}
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	fmt.Printf("  answers      %6d (%.1f per second)\n", total, float64(total)/elapsed.Seconds())
+	if len(latencies) > 0 {
+		fmt.Printf("  latency      p50 %s  p99 %s  max %s\n", pct(latencies, 50), pct(latencies, 99), latencies[len(latencies)-1].Round(time.Millisecond))
+	}
+	if *pid > 0 {
+		fmt.Printf("  gateway peak RSS %s\n", peakRSS(*pid))
+	}
+	if *airflow != "" {
+		time.Sleep(2 * time.Second) // commands stopped at the end are reaped
+		left := airflowProcesses(*airflow)
+		fmt.Printf("  airflow processes left behind: %d %v\n", len(left), left)
+	}
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i-1, 0), len(sorted)-1)].Round(time.Millisecond)
+}
+
+// peakRSS reads the process's high-water mark of resident memory.
+func peakRSS(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// airflowProcesses lists the pids of live processes whose command line runs the airflow binary.
+func airflowProcesses(bin string) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(d + "/cmdline")
+		if err != nil || !strings.Contains(string(cmdline), bin) {
+			continue
+		}
+		stat, _ := os.ReadFile(d + "/stat")
+		if s := string(stat); strings.Contains(s[strings.LastIndexByte(s, ')')+1:], " Z ") {
+			continue // a zombie: ended, not yet reaped
+		}
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		pids = append(pids, pid)
+	}
+	return pids
+}
