@@ -36,7 +36,7 @@ func (s *Server) handleCommand(c echo.Context) error {
 		return writeProblem(c, err, nil)
 	}
 	res, err := s.svc.Run(c.Request().Context(), inv)
-	noteRun(c, inv, res)
+	s.noteRun(c, inv, res)
 	if err != nil {
 		return writeProblem(c, err, res)
 	}

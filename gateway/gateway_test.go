@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -74,7 +75,7 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *htt
 	for _, r := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp} {
 		creds.AddToken(strings.ToLower(r.String()), sha256.Sum256([]byte(roleToken(r))), r)
 	}
-	srv := httptest.NewServer(gateway.New(svc, creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}))
+	srv := httptest.NewServer(gateway.New(svc, creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}, slog.Default()))
 	tb.Cleanup(srv.Close)
 	return srv
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"log/slog"
 	"strings"
 	"time"
 
@@ -18,7 +17,7 @@ const (
 
 // accessLog writes one line per request: request id, client address, token name (never the token),
 // dialect, command path, status, exit code and duration.
-func accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		err := next(c)
@@ -41,7 +40,7 @@ func accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if code, ok := c.Get(exitCodeKey).(int); ok {
 			attrs = append(attrs, "exit_code", code)
 		}
-		slog.Info("request", attrs...)
+		s.log.Info("request", attrs...)
 		return nil
 	}
 }
@@ -58,7 +57,7 @@ func dialectOf(route string) string {
 
 // noteRun records a command that ran for the access log, and writes an audit line when the command can
 // change state (any class but read).
-func noteRun(c echo.Context, inv *commands.Invocation, res *commands.Result) {
+func (s *Server) noteRun(c echo.Context, inv *commands.Invocation, res *commands.Result) {
 	c.Set(commandPathKey, inv.Path())
 	if res == nil {
 		return
@@ -68,7 +67,7 @@ func noteRun(c echo.Context, inv *commands.Invocation, res *commands.Result) {
 		return
 	}
 	p := principalOf(c)
-	slog.Info("audit",
+	s.log.Info("audit",
 		"request_id", requestID(c),
 		"token", p.Name,
 		"role", p.Role.String(),
@@ -80,7 +79,7 @@ func noteRun(c echo.Context, inv *commands.Invocation, res *commands.Result) {
 }
 
 // auditDeploy writes the audit line of a deploy_dag that wrote its file.
-func auditDeploy(c echo.Context, d *commands.Deployment, err error) {
+func (s *Server) auditDeploy(c echo.Context, d *commands.Deployment, err error) {
 	c.Set(commandPathKey, "deploy_dag")
 	p := principalOf(c)
 	attrs := []any{
@@ -95,5 +94,5 @@ func auditDeploy(c echo.Context, d *commands.Deployment, err error) {
 	if err != nil {
 		attrs = append(attrs, "error", commands.ErrorMessage(err))
 	}
-	slog.Info("audit", attrs...)
+	s.log.Info("audit", attrs...)
 }

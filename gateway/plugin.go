@@ -159,7 +159,7 @@ func (s *Server) handlePluginAPI(c echo.Context) error {
 	case call.Daemon:
 		res, daemon, cmd, err := s.svc.StartDaemon(ctx, call)
 		env.AirflowCmd, env.Daemon = cmd, daemon
-		noteRun(c, call.Invocation, res)
+		s.noteRun(c, call.Invocation, res)
 		if err != nil {
 			return env.fail(c, err, res)
 		}
@@ -167,7 +167,7 @@ func (s *Server) handlePluginAPI(c echo.Context) error {
 	default:
 		env.AirflowCmd = call.Invocation.String()
 		res, err := s.svc.Run(ctx, call.Invocation)
-		noteRun(c, call.Invocation, res)
+		s.noteRun(c, call.Invocation, res)
 		if err != nil {
 			return env.fail(c, err, res)
 		}
@@ -212,7 +212,7 @@ func (s *Server) deploy(c echo.Context, env *envelope, call *commands.PluginCall
 	if d != nil {
 		env.AirflowCmd = strings.Join(d.Commands, " && ")
 		env.warn(d.Warnings)
-		auditDeploy(c, d, err)
+		s.auditDeploy(c, d, err)
 	}
 	if err != nil {
 		return env.fail(c, err, nil)

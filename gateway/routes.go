@@ -18,7 +18,7 @@ var tooLargeMessage = fmt.Sprintf("the request body is over %s; a command is at 
 func (s *Server) routes() {
 	e := s.echo
 	e.Use(middleware.RequestID())
-	e.Use(accessLog)
+	e.Use(s.accessLog)
 	e.Use(middleware.Recover())
 
 	e.GET("/health", s.handleHealth)

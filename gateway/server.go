@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -39,12 +40,13 @@ type Server struct {
 	info   Info
 	health *healthCheck
 	misses *misses
+	log    *slog.Logger
 	echo   *echo.Echo
 }
 
-// New returns a Server; its routes are in routes.go.
-func New(svc *commands.Service, creds *Credentials, info Info) *Server {
-	s := &Server{svc: svc, creds: creds, info: info, health: newHealthCheck(svc), misses: newMisses()}
+// New returns a Server that writes its access and audit lines to log; its routes are in routes.go.
+func New(svc *commands.Service, creds *Credentials, info Info, log *slog.Logger) *Server {
+	s := &Server{svc: svc, creds: creds, info: info, health: newHealthCheck(svc), misses: newMisses(), log: log}
 	s.echo = echo.New()
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = httpErrorHandler

@@ -20,12 +20,81 @@ import (
 
 const testToken = "integration-token-0123456789"
 
-// gatewayClient talks to one gateway started by mustServe, and remembers which command paths it ran.
+// gatewayClient talks to one gateway started by mustServe, and remembers which command paths it ran, every
+// answer it got and every line the gateway logged, so that a test can search them for planted secrets.
 type gatewayClient struct {
-	url  string
-	home *testbed.Home
-	mu   sync.Mutex
-	ran  map[string]bool // airflow_cmd of every command that ran
+	url    string
+	home   *testbed.Home
+	mu     sync.Mutex
+	ran    map[string]bool // airflow_cmd of every command that ran
+	bodies []string        // every answer's body, but those of the reads that show a secret on purpose
+	logs   *syncBuffer
+}
+
+// syncBuffer collects what the gateway logs from its goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Secrets the integration tests plant: none may show in any answer or log line, but for the one read that
+// shows the variable on purpose.
+const (
+	plantedVariable     = "planted-variable-secret-4711"
+	plantedURIPassword  = "planted-uri-password-4711"
+	plantedConnPassword = "planted-conn-password-4711"
+)
+
+// onPurpose tells the requests whose answers may show a planted secret: reading the api_key variable.
+func onPurpose(request string) bool {
+	return strings.Contains(request, "variables get api_key") || strings.Contains(request, "get=api_key")
+}
+
+// record keeps an answer's body for the secret search.
+func (g *gatewayClient) record(request string, body []byte) {
+	if onPurpose(request) {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.bodies = append(g.bodies, string(body))
+}
+
+// assertNoSecrets searches every answer and log line for the planted secrets and the tokens.
+func (g *gatewayClient) assertNoSecrets(t *testing.T) {
+	t.Helper()
+	g.mu.Lock()
+	bodies := append([]string{}, g.bodies...)
+	g.mu.Unlock()
+	logs := strings.Split(g.logs.String(), "\n")
+	if len(bodies) < 20 || len(logs) < 20 {
+		t.Errorf("only %d answers and %d log lines were captured: the search would prove little", len(bodies), len(logs))
+	}
+	for _, secret := range []string{plantedVariable, plantedURIPassword, plantedConnPassword, testToken} {
+		for _, b := range bodies {
+			if strings.Contains(b, secret) {
+				t.Errorf("an answer shows the secret %q: %s", secret, tail(b))
+			}
+		}
+		for _, l := range logs {
+			if strings.Contains(l, secret) {
+				t.Errorf("a log line shows the secret %q: %s", secret, l)
+			}
+		}
+	}
+	t.Logf("searched %d answers and %d log lines for %d secrets", len(bodies), len(logs), 4)
 }
 
 // mustServe starts the whole gateway in-process, as `airflow-gateway serve` would, against home.
@@ -48,8 +117,9 @@ rest_api_plugin_expected_http_token = %s
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
+	logs := &syncBuffer{}
 	go func() {
-		errc <- run(ctx, []string{"serve", "--config", path}, func(string) string { return "" }, strings.NewReader(""), pw, io.Discard)
+		errc <- run(ctx, []string{"serve", "--config", path}, func(string) string { return "" }, strings.NewReader(""), pw, logs)
 		pw.Close()
 	}()
 	tb.Cleanup(func() {
@@ -67,7 +137,7 @@ rest_api_plugin_expected_http_token = %s
 	if m == nil {
 		tb.Fatalf("unexpected first line %q", line)
 	}
-	return &gatewayClient{url: m[1], home: home, ran: map[string]bool{}}
+	return &gatewayClient{url: m[1], home: home, ran: map[string]bool{}, logs: logs}
 }
 
 // commandAnswer is the command dialect's answer, success or problem.
@@ -91,8 +161,10 @@ func (g *gatewayClient) command(tb testing.TB, line string) *commandAnswer {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	g.record(line, body)
 	var a commandAnswer
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+	if err := json.Unmarshal(body, &a); err != nil {
 		tb.Fatalf("%s: %v", line, err)
 	}
 	a.Status = resp.StatusCode
@@ -256,12 +328,22 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 			}
 			g.ok(t, "pools list -o json")
 			g.ok(t, "pools delete gw_pool")
-			g.ok(t, "connections add gw_conn --conn-uri postgres://user:pw@db.example:5432/x")
+			g.ok(t, "connections add gw_conn --conn-uri postgres://user:"+plantedURIPassword+"@db.example:5432/x")
+			g.ok(t, "connections add gw_conn2 --conn-type http --conn-host h.example --conn-password "+plantedConnPassword)
 			if d := g.ok(t, "connections get gw_conn").Data; field(d, "conn_type") != "postgres" {
 				t.Errorf("connections get: %v", d)
 			}
-			g.ok(t, "connections list")
+			if s := g.ok(t, "connections list").Stdout; !strings.Contains(s, "gw_conn2") {
+				t.Errorf("connections list: %q", s)
+			}
 			g.ok(t, "connections delete gw_conn")
+			g.ok(t, "connections delete gw_conn2")
+			// A variable with a sensitive key: its value shows only where it is read on purpose.
+			g.ok(t, "variables set api_key "+plantedVariable)
+			if s := g.ok(t, "variables get api_key").Stdout; strings.TrimSpace(s) != plantedVariable {
+				t.Errorf("variables get api_key: %q", s)
+			}
+			g.ok(t, "variables list")
 
 			// Providers.
 			for _, sub := range []string{"list", "hooks", "links", "behaviours", "notifications", "secrets", "triggers", "widgets"} {
@@ -285,8 +367,9 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 				t.Errorf("runs of the deleted DAG remain: %v", a.Data)
 			}
 
-			// Every whitelisted path of this version ran at least once.
+			// Every whitelisted path of this version ran at least once, and no secret showed.
 			g.assertRanEveryPath(t)
+			g.assertNoSecrets(t)
 		})
 	}
 }

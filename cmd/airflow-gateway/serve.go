@@ -203,7 +203,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	})
 	srv := gateway.New(svc, creds, gateway.Info{
 		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary,
-	})
+	}, log)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
