@@ -503,3 +503,76 @@ func TestPluginDaemonsAgainstAirflow(t *testing.T) {
 		})
 	}
 }
+
+// TestRolesAgainstAirflow gives a gateway named tokens of each role from a tokens file (hashed with
+// hash-token) and, on both dialects, runs one command at each role's level and is refused one above it.
+func TestRolesAgainstAirflow(t *testing.T) {
+	for _, major := range testbed.Versions {
+		t.Run("airflow-"+major, func(t *testing.T) {
+			t.Parallel()
+			home := testbed.MustHome(t, major)
+			var file strings.Builder
+			for _, role := range []string{"Viewer", "User", "Op"} {
+				var sum bytes.Buffer
+				if err := run(t.Context(), []string{"hash-token"}, func(string) string { return "" }, strings.NewReader(roleTokenOf(role)), &sum, io.Discard); err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(&file, "[%s-bot]\nrole = %s\nsha256 = %s\n", strings.ToLower(role), role, strings.TrimSpace(sum.String()))
+			}
+			tokensFile := filepath.Join(t.TempDir(), "tokens.ini")
+			if err := os.WriteFile(tokensFile, []byte(file.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			g := mustServe(t, home, "[auth]\ntokens_file = "+tokensFile+"\n")
+			tests := []struct {
+				role, command, above, api, apiAbove string
+			}{
+				{"Viewer", "dags list", "dags pause gw_conf", "api=list_dags", "api=pause&dag_id=gw_conf"},
+				{"User", "dags pause gw_conf", "variables list", "api=unpause&dag_id=gw_conf", "api=variables"},
+				{"Op", "variables list", "dags delete gw_fails -y", "api=pool&cmd=set&pool_name=p&slot_count=1&description=d", "api=deploy_dag"},
+			}
+			for _, tt := range tests {
+				tok := roleTokenOf(tt.role)
+				if status, _ := g.as(t, tok, "/api/v1/command?command="+url.QueryEscape(tt.command)); status != 200 {
+					t.Errorf("%s: %s answered %d", tt.role, tt.command, status)
+				}
+				if status, body := g.as(t, tok, "/api/v1/command?command="+url.QueryEscape(tt.above)); status != 403 || !strings.Contains(body, "needs role") {
+					t.Errorf("%s: %s answered %d %s", tt.role, tt.above, status, body)
+				}
+				if status, body := g.as(t, tok, "/admin/rest_api/api?"+tt.api); status != 200 {
+					t.Errorf("%s: %s answered %d %s", tt.role, tt.api, status, tail(body))
+				}
+			}
+			// Op is below Admin: deploy_dag is refused.
+			if status, body := g.as(t, roleTokenOf("Op"), "/admin/rest_api/api?api=deploy_dag"); status != 403 || !strings.Contains(body, "needs role Admin") {
+				t.Errorf("Op deploy_dag: %d %s", status, body)
+			}
+			logs := g.logs.String()
+			for _, role := range []string{"Viewer", "User", "Op"} {
+				if strings.Contains(logs, roleTokenOf(role)) {
+					t.Errorf("the log shows the %s token", role)
+				}
+				if !strings.Contains(logs, "token="+strings.ToLower(role)+"-bot") {
+					t.Errorf("the access log never names the %s token", role)
+				}
+			}
+		})
+	}
+}
+
+func roleTokenOf(role string) string { return strings.ToLower(role) + "-integration-token-0123456789" }
+
+// as sends a GET with token and returns the status and body.
+func (g *gatewayClient) as(tb testing.TB, token, target string) (int, string) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.url+target, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	g.record(target, body)
+	return resp.StatusCode, string(body)
+}
