@@ -542,6 +542,9 @@ func TestRolesAgainstAirflow(t *testing.T) {
 				if status, body := g.as(t, tok, "/admin/rest_api/api?"+tt.api); status != 200 {
 					t.Errorf("%s: %s answered %d %s", tt.role, tt.api, status, tail(body))
 				}
+				if status, body := g.as(t, tok, "/admin/rest_api/api?"+tt.apiAbove); status != 403 || !strings.Contains(body, "needs role") {
+					t.Errorf("%s: %s answered %d %s", tt.role, tt.apiAbove, status, body)
+				}
 			}
 			// Op is below Admin: deploy_dag is refused.
 			if status, body := g.as(t, roleTokenOf("Op"), "/admin/rest_api/api?api=deploy_dag"); status != 403 || !strings.Contains(body, "needs role Admin") {
