@@ -67,6 +67,12 @@ func main() {
 			}
 		}()
 	}
+	// Half-way, the Airflow processes alive show the slots at work (and that the count below can see them).
+	during := -1
+	if *airflow != "" {
+		time.Sleep(*duration / 2)
+		during = len(airflowProcesses(*airflow))
+	}
 	wg.Wait()
 	elapsed := time.Since(start)
 
@@ -92,7 +98,12 @@ func main() {
 	if *airflow != "" {
 		time.Sleep(2 * time.Second) // commands stopped at the end are reaped
 		left := airflowProcesses(*airflow)
-		fmt.Printf("  airflow processes left behind: %d %v\n", len(left), left)
+		fmt.Printf("  airflow processes half-way: %d; left behind: %d\n", during, len(left))
+		for _, p := range left {
+			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+			fmt.Printf("    %s  [%s]\n", strings.TrimSpace(string(stat)), strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
 	}
 }
 
@@ -121,7 +132,12 @@ func airflowProcesses(bin string) []int {
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		cmdline, err := os.ReadFile(d + "/cmdline")
-		if err != nil || !strings.Contains(string(cmdline), bin) {
+		if err != nil {
+			continue
+		}
+		// The binary itself, or the Python interpreter running it: argv[0] or argv[1].
+		argv := strings.Split(string(cmdline), "\x00")
+		if !(len(argv) > 0 && argv[0] == bin || len(argv) > 1 && argv[1] == bin) {
 			continue
 		}
 		stat, _ := os.ReadFile(d + "/stat")
