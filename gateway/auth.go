@@ -29,8 +29,10 @@ var anonymous = &Principal{Name: "anonymous", Role: commands.RoleAdmin}
 
 // Credentials holds the tokens the gateway accepts, as SHA-256 digests only.
 type Credentials struct {
-	header string // the plugin's token header
-	tokens []namedToken
+	header       string // the plugin's token header
+	tokens       []namedToken
+	sessionKey   []byte // signs session cookies; nil: no browser sessions
+	secureCookie bool
 }
 
 type namedToken struct {
@@ -60,16 +62,25 @@ func (cr *Credentials) presented(r *http.Request) string {
 	return ""
 }
 
-// Identify returns the principal of a request, or nil when its token is missing or wrong. Every configured
-// token is compared, in constant time, whatever matched.
-func (cr *Credentials) Identify(r *http.Request) *Principal {
+// Identify returns the principal of a request, and whether it came from the session cookie, or nil when
+// the request has neither a valid token nor a valid session. A token, when sent, decides alone.
+func (cr *Credentials) Identify(r *http.Request) (p *Principal, viaCookie bool) {
 	if cr.Open() {
-		return anonymous
+		return anonymous, false
 	}
-	token := cr.presented(r)
-	if token == "" {
-		return nil
+	if token := cr.presented(r); token != "" {
+		p, _ := cr.identifyToken(token)
+		return p, false
 	}
+	if p := cr.fromSession(r, time.Now()); p != nil {
+		return p, true
+	}
+	return nil, false
+}
+
+// identifyToken returns the principal of a token and the token's SHA-256, or nil. Every configured token
+// is compared, in constant time, whatever matched.
+func (cr *Credentials) identifyToken(token string) (*Principal, [sha256.Size]byte) {
 	sum := sha256.Sum256([]byte(token))
 	var found *Principal
 	for i := range cr.tokens {
@@ -77,10 +88,13 @@ func (cr *Credentials) Identify(r *http.Request) *Principal {
 			found = &cr.tokens[i].principal
 		}
 	}
-	return found
+	return found, sum
 }
 
-const principalKey = "principal"
+const (
+	principalKey = "principal"
+	viaCookieKey = "via_cookie"
+)
 
 // denial is why authenticate turned a request away.
 type denial int
@@ -100,12 +114,13 @@ func (s *Server) authenticate(deny func(echo.Context, denial) error) echo.Middle
 				c.Response().Header().Set("Retry-After", strconv.Itoa(int(missRefill.Seconds())))
 				return deny(c, tooManyMisses)
 			}
-			p := s.creds.Identify(c.Request())
+			p, viaCookie := s.creds.Identify(c.Request())
 			if p == nil {
 				s.misses.record(client)
 				return deny(c, badToken)
 			}
 			c.Set(principalKey, p)
+			c.Set(viaCookieKey, viaCookie)
 			return next(c)
 		}
 	}

@@ -35,6 +35,9 @@ func (s *Server) handleCommand(c echo.Context) error {
 	if err != nil {
 		return writeProblem(c, err, nil)
 	}
+	if crossSiteGET(c) && inv.Rule.Class != commands.ClassRead {
+		return writeProblem(c, crossSiteGETError, nil)
+	}
 	res, err := s.svc.Run(c.Request().Context(), inv)
 	s.noteRun(c, inv, res)
 	if err != nil {

@@ -57,6 +57,9 @@ func writeProblem(c echo.Context, err error, res *commands.Result) error {
 	return writeProblemStatus(c, StatusOf(err), commands.ErrorMessage(err), res)
 }
 
+// refuseProblem answers a refused request with a problem document.
+func refuseProblem(c echo.Context, err error) error { return writeProblem(c, err, nil) }
+
 // logInternal logs a fault of the gateway itself with the request id; the client gets no details.
 func logInternal(c echo.Context, err error) {
 	slog.Error("internal error", "request_id", requestID(c), "err", err)

@@ -72,6 +72,7 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *htt
 	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
 	creds := gateway.NewCredentials("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
+	creds.EnableSessions([]byte("test-session-key-0123456789"), false)
 	for _, r := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp} {
 		creds.AddToken(strings.ToLower(r.String()), sha256.Sum256([]byte(roleToken(r))), r)
 	}

@@ -161,6 +161,21 @@ func buildHostile() []hostile {
 		hostile{name: "encoded traversal in the URL", method: "GET", target: "/api/v1/%2e%2e/%2e%2e/etc/passwd", header: authed(), says: "no such endpoint"},
 		hostile{name: "endpoint with a suffix", method: "GET", target: "/api/v1/command.json?command=version", header: authed(), says: "no such endpoint"},
 	)
+	// The login, last: its failures count against the address, so later ones may meet 429.
+	loginRefused := []int{400, 401, 403, 429}
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	all = append(all,
+		hostile{name: "login with a wrong token", method: "GET", target: "/login?token=wrong", header: http.Header{}, allowed: loginRefused},
+		hostile{name: "login with a token prefix", method: "GET", target: "/login?token=" + token[:8], header: http.Header{}, allowed: loginRefused},
+		hostile{name: "login with NUL", method: "GET", target: "/login?token=" + url.QueryEscape(token+"\x00"), header: http.Header{}, allowed: loginRefused},
+		hostile{name: "login with a script", method: "GET", target: "/login?token=%3Cscript%3Ealert(1)%3C%2Fscript%3E", header: http.Header{}, allowed: loginRefused},
+		hostile{name: "login form without a token", method: "POST", target: "/login", header: form, body: strings.NewReader("user=admin"), allowed: loginRefused},
+		hostile{name: "login as JSON", method: "POST", target: "/login", header: http.Header{"Content-Type": {"application/json"}}, body: strings.NewReader(`{"token": "` + token + `"}`), allowed: loginRefused},
+		hostile{name: "login from another site", method: "POST", target: "/login", header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}}, body: strings.NewReader("token=" + token), allowed: []int{403}},
+		hostile{name: "login with a broken form", method: "POST", target: "/login", header: form, body: strings.NewReader("token=%zz"), allowed: loginRefused},
+		hostile{name: "forged session cookie", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Cookie": {"session=eyJuIjoiY2kifQ.AAAA"}}, allowed: []int{401, 429}},
+		hostile{name: "session cookie of garbage", method: "GET", target: "/admin/rest_api/api?api=version", header: http.Header{"Cookie": {"session=" + strings.Repeat("A", 4000)}}, allowed: []int{403, 429}},
+	)
 	return all
 }
 

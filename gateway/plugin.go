@@ -124,6 +124,9 @@ func (env *envelope) warn(warnings []string) {
 	}
 }
 
+// refuseEnvelope answers a refused request with the plugin's envelope.
+func refuseEnvelope(c echo.Context, err error) error { return newEnvelope(c, nil).fail(c, err, nil) }
+
 // denyEnvelope answers a plugin call without valid credentials, as the plugin did.
 func denyEnvelope(c echo.Context, why denial) error {
 	env := newEnvelope(c, nil)
@@ -148,6 +151,9 @@ func (s *Server) handlePluginAPI(c echo.Context) error {
 		return env.fail(c, err, nil)
 	}
 	env.warn(call.Warnings)
+	if crossSiteGET(c) && (call.Daemon || call.Invocation != nil && call.Invocation.Rule.Class != commands.ClassRead) {
+		return env.fail(c, crossSiteGETError, nil)
+	}
 	ctx := c.Request().Context()
 	switch {
 	case call.API.Name == "version":

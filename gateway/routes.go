@@ -23,13 +23,18 @@ func (s *Server) routes() {
 
 	e.GET("/health", s.handleHealth)
 
-	api := e.Group("/api/v1", middleware.BodyLimit(maxRequestBody), s.authenticate(denyProblem))
+	e.GET("/login", s.handleLogin)
+	e.POST("/login", s.handleLogin, s.crossOrigin(refuseProblem))
+	e.GET("/logout", s.handleLogout)
+	e.POST("/logout", s.handleLogout)
+
+	api := e.Group("/api/v1", s.crossOrigin(refuseProblem), middleware.BodyLimit(maxRequestBody), s.authenticate(denyProblem))
 	api.GET("/command", s.handleCommand)
 	api.POST("/command", s.handleCommand)
 	api.GET("/commands", s.handleCommands)
 
 	// The plugin dialect reads its own body: deploy_dag uploads may be larger than maxRequestBody.
-	plugin := e.Group("/admin/rest_api", stampCallTime, s.authenticate(denyEnvelope))
+	plugin := e.Group("/admin/rest_api", stampCallTime, s.crossOrigin(refuseEnvelope), s.authenticate(denyEnvelope))
 	plugin.GET("/api", s.handlePluginAPI)
 	plugin.POST("/api", s.handlePluginAPI)
 }

@@ -35,18 +35,20 @@ type Info struct {
 
 // Server serves both dialects over one commands.Service.
 type Server struct {
-	svc    *commands.Service
-	creds  *Credentials
-	info   Info
-	health *healthCheck
-	misses *misses
-	log    *slog.Logger
-	echo   *echo.Echo
+	svc     *commands.Service
+	creds   *Credentials
+	info    Info
+	health  *healthCheck
+	misses  *misses
+	origins *http.CrossOriginProtection
+	log     *slog.Logger
+	echo    *echo.Echo
 }
 
 // New returns a Server that writes its access and audit lines to log; its routes are in routes.go.
 func New(svc *commands.Service, creds *Credentials, info Info, log *slog.Logger) *Server {
-	s := &Server{svc: svc, creds: creds, info: info, health: newHealthCheck(svc), misses: newMisses(), log: log}
+	s := &Server{svc: svc, creds: creds, info: info, health: newHealthCheck(svc), misses: newMisses(), log: log,
+		origins: http.NewCrossOriginProtection()}
 	s.echo = echo.New()
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = httpErrorHandler

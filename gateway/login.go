@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/web"
+)
+
+// adminPage is where a login leads.
+const adminPage = "/admin/rest_api/"
+
+// handleLogin turns a token into a session cookie: GET /login?token=T (as the managed-service clients do)
+// or the login form's POST. Without a token it shows the form.
+func (s *Server) handleLogin(c echo.Context) error {
+	if s.creds.Open() {
+		return renderLogin(c, http.StatusOK, web.LoginPage{Open: true})
+	}
+	client := clientAddress(c.Request())
+	if s.misses.blocked(client) {
+		c.Response().Header().Set("Retry-After", "6")
+		return renderLogin(c, http.StatusTooManyRequests, web.LoginPage{Error: tooManyMessage})
+	}
+	token := c.QueryParam("token")
+	if c.Request().Method == http.MethodPost {
+		if err := c.Request().ParseForm(); err != nil {
+			return renderLogin(c, http.StatusBadRequest, web.LoginPage{Error: "The form could not be read; send the token in the field `token`."})
+		}
+		token = c.Request().PostForm.Get("token")
+		if token == "" {
+			return renderLogin(c, http.StatusBadRequest, web.LoginPage{Error: "No token was sent: put it in the form field `token` (an urlencoded or multipart form)."})
+		}
+	}
+	if token == "" {
+		return renderLogin(c, http.StatusOK, web.LoginPage{})
+	}
+	cookie, p := s.creds.login(token, time.Now())
+	if cookie == nil {
+		s.misses.record(client)
+		return renderLogin(c, http.StatusUnauthorized, web.LoginPage{Error: "That token is not valid here. Check it, or ask for one of this gateway's tokens."})
+	}
+	c.SetCookie(cookie)
+	s.log.Info("login", "request_id", requestID(c), "client", client, "token", p.Name, "role", p.Role.String())
+	return c.Redirect(http.StatusFound, adminPage)
+}
+
+// handleLogout clears the session cookie.
+func (s *Server) handleLogout(c echo.Context) error {
+	c.SetCookie(s.creds.logoutCookie())
+	return c.Redirect(http.StatusFound, "/login")
+}
+
+func renderLogin(c echo.Context, status int, page web.LoginPage) error {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(status)
+	return web.RenderLogin(c.Response(), page)
+}
+
+// crossOrigin refuses state-changing requests that a browser sent from another origin (it judges
+// Sec-Fetch-Site and Origin; requests without them, such as curl's, pass), answering with deny.
+func (s *Server) crossOrigin(deny func(echo.Context, error) error) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := s.origins.Check(c.Request()); err != nil {
+				return deny(c, crossOriginError)
+			}
+			return next(c)
+		}
+	}
+}
+
+var crossOriginError = commands.Errorf(commands.EFORBIDDEN, "a request from another site was refused: send it from the gateway's own pages, or without a browser (with a token)")
+
+// crossSiteGET reports a GET that a browser sent from another site with only the session cookie.
+func crossSiteGET(c echo.Context) bool {
+	viaCookie, _ := c.Get(viaCookieKey).(bool)
+	return viaCookie && c.Request().Method == http.MethodGet && c.Request().Header.Get("Sec-Fetch-Site") == "cross-site"
+}
+
+// crossSiteGETError refuses a cross-site GET that would run more than a read-only command.
+var crossSiteGETError = commands.Errorf(commands.EFORBIDDEN, "a link from another site may only run read-only commands with your session; run this one from the gateway's own pages, or with a token")

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// sessionCookie is the name of the browser session's cookie, as the managed-service clients replay it.
+const sessionCookie = "session"
+
+// sessionTTL is how long a session lasts after login.
+const sessionTTL = 12 * time.Hour
+
+// sessionClaims is what a session cookie holds: whose token it stands for (name and the start of the
+// token's SHA-256, so that a removed or changed token ends its sessions) and until when.
+type sessionClaims struct {
+	Name    string `json:"n"`
+	Token   string `json:"t"` // hex of the first 8 bytes of the token's SHA-256
+	Expires int64  `json:"e"` // Unix seconds
+}
+
+// EnableSessions lets the credentials sign and read session cookies with key. Under TLS the cookie is
+// marked Secure.
+func (cr *Credentials) EnableSessions(key []byte, secure bool) {
+	cr.sessionKey, cr.secureCookie = key, secure
+}
+
+// login checks a token and, when it is valid, returns the session cookie standing for it.
+func (cr *Credentials) login(token string, now time.Time) (*http.Cookie, *Principal) {
+	p, sum := cr.identifyToken(token)
+	if p == nil || cr.sessionKey == nil {
+		return nil, nil
+	}
+	claims := sessionClaims{Name: p.Name, Token: hex.EncodeToString(sum[:8]), Expires: now.Add(sessionTTL).Unix()}
+	payload, _ := json.Marshal(claims)
+	value := base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(cr.sign(payload))
+	return &http.Cookie{
+		Name: sessionCookie, Value: value, Path: "/", MaxAge: int(sessionTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: cr.secureCookie,
+	}, p
+}
+
+// logoutCookie clears the session cookie.
+func (cr *Credentials) logoutCookie() *http.Cookie {
+	return &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: cr.secureCookie}
+}
+
+func (cr *Credentials) sign(payload []byte) []byte {
+	mac := hmac.New(sha256.New, cr.sessionKey)
+	mac.Write([]byte("airflow-gateway session v1\n"))
+	mac.Write(payload)
+	return mac.Sum(nil)
+}
+
+// fromSession returns the principal of a request's session cookie, or nil when it has none, or one that
+// is forged, expired, or stands for a token the gateway no longer accepts.
+func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
+	if cr.sessionKey == nil {
+		return nil
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || len(c.Value) > 1024 {
+		return nil
+	}
+	enc, sig, ok := strings.Cut(c.Value, ".")
+	if !ok {
+		return nil
+	}
+	payload, err1 := base64.RawURLEncoding.DecodeString(enc)
+	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
+	if err1 != nil || err2 != nil || !hmac.Equal(mac, cr.sign(payload)) {
+		return nil
+	}
+	var claims sessionClaims
+	if json.Unmarshal(payload, &claims) != nil || now.Unix() >= claims.Expires {
+		return nil
+	}
+	var found *Principal
+	for i := range cr.tokens {
+		t := &cr.tokens[i]
+		if t.principal.Name == claims.Name && subtle.ConstantTimeCompare([]byte(hex.EncodeToString(t.sum[:8])), []byte(claims.Token)) == 1 {
+			found = &t.principal
+		}
+	}
+	return found
+}
