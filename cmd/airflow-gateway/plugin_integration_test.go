@@ -435,23 +435,59 @@ func (g *gatewayClient) curlDeploy(tb testing.TB, file string, extra ...string) 
 	return a
 }
 
-// stop ends the daemon pid and the rest of its session's process group.
+// stop ends the daemon pid and everything else in its session: Airflow's scheduler puts some of its
+// children (the DAG processor manager) in process groups of their own, but they stay in its session.
 func stop(tb testing.TB, pid int) {
 	tb.Helper()
-	pgid, err := syscall.Getpgid(pid)
-	if err != nil {
+	sid, ok := sessionOf(pid)
+	if !ok {
 		return
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	for deadline := time.Now().Add(20 * time.Second); commands.Alive(pid) && time.Now().Before(deadline); {
 		time.Sleep(200 * time.Millisecond)
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	for deadline := time.Now().Add(10 * time.Second); commands.Alive(pid); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		left := sessionMembers(sid)
+		if len(left) == 0 {
+			return
+		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("the daemon %d outlived SIGKILL", pid)
+			tb.Fatalf("processes of the daemon's session outlived SIGKILL: %v", left)
+		}
+		for _, p := range left {
+			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
 	}
+}
+
+// sessionOf reads a process's session id from /proc.
+func sessionOf(pid int) (int, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 4 {
+		return 0, false
+	}
+	sid := 0
+	_, err = fmt.Sscan(fields[3], &sid)
+	return sid, err == nil
+}
+
+// sessionMembers lists the live processes of session sid.
+func sessionMembers(sid int) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid := 0
+		fmt.Sscan(filepath.Base(d), &pid)
+		if s, ok := sessionOf(pid); ok && s == sid && commands.Alive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // TestPluginDaemonsAgainstAirflow lets a gateway start the scheduler as a daemon: it runs detached with
