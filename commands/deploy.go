@@ -71,7 +71,7 @@ func (s *Service) Deploy(ctx context.Context, call *PluginCall, up Upload) (*Dep
 	if err := CheckDAGFileName(up.Name); err != nil {
 		return nil, err
 	}
-	d := &Deployment{Name: up.Name, Warnings: call.Warnings}
+	d := &Deployment{Name: up.Name}
 	tmp, err := s.receive(up.Content)
 	if err != nil {
 		return nil, err
@@ -83,36 +83,45 @@ func (s *Service) Deploy(ctx context.Context, call *PluginCall, up Upload) (*Dep
 	if err := s.place(tmp, up, d); err != nil {
 		return nil, err
 	}
+	// From here on the file is deployed: what Airflow does with it is reported in warnings, never as a
+	// failure, so that a client does not send it again as if it were lost.
+	if err := s.afterPlacing(ctx, d, up); err != nil {
+		d.warn("the file is deployed, but the gateway could not finish checking it: %s", ErrorMessage(err))
+	}
+	d.summarize(up)
+	return d, nil
+}
 
+// afterPlacing has Airflow reserialize the DAGs, reports the file's import errors, and pauses or unpauses
+// the DAGs it defines. It returns an error when one of these commands could not run.
+func (s *Service) afterPlacing(ctx context.Context, d *Deployment, up Upload) error {
 	// The whole DAGs folder: Airflow 2's `reserialize -S FILE` would drop every other DAG's serialization.
-	if res, err := s.runOwn(ctx, d, "dags", "reserialize"); err != nil {
-		return d, err
-	} else if res.ExitCode != 0 {
+	res, err := s.runOwn(ctx, d, "dags", "reserialize")
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
 		d.warn("Airflow could not reserialize the DAGs (exit code %d): %s", res.ExitCode, s.relative(errorLine(res.Stderr)))
 	}
 	importErrors := []string{"dags", "list-import-errors", "--output=json"}
 	if s.catalog.Major() == "2" {
 		importErrors = append(importErrors, "--subdir="+filepath.Join(s.dagsFolder, up.Name))
 	}
-	if res, err := s.runOwn(ctx, d, importErrors...); err != nil {
-		return d, err
-	} else {
-		for _, e := range jsonRows(res.Stdout) {
-			if s.sameFile(e["filepath"], up.Name) {
-				d.warn("the DAG file '%s' has an import error: %s", up.Name, s.relative(e["error"]))
-			}
+	if res, err = s.runOwn(ctx, d, importErrors...); err != nil {
+		return err
+	}
+	for _, e := range jsonRows(res.Stdout) {
+		if s.sameFile(e["filepath"], up.Name) {
+			d.warn("the DAG file '%s' has an import error: %s", up.Name, s.relative(e["error"]))
 		}
 	}
 	switch {
 	case up.Pause && up.Unpause:
 		d.warn("both pause and unpause were given: neither was applied")
 	case up.Pause || up.Unpause:
-		if err := s.setPaused(ctx, d, up.Pause); err != nil {
-			return d, err
-		}
+		return s.setPaused(ctx, d, up.Pause)
 	}
-	d.summarize(up)
-	return d, nil
+	return nil
 }
 
 // receive copies an upload into a temporary file in the DAGs folder (so that a rename can put it in place)

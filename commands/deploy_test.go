@@ -192,3 +192,34 @@ func FuzzCheckDAGFileName(f *testing.F) {
 		}
 	})
 }
+
+// stalledExecutor stands for an Airflow whose commands all run past their time limit.
+type stalledExecutor struct{}
+
+func (stalledExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+	return &commands.Result{Stdout: "partial", TimedOut: true}, nil
+}
+
+// TestDeployedFileIsNeverReportedLost: once the file is in place, Airflow failing to check it is a
+// warning on a successful deploy, so that a client does not send the file again as if it were lost.
+func TestDeployedFileIsNeverReportedLost(t *testing.T) {
+	p := mustPolicy(t, "3")
+	svc := commands.NewService(p, stalledExecutor{}, commands.Options{
+		MaxConcurrent: 1, QueueTimeout: time.Second, CommandTimeout: time.Second, LongCommandTimeout: time.Second,
+		StateDir: t.TempDir(), MaxUploadBytes: 1 << 20,
+	})
+	call, err := svc.ResolvePlugin("deploy_dag", map[string]string{"api": "deploy_dag"}, commands.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := svc.Deploy(context.Background(), call, commands.Upload{Name: "gw_slow.py", Content: strings.NewReader("# dag\n"), Pause: true})
+	if err != nil {
+		t.Fatalf("deploy answered an error for a file it wrote: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(svc.DagsFolder(), "gw_slow.py")); string(got) != "# dag\n" {
+		t.Errorf("the file holds %q", got)
+	}
+	if w := strings.Join(d.Warnings, "; "); !strings.Contains(w, "the file is deployed, but") || !strings.Contains(w, "time limit") {
+		t.Errorf("warnings %q", w)
+	}
+}

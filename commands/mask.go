@@ -58,7 +58,7 @@ func maskConnection(conn map[string]any) {
 		conn["password"] = Mask
 	}
 	if uri, ok := conn["get_uri"].(string); ok {
-		conn["get_uri"] = maskURIQuery(MaskURIs(MaskURI(uri)))
+		conn["get_uri"] = maskURIQuery(MaskURI(uri))
 	}
 	if extra, ok := conn["extra_dejson"].(map[string]any); ok {
 		maskSensitiveKeys(extra)

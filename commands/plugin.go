@@ -93,7 +93,6 @@ type PluginCall struct {
 	Warnings []string
 
 	policy *Policy
-	role   Role
 	args   map[string]string
 	words  []string // the command path
 	flags  []string
@@ -131,7 +130,7 @@ func (p *Policy) ResolvePlugin(api string, args map[string]string, role Role) (*
 	if len(missing) > 0 {
 		return nil, requiredError(missing)
 	}
-	call := &PluginCall{API: def, policy: p, role: role, args: maps.Clone(args)}
+	call := &PluginCall{API: def, policy: p, args: maps.Clone(args)}
 	for _, a := range def.Args {
 		if err := call.check(a); err != nil {
 			return nil, err
@@ -237,8 +236,9 @@ func (c *PluginCall) check(a PluginArg) error {
 	return nil
 }
 
-// IsOn reads a plugin boolean: on when present with any value but false, 0, off or no.
-func IsOn(v string, present bool) bool {
+// On reports whether the boolean argument name is on: present with any value but false, 0, off or no.
+func (c *PluginCall) On(name string) bool {
+	v, present := c.args[name]
 	if !present {
 		return false
 	}
@@ -247,12 +247,6 @@ func IsOn(v string, present bool) bool {
 		return false
 	}
 	return true
-}
-
-// On reports whether the boolean argument name is on.
-func (c *PluginCall) On(name string) bool {
-	v, present := c.args[name]
-	return IsOn(v, present)
 }
 
 func (c *PluginCall) value(name string) string { return c.args[name] }
@@ -876,9 +870,6 @@ func buildBackfill(c *PluginCall) error {
 	return nil
 }
 
-// secretPluginArgs are plugin arguments whose values are never echoed.
-var secretPluginArgs = map[string]bool{"conn_password": true, "conn_extra": true, "conn_json": true}
-
 // MaskArguments returns values (arguments of one plugin call, first value per key) with secrets replaced
 // by Mask: connection secrets, the password of conn_uri, a variable value whose key is sensitive (the key
 // is looked up in all, the call's merged arguments), and any argument whose name is sensitive.
@@ -886,7 +877,7 @@ func MaskArguments(values, all map[string]string) map[string]string {
 	out := make(map[string]string, len(values))
 	for k, v := range values {
 		switch {
-		case secretPluginArgs[k] || IsSensitiveName(k):
+		case secretFlags[k] || IsSensitiveName(k): // the plugin's names are the flags' dests
 			v = Mask
 		case k == "conn_uri":
 			v = MaskURI(v)
@@ -897,6 +888,3 @@ func MaskArguments(values, all map[string]string) map[string]string {
 	}
 	return out
 }
-
-// MaxUploadBytes is the size limit of a deploy_dag file.
-func (s *Service) MaxUploadBytes() int64 { return s.opts.MaxUploadBytes }

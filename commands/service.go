@@ -34,6 +34,9 @@ func NewService(policy *Policy, exec Executor, opts Options) *Service {
 	return &Service{Policy: policy, exec: exec, opts: opts, slots: make(chan struct{}, max(1, opts.MaxConcurrent))}
 }
 
+// MaxUploadBytes is the size limit of a deploy_dag file.
+func (s *Service) MaxUploadBytes() int64 { return s.opts.MaxUploadBytes }
+
 // Run waits for a free slot (at most QueueTimeout) and runs inv. It returns EUNAVAILABLE when no slot freed
 // in time, ETIMEOUT with the partial Result when the command ran past its limit, and the Result otherwise,
 // whatever the command's exit code.

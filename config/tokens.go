@@ -8,18 +8,17 @@ import (
 	"strings"
 
 	"gopkg.in/ini.v1"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
 )
 
 // Token is one named token of the tokens file: who owns it, the role it has, and the SHA-256 of the token
 // (the token itself is never stored).
 type Token struct {
 	Name   string
-	Role   string // Viewer, User, Op or Admin
+	Role   commands.Role
 	SHA256 [32]byte
 }
-
-// Roles are the role names a token may have, Airflow's own.
-var Roles = []string{"Viewer", "User", "Op", "Admin"}
 
 var tokenName = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
 
@@ -61,16 +60,12 @@ func ParseTokens(data []byte) ([]Token, error) {
 				return nil, fmt.Errorf("tokens file: [%s] has the unknown key %q; a token has role and sha256", name, key)
 			}
 		}
-		t := Token{Name: name}
 		role := strings.TrimSpace(sec.Key("role").String())
-		for _, r := range Roles {
-			if strings.EqualFold(role, r) {
-				t.Role = r
-			}
+		r, ok := commands.ParseRole(role)
+		if !ok {
+			return nil, fmt.Errorf("tokens file: [%s] role %q is not one of Viewer, User, Op, Admin", name, role)
 		}
-		if t.Role == "" {
-			return nil, fmt.Errorf("tokens file: [%s] role %q is not one of %s", name, role, strings.Join(Roles, ", "))
-		}
+		t := Token{Name: name, Role: r}
 		sum, err := hex.DecodeString(strings.ToLower(strings.TrimSpace(sec.Key("sha256").String())))
 		if err != nil || len(sum) != 32 {
 			return nil, fmt.Errorf("tokens file: [%s] sha256 must be 64 hex digits, as `airflow-gateway hash-token` prints", name)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/config"
 )
 
@@ -22,7 +23,7 @@ sha256 = 2C26B46B68FFC68FF99B453C1D30413413422D706483BFA0F98A5E886266E7AF
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tokens) != 2 || tokens[0].Name != "ci-bot" || tokens[0].Role != "User" || tokens[0].SHA256 != sum || tokens[1].Role != "Admin" {
+	if len(tokens) != 2 || tokens[0].Name != "ci-bot" || tokens[0].Role != commands.RoleUser || tokens[0].SHA256 != sum || tokens[1].Role != commands.RoleAdmin {
 		t.Errorf("tokens %+v", tokens)
 	}
 }
@@ -54,7 +55,7 @@ func FuzzParseTokens(f *testing.F) {
 			return
 		}
 		for _, tok := range tokens {
-			if tok.Name == "" || tok.Role == "" || tok.SHA256 == [32]byte{} && !strings.Contains(strings.ToLower(text), strings.Repeat("0", 64)) {
+			if tok.Name == "" || tok.Role == commands.RoleNone || tok.SHA256 == [32]byte{} && !strings.Contains(strings.ToLower(text), strings.Repeat("0", 64)) {
 				t.Fatalf("accepted a partial token %+v from %q", tok, text)
 			}
 		}

@@ -79,10 +79,10 @@ func (s *Server) noteRun(c echo.Context, inv *commands.Invocation, res *commands
 }
 
 // auditDeploy writes the audit line of a deploy_dag that wrote its file.
-func (s *Server) auditDeploy(c echo.Context, d *commands.Deployment, err error) {
+func (s *Server) auditDeploy(c echo.Context, d *commands.Deployment) {
 	c.Set(commandPathKey, "deploy_dag")
 	p := principalOf(c)
-	attrs := []any{
+	s.log.Info("audit",
 		"request_id", requestID(c),
 		"token", p.Name,
 		"role", p.Role.String(),
@@ -90,9 +90,5 @@ func (s *Server) auditDeploy(c echo.Context, d *commands.Deployment, err error) 
 		"file", d.Name,
 		"backup", d.Backup,
 		"airflow_cmd", strings.Join(d.Commands, " && "),
-	}
-	if err != nil {
-		attrs = append(attrs, "error", commands.ErrorMessage(err))
-	}
-	s.log.Info("audit", attrs...)
+	)
 }

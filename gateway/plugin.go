@@ -118,10 +118,15 @@ func (env *envelope) ran(res *commands.Result) {
 	env.ExitCode, env.DurationMS, env.Truncated = &exit, &ms, &truncated
 }
 
+// warn adds warnings to the envelope's warning.
 func (env *envelope) warn(warnings []string) {
-	if len(warnings) > 0 {
-		env.Warning = strings.Join(warnings, "; ")
+	if len(warnings) == 0 {
+		return
 	}
+	if env.Warning != "" {
+		env.Warning += "; "
+	}
+	env.Warning += strings.Join(warnings, "; ")
 }
 
 // refuseEnvelope answers a refused request with the plugin's envelope.
@@ -206,6 +211,10 @@ func (s *Server) deploy(c echo.Context, env *envelope, call *commands.PluginCall
 		Pause:   call.On("pause"),
 		Unpause: call.On("unpause"),
 	}
+	if req.file == nil && (req.form["dag_file"] != "" || req.query["dag_file"] != "") {
+		return env.fail(c, commands.Errorf(commands.EINVALID,
+			"dag_file came as text, not as a file: upload it in a multipart form, as curl -F 'dag_file=@/path/to/dag.py' does"), nil)
+	}
 	if req.file != nil {
 		f, err := req.file.Open()
 		if err != nil {
@@ -215,14 +224,12 @@ func (s *Server) deploy(c echo.Context, env *envelope, call *commands.PluginCall
 		up.Content = f
 	}
 	d, err := s.svc.Deploy(c.Request().Context(), call, up)
-	if d != nil {
-		env.AirflowCmd = strings.Join(d.Commands, " && ")
-		env.warn(d.Warnings)
-		s.auditDeploy(c, d, err)
-	}
 	if err != nil {
 		return env.fail(c, err, nil)
 	}
+	s.auditDeploy(c, d)
+	env.AirflowCmd = strings.Join(d.Commands, " && ")
+	env.warn(d.Warnings)
 	env.Output = d.Output
 	return env.send(c, http.StatusOK)
 }

@@ -249,8 +249,13 @@ func TestDeployDagRefusesHostileUploads(t *testing.T) {
 			t.Errorf("%q: %d %q, want %d saying %q", tt.name, resp.StatusCode, out, tt.status, tt.says)
 		}
 	}
+	// The file's path sent as text, as `curl -F dag_file=/path` (without @) does.
+	ctype, body := multipartBody(t, map[string]string{"dag_file": "/path/to/dag.py"}, "", nil)
+	if resp, env := pluginPost(t, srv.URL, "api=deploy_dag", ctype, body); resp.StatusCode != 400 || !strings.Contains(env["output"].(string), "came as text, not as a file") {
+		t.Errorf("dag_file as text: %d %v", resp.StatusCode, env["output"])
+	}
 	// No file at all.
-	ctype, body := multipartBody(t, map[string]string{"force": "on"}, "", nil)
+	ctype, body = multipartBody(t, map[string]string{"force": "on"}, "", nil)
 	resp, env := pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
 	if resp.StatusCode != 400 || env["output"] != "The argument(s) ['dag_file'] are required" {
 		t.Errorf("no file: %d %v", resp.StatusCode, env["output"])

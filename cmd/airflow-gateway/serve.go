@@ -129,8 +129,7 @@ func credentials(cfg *config.Config) (*gateway.Credentials, error) {
 			return nil, err
 		}
 		for _, t := range tokens {
-			role, _ := commands.ParseRole(t.Role)
-			creds.AddToken(t.Name, t.SHA256, role)
+			creds.AddToken(t.Name, t.SHA256, t.Role)
 		}
 	}
 	return creds, nil

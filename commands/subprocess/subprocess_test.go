@@ -103,22 +103,13 @@ func assertAllGone(tb testing.TB, file string, want int) {
 	deadline := time.Now().Add(3 * time.Second)
 	for _, p := range pids {
 		pid, _ := strconv.Atoi(p)
-		for alive(pid) {
+		for commands.Alive(pid) {
 			if time.Now().After(deadline) {
 				tb.Fatalf("process %d is still alive", pid)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-}
-
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }
 
 func TestHangIsKilledWithItsGroup(t *testing.T) {
