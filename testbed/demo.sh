@@ -38,6 +38,7 @@ Try:
   curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command?command=dags%20list%20-o%20json'
   curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command' --data-urlencode "command=dags trigger gw_conf -c '{\\"key\\": \\"value\\"}'"
   curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/commands'
+  curl -H 'rest_api_plugin_http_token: $token' 'http://127.0.0.1:8080/admin/rest_api/api?api=list_dags'
   curl 'http://127.0.0.1:8080/health'
 
 TXT
