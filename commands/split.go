@@ -44,6 +44,16 @@ func SplitCommand(line string) ([]string, error) {
 	if len(words) == 0 {
 		return nil, Errorf(EINVALID, "no command given; try `dags list`, or GET /api/v1/commands for the commands you may run")
 	}
+	// Quotes and escapes can make what the checks above refuse: `\n` unescapes to a newline, `$"("` to
+	// `$(`. The words are held to the same rules.
+	for _, w := range words {
+		switch {
+		case strings.ContainsFunc(w, func(r rune) bool { return unicode.IsControl(r) && r != '\t' }):
+			return nil, Errorf(EINVALID, "the word %q holds a control character after unescaping; write the characters themselves, not escapes such as \\n", w)
+		case strings.ContainsRune(w, '`') || strings.Contains(w, "$("):
+			return nil, Errorf(EINVALID, "the word %q holds a backtick or `$(` after unquoting: the gateway runs one Airflow command without a shell, so nothing is substituted", w)
+		}
+	}
 	return words, nil
 }
 
