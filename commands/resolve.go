@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Policy applies the whitelist, the roles and the flag rules to requests, against the catalog of the
@@ -71,27 +72,36 @@ func (p *Policy) resolve(words []string, role Role, plugin bool) (*Invocation, e
 // lookup finds the whitelisted command that words start with.
 func (p *Policy) lookup(words []string, plugin bool) (*Rule, *Command, []string, error) {
 	major := p.catalog.Major()
-	candidates := []string{words[0]}
+	if strings.ContainsFunc(words[0], unicode.IsSpace) {
+		return nil, nil, nil, Errorf(EINVALID, "the command word %q holds a space; write the command path unquoted, such as `dags list`", words[0])
+	}
+	// A candidate path is made of whole words: a quoted "dags trigger" is one word and names no command.
+	type candidate struct {
+		path  string
+		words int
+	}
+	candidates := []candidate{{words[0], 1}}
 	if len(words) > 1 {
 		two := words[0] + " " + words[1]
 		if alias, ok := aliases[two]; ok {
 			two = alias
 		}
-		candidates = []string{two, words[0]}
+		candidates = []candidate{{two, 2}, {words[0], 1}}
 	}
-	for _, path := range candidates {
+	for _, c := range candidates {
+		path := c.path
 		rule := ruleFor(path)
-		if rule == nil || rule.PluginOnly && !plugin {
+		if rule == nil || rule.PluginOnly && !plugin || len(strings.Fields(path)) != c.words {
 			continue
 		}
-		rest := words[len(strings.Fields(path)):]
+		rest := words[c.words:]
 		cmd := p.catalog.Lookup(path)
 		if cmd == nil {
 			return nil, nil, nil, p.missing(path)
 		}
 		return rule, cmd, rest, nil
 	}
-	path := candidates[0]
+	path := candidates[0].path
 	if use, ok := renamed[major][path]; ok {
 		return nil, nil, nil, Errorf(EINVALID, "`%s` does not exist in Airflow %s; use `%s`", path, p.catalog.AirflowVersion, use)
 	}

@@ -22,6 +22,8 @@ var HostileLines = []struct{ Line, Code, Says, Major string }{
 	{"dags trigger \"$(id)\"", commands.EINVALID, "`$(`", ""},
 	{"dags list\nid", commands.EINVALID, "control character", ""},
 	{"dags list\x00", commands.EINVALID, "control character", ""},
+	{`"dags trigger"`, commands.EINVALID, "holds a space", ""},
+	{`dags" "trigger gw_conf`, commands.EINVALID, "holds a space", ""},
 	{`variables set k a\nb`, commands.EINVALID, "control character after unescaping", ""},
 	{`variables set k $"("id`, commands.EINVALID, "after unquoting", ""},
 	{"dags list -S ../../etc", commands.EINVALID, "inside the DAGs folder", "2"},
