@@ -19,12 +19,12 @@ check:
 	$(GO) vet ./...
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzResolveLine$$' -fuzztime=$(FUZZTIME) ./commands
-	$(GO) test -run='^$$' -fuzz='^FuzzSplitCommand$$' -fuzztime=$(FUZZTIME) ./commands
-	$(GO) test -run='^$$' -fuzz='^FuzzResolvePlugin$$' -fuzztime=$(FUZZTIME) ./commands
-	$(GO) test -run='^$$' -fuzz='^FuzzCheckDAGFileName$$' -fuzztime=$(FUZZTIME) ./commands
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./config
-	$(GO) test -run='^$$' -fuzz='^FuzzParseTokens$$' -fuzztime=$(FUZZTIME) ./config
+	$(GO) test -run='^$$' -fuzz='^FuzzResolveLine$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands
+	$(GO) test -run='^$$' -fuzz='^FuzzSplitCommand$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands
+	$(GO) test -run='^$$' -fuzz='^FuzzResolvePlugin$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands
+	$(GO) test -run='^$$' -fuzz='^FuzzCheckDAGFileName$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./config
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTokens$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./config
 
 build:
 	$(GO) build -o bin/airflow-gateway ./cmd/airflow-gateway
