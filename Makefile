@@ -6,13 +6,17 @@ FUZZTIME ?= 10s
 
 .PHONY: test testbed check fuzz demo build
 
-# setup.sh prints the env file naming the installed Airflows; the tests read it from there.
+# setup.sh prints the env file naming the installed Airflows, chromium.sh the browser the admin page's tests
+# drive; the tests read both from the environment. Artifacts (the browser tests' screenshots) go to test-output/.
 test: check
-	envfile=$$(./testbed/setup.sh) && set -a && . "$$envfile" && set +a && $(GO) test -count=1 -timeout 25m ./...
+	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && set -a && . "$$envfile" && \
+	AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && set +a && \
+	$(GO) test -count=1 -timeout 25m -artifacts -outputdir=$(CURDIR)/test-output ./...
 	$(MAKE) fuzz
 
 testbed:
 	./testbed/setup.sh
+	./testbed/chromium.sh
 
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt would change the files above"; exit 1; }

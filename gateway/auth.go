@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -31,7 +32,7 @@ var anonymous = &Principal{Name: "anonymous", Role: commands.RoleAdmin}
 type Credentials struct {
 	header       string // the plugin's token header
 	tokens       []namedToken
-	sessionKey   []byte // signs session cookies; nil: no browser sessions
+	sessionKey   []byte // signs session cookies and CSRF tokens
 	secureCookie bool
 }
 
@@ -40,8 +41,13 @@ type namedToken struct {
 	sum       [sha256.Size]byte
 }
 
-// NewCredentials returns credentials that read the plugin token from header.
-func NewCredentials(header string) *Credentials { return &Credentials{header: header} }
+// NewCredentials returns credentials that read the plugin token from header, and sign session cookies
+// with a random key until SignSessions sets another.
+func NewCredentials(header string) *Credentials {
+	key := make([]byte, 32)
+	rand.Read(key) // never fails: crypto/rand panics when the system has no randomness
+	return &Credentials{header: header, sessionKey: key}
+}
 
 // AddToken accepts token (given as its SHA-256) for the named principal.
 func (cr *Credentials) AddToken(name string, sum [sha256.Size]byte, role commands.Role) {
@@ -62,11 +68,14 @@ func (cr *Credentials) presented(r *http.Request) string {
 	return ""
 }
 
-// Identify returns the principal of a request, and whether it came from the session cookie, or nil when
-// the request has neither a valid token nor a valid session. A token, when sent, decides alone.
-func (cr *Credentials) Identify(r *http.Request) (p *Principal, viaCookie bool) {
+// Identify returns the principal of a request, or nil when the request has neither a valid token nor a
+// valid session. ambient is true when the request did not choose its credentials: a browser sends the
+// session cookie by itself, and on an open gateway every request is let in; a page of another site can
+// make a browser send such a request, so it is held to the cross-site rules. A token, when sent, decides
+// alone.
+func (cr *Credentials) Identify(r *http.Request) (p *Principal, ambient bool) {
 	if cr.Open() {
-		return anonymous, false
+		return anonymous, true
 	}
 	if token := cr.presented(r); token != "" {
 		p, _ := cr.identifyToken(token)
@@ -76,6 +85,16 @@ func (cr *Credentials) Identify(r *http.Request) (p *Principal, viaCookie bool) 
 		return p, true
 	}
 	return nil, false
+}
+
+// tried reports whether a request carries credentials at all, a token or a session cookie: only those
+// count as failed authentications, not a browser that comes to a page before logging in.
+func (cr *Credentials) tried(r *http.Request) bool {
+	if cr.presented(r) != "" {
+		return true
+	}
+	_, err := r.Cookie(sessionCookie)
+	return err == nil
 }
 
 // identifyToken returns the principal of a token and the token's SHA-256, or nil. Every configured token
@@ -93,7 +112,7 @@ func (cr *Credentials) identifyToken(token string) (*Principal, [sha256.Size]byt
 
 const (
 	principalKey = "principal"
-	viaCookieKey = "via_cookie"
+	ambientKey   = "ambient"
 )
 
 // denial is why authenticate turned a request away.
@@ -114,13 +133,15 @@ func (s *Server) authenticate(deny func(echo.Context, denial) error) echo.Middle
 				c.Response().Header().Set("Retry-After", strconv.Itoa(int(missRefill.Seconds())))
 				return deny(c, tooManyMisses)
 			}
-			p, viaCookie := s.creds.Identify(c.Request())
+			p, ambient := s.creds.Identify(c.Request())
 			if p == nil {
-				s.misses.record(client)
+				if s.creds.tried(c.Request()) {
+					s.misses.record(client)
+				}
 				return deny(c, badToken)
 			}
 			c.Set(principalKey, p)
-			c.Set(viaCookieKey, viaCookie)
+			c.Set(ambientKey, ambient)
 			return next(c)
 		}
 	}

@@ -53,8 +53,20 @@ func (s *scriptedExecutor) Run(ctx context.Context, job commands.Job) (*commands
 	return &res, nil
 }
 
-// mustServer starts a gateway over the embedded Airflow 3 catalog and ex.
+// mustServer starts a gateway over the embedded Airflow 3 catalog and ex, with a token per role.
 func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *httptest.Server {
+	tb.Helper()
+	creds := gateway.NewCredentials("rest_api_plugin_http_token")
+	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
+	creds.SignSessions([]byte("test-session-key-0123456789"), false)
+	for _, r := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp} {
+		creds.AddToken(strings.ToLower(r.String()), sha256.Sum256([]byte(roleToken(r))), r)
+	}
+	return mustServerWith(tb, ex, opts, creds)
+}
+
+// mustServerWith starts a gateway over the embedded Airflow 3 catalog and ex, with creds.
+func mustServerWith(tb testing.TB, ex commands.Executor, opts commands.Options, creds *gateway.Credentials) *httptest.Server {
 	tb.Helper()
 	cat, err := commands.CatalogFor("3.3.2")
 	if err != nil {
@@ -70,12 +82,6 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *htt
 		opts.MaxUploadBytes = 64 << 10
 	}
 	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
-	creds := gateway.NewCredentials("rest_api_plugin_http_token")
-	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
-	creds.EnableSessions([]byte("test-session-key-0123456789"), false)
-	for _, r := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp} {
-		creds.AddToken(strings.ToLower(r.String()), sha256.Sum256([]byte(roleToken(r))), r)
-	}
 	srv := httptest.NewServer(gateway.New(svc, creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}, slog.Default()))
 	tb.Cleanup(srv.Close)
 	return srv

@@ -54,11 +54,7 @@ func (s *Server) handleLogout(c echo.Context) error {
 }
 
 func renderLogin(c echo.Context, status int, page web.LoginPage) error {
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cache-Control", "no-store")
+	pageHeaders(c)
 	c.Response().WriteHeader(status)
 	return web.RenderLogin(c.Response(), page)
 }
@@ -78,10 +74,11 @@ func (s *Server) crossOrigin(deny func(echo.Context, error) error) echo.Middlewa
 
 var crossOriginError = commands.Errorf(commands.EFORBIDDEN, "a request from another site was refused: send it from the gateway's own pages, or without a browser (with a token)")
 
-// crossSiteGET reports a GET that a browser sent from another site with only the session cookie.
+// crossSiteGET reports a GET that a browser sent from another site with ambient credentials only: the
+// session cookie, or none on an open gateway.
 func crossSiteGET(c echo.Context) bool {
-	viaCookie, _ := c.Get(viaCookieKey).(bool)
-	return viaCookie && c.Request().Method == http.MethodGet && c.Request().Header.Get("Sec-Fetch-Site") == "cross-site"
+	ambient, _ := c.Get(ambientKey).(bool)
+	return ambient && c.Request().Method == http.MethodGet && c.Request().Header.Get("Sec-Fetch-Site") == "cross-site"
 }
 
 // crossSiteGETError refuses a cross-site GET that would run more than a read-only command.

@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 // maxRequestBody bounds every request body but deploy_dag uploads.
@@ -28,13 +31,23 @@ func (s *Server) routes() {
 	e.GET("/logout", s.handleLogout)
 	e.POST("/logout", s.handleLogout)
 
-	api := e.Group("/api/v1", s.crossOrigin(refuseProblem), middleware.BodyLimit(maxRequestBody), s.authenticate(denyProblem))
+	api := e.Group("/api/v1", s.crossOrigin(refuseProblem), middleware.BodyLimit(maxRequestBody), s.authenticate(denyProblem), s.requireCSRF(refuseProblem))
 	api.GET("/command", s.handleCommand)
 	api.POST("/command", s.handleCommand)
 	api.GET("/commands", s.handleCommands)
 
+	// The admin page; its assets hold nothing secret and are served to anyone.
+	e.GET("/", redirectTo(adminPage))
+	e.GET("/admin/rest_api", redirectTo(adminPage))
+	e.GET(adminPage, s.handleAdminPage, s.authenticate(s.denyPage))
+	e.GET(adminPage+"static/*", staticFiles)
+
 	// The plugin dialect reads its own body: deploy_dag uploads may be larger than maxRequestBody.
-	plugin := e.Group("/admin/rest_api", stampCallTime, s.crossOrigin(refuseEnvelope), s.authenticate(denyEnvelope))
+	plugin := e.Group("/admin/rest_api", stampCallTime, s.crossOrigin(refuseEnvelope), s.authenticate(denyEnvelope), s.requireCSRF(refuseEnvelope))
 	plugin.GET("/api", s.handlePluginAPI)
 	plugin.POST("/api", s.handlePluginAPI)
+}
+
+func redirectTo(path string) echo.HandlerFunc {
+	return func(c echo.Context) error { return c.Redirect(http.StatusFound, path) }
 }

@@ -26,16 +26,19 @@ type sessionClaims struct {
 	Expires int64  `json:"e"` // Unix seconds
 }
 
-// EnableSessions lets the credentials sign and read session cookies with key. Under TLS the cookie is
-// marked Secure.
-func (cr *Credentials) EnableSessions(key []byte, secure bool) {
-	cr.sessionKey, cr.secureCookie = key, secure
+// SignSessions sets the key that signs session cookies and CSRF tokens (secret_key; when empty, the
+// random key of NewCredentials stays), and whether cookies are marked Secure (under TLS).
+func (cr *Credentials) SignSessions(key []byte, secure bool) {
+	if len(key) > 0 {
+		cr.sessionKey = key
+	}
+	cr.secureCookie = secure
 }
 
 // login checks a token and, when it is valid, returns the session cookie standing for it.
 func (cr *Credentials) login(token string, now time.Time) (*http.Cookie, *Principal) {
 	p, sum := cr.identifyToken(token)
-	if p == nil || cr.sessionKey == nil {
+	if p == nil {
 		return nil, nil
 	}
 	claims := sessionClaims{Name: p.Name, Token: hex.EncodeToString(sum[:8]), Expires: now.Add(sessionTTL).Unix()}
@@ -62,9 +65,6 @@ func (cr *Credentials) sign(payload []byte) []byte {
 // fromSession returns the principal of a request's session cookie, or nil when it has none, or one that
 // is forged, expired, or stands for a token the gateway no longer accepts.
 func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
-	if cr.sessionKey == nil {
-		return nil
-	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || len(c.Value) > 1024 {
 		return nil

@@ -105,3 +105,23 @@ func (h *Home) Run(tb testing.TB, args ...string) string {
 	}
 	return string(out)
 }
+
+// Chromium returns the path of the Chromium the browser tests drive: $AIRFLOW_GATEWAY_TEST_CHROMIUM (which
+// `make test` sets from testbed/chromium.sh), or chromium on PATH. Without one it skips the test, except
+// under CI, where a missing browser fails it.
+func Chromium(tb testing.TB) string {
+	tb.Helper()
+	if bin := os.Getenv("AIRFLOW_GATEWAY_TEST_CHROMIUM"); bin != "" {
+		return bin
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if bin, err := exec.LookPath(name); err == nil {
+			return bin
+		}
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatal("no Chromium found: the browser tests are required under CI (testbed/chromium.sh installs it)")
+	}
+	tb.Skip("no Chromium installed: run `make test` (testbed/chromium.sh installs it)")
+	return ""
+}

@@ -3,14 +3,41 @@ package web
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
 )
 
 //go:embed templates/*.html
-var files embed.FS
+var templateFiles embed.FS
 
-var templates = template.Must(template.ParseFS(files, "templates/*.html"))
+//go:embed static
+var staticFiles embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"mib": mib}).ParseFS(templateFiles, "templates/*.html"))
+
+// mib writes a size in bytes for people: "10 MiB", or "64 KiB".
+func mib(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	if n >= 1<<10 && n%(1<<10) == 0 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// Static is the pages' scripts, styles and icon, served under /admin/rest_api/static/.
+func Static() fs.FS {
+	sub, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		panic(err) // the folder is embedded above
+	}
+	return sub
+}
 
 // LoginPage is what the login page shows.
 type LoginPage struct {
@@ -21,4 +48,22 @@ type LoginPage struct {
 // RenderLogin writes the login page.
 func RenderLogin(w io.Writer, page LoginPage) error {
 	return templates.ExecuteTemplate(w, "login.html", page)
+}
+
+// AdminPage is what the admin page shows to one session.
+type AdminPage struct {
+	User, Role     string // the session's token name and role
+	Open           bool   // no token is configured: every request is let in
+	AirflowVersion string
+	GatewayVersion string
+	CSRFToken      string                 // carried by the page's forms
+	APIs           []*commands.PluginAPI  // the plugin APIs the role may use, with a form each
+	Withheld       []string               // the APIs that need a higher role
+	Commands       []commands.CommandInfo // what the console may run, offered as suggestions
+	MaxUploadBytes int64
+}
+
+// RenderAdmin writes the admin page.
+func RenderAdmin(w io.Writer, page AdminPage) error {
+	return templates.ExecuteTemplate(w, "admin.html", page)
 }

@@ -145,12 +145,19 @@ rest_api_plugin_expected_http_token = %s
 func forEachAirflow(t *testing.T, extra string, body func(t *testing.T, major string, home *testbed.Home, g *gatewayClient)) {
 	t.Helper()
 	for _, major := range testbed.Versions {
-		t.Run("airflow-"+major, func(t *testing.T) {
-			t.Parallel()
-			home := testbed.MustHome(t, major)
-			body(t, major, home, mustServe(t, home, extra))
-		})
+		onAirflow(t, major, extra, body)
 	}
+}
+
+// onAirflow runs body, in parallel with the test's other subtests, on one Airflow version with a fresh
+// home and a gateway on it started with the extra configuration.
+func onAirflow(t *testing.T, major, extra string, body func(t *testing.T, major string, home *testbed.Home, g *gatewayClient)) {
+	t.Helper()
+	t.Run("airflow-"+major, func(t *testing.T) {
+		t.Parallel()
+		home := testbed.MustHome(t, major)
+		body(t, major, home, mustServe(t, home, extra))
+	})
 }
 
 // commandAnswer is the command dialect's answer, success or problem.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -190,14 +189,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	if creds.Open() {
 		log.Warn("no token is configured: every request is let in with role Admin", "listen", cfg.Listen)
 	}
-	key := []byte(cfg.SecretKey)
-	if len(key) == 0 {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return err
-		}
-	}
-	creds.EnableSessions(key, cfg.TLSCert != "")
+	creds.SignSessions([]byte(cfg.SecretKey), cfg.TLSCert != "")
 	policy := commands.NewPolicy(st.catalog, st.dags)
 	policy.AllowDaemons = cfg.AllowDaemons
 	svc := commands.NewService(policy, st.exec, commands.Options{

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
+)
+
+// browser is one headless Chromium with a fresh profile, and every console message its tab wrote.
+type browser struct {
+	ctx      context.Context
+	mu       sync.Mutex
+	messages []chromedp.ConsoleMessage
+}
+
+// newBrowser starts Chromium with the flags a server without a display needs, and a profile of its own.
+func newBrowser(tb testing.TB) *browser {
+	tb.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(testbed.Chromium(tb)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(1400, 1100),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	tb.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("start Chromium: %v", err)
+	}
+	b := &browser{ctx: ctx}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.messages = append(b.messages, m)
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+// do runs actions, failing tb when they do not finish within limit.
+func (b *browser) do(tb testing.TB, limit time.Duration, actions ...chromedp.Action[chromedp.Void]) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, limit)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		tb.Fatalf("browser: %v", err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page and decodes its value.
+func eval[T any](tb testing.TB, b *browser, expression string) T {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expression, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.Fatalf("evaluate %s: %v", expression, err)
+	}
+	return v
+}
+
+// console returns the messages written so far.
+func (b *browser) console() []chromedp.ConsoleMessage {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.messages)
+}
+
+// pageResult is what the admin page's result card shows.
+type pageResult struct {
+	Title   string            `json:"title"`
+	Badge   string            `json:"badge"`
+	Message string            `json:"message"`
+	Warning string            `json:"warning"`
+	Facts   map[string]string `json:"facts"`
+	Stdout  string            `json:"stdout"`
+	Stderr  string            `json:"stderr"`
+}
+
+func (r pageResult) String() string { b, _ := json.Marshal(r); return tail(string(b)) }
+
+// submit clicks the submit button of the form sel and waits for the result card to show the answer.
+func (b *browser) submit(tb testing.TB, form string) pageResult {
+	tb.Helper()
+	seq := eval[string](tb, b, `document.getElementById('result').dataset.seq || '0'`)
+	var n int
+	fmt.Sscan(seq, &n)
+	b.do(tb, 5*time.Minute,
+		chromedp.Click(chromedp.CSS(form+` button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#result[data-seq="%d"]`, n+1))),
+	)
+	return eval[pageResult](tb, b, `({
+		title: document.getElementById('result-title').textContent,
+		badge: document.getElementById('result-status').textContent,
+		message: document.getElementById('result-message').textContent,
+		warning: document.getElementById('result-warning').textContent,
+		facts: Object.fromEntries(Array.from(document.querySelectorAll('#result-facts dd'), d => [d.dataset.fact, d.textContent])),
+		stdout: document.getElementById('result-stdout').textContent,
+		stderr: document.getElementById('result-stderr').textContent,
+	})`)
+}
+
+// runAPI opens an API's section from the navigation, fills its form and runs it. fields maps a field
+// name to its value; a file field takes a path.
+func (b *browser) runAPI(tb testing.TB, api string, fields map[string]string) pageResult {
+	tb.Helper()
+	b.do(tb, 30*time.Second, chromedp.Click(chromedp.CSS(`nav a[href="#api-`+api+`"]`)), chromedp.WaitVisible(chromedp.ID("api-"+api)))
+	for name, value := range fields {
+		id := chromedp.ID("f-" + api + "-" + name)
+		set := chromedp.SetValue(id, value)
+		switch {
+		case name == "dag_file":
+			set = chromedp.SetUploadFiles(id, []string{value})
+		case value == "":
+			set = chromedp.Clear(id)
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		err := chromedp.Do(ctx, set)
+		cancel()
+		if err != nil {
+			tb.Fatalf("%s: set %s to %q: %v", api, name, value, err)
+		}
+	}
+	return b.submit(tb, "#api-"+api+" form")
+}
+
+// runConsole runs a command line in the command console.
+func (b *browser) runConsole(tb testing.TB, line string) pageResult {
+	tb.Helper()
+	b.do(tb, 30*time.Second, chromedp.Click(chromedp.CSS(`nav a[href="#console"]`)), chromedp.SetValue(chromedp.ID("console-command"), line))
+	return b.submit(tb, "#console-form")
+}
+
+// dagRows reads the DAG table: id and state of each row.
+func (b *browser) dagRows(tb testing.TB) map[string]string {
+	tb.Helper()
+	return eval[map[string]string](tb, b, `Object.fromEntries(Array.from(document.querySelectorAll('#dags-table tbody tr'),
+		tr => [tr.dataset.dagId, tr.querySelector('.state').textContent]))`)
+}
+
+// TestAdminPageInChromium drives the admin page in a real headless Chromium against a gateway on a real
+// Airflow: an Admin session runs the page's forms and console, a Viewer session is offered and allowed
+// only what its role may do, and pages of another site cannot use the session. The page is the same for
+// both Airflow versions and the dialect suites cover both, so it runs on the newest only.
+func TestAdminPageInChromium(t *testing.T) {
+	tokens := mustTokensFile(t, "Admin", "Viewer")
+	onAirflow(t, "3", "[auth]\ntokens_file = "+tokens+"\n", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+		admin := newBrowser(t)
+		t.Run("admin", func(t *testing.T) { adminSession(t, major, home, g, admin) })
+		t.Run("viewer", func(t *testing.T) { viewerSession(t, major, home, g) })
+		t.Run("cross-site", func(t *testing.T) { crossSite(t, major, home, g, admin) })
+	})
+}
+
+// adminSession logs in as Admin and uses every part of the page once.
+func adminSession(t *testing.T, major string, home *testbed.Home, g *gatewayClient, b *browser) {
+	b.do(t, 2*time.Minute,
+		chromedp.Navigate(g.url+"/login?token="+roleTokenOf("Admin")),
+		chromedp.WaitVisible(chromedp.CSS(`#dags-table tr[data-dag-id="gw_two_tasks"]`)),
+	)
+	if loc := eval[string](t, b, `location.pathname`); loc != "/admin/rest_api/" {
+		t.Fatalf("login led to %s", loc)
+	}
+
+	// The versions and the example DAGs with their paused state, as the CLI reports them.
+	if got, want := eval[string](t, b, `document.getElementById('airflow-version').textContent`), strings.TrimSpace(home.Run(t, "version")); got != want {
+		t.Errorf("Airflow version shown %q, the CLI says %q", got, want)
+	}
+	if got := eval[string](t, b, `document.getElementById('gateway-version').textContent`); got != version {
+		t.Errorf("gateway version shown %q, want %q", got, version)
+	}
+	if got := eval[string](t, b, `document.getElementById('role').textContent`); got != "Admin" {
+		t.Errorf("role shown %q", got)
+	}
+	rows := b.dagRows(t)
+	for _, id := range []string{"gw_conf", "gw_fails", "gw_two_tasks"} {
+		if want := map[string]string{"true": "paused", "false": "active"}[isPaused(t, home, id)]; rows[id] != want {
+			t.Errorf("DAG %s shown as %q, the CLI says %s", id, rows[id], want)
+		}
+	}
+
+	// Set a variable and get it back; the CLI sees what the form set.
+	r := b.runAPI(t, "variables", map[string]string{"cmd": "set", "key": "browser_greeting", "value": "hello from the page"})
+	if !strings.HasPrefix(r.Badge, "OK") || r.Facts["exit code"] != "0" || !strings.Contains(r.Facts["airflow_cmd"], "variables set") {
+		t.Errorf("variables set: %s", r)
+	}
+	if got := strings.TrimSpace(home.Run(t, "variables", "get", "browser_greeting")); got != "hello from the page" {
+		t.Errorf("the CLI reads the variable as %q", got)
+	}
+	r = b.runAPI(t, "variables", map[string]string{"cmd": "get", "key": "browser_greeting", "value": ""})
+	if !strings.HasPrefix(r.Badge, "OK") || !strings.Contains(r.Stdout, "hello from the page") {
+		t.Errorf("variables get: %s", r)
+	}
+
+	// Trigger a DAG picked from the DAG table, and see the run in the console.
+	b.do(t, 30*time.Second, chromedp.Click(chromedp.CSS(`#dags-table tr[data-dag-id="gw_conf"] td.id button`)))
+	if got := eval[string](t, b, `document.getElementById('f-trigger_dag-dag_id').value`); got != "gw_conf" {
+		t.Errorf("picking gw_conf filled dag_id with %q", got)
+	}
+	r = b.runAPI(t, "trigger_dag", map[string]string{"run_id": "browser_run_1", "conf": `{"from": "browser"}`})
+	if !strings.HasPrefix(r.Badge, "OK · HTTP 200") || r.Facts["exit code"] != "0" || r.Facts["call_time"] == "" || r.Facts["response_time"] == "" || r.Facts["duration"] == "" {
+		t.Errorf("trigger_dag: %s", r)
+	}
+	listRuns := "dags list-runs gw_conf"
+	if major == "2" {
+		listRuns = "dags list-runs -d gw_conf"
+	}
+	if r = b.runConsole(t, listRuns); r.Badge != "exit 0 · HTTP 200" || !strings.Contains(r.Stdout, "browser_run_1") {
+		t.Errorf("%s: %s", listRuns, r)
+	}
+
+	// Upload a DAG file through the form; the DAG table lists it.
+	file := filepath.Join(t.TempDir(), "gw_browser_upload.py")
+	if err := os.WriteFile(file, []byte(uploadedDAG("gw_browser_upload", "browser")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = b.runAPI(t, "deploy_dag", map[string]string{"dag_file": file})
+	if !strings.HasPrefix(r.Badge, "OK") || r.Warning != "" {
+		t.Errorf("deploy_dag: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(home.Dags, "gw_browser_upload.py")); err != nil {
+		t.Errorf("the uploaded file is not in the DAGs folder: %v", err)
+	}
+	b.do(t, 2*time.Minute, chromedp.WaitVisible(chromedp.CSS(`#dags-table tr[data-dag-id="gw_browser_upload"]`)))
+
+	// The console runs `dags list -o json`; the page shows the parsed list.
+	r = b.runConsole(t, "dags list -o json")
+	var listed []map[string]any
+	if err := json.Unmarshal([]byte(r.Stdout), &listed); err != nil || r.Badge != "exit 0 · HTTP 200" || !strings.Contains(r.Facts["airflow_cmd"], "dags list") {
+		t.Errorf("dags list -o json: %v: %s", err, r)
+	}
+	if !slices.ContainsFunc(listed, func(d map[string]any) bool { return d["dag_id"] == "gw_browser_upload" }) {
+		t.Errorf("dags list -o json does not list the uploaded DAG: %s", r)
+	}
+	eval[chromedp.Void](t, b, `window.scrollTo(0, 0)`) // the navigation sticks to the top of the view
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.ArtifactDir(), "admin-page.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
+
+	for _, m := range b.console() {
+		t.Errorf("console: %s (%s:%d)", m, m.URL, m.Line+1)
+	}
+}
+
+// viewerSession logs in as Viewer: the page offers only the Viewer's APIs, and what is above them is
+// refused when sent anyway.
+func viewerSession(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	b := newBrowser(t)
+	b.do(t, 2*time.Minute,
+		chromedp.Navigate(g.url+"/login?token="+roleTokenOf("Viewer")),
+		chromedp.WaitVisible(chromedp.CSS(`#dags-table tr[data-dag-id="gw_conf"]`)),
+	)
+	var want []string
+	for _, api := range commands.PluginAPIs() {
+		if api.Role <= commands.RoleViewer {
+			want = append(want, api.Name)
+		}
+	}
+	offered := eval[[]string](t, b, `Array.from(document.querySelectorAll('nav a[data-api]'), a => a.dataset.api)`)
+	forms := eval[[]string](t, b, `Array.from(document.querySelectorAll('form.api-form'), f => f.dataset.api)`)
+	if !slices.Equal(offered, want) || !slices.Equal(forms, want) {
+		t.Errorf("a Viewer is offered %v with forms %v; want %v", offered, forms, want)
+	}
+	if withheld := eval[string](t, b, `document.getElementById('withheld').textContent`); !strings.Contains(withheld, "trigger_dag") || !strings.Contains(withheld, "deploy_dag") {
+		t.Errorf("the page does not say what the Viewer is not offered: %q", withheld)
+	}
+
+	// The console refuses a command above the role, in words.
+	r := b.runConsole(t, "dags trigger gw_conf -r viewer_console_run")
+	if r.Badge != "HTTP 403" || !strings.Contains(r.Message, "needs role User") {
+		t.Errorf("Viewer dags trigger: %s", r)
+	}
+	// A form the page does not offer, sent from the page with its CSRF token, is refused too.
+	type answer struct {
+		Status int            `json:"status"`
+		Body   map[string]any `json:"body"`
+	}
+	for _, api := range []string{"trigger_dag&dag_id=gw_conf&run_id=viewer_api_run", "variables&cmd=list", "deploy_dag"} {
+		a := eval[answer](t, b, `fetch('/admin/rest_api/api?api=`+api+`', {method: 'POST',
+			headers: {'X-CSRF-Token': document.querySelector('meta[name="csrf-token"]').content}})
+			.then(async r => ({status: r.status, body: await r.json()}))`)
+		if out, _ := a.Body["output"].(string); a.Status != 403 || !strings.Contains(out, "needs role") {
+			t.Errorf("Viewer %s: %d %v", api, a.Status, a.Body)
+		}
+	}
+	if runs := listRuns(t, major, home, "gw_conf"); strings.Contains(runs, "viewer_") {
+		t.Errorf("a Viewer's request made a run:\n%s", runs)
+	}
+	// The refusals are the only messages: the network errors of the four 403 answers.
+	for _, m := range b.console() {
+		if m.Source != "network" || !strings.Contains(m.Text, "403") {
+			t.Errorf("console: %s (%s:%d)", m, m.URL, m.Line+1)
+		}
+	}
+}
+
+// listRuns lists a DAG's runs through the CLI: `dags list-runs` takes the DAG with -d on Airflow 2, as a
+// positional on 3.
+func listRuns(tb testing.TB, major string, home *testbed.Home, dag string) string {
+	tb.Helper()
+	if major == "2" {
+		return home.Run(tb, "dags", "list-runs", "-d", dag)
+	}
+	return home.Run(tb, "dags", "list-runs", dag)
+}
+
+// crossSite has the Admin browser, still logged in, follow a link and send a form from a page of another
+// site (localhost is another site than 127.0.0.1): both would trigger a DAG, and both are refused.
+func crossSite(t *testing.T, major string, home *testbed.Home, g *gatewayClient, b *browser) {
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>another site</title>
+<a id="link" href="%[1]s/admin/rest_api/api?api=trigger_dag&amp;dag_id=gw_conf&amp;run_id=evil_link">a link</a>
+<form id="form" method="post" action="%[1]s/api/v1/command?command=dags%%20trigger%%20gw_conf%%20-r%%20evil_form"><button>send</button></form>`, g.url)
+	}))
+	defer evil.Close()
+	page := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
+	body := func() string { return eval[string](t, b, `document.body.innerText`) }
+
+	b.do(t, time.Minute, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("link")))
+	b.do(t, time.Minute, chromedp.Click(chromedp.ID("link")), chromedp.WaitVisible(chromedp.CSS("body pre")))
+	if text := body(); !strings.Contains(text, "a link from another site may only run read-only commands") || !strings.Contains(text, "403") {
+		t.Errorf("a cross-site link to trigger_dag answered: %s", text)
+	}
+	b.do(t, time.Minute, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("form")))
+	b.do(t, time.Minute, chromedp.Click(chromedp.CSS("#form button")), chromedp.WaitVisible(chromedp.CSS("body pre")))
+	if text := body(); !strings.Contains(text, "a request from another site was refused") {
+		t.Errorf("a cross-site form POST answered: %s", text)
+	}
+	if runs := listRuns(t, major, home, "gw_conf"); strings.Contains(runs, "evil_") {
+		t.Errorf("a cross-site request made a run:\n%s", runs)
+	}
+}
