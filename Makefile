@@ -9,6 +9,7 @@ FUZZTIME ?= 10s
 # setup.sh prints the env file naming the installed Airflows, chromium.sh the browser the admin page's tests
 # drive; the tests read both from the environment. Artifacts (the browser tests' screenshots) go to test-output/.
 test: check
+	mkdir -p test-output
 	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && set -a && . "$$envfile" && \
 	AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && set +a && \
 	$(GO) test -count=1 -timeout 25m -artifacts -outputdir=$(CURDIR)/test-output ./...
