@@ -30,6 +30,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCheckDAGFileName$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./commands
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./config
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTokens$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./config
+	$(GO) test -run='^$$' -fuzz='^FuzzSessionCookie$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./gateway
 
 build:
 	$(GO) build -o bin/airflow-gateway ./cmd/airflow-gateway

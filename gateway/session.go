@@ -73,8 +73,8 @@ func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
 	if !ok {
 		return nil
 	}
-	payload, err1 := base64.RawURLEncoding.DecodeString(enc)
-	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
+	payload, err1 := base64.RawURLEncoding.Strict().DecodeString(enc)
+	mac, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, cr.sign(payload)) {
 		return nil
 	}

@@ -25,5 +25,5 @@ if [ -z "$bin" ]; then
   bin=$(find_chromium)
   [ -n "$bin" ] || { echo "the chromium package installed no chromium binary" >&2; exit 2; }
 fi
-"$bin" --version >&2
+"$bin" --version >&2 2>/dev/null # Debian's wrapper script complains on stderr about the memory size
 echo "$bin"

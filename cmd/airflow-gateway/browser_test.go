@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
@@ -218,6 +220,16 @@ func adminSession(t *testing.T, major string, home *testbed.Home, g *gatewayClie
 		t.Errorf("variables get: %s", r)
 	}
 
+	// An API's example fills its form: the pool example gives myTestpool 10 slots.
+	b.do(t, 30*time.Second, chromedp.Click(chromedp.CSS(`nav a[href="#api-pool"]`)), chromedp.Click(chromedp.CSS(`#api-pool button[data-example]`)))
+	if r = b.submit(t, "#api-pool form"); !strings.HasPrefix(r.Badge, "OK") || !strings.Contains(r.Facts["airflow_cmd"], "pools set") {
+		t.Errorf("pool example: %s", r)
+	}
+	var pools []map[string]any
+	if err := json.Unmarshal([]byte(home.Run(t, "pools", "get", "myTestpool", "-o", "json")), &pools); err != nil || len(pools) != 1 || fmt.Sprint(pools[0]["slots"]) != "10" {
+		t.Errorf("after the pool example, the CLI reads %v (%v)", pools, err)
+	}
+
 	// Trigger a DAG picked from the DAG table, and see the run in the console.
 	b.do(t, 30*time.Second, chromedp.Click(chromedp.CSS(`#dags-table tr[data-dag-id="gw_conf"] td.id button`)))
 	if got := eval[string](t, b, `document.getElementById('f-trigger_dag-dag_id').value`); got != "gw_conf" {
@@ -258,6 +270,25 @@ func adminSession(t *testing.T, major string, home *testbed.Home, g *gatewayClie
 	if !slices.ContainsFunc(listed, func(d map[string]any) bool { return d["dag_id"] == "gw_browser_upload" }) {
 		t.Errorf("dags list -o json does not list the uploaded DAG: %s", r)
 	}
+	// The session cookie is out of the page's reach, and curl can replay it outside the browser, as the
+	// managed-service examples do.
+	if cookies := eval[string](t, b, `document.cookie`); strings.Contains(cookies, "session=") {
+		t.Errorf("the page's script can read the session cookie: %q", cookies)
+	}
+	jar, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{g.url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(jar.Cookies, func(c *network.Cookie) bool { return c.Name == "session" })
+	if i < 0 || !jar.Cookies[i].HTTPOnly || jar.Cookies[i].SameSite != network.CookieSameSiteLax {
+		t.Fatalf("the browser holds no HttpOnly, SameSite=Lax session cookie: %v", jar.Cookies)
+	}
+	out, err := exec.Command("curl", "-sS", "-X", "POST", g.url+"/api/v1/command?command=version", "-b", "session="+jar.Cookies[i].Value).Output()
+	var answer commandAnswer
+	if err != nil || json.Unmarshal(out, &answer) != nil || strings.TrimSpace(answer.Stdout) != strings.TrimSpace(home.Run(t, "version")) {
+		t.Errorf("curl -X POST -b session=...: %v %s", err, out)
+	}
+
 	eval[chromedp.Void](t, b, `window.scrollTo(0, 0)`) // the navigation sticks to the top of the view
 	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {

@@ -239,7 +239,20 @@
     });
   }
 
+  // fillExample puts an API's example arguments into its form.
+  function fillExample(event) {
+    const form = event.currentTarget.closest('section').querySelector('form.api-form');
+    form.reset();
+    for (const [name, value] of new URLSearchParams(event.currentTarget.dataset.example)) {
+      const field = form.elements.namedItem(name);
+      if (!field || field.type === 'file' || field.type === 'hidden') continue;
+      if (field.type === 'checkbox') field.checked = !['false', '0', 'off', 'no'].includes(value.toLowerCase());
+      else field.value = value;
+    }
+  }
+
   window.addEventListener('hashchange', showPanel);
+  for (const button of document.querySelectorAll('button[data-example]')) button.addEventListener('click', fillExample);
   showPanel();
   for (const form of document.querySelectorAll('form.api-form')) form.addEventListener('submit', runAPI);
   byId('console-form').addEventListener('submit', runConsole);
