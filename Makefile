@@ -12,7 +12,7 @@ test: check
 	mkdir -p test-output
 	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && set -a && . "$$envfile" && \
 	AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && set +a && \
-	$(GO) test -count=1 -timeout 25m -artifacts -outputdir=$(CURDIR)/test-output ./...
+	$(GO) test -count=1 -timeout 40m -artifacts -outputdir=$(CURDIR)/test-output ./...
 	$(MAKE) fuzz
 
 testbed:

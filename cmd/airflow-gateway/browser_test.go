@@ -349,6 +349,13 @@ func viewerSession(t *testing.T, major string, home *testbed.Home, g *gatewayCli
 	if runs := listRuns(t, major, home, "gw_conf"); strings.Contains(runs, "viewer_") {
 		t.Errorf("a Viewer's request made a run:\n%s", runs)
 	}
+	// Logging out ends the session: the admin page sends the browser to the login form.
+	b.do(t, time.Minute, chromedp.Click(chromedp.CSS(`.who form button`)), chromedp.WaitVisible(chromedp.ID("token")))
+	b.do(t, time.Minute, chromedp.Navigate(g.url+"/admin/rest_api/"), chromedp.WaitVisible(chromedp.ID("token")))
+	if loc := eval[string](t, b, `location.pathname`); loc != "/login" {
+		t.Errorf("after logging out, the admin page led to %s", loc)
+	}
+
 	// The refusals are the only messages: the network errors of the four 403 answers.
 	for _, m := range b.console() {
 		if m.Source != "network" || !strings.Contains(m.Text, "403") {

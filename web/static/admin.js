@@ -61,8 +61,12 @@
     const r = await send('/api/v1/command?command=' + encodeURIComponent('dags list -o json'));
     const dags = r.status === 200 && r.body && Array.isArray(r.body.data) ? r.body.data : null;
     if (!dags) {
-      status.textContent = 'The DAGs could not be listed: ' +
-        (r.status === 200 ? 'Airflow exited ' + r.body.exit_code + '. ' + (r.body.stderr || '') : explain(r));
+      let why = explain(r);
+      if (r.status === 200 && r.body) {
+        why = r.body.exit_code !== 0 ? 'Airflow exited ' + r.body.exit_code + '. ' + (r.body.stderr || '')
+          : r.body.truncated ? 'the list is longer than max_output_bytes.' : 'Airflow did not answer with JSON.';
+      }
+      status.textContent = 'The DAGs could not be listed: ' + why;
       table.hidden = true;
       return;
     }
