@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 
@@ -75,10 +74,7 @@ func (cr *Credentials) csrfToken(r *http.Request) string {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		bound = "session " + c.Value
 	}
-	mac := hmac.New(sha256.New, cr.sessionKey)
-	mac.Write([]byte("airflow-gateway csrf v1\n"))
-	mac.Write([]byte(bound))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
+	return base64.RawURLEncoding.EncodeToString(cr.mac("csrf", []byte(bound))[:18])
 }
 
 // requireCSRF refuses a state-changing request that a browser sent with ambient credentials (the session

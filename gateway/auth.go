@@ -128,15 +128,13 @@ const (
 func (s *Server) authenticate(deny func(echo.Context, denial) error) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			client := clientAddress(c.Request())
-			if s.misses.blocked(client) {
-				c.Response().Header().Set("Retry-After", strconv.Itoa(int(missRefill.Seconds())))
+			if s.turnedAway(c) {
 				return deny(c, tooManyMisses)
 			}
 			p, ambient := s.creds.Identify(c.Request())
 			if p == nil {
 				if s.creds.tried(c.Request()) {
-					s.misses.record(client)
+					s.misses.record(clientAddress(c.Request()))
 				}
 				return deny(c, badToken)
 			}
@@ -145,6 +143,16 @@ func (s *Server) authenticate(deny func(echo.Context, denial) error) echo.Middle
 			return next(c)
 		}
 	}
+}
+
+// turnedAway reports whether the request's client address has failed to authenticate too often lately,
+// and then sets Retry-After to when it may try again.
+func (s *Server) turnedAway(c echo.Context) bool {
+	if !s.misses.blocked(clientAddress(c.Request())) {
+		return false
+	}
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(missRefill.Seconds())))
+	return true
 }
 
 // clientAddress is the address the connection came from. Forwarding headers are not trusted: anyone can

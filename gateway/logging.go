@@ -49,8 +49,10 @@ func dialectOf(route string) string {
 	switch {
 	case strings.HasPrefix(route, "/api/v1/"):
 		return "command"
-	case strings.HasPrefix(route, "/admin/rest_api/"):
+	case route == "/admin/rest_api/api":
 		return "plugin"
+	case strings.HasPrefix(route, "/admin/rest_api/"), strings.HasPrefix(route, "/log"):
+		return "page"
 	}
 	return "-"
 }

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -19,17 +21,24 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if s.creds.Open() {
 		return renderLogin(c, http.StatusOK, web.LoginPage{Open: true})
 	}
-	client := clientAddress(c.Request())
-	if s.misses.blocked(client) {
-		c.Response().Header().Set("Retry-After", "6")
+	if s.turnedAway(c) {
 		return renderLogin(c, http.StatusTooManyRequests, web.LoginPage{Error: tooManyMessage})
 	}
+	client := clientAddress(c.Request())
 	token := c.QueryParam("token")
-	if c.Request().Method == http.MethodPost {
-		if err := c.Request().ParseForm(); err != nil {
-			return renderLogin(c, http.StatusBadRequest, web.LoginPage{Error: "The form could not be read; send the token in the field `token`."})
+	if r := c.Request(); r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, maxLoginBody)
+		err := r.ParseForm() // ParseMultipartForm would hide its error behind ErrNotMultipart
+		if err == nil {
+			if err = r.ParseMultipartForm(maxLoginBody); errors.Is(err, http.ErrNotMultipart) {
+				err = nil
+			}
 		}
-		token = c.Request().PostForm.Get("token")
+		if err != nil {
+			return renderLogin(c, http.StatusBadRequest, web.LoginPage{Error: fmt.Sprintf(
+				"The form could not be read (%v): send the token in the field `token` of an urlencoded or multipart form of at most %d bytes.", err, maxLoginBody)})
+		}
+		token = r.PostForm.Get("token")
 		if token == "" {
 			return renderLogin(c, http.StatusBadRequest, web.LoginPage{Error: "No token was sent: put it in the form field `token` (an urlencoded or multipart form)."})
 		}
@@ -46,6 +55,9 @@ func (s *Server) handleLogin(c echo.Context) error {
 	s.log.Info("login", "request_id", requestID(c), "client", client, "token", p.Name, "role", p.Role.String())
 	return c.Redirect(http.StatusFound, adminPage)
 }
+
+// maxLoginBody bounds the login form: a token and little else.
+const maxLoginBody = 16 << 10
 
 // handleLogout clears the session cookie.
 func (s *Server) handleLogout(c echo.Context) error {

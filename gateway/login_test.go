@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"bytes"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -82,6 +84,20 @@ func TestLoginSessionAndLogout(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 401 || !strings.Contains(string(body), "not valid") || !strings.Contains(string(body), "<form") {
 		t.Errorf("wrong token: %d %s", resp.StatusCode, body)
+	}
+	// A multipart form works as well; an oversized form is refused in words, and sets no cookie.
+	var mp bytes.Buffer
+	w := multipart.NewWriter(&mp)
+	w.WriteField("token", token)
+	w.Close()
+	resp, err = noRedirects.Post(srv.URL+"/login", w.FormDataContentType(), &mp)
+	if err != nil || resp.StatusCode != http.StatusFound || len(resp.Cookies()) != 1 {
+		t.Errorf("multipart POST /login: %v %v", resp.StatusCode, err)
+	}
+	resp, _ = noRedirects.Post(srv.URL+"/login", "application/x-www-form-urlencoded", strings.NewReader("token="+strings.Repeat("x", 20<<10)))
+	body, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "at most 16384 bytes") || len(resp.Cookies()) != 0 {
+		t.Errorf("oversized login form: %d %s", resp.StatusCode, body)
 	}
 	// Logging out clears the cookie.
 	resp, _ = noRedirects.Get(srv.URL + "/logout")

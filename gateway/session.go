@@ -55,11 +55,16 @@ func (cr *Credentials) logoutCookie() *http.Cookie {
 	return &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: cr.secureCookie}
 }
 
-func (cr *Credentials) sign(payload []byte) []byte {
-	mac := hmac.New(sha256.New, cr.sessionKey)
-	mac.Write([]byte("airflow-gateway session v1\n"))
-	mac.Write(payload)
-	return mac.Sum(nil)
+// sign returns the MAC of a session cookie's payload.
+func (cr *Credentials) sign(payload []byte) []byte { return cr.mac("session", payload) }
+
+// mac returns the HMAC-SHA256 of data with the session key, for one purpose: a MAC made for one purpose
+// (a session cookie) is never valid for another (a CSRF token).
+func (cr *Credentials) mac(purpose string, data []byte) []byte {
+	m := hmac.New(sha256.New, cr.sessionKey)
+	m.Write([]byte("airflow-gateway " + purpose + " v1\n"))
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 // fromSession returns the principal of a request's session cookie, or nil when it has none, or one that

@@ -33,7 +33,9 @@ cat <<TXT
 
 Token: $token
 
-Try:
+Open the admin page in a browser: http://127.0.0.1:8080/login?token=$token
+
+Or try:
   curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command?command=version'
   curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command?command=dags%20list%20-o%20json'
   curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:8080/api/v1/command' --data-urlencode "command=dags trigger gw_conf -c '{\\"key\\": \\"value\\"}'"

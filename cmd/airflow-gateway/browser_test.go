@@ -169,19 +169,20 @@ func (b *browser) dagRows(tb testing.TB) map[string]string {
 // TestAdminPageInChromium drives the admin page in a real headless Chromium against a gateway on a real
 // Airflow: an Admin session runs the page's forms and console, a Viewer session is offered and allowed
 // only what its role may do, and pages of another site cannot use the session. The page is the same for
-// both Airflow versions and the dialect suites cover both, so it runs on the newest only.
+// both Airflow versions and the dialect suites cover both, so it runs on the newest only (Airflow 3's
+// `dags list-runs` takes the DAG as a positional).
 func TestAdminPageInChromium(t *testing.T) {
 	tokens := mustTokensFile(t, "Admin", "Viewer")
-	onAirflow(t, "3", "[auth]\ntokens_file = "+tokens+"\n", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	onAirflow(t, "3", "[auth]\ntokens_file = "+tokens+"\n", func(t *testing.T, _ string, home *testbed.Home, g *gatewayClient) {
 		admin := newBrowser(t)
-		t.Run("admin", func(t *testing.T) { adminSession(t, major, home, g, admin) })
-		t.Run("viewer", func(t *testing.T) { viewerSession(t, major, home, g) })
-		t.Run("cross-site", func(t *testing.T) { crossSite(t, major, home, g, admin) })
+		t.Run("admin", func(t *testing.T) { adminSession(t, home, g, admin) })
+		t.Run("viewer", func(t *testing.T) { viewerSession(t, home, g) })
+		t.Run("cross-site", func(t *testing.T) { crossSite(t, home, g, admin) })
 	})
 }
 
 // adminSession logs in as Admin and uses every part of the page once.
-func adminSession(t *testing.T, major string, home *testbed.Home, g *gatewayClient, b *browser) {
+func adminSession(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser) {
 	b.do(t, 2*time.Minute,
 		chromedp.Navigate(g.url+"/login?token="+roleTokenOf("Admin")),
 		chromedp.WaitVisible(chromedp.CSS(`#dags-table tr[data-dag-id="gw_two_tasks"]`)),
@@ -239,12 +240,8 @@ func adminSession(t *testing.T, major string, home *testbed.Home, g *gatewayClie
 	if !strings.HasPrefix(r.Badge, "OK · HTTP 200") || r.Facts["exit code"] != "0" || r.Facts["call_time"] == "" || r.Facts["response_time"] == "" || r.Facts["duration"] == "" {
 		t.Errorf("trigger_dag: %s", r)
 	}
-	listRuns := "dags list-runs gw_conf"
-	if major == "2" {
-		listRuns = "dags list-runs -d gw_conf"
-	}
-	if r = b.runConsole(t, listRuns); r.Badge != "exit 0 · HTTP 200" || !strings.Contains(r.Stdout, "browser_run_1") {
-		t.Errorf("%s: %s", listRuns, r)
+	if r = b.runConsole(t, "dags list-runs gw_conf"); r.Badge != "exit 0 · HTTP 200" || !strings.Contains(r.Stdout, "browser_run_1") {
+		t.Errorf("dags list-runs gw_conf: %s", r)
 	}
 
 	// Upload a DAG file through the form; the DAG table lists it.
@@ -307,7 +304,7 @@ func adminSession(t *testing.T, major string, home *testbed.Home, g *gatewayClie
 
 // viewerSession logs in as Viewer: the page offers only the Viewer's APIs, and what is above them is
 // refused when sent anyway.
-func viewerSession(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+func viewerSession(t *testing.T, home *testbed.Home, g *gatewayClient) {
 	b := newBrowser(t)
 	b.do(t, 2*time.Minute,
 		chromedp.Navigate(g.url+"/login?token="+roleTokenOf("Viewer")),
@@ -346,7 +343,7 @@ func viewerSession(t *testing.T, major string, home *testbed.Home, g *gatewayCli
 			t.Errorf("Viewer %s: %d %v", api, a.Status, a.Body)
 		}
 	}
-	if runs := listRuns(t, major, home, "gw_conf"); strings.Contains(runs, "viewer_") {
+	if runs := home.Run(t, "dags", "list-runs", "gw_conf"); strings.Contains(runs, "viewer_") {
 		t.Errorf("a Viewer's request made a run:\n%s", runs)
 	}
 	// Logging out ends the session: the admin page sends the browser to the login form.
@@ -364,19 +361,9 @@ func viewerSession(t *testing.T, major string, home *testbed.Home, g *gatewayCli
 	}
 }
 
-// listRuns lists a DAG's runs through the CLI: `dags list-runs` takes the DAG with -d on Airflow 2, as a
-// positional on 3.
-func listRuns(tb testing.TB, major string, home *testbed.Home, dag string) string {
-	tb.Helper()
-	if major == "2" {
-		return home.Run(tb, "dags", "list-runs", "-d", dag)
-	}
-	return home.Run(tb, "dags", "list-runs", dag)
-}
-
 // crossSite has the Admin browser, still logged in, follow a link and send a form from a page of another
 // site (localhost is another site than 127.0.0.1): both would trigger a DAG, and both are refused.
-func crossSite(t *testing.T, major string, home *testbed.Home, g *gatewayClient, b *browser) {
+func crossSite(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser) {
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><title>another site</title>
@@ -397,7 +384,7 @@ func crossSite(t *testing.T, major string, home *testbed.Home, g *gatewayClient,
 	if text := body(); !strings.Contains(text, "a request from another site was refused") {
 		t.Errorf("a cross-site form POST answered: %s", text)
 	}
-	if runs := listRuns(t, major, home, "gw_conf"); strings.Contains(runs, "evil_") {
+	if runs := home.Run(t, "dags", "list-runs", "gw_conf"); strings.Contains(runs, "evil_") {
 		t.Errorf("a cross-site request made a run:\n%s", runs)
 	}
 }
