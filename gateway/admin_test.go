@@ -110,6 +110,11 @@ func TestBrowserPostsNeedThePagesCSRFToken(t *testing.T) {
 	if csrf == viewerCSRF {
 		t.Fatal("two sessions got the same CSRF token")
 	}
+	// The token is in the page once, for the script: a form submitted without the script must not put it
+	// in a URL.
+	if _, html := adminPage(t, srv, cookie); strings.Count(html, csrf) != 1 {
+		t.Errorf("the page holds its CSRF token %d times, want once (the meta tag)", strings.Count(html, csrf))
+	}
 	origin := []string{"Origin", srv.URL} // an older browser: Origin of the gateway itself, no Sec-Fetch-Site
 	sameOrigin := []string{"Sec-Fetch-Site", "same-origin"}
 	for _, target := range []string{"/api/v1/command?command=dags%20pause%20gw_conf", "/admin/rest_api/api?api=pause&dag_id=gw_conf"} {

@@ -51,7 +51,7 @@ func dialectOf(route string) string {
 		return "command"
 	case route == "/admin/rest_api/api":
 		return "plugin"
-	case strings.HasPrefix(route, "/admin/rest_api/"), strings.HasPrefix(route, "/log"):
+	case strings.HasPrefix(route, "/admin/rest_api/"), route == "/login", route == "/logout":
 		return "page"
 	}
 	return "-"

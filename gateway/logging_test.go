@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,11 @@ func TestAccessAndAuditLines(t *testing.T) {
 	pluginGet(t, srv.URL, "api=variables&cmd=set&key=db_password&value=hunter2", pluginToken...)
 	get(t, srv, "/api/v1/command?command=dags%20list", bearer...)
 	pluginGet(t, srv.URL, "api=version", "rest_api_plugin_http_token", "not-the-token")
+	for _, page := range []string{"/login", "/admin/rest_api/static/style.css"} {
+		if resp, err := http.Get(srv.URL + page); err == nil {
+			resp.Body.Close()
+		}
+	}
 
 	var access, audit []string
 	for _, l := range logs.lines() {
@@ -56,13 +62,15 @@ func TestAccessAndAuditLines(t *testing.T) {
 			audit = append(audit, l)
 		}
 	}
-	if len(access) != 3 {
+	if len(access) != 5 {
 		t.Fatalf("access lines: %q", access)
 	}
 	for i, want := range [][]string{
 		{"token=ci", "dialect=plugin", `command="variables set"`, "status=500", "exit_code=3", "request_id="},
 		{"token=ci", "dialect=command", `command="dags list"`, "status=200", "exit_code=3"},
 		{"token=none", "dialect=plugin", "status=403"},
+		{"dialect=page", "path=/login", "status=200"},
+		{"dialect=page", "status=200"},
 	} {
 		for _, w := range want {
 			if !strings.Contains(access[i], w) {

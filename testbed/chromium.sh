@@ -25,5 +25,6 @@ if [ -z "$bin" ]; then
   bin=$(find_chromium)
   [ -n "$bin" ] || { echo "the chromium package installed no chromium binary" >&2; exit 2; }
 fi
-"$bin" --version >&2 2>/dev/null # Debian's wrapper script complains on stderr about the memory size
+version=$("$bin" --version 2>/dev/null) # Debian's wrapper script complains on stderr about the memory size
+echo "using $version" >&2
 echo "$bin"

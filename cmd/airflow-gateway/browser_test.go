@@ -107,7 +107,7 @@ type pageResult struct {
 
 func (r pageResult) String() string { b, _ := json.Marshal(r); return tail(string(b)) }
 
-// submit clicks the submit button of the form sel and waits for the result card to show the answer.
+// submit clicks the submit button of the form that the CSS selector form names, and waits for the result card to show the answer.
 func (b *browser) submit(tb testing.TB, form string) pageResult {
 	tb.Helper()
 	seq := eval[string](tb, b, `document.getElementById('result').dataset.seq || '0'`)

@@ -215,7 +215,6 @@
     const form = event.currentTarget;
     const api = form.dataset.api;
     const data = new FormData(form);
-    data.delete('csrf_token'); // sent as a header
     for (const [name, value] of Array.from(data.entries())) {
       if (value === '' || (value instanceof File && value.name === '')) data.delete(name);
     }
@@ -249,7 +248,7 @@
     form.reset();
     for (const [name, value] of new URLSearchParams(event.currentTarget.dataset.example)) {
       const field = form.elements.namedItem(name);
-      if (!field || field.type === 'file' || field.type === 'hidden') continue;
+      if (!field || field.type === 'file') continue;
       if (field.type === 'checkbox') field.checked = !['false', '0', 'off', 'no'].includes(value.toLowerCase());
       else field.value = value;
     }
