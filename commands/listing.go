@@ -42,3 +42,15 @@ func (p *Policy) Allowed(role Role) Listing {
 	}
 	return out
 }
+
+// Paths lists the whitelisted command paths of the running Airflow version that may run on a warm
+// executor: all but the daemons, which always start as subprocesses.
+func (p *Policy) Paths() []string {
+	var paths []string
+	for _, rule := range whitelist {
+		if rule.Class != ClassDaemon && p.catalog.Lookup(rule.Path) != nil {
+			paths = append(paths, rule.Path)
+		}
+	}
+	return paths
+}

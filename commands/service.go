@@ -34,6 +34,14 @@ func NewService(policy *Policy, exec Executor, opts Options) *Service {
 	return &Service{Policy: policy, exec: exec, opts: opts, slots: make(chan struct{}, max(1, opts.MaxConcurrent))}
 }
 
+// ExecutorStatus says which executor runs the commands.
+func (s *Service) ExecutorStatus() ExecutorStatus {
+	if r, ok := s.exec.(StatusReporter); ok {
+		return r.Status()
+	}
+	return ExecutorStatus{Name: "subprocess"}
+}
+
 // MaxUploadBytes is the size limit of a deploy_dag file.
 func (s *Service) MaxUploadBytes() int64 { return s.opts.MaxUploadBytes }
 
@@ -52,18 +60,30 @@ func (s *Service) Run(ctx context.Context, inv *Invocation) (*Result, error) {
 	return res, err
 }
 
+// RunUnqueued runs a job at once, without taking a command slot, as a health check must: it may run beside
+// MaxConcurrent others, so callers run at most one at a time.
+func (s *Service) RunUnqueued(ctx context.Context, job Job) (*Result, error) {
+	return s.exec.Run(ctx, job)
+}
+
 // RunJob runs a job as Run does; it is for the gateway's own commands, already known to be safe.
 func (s *Service) RunJob(ctx context.Context, job Job) (*Result, error) {
 	if err := s.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer func() { <-s.slots }()
+	if job.Caller == "" {
+		job.Caller = CallerOf(ctx)
+	}
 	res, err := s.exec.Run(ctx, job)
-	if err != nil {
+	if res == nil {
 		return nil, err
 	}
 	if s.opts.FilterLoadingMessages {
 		res.Stdout = FilterLoadingMessages(res.Stdout)
+	}
+	if err != nil {
+		return res, err // a failure of the executor that still has output to show
 	}
 	if res.TimedOut {
 		return res, Errorf(ETIMEOUT, "the command ran past its time limit of %s and was stopped; the output so far is included", job.Limit)

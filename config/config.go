@@ -36,6 +36,9 @@ type Config struct {
 	MaxOutputBytes        int           `key:"gateway.max_output_bytes" default:"1048576" validate:"min=1024"`
 	MaxUploadBytes        int64         `key:"gateway.max_upload_bytes" default:"10485760" validate:"min=1"`
 	AllowDaemons          bool          `key:"gateway.allow_daemons" default:"False"`
+	Executor              string        `key:"gateway.executor" default:"warm" validate:"oneof=warm subprocess"`
+	PythonBin             string        `key:"gateway.python_bin"`
+	WarmMaxAge            time.Duration `key:"gateway.warm_max_age" default:"1h" validate:"min=0"`
 	StateDir              string        `key:"gateway.state_dir"`
 	ShutdownGrace         time.Duration `key:"gateway.shutdown_grace" default:"30s" validate:"min=0"`
 	SecretKey             string        `key:"gateway.secret_key" secret:"true" validate:"omitempty,min=16"`
@@ -256,6 +259,8 @@ func describe(fe validator.FieldError) string {
 		return fmt.Sprintf("must be at least %s (got %v)", fe.Param(), fe.Value())
 	case "max":
 		return fmt.Sprintf("must be at most %s (got %v)", fe.Param(), fe.Value())
+	case "oneof":
+		return fmt.Sprintf("must be one of %s (got %q)", strings.ReplaceAll(fe.Param(), " ", ", "), fe.Value())
 	case "required_with":
 		return "must be set together with the other of tls_cert and tls_key"
 	}

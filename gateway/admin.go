@@ -28,6 +28,7 @@ func (s *Server) handleAdminPage(c echo.Context) error {
 		Open:           s.creds.Open(),
 		AirflowVersion: s.info.AirflowVersion,
 		GatewayVersion: s.info.GatewayVersion,
+		Executor:       s.svc.ExecutorStatus(),
 		CSRFToken:      s.creds.csrfToken(c.Request()),
 		Commands:       s.svc.Allowed(p.Role).Commands,
 		MaxUploadBytes: s.svc.MaxUploadBytes(),

@@ -140,6 +140,8 @@ func (s *Server) authenticate(deny func(echo.Context, denial) error) echo.Middle
 			}
 			c.Set(principalKey, p)
 			c.Set(ambientKey, ambient)
+			// The commands run for this request carry the token's name to Airflow's audit log.
+			c.SetRequest(c.Request().WithContext(commands.WithCaller(c.Request().Context(), p.Name)))
 			return next(c)
 		}
 	}

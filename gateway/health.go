@@ -11,42 +11,77 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
 
-// healthTTL is how long one `airflow db check` answer is reused.
-const healthTTL = 10 * time.Second
+const (
+	// healthTTL is how old the last `airflow db check` may be before a request for /health starts another
+	// one in the background.
+	healthTTL = 10 * time.Second
+	// healthLimit is the time limit of one check.
+	healthLimit = 30 * time.Second
+)
 
-// healthCheck runs `airflow db check` at most once per healthTTL, however many ask.
+// healthCheck keeps the last answer of `airflow db check`. A request never waits for a check: it gets the
+// last answer and its age, and starts a new check in the background when that answer is older than
+// healthTTL. At most one check runs at a time, outside the command slots, so a probe is answered at once
+// even when every slot is busy.
 type healthCheck struct {
-	svc *commands.Service
-	mu  sync.Mutex
-	at  time.Time
-	ok  bool
+	svc     *commands.Service
+	mu      sync.Mutex
+	at      time.Time // when the last check ended; zero before the first
+	ok      bool
+	running bool
 }
 
 func newHealthCheck(svc *commands.Service) *healthCheck { return &healthCheck{svc: svc} }
 
-// metadatabaseOK reports whether the metadata database answered its last check.
-func (h *healthCheck) metadatabaseOK(ctx context.Context) bool {
+// last returns the last answer, whether there was one, and when it came; it starts a check when the
+// answer is missing or stale.
+func (h *healthCheck) last() (ok, known bool, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if time.Since(h.at) < healthTTL {
-		return h.ok
+	if !h.running && time.Since(h.at) >= healthTTL {
+		h.running = true
+		go h.check()
 	}
-	res, err := h.svc.RunJob(ctx, commands.Job{Args: []string{"db", "check"}, Limit: 30 * time.Second})
-	h.ok = err == nil && res.ExitCode == 0
-	h.at = time.Now()
-	return h.ok
+	return h.ok, !h.at.IsZero(), h.at
 }
 
-// handleHealth answers GET /health, without authentication.
+func (h *healthCheck) check() {
+	ctx, cancel := context.WithTimeout(context.Background(), healthLimit)
+	defer cancel()
+	res, err := h.svc.RunUnqueued(ctx, commands.Job{Args: []string{"db", "check"}, Limit: healthLimit})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ok = err == nil && res.ExitCode == 0
+	h.at = time.Now()
+	h.running = false
+}
+
+// handleHealth answers GET /health, without authentication: 200 when the metadata DB answered its last
+// check, 503 when it did not or has not been checked yet.
 func (s *Server) handleHealth(c echo.Context) error {
-	db := "unhealthy"
+	ok, known, at := s.health.last()
+	db := map[string]any{"status": "unknown"}
 	status := http.StatusServiceUnavailable
-	if s.health.metadatabaseOK(context.WithoutCancel(c.Request().Context())) {
-		db, status = "healthy", http.StatusOK
+	if known {
+		db["status"], db["checked_at"] = "unhealthy", at.UTC().Format(time.RFC3339)
+		db["age_seconds"] = int(time.Since(at).Seconds())
+		if ok {
+			db["status"], status = "healthy", http.StatusOK
+		}
 	}
 	return writeJSON(c, status, map[string]any{
 		"gateway":      map[string]string{"status": "healthy", "version": s.info.GatewayVersion},
 		"airflow":      map[string]string{"version": s.info.AirflowVersion, "binary": s.info.AirflowBinary},
-		"metadatabase": map[string]string{"status": db},
+		"metadatabase": db,
+		"executor":     s.svc.ExecutorStatus(),
 	})
 }
+
+// handleLive answers GET /health/live: the process serves requests. It checks nothing else.
+func (s *Server) handleLive(c echo.Context) error {
+	return writeJSON(c, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+// CheckHealth starts the first metadata DB check in the background, so that /health has an answer soon
+// after start.
+func (s *Server) CheckHealth() { s.health.last() }

@@ -25,6 +25,7 @@ func (s *Server) routes() {
 	e.Use(middleware.Recover())
 
 	e.GET("/health", s.handleHealth)
+	e.GET("/health/live", s.handleLive)
 
 	e.GET("/login", s.handleLogin)
 	e.POST("/login", s.handleLogin, s.crossOrigin(refuseProblem))

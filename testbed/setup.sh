@@ -4,8 +4,10 @@
 #
 #   testbed/setup.sh [2.10] [3]      (both when none is named)
 #
-# Environments live in a cache outside the clone, keyed by the lock file's hash, so a second run takes
-# seconds: $AIRFLOW_GATEWAY_CACHE, or ~/.cache/airflow-gateway. The env file is $CACHE/testbed.env.
+# Environments live in a cache outside the clone, keyed by the lock file's hash and the install options,
+# so a second run takes seconds: $AIRFLOW_GATEWAY_CACHE, or ~/.cache/airflow-gateway. The env file is
+# $CACHE/testbed.env. Packages are installed with their bytecode compiled, as pip does by default, so that
+# Python does not compile Airflow from source on every start.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,18 +22,19 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 uv=$(command -v uv || echo "$python -m uv")
 
+install_options="--compile-bytecode"
 envfile=$cache/testbed.env
 touch "$envfile"
 for v in "${versions[@]}"; do
   lock=$here/lock-$v.txt
   [ -f "$lock" ] || { echo "no lock file for Airflow $v: $lock" >&2; exit 2; }
-  hash=$(sha256sum "$lock" | cut -c1-16)
+  hash=$( (cat "$lock"; echo "$install_options") | sha256sum | cut -c1-16)
   venv=$cache/venv-$v-$hash
   if [ ! -f "$venv/.complete" ]; then
     echo "installing Airflow $v into $venv" >&2
     rm -rf "$venv" # a half-built one, if an earlier run was stopped
     $uv venv --quiet --python "$python" "$venv"
-    VIRTUAL_ENV=$venv $uv pip install --quiet -r "$lock"
+    VIRTUAL_ENV=$venv $uv pip install --quiet $install_options -r "$lock"
     touch "$venv/.complete"
   fi
   name=AIRFLOW_GATEWAY_TEST_AIRFLOW_${v%%.*}

@@ -56,10 +56,11 @@ type AdminPage struct {
 	Open           bool   // no token is configured: every request is let in
 	AirflowVersion string
 	GatewayVersion string
-	CSRFToken      string                 // carried by the page's forms
-	APIs           []*commands.PluginAPI  // the plugin APIs the role may use, with a form each
-	Withheld       []string               // the APIs that need a higher role
-	Commands       []commands.CommandInfo // what the console may run, offered as suggestions
+	Executor       commands.ExecutorStatus // which executor runs the commands
+	CSRFToken      string                  // carried by the page's forms
+	APIs           []*commands.PluginAPI   // the plugin APIs the role may use, with a form each
+	Withheld       []string                // the APIs that need a higher role
+	Commands       []commands.CommandInfo  // what the console may run, offered as suggestions
 	MaxUploadBytes int64
 }
 

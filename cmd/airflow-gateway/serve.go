@@ -17,6 +17,7 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
+	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 	"github.com/airflow-gateway/airflow-gateway/config"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
@@ -92,6 +93,36 @@ func load(ctx context.Context, configPath string, getenv func(string) string) (*
 	return st, nil
 }
 
+// executor returns the executor that runs requests: the subprocess executor, or with [gateway] executor =
+// warm, a warm executor that falls back to it. The warm one starts warming at once; close stops it.
+func (st *setup) executor(policy *commands.Policy, log *slog.Logger) (ex commands.Executor, close func()) {
+	if st.cfg.Executor != "warm" {
+		return st.exec, func() {}
+	}
+	python := st.cfg.PythonBin
+	if python == "" {
+		var err error
+		if python, err = warm.PythonOf(st.exec.Binary); err != nil {
+			log.Error("the warm executor cannot start; commands run as subprocesses", "err", err)
+			return st.exec, func() {}
+		}
+	}
+	w := &warm.Executor{
+		Cold:           st.exec,
+		Python:         python,
+		Binary:         st.exec.Binary,
+		Home:           st.exec.Home,
+		Env:            st.exec.Env,
+		MaxOutputBytes: st.exec.MaxOutputBytes,
+		KillGrace:      st.exec.KillGrace,
+		MaxAge:         st.cfg.WarmMaxAge,
+		Paths:          policy.Paths(),
+		Log:            log,
+	}
+	w.Start()
+	return w, w.Close
+}
+
 // ask runs one of the gateway's own start-up commands and returns its stdout.
 func ask(ctx context.Context, ex *subprocess.Executor, args ...string) (string, error) {
 	res, err := ex.Run(ctx, commands.Job{Args: args, Limit: 2 * time.Minute})
@@ -146,6 +177,19 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	fmt.Fprintf(stdout, "airflow_home:  %s\n", st.exec.Home)
 	fmt.Fprintf(stdout, "dags_folder:   %s\n", st.dags)
 	fmt.Fprintf(stdout, "state_dir:     %s\n", st.state)
+	fmt.Fprintf(stdout, "executor:      %s\n", st.cfg.Executor)
+	if st.cfg.Executor == "warm" {
+		python := st.cfg.PythonBin
+		if python == "" {
+			if python, err = warm.PythonOf(st.exec.Binary); err != nil {
+				return err
+			}
+		}
+		if _, err := exec.LookPath(python); err != nil {
+			return fmt.Errorf("the warm executor's Python %q: %w", python, err)
+		}
+		fmt.Fprintf(stdout, "python:        %s\n", python)
+	}
 	creds, err := credentials(st.cfg)
 	if err != nil {
 		return err
@@ -192,7 +236,9 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	creds.SignSessions([]byte(cfg.SecretKey), cfg.TLSCert != "")
 	policy := commands.NewPolicy(st.catalog, st.dags)
 	policy.AllowDaemons = cfg.AllowDaemons
-	svc := commands.NewService(policy, st.exec, commands.Options{
+	ex, closeExecutor := st.executor(policy, log)
+	defer closeExecutor()
+	svc := commands.NewService(policy, ex, commands.Options{
 		MaxConcurrent:         cfg.MaxConcurrentCommands,
 		QueueTimeout:          cfg.QueueTimeout,
 		CommandTimeout:        cfg.CommandTimeout,
@@ -204,6 +250,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	srv := gateway.New(svc, creds, gateway.Info{
 		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary,
 	}, log)
+	srv.CheckHealth()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

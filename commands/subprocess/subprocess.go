@@ -48,11 +48,10 @@ func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result,
 	defer cancel()
 
 	cmd := exec.CommandContext(runCtx, e.Binary, job.Args...)
-	cmd.Env = e.Env
+	cmd.Env = job.Environ(e.Env)
 	cmd.Dir = e.Home
 	cmd.Stdin = nil // reads from the null device
-	stdout := &cappedBuffer{limit: e.MaxOutputBytes}
-	stderr := &cappedBuffer{limit: e.MaxOutputBytes}
+	stdout, stderr := NewOutput(e.MaxOutputBytes), NewOutput(e.MaxOutputBytes)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// At the limit or when the caller goes away, the whole group is asked to stop; WaitDelay later,
@@ -76,7 +75,7 @@ func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result,
 		Stderr:    stderr.String(),
 		ExitCode:  exitCode(cmd.ProcessState),
 		Duration:  time.Since(start),
-		Truncated: stdout.truncated || stderr.truncated,
+		Truncated: stdout.Truncated() || stderr.Truncated(),
 		Canceled:  ctx.Err() != nil,
 	}
 	res.TimedOut = !res.Canceled && errors.Is(runCtx.Err(), context.DeadlineExceeded)
@@ -94,16 +93,20 @@ func exitCode(st *os.ProcessState) int {
 	return st.ExitCode()
 }
 
-// cappedBuffer keeps the first limit bytes written to it and counts the rest, so the child never blocks on a
-// full pipe.
-type cappedBuffer struct {
+// Output keeps the first limit bytes written to it and drops the rest, so a child never blocks on a full
+// pipe. It is safe for concurrent use.
+type Output struct {
 	mu        sync.Mutex
 	buf       []byte
 	limit     int
 	truncated bool
 }
 
-func (b *cappedBuffer) Write(p []byte) (int, error) {
+// NewOutput returns an Output that keeps limit bytes.
+func NewOutput(limit int) *Output { return &Output{limit: limit} }
+
+// Write keeps what fits and always reports all of p written.
+func (b *Output) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := len(p)
@@ -115,7 +118,15 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (b *cappedBuffer) String() string {
+// Truncated reports whether anything was dropped.
+func (b *Output) Truncated() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.truncated
+}
+
+// String returns what was kept.
+func (b *Output) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)

@@ -1,0 +1,22 @@
+package commandstest
+
+import "regexp"
+
+// runValues match what changes from one run of a command to the next: times and dates, durations,
+// process ids and generated run ids.
+var runValues = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?`), "<time>"},
+	{regexp.MustCompile(`\d+\.\d+ ?(?:s|ms|seconds)\b`), "<duration>"},
+}
+
+// MaskRun replaces the values in a command's output that change from run to run, so that two runs of the
+// same command can be compared.
+func MaskRun(s string) string {
+	for _, v := range runValues {
+		s = v.re.ReplaceAllString(s, v.with)
+	}
+	return s
+}

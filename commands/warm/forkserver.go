@@ -1,0 +1,390 @@
+package warm
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
+)
+
+// readyInfo is what the forkserver reports once it is warm.
+type readyInfo struct {
+	Airflow       string   `json:"airflow"`
+	Python        string   `json:"python"`
+	ConfigFile    string   `json:"config_file"`
+	PluginsFolder string   `json:"plugins_folder"`
+	SitePackages  []string `json:"site_packages"`
+	Modules       []string `json:"modules"`
+	UserCode      []string `json:"user_code"`
+	PluginsLoaded bool     `json:"plugins_loaded"`
+	Threads       int      `json:"threads"`
+	ThreadNames   []string `json:"thread_names"`
+	WarmMS        int      `json:"warm_ms"`
+}
+
+// message is one packet from the forkserver.
+type message struct {
+	Op     string `json:"op"`
+	ID     uint64 `json:"id"`
+	PID    int    `json:"pid"`
+	Code   int    `json:"code"`
+	Signal int    `json:"signal"`
+	Error  string `json:"error"`
+	readyInfo
+}
+
+// forkserver is one warm Python process and the gateway's end of its control socket.
+type forkserver struct {
+	cmd         *exec.Cmd
+	conn        *net.UnixConn
+	info        readyInfo
+	startedAt   time.Time // when the process was started: files changed after it may be missed by it
+	readyAt     time.Time
+	fingerprint string // of the files whose change makes it stale, taken when it became warm
+
+	sendMu  sync.Mutex
+	mu      sync.Mutex
+	nextID  uint64
+	waiting map[uint64]chan message
+	done    chan struct{} // closed when the control socket reads EOF: the forkserver is gone
+	waited  chan struct{} // closed when the process has been reaped
+	waitErr error
+
+	// Guarded by the Executor's mutex.
+	running   int
+	retired   bool
+	closeOnce sync.Once
+}
+
+// launch starts a forkserver and waits until it is warm.
+func launch(e *Executor) (*forkserver, error) {
+	if e.Python == "" {
+		return nil, errors.New("no Python interpreter is known for Airflow: set [gateway] python_bin")
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	mine, theirs := os.NewFile(uintptr(fds[0]), "forkserver-control"), os.NewFile(uintptr(fds[1]), "forkserver-control")
+	defer theirs.Close()
+	fc, err := net.FileConn(mine)
+	mine.Close()
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	conn := fc.(*net.UnixConn)
+
+	cmd := exec.Command(e.Python, "-c", forkserverSource)
+	cmd.Env = commands.Job{}.Environ(e.Env)
+	cmd.Dir = e.Home
+	cmd.ExtraFiles = []*os.File{theirs} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	logs, err := cmd.StdoutPipe()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	fs := &forkserver{cmd: cmd, conn: conn, startedAt: time.Now(), waiting: map[uint64]chan message{},
+		done: make(chan struct{}), waited: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("start the forkserver with %s: %w", e.Python, err)
+	}
+	e.all.Add(1)
+	go func() {
+		defer e.all.Done()
+		fs.waitErr = cmd.Wait()
+		close(fs.waited)
+	}()
+	// What the forkserver prints itself (import warnings, a traceback) goes to the gateway's log.
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			e.log().Warn("forkserver output", "pid", cmd.Process.Pid, "line", sc.Text())
+		}
+	}()
+
+	info, err := fs.handshake(e)
+	if err != nil {
+		fs.retired = true
+		fs.close()
+		<-fs.waited
+		if fs.waitErr != nil {
+			err = fmt.Errorf("%w (the forkserver exited: %v)", err, fs.waitErr)
+		}
+		return nil, err
+	}
+	fs.info = *info
+	fs.readyAt = time.Now()
+	var newest time.Time
+	fs.fingerprint, newest = fingerprint(info)
+	if !newest.Before(fs.startedAt) {
+		fs.fingerprint = "changed while warming up" // so the first look finds it stale
+	}
+	go fs.read()
+	return fs, nil
+}
+
+// handshake asks the forkserver to warm up and reads its answer.
+func (fs *forkserver) handshake(e *Executor) (*readyInfo, error) {
+	if err := fs.send(map[string]any{"op": "warm", "paths": e.Paths, "binary": e.Binary}); err != nil {
+		return nil, fmt.Errorf("the forkserver did not take its warm-up request: %w", err)
+	}
+	limit := e.WarmUpTimeout
+	if limit == 0 {
+		limit = 3 * time.Minute
+	}
+	_ = fs.conn.SetReadDeadline(time.Now().Add(limit))
+	defer fs.conn.SetReadDeadline(time.Time{})
+	m, err := fs.receive()
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("the forkserver was not warm after %s", limit)
+		}
+		return nil, fmt.Errorf("the forkserver stopped while warming up: %w", err)
+	}
+	switch {
+	case m.Op == "failed":
+		return nil, fmt.Errorf("the forkserver could not warm up: %s", m.Error)
+	case m.Op != "ready":
+		return nil, fmt.Errorf("the forkserver answered %q to its warm-up request", m.Op)
+	case len(m.UserCode) > 0:
+		return nil, fmt.Errorf("importing Airflow imported user code (%v): the forkserver must never hold a DAG file or plugin", m.UserCode)
+	case m.PluginsLoaded:
+		return nil, errors.New("importing Airflow loaded its plugins (core.lazy_load_plugins is False): the forkserver must never hold a plugin")
+	case m.Threads != 1:
+		return nil, fmt.Errorf("the forkserver has %d threads after warming up (%v): forking a multi-threaded process is unsafe", m.Threads, m.ThreadNames)
+	}
+	return &m.readyInfo, nil
+}
+
+func (fs *forkserver) send(v any, files ...*os.File) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = syscall.UnixRights(fds...)
+	}
+	fs.sendMu.Lock()
+	defer fs.sendMu.Unlock()
+	_, _, err = fs.conn.WriteMsgUnix(data, oob, nil)
+	return err
+}
+
+func (fs *forkserver) receive() (*message, error) {
+	buf := make([]byte, 1<<16)
+	n, err := fs.conn.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, io.EOF
+	}
+	var m message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		return nil, fmt.Errorf("unreadable message from the forkserver: %w", err)
+	}
+	return &m, nil
+}
+
+// read hands each message to the command it is about, until the forkserver is gone.
+func (fs *forkserver) read() {
+	defer close(fs.done)
+	for {
+		m, err := fs.receive()
+		if err != nil {
+			return
+		}
+		fs.mu.Lock()
+		ch := fs.waiting[m.ID]
+		fs.mu.Unlock()
+		if ch != nil {
+			ch <- *m
+		}
+	}
+}
+
+func (fs *forkserver) pid() int { return fs.cmd.Process.Pid }
+
+// exitErr says how the forkserver ended, once it has.
+func (fs *forkserver) exitErr() error {
+	select {
+	case <-fs.waited:
+		if fs.waitErr == nil {
+			return errors.New("exit status 0")
+		}
+		return fs.waitErr
+	case <-time.After(time.Second):
+		return errors.New("its control socket closed")
+	}
+}
+
+// close shuts the control socket, on which the forkserver kills what it still runs and exits; a
+// forkserver that does not exit in time is killed.
+func (fs *forkserver) close() {
+	fs.closeOnce.Do(func() {
+		fs.conn.Close()
+		go func() {
+			select {
+			case <-fs.waited:
+			case <-time.After(5 * time.Second):
+				_ = fs.cmd.Process.Kill()
+			}
+		}()
+	})
+}
+
+// staleReason says why fs must be replaced, or "" while it may serve.
+func (fs *forkserver) staleReason(maxAge time.Duration) string {
+	select {
+	case <-fs.done:
+		return "it stopped"
+	default:
+	}
+	if maxAge > 0 && time.Since(fs.readyAt) > maxAge {
+		return fmt.Sprintf("it is older than warm_max_age (%s)", maxAge)
+	}
+	if now, _ := fingerprint(&fs.info); now != fs.fingerprint {
+		return "Airflow's configuration, installation or plugins changed"
+	}
+	return ""
+}
+
+// run runs one job in a child of the forkserver: the same contract as package subprocess.
+func (fs *forkserver) run(ctx context.Context, e *Executor, job commands.Job) (*commands.Result, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	fs.mu.Lock()
+	fs.nextID++
+	id := fs.nextID
+	events := make(chan message, 2)
+	fs.waiting[id] = events
+	fs.mu.Unlock()
+	defer func() {
+		fs.mu.Lock()
+		delete(fs.waiting, id)
+		fs.mu.Unlock()
+	}()
+
+	start := time.Now()
+	err = fs.send(map[string]any{
+		"op": "run", "id": id, "argv": append([]string{e.Binary}, job.Args...),
+		"env": job.Environ(e.Env), "cwd": e.Home,
+	}, outW, errW)
+	// The forkserver has its own copies now; the child's are the only write ends left after the fork.
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("%w: %v", errNotStarted, err)
+	}
+	var pid int
+	select {
+	case m := <-events:
+		if m.Op != "started" {
+			outR.Close()
+			errR.Close()
+			return nil, fmt.Errorf("%w: %s", errNotStarted, m.Error)
+		}
+		pid = m.PID
+	case <-fs.done:
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("%w: the forkserver stopped", errNotStarted)
+	}
+
+	stdout, stderr := subprocess.NewOutput(e.MaxOutputBytes), subprocess.NewOutput(e.MaxOutputBytes)
+	var readers sync.WaitGroup
+	for _, p := range []struct {
+		r *os.File
+		w io.Writer
+	}{{outR, stdout}, {errR, stderr}} {
+		readers.Go(func() {
+			_, _ = io.Copy(p.w, p.r)
+		})
+	}
+
+	res := &commands.Result{ExitCode: -1}
+	var lost bool
+	limit := time.NewTimer(job.Limit)
+	defer limit.Stop()
+	var kill <-chan time.Time
+	stop := func() {
+		if kill == nil {
+			_ = syscall.Kill(-pid, syscall.SIGTERM)
+			kill = time.After(e.KillGrace)
+		}
+	}
+	ctxDone := ctx.Done()
+wait:
+	for {
+		select {
+		case m := <-events:
+			if m.Op == "exited" {
+				res.ExitCode = m.Code
+				break wait
+			}
+		case <-fs.done:
+			lost = true
+			break wait
+		case <-ctxDone:
+			ctxDone = nil
+			res.Canceled = true
+			stop()
+		case <-limit.C:
+			res.TimedOut = !res.Canceled
+			stop()
+		case <-kill:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}
+	// Whatever is left in the group goes now: no command leaves a process behind.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	// The pipes close when the last process holding them exits; one that left the group and keeps them
+	// open is not waited for past the grace period.
+	drained := make(chan struct{})
+	go func() { readers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(e.KillGrace):
+		_ = outR.SetReadDeadline(time.Now())
+		_ = errR.SetReadDeadline(time.Now())
+		<-drained
+	}
+	outR.Close()
+	errR.Close()
+	res.Stdout, res.Stderr = stdout.String(), stderr.String()
+	res.Truncated = stdout.Truncated() || stderr.Truncated()
+	res.Duration = time.Since(start)
+	if lost {
+		return res, commands.Errorf(commands.EUNAVAILABLE, "the warm Airflow process stopped while the command ran, so the command was stopped too; it may have done part of its work: check before you send it again (the output so far is included)")
+	}
+	return res, nil
+}

@@ -1,0 +1,116 @@
+package warm
+
+import (
+	"bufio"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// fingerprint sums up the files whose change makes a forkserver stale: Airflow's configuration file, the
+// packages installed in its site-packages folders (each install, upgrade or removal adds or replaces a
+// *.dist-info folder), and every file in the plugins folder. Folders count by the names they hold, not by
+// their times, so the children writing __pycache__ folders change nothing.
+// It also returns the newest modification time among them.
+func fingerprint(info *readyInfo) (string, time.Time) {
+	var b stamps
+	b.stamp(info.ConfigFile)
+	for _, dir := range info.SitePackages {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			fmt.Fprintf(&b.Builder, "%s:%v\n", dir, err)
+			continue
+		}
+		for _, d := range entries {
+			if strings.HasSuffix(d.Name(), ".dist-info") {
+				b.stamp(filepath.Join(dir, d.Name()))
+			}
+		}
+	}
+	if info.PluginsFolder != "" {
+		_ = filepath.WalkDir(info.PluginsFolder, func(path string, d fs.DirEntry, err error) error {
+			if d != nil && d.IsDir() && d.Name() == "__pycache__" {
+				return filepath.SkipDir
+			}
+			b.stamp(path)
+			return nil
+		})
+	}
+	return b.String(), b.newest
+}
+
+type stamps struct {
+	strings.Builder
+	newest time.Time
+}
+
+// stamp writes what identifies one version of a file: its name, inode, size and modification time; of a
+// folder, its name and inode.
+func (b *stamps) stamp(path string) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		fmt.Fprintf(b, "%s:absent\n", path)
+		return
+	}
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	if fi.ModTime().After(b.newest) {
+		b.newest = fi.ModTime()
+	}
+	if fi.IsDir() {
+		fmt.Fprintf(b, "%s:%d\n", path, ino)
+		return
+	}
+	fmt.Fprintf(b, "%s:%d:%d:%d\n", path, ino, fi.Size(), fi.ModTime().UnixNano())
+}
+
+// PythonOf returns the interpreter that runs the airflow script at bin, from its #! line (pip writes a
+// /bin/sh line that execs the interpreter when its path is too long for #!, which is read too).
+func PythonOf(bin string) (string, error) {
+	f, err := os.Open(bin)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 4096), 4096)
+	var lines []string
+	for len(lines) < 3 && sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	unknown := fmt.Errorf("cannot tell which Python runs %s (it is not a Python script with a #! line): set [gateway] python_bin", bin)
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "#!") {
+		return "", unknown
+	}
+	words := strings.Fields(strings.TrimPrefix(lines[0], "#!"))
+	if len(words) == 0 {
+		return "", unknown
+	}
+	switch filepath.Base(words[0]) {
+	case "env":
+		for _, w := range words[1:] {
+			if !strings.HasPrefix(w, "-") {
+				return exec.LookPath(w)
+			}
+		}
+		return "", unknown
+	case "sh", "bash":
+		// '''exec' /path/to/python "$0" "$@"
+		if len(lines) > 1 {
+			if rest, ok := strings.CutPrefix(lines[1], "'''exec' "); ok {
+				if f := strings.Fields(rest); len(f) > 0 {
+					return strings.Trim(f[0], `'"`), nil
+				}
+			}
+		}
+		return "", unknown
+	}
+	return words[0], nil
+}

@@ -1,0 +1,206 @@
+// Package warm runs Airflow commands by forking a Python process that has imported Airflow once (the
+// forkserver, forkserver.py), instead of paying Airflow's imports on every command. Commands get the same
+// argv, environment, working directory, process group, limits and output caps as with package subprocess,
+// which also runs every command while no forkserver is warm: a request never waits for a warm-up.
+package warm
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+)
+
+//go:embed forkserver.py
+var forkserverSource string
+
+// Executor is a commands.Executor that forks commands from a warm Airflow process, and runs them on Cold
+// while it has none.
+type Executor struct {
+	Cold           commands.Executor // runs daemon starts, and every command while no forkserver is warm
+	Python         string            // the interpreter of the Airflow installation
+	Binary         string            // the airflow script: the children's argv[0]
+	Home           string            // AIRFLOW_HOME, and the children's working directory
+	Env            []string          // the children's environment, as for package subprocess
+	MaxOutputBytes int               // per stream; the rest is read and dropped
+	KillGrace      time.Duration     // between SIGTERM and SIGKILL
+	MaxAge         time.Duration     // a forkserver older than this is replaced
+	WarmUpTimeout  time.Duration     // how long a forkserver may take to get warm (default 3 minutes)
+	Paths          []string          // the whitelisted command paths, whose modules the forkserver imports
+	Log            *slog.Logger
+
+	mu        sync.Mutex
+	current   *forkserver // nil while none is warm
+	starting  bool
+	closed    bool
+	failures  int       // starts that failed in a row
+	retryAt   time.Time // no new start before this, after failures
+	lastError string    // why commands run as subprocesses
+	starts    uint64
+	forks     uint64
+	all       sync.WaitGroup // forkservers not yet closed
+}
+
+// errNotStarted says the command never ran on the forkserver, so it can run cold instead.
+var errNotStarted = errors.New("the forkserver did not start the command")
+
+// Start begins warming a forkserver in the background.
+func (e *Executor) Start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.startLocked()
+}
+
+// Run implements commands.Executor.
+func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+	if job.Detaches {
+		// A daemon must not be a child of the forkserver, nor carry its warm state for days.
+		return e.Cold.Run(ctx, job)
+	}
+	fs := e.acquire()
+	if fs == nil {
+		return e.Cold.Run(ctx, job)
+	}
+	res, err := fs.run(ctx, e, job)
+	e.release(fs)
+	if errors.Is(err, errNotStarted) {
+		e.log().Warn("the warm executor could not start a command; running it as a subprocess", "err", err)
+		return e.Cold.Run(ctx, job)
+	}
+	if err == nil {
+		e.mu.Lock()
+		e.forks++
+		e.mu.Unlock()
+	}
+	return res, err
+}
+
+// Status implements commands.StatusReporter.
+func (e *Executor) Status() commands.ExecutorStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := commands.ExecutorStatus{Name: "warm", Forks: e.forks, Restarts: max(e.starts, 1) - 1}
+	switch {
+	case e.current != nil:
+		st.Warm, st.WarmSince = true, e.current.readyAt
+	case e.lastError != "":
+		st.Detail = e.lastError + "; commands run as subprocesses"
+	default:
+		st.Detail = "warming up; commands run as subprocesses meanwhile"
+	}
+	return st
+}
+
+// Close stops every forkserver, and with them any command still running on one.
+func (e *Executor) Close() {
+	e.mu.Lock()
+	e.closed = true
+	if e.current != nil {
+		e.retireLocked(e.current, "the gateway is stopping")
+	}
+	e.mu.Unlock()
+	e.all.Wait()
+}
+
+// acquire returns the warm forkserver with one more command counted on it, or nil when there is none;
+// then it starts one in the background (unless one is starting or the last start failed recently).
+func (e *Executor) acquire() *forkserver {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if fs := e.current; fs != nil {
+		if why := fs.staleReason(e.MaxAge); why != "" {
+			e.retireLocked(fs, why)
+		} else {
+			fs.running++
+			return fs
+		}
+	}
+	e.startLocked()
+	return nil
+}
+
+// release ends a command on fs; a retired forkserver closes with its last command.
+func (e *Executor) release(fs *forkserver) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fs.running--
+	if fs.retired && fs.running == 0 {
+		fs.close()
+	}
+}
+
+// retireLocked takes fs out of service; it closes once its running commands have ended.
+func (e *Executor) retireLocked(fs *forkserver, why string) {
+	if e.current == fs {
+		e.current = nil
+	}
+	if fs.retired {
+		return
+	}
+	fs.retired = true
+	e.log().Info("replacing the warm Airflow process; commands run as subprocesses until a new one is warm", "reason", why, "pid", fs.pid(), "warm_for", time.Since(fs.readyAt).Round(time.Second).String())
+	if fs.running == 0 {
+		fs.close()
+	}
+}
+
+func (e *Executor) startLocked() {
+	if e.starting || e.closed || time.Now().Before(e.retryAt) {
+		return
+	}
+	e.starting = true
+	e.starts++
+	go e.start()
+}
+
+// start warms a new forkserver and puts it in service.
+func (e *Executor) start() {
+	began := time.Now()
+	fs, err := launch(e)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.starting = false
+	if err != nil {
+		e.failures++
+		backoff := min(time.Second<<min(e.failures, 9), 5*time.Minute)
+		e.retryAt = time.Now().Add(backoff)
+		e.lastError = err.Error()
+		e.log().Error("the warm executor has no forkserver; commands run as subprocesses", "err", err, "retry_in", backoff.String())
+		return
+	}
+	if e.closed {
+		fs.retired = true
+		fs.close()
+		return
+	}
+	e.failures, e.lastError, e.current = 0, "", fs
+	e.log().Info("warm Airflow process ready", "pid", fs.pid(), "python", fs.info.Python, "airflow", fs.info.Airflow,
+		"warm_up", time.Since(began).Round(time.Millisecond).String(), "modules", len(fs.info.Modules))
+	go e.watch(fs)
+}
+
+// watch replaces fs when it dies while in service.
+func (e *Executor) watch(fs *forkserver) {
+	<-fs.done
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if fs.retired {
+		return
+	}
+	e.lastError = fmt.Sprintf("the warm Airflow process (pid %d) stopped: %v", fs.pid(), fs.exitErr())
+	e.log().Error("the warm Airflow process stopped; commands run as subprocesses until a new one is warm", "pid", fs.pid(), "err", fs.exitErr())
+	e.retireLocked(fs, "it stopped")
+	e.startLocked()
+}
+
+func (e *Executor) log() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.Default()
+}

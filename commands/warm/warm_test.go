@@ -1,0 +1,436 @@
+package warm_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
+	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
+	"github.com/airflow-gateway/airflow-gateway/commands/warm"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
+)
+
+// fixture is a warm executor on a fresh Airflow home, with the subprocess executor it falls back to.
+type fixture struct {
+	home *testbed.Home
+	cold *subprocess.Executor
+	warm *warm.Executor
+	pids string // where the gw_faults tasks write their pids
+	logs *logBuffer
+}
+
+// paths are the command paths the fixtures' forkservers warm up.
+var paths = []string{"version", "config get-value", "variables get", "variables set", "pools list", "dags list",
+	"dags details", "dags reserialize", "tasks test", "db check"}
+
+// mustFixture makes a home with the gw_faults DAG and a warm executor on it, configured by adjust, and
+// waits until it is warm unless adjust says not to.
+func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixture {
+	tb.Helper()
+	home := testbed.MustHome(tb, major)
+	dag, err := os.ReadFile(filepath.Join("testdata", "gw_faults.py"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home.Dags, "gw_faults.py"), dag, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	f := &fixture{home: home, pids: filepath.Join(tb.TempDir(), "pids"), logs: &logBuffer{}}
+	env := append(subprocess.ChildEnv(os.Environ(), home.Dir), "GW_FAULT_PIDS="+f.pids)
+	f.cold = &subprocess.Executor{Binary: home.Airflow, Home: home.Dir, Env: env, MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second}
+	python, err := warm.PythonOf(home.Airflow)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.warm = &warm.Executor{Cold: f.cold, Python: python, Binary: home.Airflow, Home: home.Dir, Env: env,
+		MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second, MaxAge: time.Hour, Paths: paths, Log: f.logs.logger()}
+	if adjust != nil {
+		adjust(f.warm)
+	}
+	f.mustRun(tb, f.cold, "dags", "reserialize")
+	f.warm.Start()
+	tb.Cleanup(f.warm.Close)
+	return f
+}
+
+// waitWarm waits until a forkserver takes commands, with restarts forkservers started after the first.
+func (f *fixture) waitWarm(tb testing.TB, restarts uint64) {
+	tb.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		st := f.warm.Status()
+		if st.Warm && st.Restarts == restarts {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no warm forkserver after 3 minutes: %+v\n%s", st, f.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (f *fixture) run(tb testing.TB, ex commands.Executor, args ...string) (*commands.Result, error) {
+	tb.Helper()
+	return ex.Run(context.Background(), commands.Job{Args: args, Limit: 2 * time.Minute})
+}
+
+// mustRun runs a command and fails tb unless it exited 0.
+func (f *fixture) mustRun(tb testing.TB, ex commands.Executor, args ...string) *commands.Result {
+	tb.Helper()
+	res, err := f.run(tb, ex, args...)
+	if err != nil || res.ExitCode != 0 {
+		tb.Fatalf("airflow %s: %v %+v", strings.Join(args, " "), err, res)
+	}
+	return res
+}
+
+// recordedPIDs are the pids the gw_faults tasks wrote, once there are at least n.
+func (f *fixture) recordedPIDs(tb testing.TB, n int) []int {
+	tb.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		data, _ := os.ReadFile(f.pids)
+		var pids []int
+		for _, line := range strings.Fields(string(data)) {
+			pid, _ := strconv.Atoi(line)
+			pids = append(pids, pid)
+		}
+		if len(pids) >= n {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the task wrote %d pids, want %d", len(pids), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid is a process that has not exited (a zombie has).
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	s := string(data)
+	rest := s[strings.LastIndexByte(s, ')')+1:]
+	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
+}
+
+// assertGone fails tb unless every pid has exited within a few seconds.
+func assertGone(tb testing.TB, pids []int) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				tb.Errorf("process %d is still alive", pid)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// forkserverPID finds the forkserver among this process's children.
+func forkserverPID(tb testing.TB, python string) int {
+	tb.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.HasPrefix(string(cmdline), python+"\x00-c\x00") {
+			return pid
+		}
+	}
+	tb.Fatal("no forkserver among this process's children")
+	return 0
+}
+
+// logBuffer collects the executor's log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// eachAirflow runs body on each Airflow version in parallel.
+func eachAirflow(t *testing.T, body func(t *testing.T, major string)) {
+	for _, major := range testbed.Versions {
+		t.Run("airflow-"+major, func(t *testing.T) {
+			t.Parallel()
+			body(t, major)
+		})
+	}
+}
+
+func TestWarmAnswersLikeSubprocess(t *testing.T) {
+	eachAirflow(t, func(t *testing.T, major string) {
+		f := mustFixture(t, major, nil)
+		f.waitWarm(t, 0)
+		for _, args := range [][]string{
+			{"version"},
+			{"config", "get-value", "core", "dags_folder"},
+			{"variables", "get", "gw_missing"},
+			{"pools", "list", "-o", "json"},
+			{"dags", "list", "-o", "json"},
+			{"tasks", "test", "gw_faults", "no_such_task", "2024-01-01"},
+		} {
+			cold, err := f.run(t, f.cold, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hot, err := f.run(t, f.warm, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Airflow's log lines are compared as the gateway answers by default, without them: the
+			// forkserver prints the lines that importing logs (alembic's on 2.10) once, not per command.
+			if hot.ExitCode != cold.ExitCode || mask(commands.FilterLoadingMessages(hot.Stdout)) != mask(commands.FilterLoadingMessages(cold.Stdout)) ||
+				mask(hot.Stderr) != mask(cold.Stderr) {
+				t.Errorf("airflow %s:\nwarm: exit %d\n%s\n%s\nsubprocess: exit %d\n%s\n%s", strings.Join(args, " "),
+					hot.ExitCode, hot.Stdout, hot.Stderr, cold.ExitCode, cold.Stdout, cold.Stderr)
+			}
+		}
+		if st := f.warm.Status(); st.Forks != 6 || !st.Warm {
+			t.Errorf("status after 6 commands: %+v", st)
+		}
+	})
+}
+
+// mask replaces what changes from run to run in Airflow's messages: times and durations.
+func mask(s string) string { return commandstest.MaskRun(s) }
+
+func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+func TestForkserverKilledDuringCommand(t *testing.T) {
+	eachAirflow(t, func(t *testing.T, major string) {
+		f := mustFixture(t, major, nil)
+		f.waitWarm(t, 0)
+		type outcome struct {
+			res *commands.Result
+			err error
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			res, err := f.run(t, f.warm, "tasks", "test", "gw_faults", "hang", "2024-01-01")
+			done <- outcome{res, err}
+		}()
+		pids := f.recordedPIDs(t, 2) // the task's process and its grandchild
+		fs := forkserverPID(t, f.warm.Python)
+		if err := syscall.Kill(fs, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		var got outcome
+		select {
+		case got = <-done:
+		case <-time.After(time.Minute):
+			t.Fatal("the command was not answered after its forkserver died")
+		}
+		var e *commands.Error
+		if !errors.As(got.err, &e) || e.Code != commands.EUNAVAILABLE || !strings.Contains(e.Message, "stopped while the command ran") {
+			t.Errorf("answer after the forkserver died: %v", got.err)
+		}
+		assertGone(t, append(pids, fs))
+		// The next command runs at once (as a subprocess while a new forkserver warms), and then warm again.
+		if res := f.mustRun(t, f.warm, "version"); strings.TrimSpace(res.Stdout) == "" {
+			t.Errorf("version after the forkserver died printed nothing")
+		}
+		f.waitWarm(t, 1)
+		f.mustRun(t, f.warm, "version")
+		if !strings.Contains(f.logs.String(), "the warm Airflow process stopped") {
+			t.Errorf("the log does not say the forkserver stopped:\n%s", f.logs)
+		}
+	})
+}
+
+func TestWarmCommandStops(t *testing.T) {
+	eachAirflow(t, func(t *testing.T, major string) {
+		f := mustFixture(t, major, nil)
+		f.waitWarm(t, 0)
+
+		// At its time limit, the command's whole group goes, grandchild included.
+		start := time.Now()
+		res, err := f.warm.Run(context.Background(), commands.Job{Args: []string{"tasks", "test", "gw_faults", "hang", "2024-01-01"}, Limit: 20 * time.Second})
+		if err != nil || !res.TimedOut || res.Canceled {
+			t.Errorf("past its limit: %v %+v", err, res)
+		}
+		if took := time.Since(start); took > 20*time.Second+f.warm.KillGrace+10*time.Second {
+			t.Errorf("stopping at the limit took %s", took)
+		}
+		assertGone(t, f.recordedPIDs(t, 2))
+		os.Remove(f.pids)
+
+		// A client that goes away: the same, reported as canceled.
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan *commands.Result, 1)
+		go func() {
+			res, _ := f.warm.Run(ctx, commands.Job{Args: []string{"tasks", "test", "gw_faults", "hang", "2024-01-01"}, Limit: time.Hour})
+			done <- res
+		}()
+		pids := f.recordedPIDs(t, 2)
+		cancel()
+		select {
+		case res := <-done:
+			if res == nil || !res.Canceled || res.TimedOut {
+				t.Errorf("after the client went away: %+v", res)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("the command went on after its client went away")
+		}
+		assertGone(t, pids)
+		if st := f.warm.Status(); !st.Warm || st.Restarts != 0 {
+			t.Errorf("the forkserver did not survive stopping its commands: %+v", st)
+		}
+	})
+}
+
+func TestWarmCommandFloodsOutput(t *testing.T) {
+	eachAirflow(t, func(t *testing.T, major string) {
+		f := mustFixture(t, major, nil)
+		f.waitWarm(t, 0)
+		start := time.Now()
+		res, err := f.run(t, f.warm, "tasks", "test", "gw_faults", "flood", "2024-01-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Truncated || len(res.Stdout) != f.warm.MaxOutputBytes {
+			t.Errorf("100 MB of output: truncated %v, %d bytes kept (cap %d)", res.Truncated, len(res.Stdout), f.warm.MaxOutputBytes)
+		}
+		if !strings.Contains(res.Stdout, strings.Repeat("x", 1<<16)) {
+			t.Errorf("the kept output lacks the task's bytes")
+		}
+		t.Logf("100 MB through a warm child in %s, exit code %d", time.Since(start), res.ExitCode)
+		assertGone(t, f.recordedPIDs(t, 1))
+	})
+}
+
+func TestForkserverReplacedWhenAirflowChanges(t *testing.T) {
+	eachAirflow(t, func(t *testing.T, major string) {
+		f := mustFixture(t, major, nil)
+		f.waitWarm(t, 0)
+		get := func() string {
+			return strings.TrimSpace(f.mustRun(t, f.warm, "config", "get-value", "core", "parallelism").Stdout)
+		}
+		if got := get(); got != "32" {
+			t.Fatalf("parallelism before the edit: %q", got)
+		}
+		// An edit of airflow.cfg: the very next command sees it.
+		cfg := filepath.Join(f.home.Dir, "airflow.cfg")
+		data, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edited := strings.Replace(string(data), "[core]\n", "[core]\nparallelism = 7\n", 1)
+		if err := os.WriteFile(cfg, []byte(edited), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := get(); got != "7" {
+			t.Errorf("parallelism right after the edit: %q, want 7", got)
+		}
+		f.waitWarm(t, 1)
+		if got := get(); got != "7" {
+			t.Errorf("parallelism from the new forkserver: %q, want 7", got)
+		}
+		if st := f.warm.Status(); st.Forks == 0 {
+			t.Errorf("the new forkserver ran nothing: %+v", st)
+		}
+
+		// A new file in the plugins folder: replaced too, and the plugin is the children's to load.
+		plugins := filepath.Join(f.home.Dir, "plugins")
+		if err := os.MkdirAll(plugins, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		plugin := "from airflow.plugins_manager import AirflowPlugin\n\nclass GwPlugin(AirflowPlugin):\n    name = \"gw_plugin\"\n"
+		if err := os.WriteFile(filepath.Join(plugins, "gw_plugin.py"), []byte(plugin), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f.mustRun(t, f.warm, "version")
+		f.waitWarm(t, 2)
+		if out := f.mustRun(t, f.warm, "plugins", "-o", "json").Stdout; !strings.Contains(out, "gw_plugin") {
+			t.Errorf("plugins after adding one: %s", out)
+		}
+		if n := strings.Count(f.logs.String(), "replacing the warm Airflow process"); n != 2 {
+			t.Errorf("%d replacements logged, want 2:\n%s", n, f.logs)
+		}
+	})
+}
+
+func TestForkserverThatCannotStart(t *testing.T) {
+	f := mustFixture(t, "3", func(e *warm.Executor) { e.Python = "/nonexistent/python3" })
+	res := f.mustRun(t, f.warm, "version")
+	if strings.TrimSpace(res.Stdout) == "" {
+		t.Errorf("version printed nothing")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for f.warm.Status().Detail == "" || strings.Contains(f.warm.Status().Detail, "warming up") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reason given: %+v", f.warm.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := f.warm.Status()
+	if st.Warm || !strings.Contains(st.Detail, "/nonexistent/python3") || !strings.Contains(st.Detail, "subprocesses") {
+		t.Errorf("status: %+v", st)
+	}
+	if !strings.Contains(f.logs.String(), "/nonexistent/python3") {
+		t.Errorf("the log does not say why:\n%s", f.logs)
+	}
+}
+
+func TestThreadedForkserverIsNotUsed(t *testing.T) {
+	// A sitecustomize module starts a thread in every Python that runs with it, the forkserver included.
+	site := t.TempDir()
+	threaded := "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,), daemon=True, name='gw-sleeper').start()\n"
+	if err := os.WriteFile(filepath.Join(site, "sitecustomize.py"), []byte(threaded), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := mustFixture(t, "3", func(e *warm.Executor) { e.Env = append(e.Env, "PYTHONPATH="+site) })
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(f.warm.Status().Detail, "threads") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal: %+v\n%s", f.warm.Status(), f.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := f.warm.Status(); st.Warm || !strings.Contains(st.Detail, "gw-sleeper") {
+		t.Errorf("status: %+v", st)
+	}
+	f.mustRun(t, f.warm, "version")
+	if st := f.warm.Status(); st.Forks != 0 {
+		t.Errorf("a threaded forkserver forked: %+v", st)
+	}
+}
