@@ -36,13 +36,15 @@ func roleToken(r commands.Role) string {
 type scriptedExecutor struct {
 	result  commands.Result
 	block   chan struct{} // when not nil, each run waits for it to close
-	runs    atomic.Int32
-	lastArg atomic.Value
+	runs       atomic.Int32
+	lastArg    atomic.Value
+	lastCaller atomic.Value
 }
 
 func (s *scriptedExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
 	s.runs.Add(1)
 	s.lastArg.Store(job.Args)
+	s.lastCaller.Store(job.Caller)
 	if s.block != nil {
 		select {
 		case <-s.block:

@@ -125,3 +125,19 @@ func Chromium(tb testing.TB) string {
 	tb.Skip("no Chromium installed: run `make test` (testbed/chromium.sh installs it)")
 	return ""
 }
+
+// SQL runs a query on the home's SQLite metadata DB, with the Python interpreter next to its Airflow, and
+// returns the rows, one per line, columns separated by tabs.
+func (h *Home) SQL(tb testing.TB, query string) string {
+	tb.Helper()
+	script := `import sqlite3, sys
+for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]):
+    print("\t".join(str(c) for c in row))
+`
+	out, err := exec.Command(filepath.Join(filepath.Dir(h.Airflow), "python"), "-c", script,
+		filepath.Join(h.Dir, "airflow.db"), query).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("query %q: %v\n%s", query, err, out)
+	}
+	return string(out)
+}

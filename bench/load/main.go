@@ -14,11 +14,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 )
 
 func main() {
@@ -71,7 +74,7 @@ func main() {
 	during := -1
 	if *airflow != "" {
 		time.Sleep(*duration / 2)
-		during = len(airflowProcesses(*airflow))
+		during = len(airflowProcesses(*airflow, *pid))
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -97,12 +100,12 @@ func main() {
 	}
 	if *airflow != "" {
 		time.Sleep(2 * time.Second) // commands stopped at the end are reaped
-		left := airflowProcesses(*airflow)
+		left := airflowProcesses(*airflow, *pid)
 		fmt.Printf("  airflow processes half-way: %d; left behind: %d\n", during, len(left))
 		for _, p := range left {
 			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
 			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
-			fmt.Printf("    %s  [%s]\n", strings.TrimSpace(string(stat)), strings.ReplaceAll(string(cmdline), "\x00", " "))
+			fmt.Printf("    %s  [%.200s]\n", strings.TrimSpace(string(stat)), strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}
 }
@@ -126,8 +129,10 @@ func peakRSS(pid int) string {
 	return "unknown"
 }
 
-// airflowProcesses lists the pids of live processes whose command line runs the airflow binary.
-func airflowProcesses(bin string) []int {
+// airflowProcesses lists the pids of live processes whose command line runs the airflow binary, or names
+// the warm executor's forkserver (its children keep its command line); the forkserver itself, a child of
+// the gateway, is not counted.
+func airflowProcesses(bin string, gateway int) []int {
 	var pids []int
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
@@ -137,12 +142,17 @@ func airflowProcesses(bin string) []int {
 		}
 		// The binary itself, or the Python interpreter running it: argv[0] or argv[1].
 		argv := strings.Split(string(cmdline), "\x00")
-		if !(len(argv) > 0 && argv[0] == bin || len(argv) > 1 && argv[1] == bin) {
+		if !(len(argv) > 0 && argv[0] == bin || len(argv) > 1 && argv[1] == bin || slices.Contains(argv, warm.Marker)) {
 			continue
 		}
 		stat, _ := os.ReadFile(d + "/stat")
-		if s := string(stat); strings.Contains(s[strings.LastIndexByte(s, ')')+1:], " Z ") {
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) < 2 || fields[0] == "Z" {
 			continue // a zombie: ended, not yet reaped
+		}
+		if fields[1] == strconv.Itoa(gateway) && slices.Contains(argv, warm.Marker) {
+			continue // the forkserver
 		}
 		pid, _ := strconv.Atoi(filepath.Base(d))
 		pids = append(pids, pid)

@@ -174,6 +174,7 @@ func (b *browser) dagRows(tb testing.TB) map[string]string {
 func TestAdminPageInChromium(t *testing.T) {
 	tokens := mustTokensFile(t, "Admin", "Viewer")
 	onAirflow(t, "3", "[auth]\ntokens_file = "+tokens+"\n", func(t *testing.T, _ string, home *testbed.Home, g *gatewayClient) {
+		waitWarm(t, g)
 		admin := newBrowser(t)
 		t.Run("admin", func(t *testing.T) { adminSession(t, home, g, admin) })
 		t.Run("viewer", func(t *testing.T) { viewerSession(t, home, g) })
@@ -183,12 +184,18 @@ func TestAdminPageInChromium(t *testing.T) {
 
 // adminSession logs in as Admin and uses every part of the page once.
 func adminSession(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser) {
+	login := time.Now()
 	b.do(t, 2*time.Minute,
 		chromedp.Navigate(g.url+"/login?token="+roleTokenOf("Admin")),
 		chromedp.WaitVisible(chromedp.CSS(`#dags-table tr[data-dag-id="gw_two_tasks"]`)),
 	)
+	t.Logf("the DAG table showed %s after the login link was opened", time.Since(login).Round(time.Millisecond))
 	if loc := eval[string](t, b, `location.pathname`); loc != "/admin/rest_api/" {
 		t.Fatalf("login led to %s", loc)
+	}
+	if got, state := eval[string](t, b, `document.getElementById('executor').textContent`),
+		eval[string](t, b, `document.getElementById('executor-state').textContent`); got != "warm" || !strings.HasPrefix(state, "warm since ") {
+		t.Errorf("executor shown %q %q", got, state)
 	}
 
 	// The versions and the example DAGs with their paused state, as the CLI reports them.

@@ -25,6 +25,7 @@ const testToken = "integration-token-0123456789"
 type gatewayClient struct {
 	url    string
 	home   *testbed.Home
+	twin   *testbed.Home // under the mirror, the home of the gateway on the subprocess executor
 	mu     sync.Mutex
 	ran    map[string]bool // airflow_cmd of every command that ran
 	bodies []string        // every answer's body, but those of the reads that show a secret on purpose
@@ -238,7 +239,7 @@ func field(data any, key string) string {
 // TestCommandDialectAgainstAirflow runs every whitelisted command path of each Airflow version through HTTP
 // and checks what it did with the CLI.
 func TestCommandDialectAgainstAirflow(t *testing.T) {
-	forEachAirflow(t, "", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	forEachAirflowMirrored(t, func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
 		v2 := major == "2"
 
 		// Versions and configuration.

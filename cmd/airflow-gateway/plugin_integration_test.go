@@ -143,7 +143,7 @@ func (g *gatewayClient) pluginFails(tb testing.TB, way, query string, status int
 // TestPluginDialectAgainstAirflow calls every plugin API, each with GET, a form and a multipart form, on
 // each Airflow version, and checks what it did through the CLI.
 func TestPluginDialectAgainstAirflow(t *testing.T) {
-	forEachAirflow(t, "", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	forEachAirflowMirrored(t, func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
 		v2 := major == "2"
 		airflowVersion := strings.TrimSpace(home.Run(t, "version"))
 
@@ -281,7 +281,7 @@ func TestPluginDialectAgainstAirflow(t *testing.T) {
 		g.pluginOK(t, viaForm, "api=backfill&dag_id="+backfillDag+"&start_date=2024-01-01&end_date=2024-01-01&dry_run=on")
 
 		// Clearing: a DAG test records its task states; clearing one makes it run again.
-		home.Run(t, "dags", "test", "gw_two_tasks", "2024-01-02")
+		g.runOnHomes(t, "dags", "test", "gw_two_tasks", "2024-01-02")
 		state := func() string {
 			return strings.TrimSpace(lastLine(home.Run(t, "tasks", "state", "gw_two_tasks", "extract", "2024-01-02")))
 		}
@@ -362,7 +362,7 @@ func (g *gatewayClient) deployAgainstAirflow(t *testing.T, home *testbed.Home) {
 		t.Errorf("the message shows the DAGs folder's path: %s", a)
 	}
 	// The broken file would trouble the tests that follow: take it away again.
-	os.Remove(filepath.Join(home.Dags, "gw_broken.py"))
+	g.removeDAG(t, "gw_broken.py")
 
 	// deploy_dag without a file, as GET and as an urlencoded form.
 	g.pluginFails(t, viaGET, "api=deploy_dag&force=on", 400, "The argument(s) ['dag_file'] are required")
@@ -551,6 +551,11 @@ func TestRolesAgainstAirflow(t *testing.T) {
 		// Op is below Admin: deploy_dag is refused.
 		if status, body := g.as(t, roleTokenOf("Op"), "/admin/rest_api/api?api=deploy_dag"); status != 403 || !strings.Contains(body, "needs role Admin") {
 			t.Errorf("Op deploy_dag: %d %s", status, body)
+		}
+		// Airflow's own audit log (the UI's Audit Log) names the token that sent each command.
+		owners := home.SQL(t, "SELECT DISTINCT owner FROM log WHERE owner LIKE 'gateway-%' ORDER BY owner")
+		if want := "gateway-op-bot\ngateway-user-bot\ngateway-viewer-bot\n"; owners != want {
+			t.Errorf("owners in Airflow's log table: %q, want %q", owners, want)
 		}
 		logs := g.logs.String()
 		for _, role := range []string{"Viewer", "User", "Op"} {

@@ -9,6 +9,8 @@ var runValues = []struct {
 	with string
 }{
 	{regexp.MustCompile(`\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?`), "<time>"},
+	{regexp.MustCompile(`\d{8}T\d{6}(?:\.\d+)?Z`), "<time>"},
+	{regexp.MustCompile(`\b\d+:\d{2}:\d{2}\.\d+`), "<duration>"},
 	{regexp.MustCompile(`\d+\.\d+ ?(?:s|ms|seconds)\b`), "<duration>"},
 }
 

@@ -188,8 +188,8 @@ func TestCallerGoneKillsCommand(t *testing.T) {
 
 func TestChildEnvironment(t *testing.T) {
 	ex, _ := fake(t, "env")
-	ex.Env = subprocess.ChildEnv(append(ex.Env, "AIRFLOW_GATEWAY__AUTH__TOKENS_FILE=/x", "AIRFLOW_GATEWAY_CONFIG=/y", "AIRFLOW_HOME=/wrong"), ex.Home)
-	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Minute})
+	ex.Env = subprocess.ChildEnv(append(ex.Env, "AIRFLOW_GATEWAY__AUTH__TOKENS_FILE=/x", "AIRFLOW_GATEWAY_CONFIG=/y", "AIRFLOW_HOME=/wrong", "LOGNAME=root", "USER=root"), ex.Home)
+	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Minute, Caller: "ci-bot"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,5 +201,10 @@ func TestChildEnvironment(t *testing.T) {
 	}
 	if !strings.Contains(res.Stdout, "PWD="+ex.Home) {
 		t.Errorf("working directory is not AIRFLOW_HOME")
+	}
+	// Airflow's audit log names who ran a command from LOGNAME (then USER): the token's name.
+	if !strings.Contains(res.Stdout, "\nLOGNAME=gateway-ci-bot\n") || !strings.Contains(res.Stdout, "\nUSER=gateway-ci-bot\n") ||
+		strings.Contains(res.Stdout, "=root\n") {
+		t.Errorf("LOGNAME and USER do not name the caller:\n%s", res.Stdout)
 	}
 }

@@ -85,7 +85,8 @@ func launch(e *Executor) (*forkserver, error) {
 	}
 	conn := fc.(*net.UnixConn)
 
-	cmd := exec.Command(e.Python, "-c", forkserverSource)
+	// The marker argument names the forkserver, and its children, which keep its command line, in ps.
+	cmd := exec.Command(e.Python, "-c", forkserverSource, Marker)
 	cmd.Env = commands.Job{}.Environ(e.Env)
 	cmd.Dir = e.Home
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3

@@ -19,6 +19,10 @@ import (
 //go:embed forkserver.py
 var forkserverSource string
 
+// Marker is the last argument of the forkserver's command line, and so of its children's: ps and /proc
+// show it for every process the warm executor started.
+const Marker = "airflow-gateway-forkserver"
+
 // Executor is a commands.Executor that forks commands from a warm Airflow process, and runs them on Cold
 // while it has none.
 type Executor struct {

@@ -161,7 +161,7 @@ func forkserverPID(tb testing.TB, python string) int {
 			continue
 		}
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.HasPrefix(string(cmdline), python+"\x00-c\x00") {
+		if strings.HasPrefix(string(cmdline), python+"\x00-c\x00") && strings.HasSuffix(string(cmdline), "\x00"+warm.Marker+"\x00") {
 			return pid
 		}
 	}
@@ -432,5 +432,16 @@ func TestThreadedForkserverIsNotUsed(t *testing.T) {
 	f.mustRun(t, f.warm, "version")
 	if st := f.warm.Status(); st.Forks != 0 {
 		t.Errorf("a threaded forkserver forked: %+v", st)
+	}
+}
+
+func TestForkserverReplacedAfterMaxAge(t *testing.T) {
+	f := mustFixture(t, "3", func(e *warm.Executor) { e.MaxAge = 2 * time.Second })
+	f.waitWarm(t, 0)
+	time.Sleep(2500 * time.Millisecond)
+	f.mustRun(t, f.warm, "version") // finds it too old: runs as a subprocess and starts a successor
+	f.waitWarm(t, 1)
+	if !strings.Contains(f.logs.String(), "older than warm_max_age") {
+		t.Errorf("the log does not say why it was replaced:\n%s", f.logs)
 	}
 }

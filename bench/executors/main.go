@@ -1,0 +1,177 @@
+// Command executors compares the ways a command can run, in one run on one machine: the Airflow CLI
+// started directly, a gateway on the subprocess executor, and a gateway on the warm executor. For each
+// command it prints the median latency of N runs of each, through HTTP for the gateways, and the ratios;
+// then the throughput of C clients sending one command for a while to each gateway, and the resident
+// memory of the warm gateway and its forkserver.
+//
+//	go run ./bench/executors -airflow BIN -home AIRFLOW_HOME -token T -warm URL -warm-pid PID -subprocess URL
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/warm"
+)
+
+func main() {
+	airflow := flag.String("airflow", "", "the airflow binary, run directly")
+	home := flag.String("home", "", "AIRFLOW_HOME of the direct runs (the gateways' own)")
+	token := flag.String("token", "", "a token of both gateways")
+	warmURL := flag.String("warm", "", "the gateway on the warm executor")
+	warmPID := flag.Int("warm-pid", 0, "its pid, for its memory and its forkserver's")
+	subURL := flag.String("subprocess", "", "the gateway on the subprocess executor")
+	n := flag.Int("n", 20, "runs of each command each way")
+	list := flag.String("commands", "version|variables get gw_bench|pools list -o json|dags list -o json|dags details gw_conf|dags list-runs gw_conf",
+		"the commands, separated by |")
+	clients := flag.Int("clients", 32, "clients of the throughput test")
+	duration := flag.Duration("duration", 30*time.Second, "length of each throughput test")
+	throughputCommand := flag.String("throughput-command", "variables get gw_bench", "the command of the throughput test")
+	flag.Parse()
+
+	fmt.Printf("%-24s %10s %12s %10s %14s %16s\n", "command", "direct", "subprocess", "warm", "direct/warm", "subprocess/warm")
+	for _, command := range strings.Split(*list, "|") {
+		direct := median(*n, func() time.Duration { return runDirect(*airflow, *home, command) })
+		sub := median(*n, func() time.Duration { return runHTTP(*subURL, *token, command) })
+		hot := median(*n, func() time.Duration { return runHTTP(*warmURL, *token, command) })
+		fmt.Printf("%-24s %10s %12s %10s %13.1fx %15.1fx\n", command, ms(direct), ms(sub), ms(hot),
+			float64(direct)/float64(hot), float64(sub)/float64(hot))
+	}
+
+	fmt.Printf("\n%d clients sending `%s` for %s:\n", *clients, *throughputCommand, *duration)
+	subOK, subAll := load(*subURL, *token, *throughputCommand, *clients, *duration)
+	hotOK, hotAll := load(*warmURL, *token, *throughputCommand, *clients, *duration)
+	perSecond := func(ok int) float64 { return float64(ok) / duration.Seconds() }
+	fmt.Printf("  subprocess  %6d answered 200 of %6d (%.1f/s)\n", subOK, subAll, perSecond(subOK))
+	fmt.Printf("  warm        %6d answered 200 of %6d (%.1f/s)\n", hotOK, hotAll, perSecond(hotOK))
+	if subOK > 0 {
+		fmt.Printf("  warm/subprocess %.1fx\n", float64(hotOK)/float64(subOK))
+	}
+
+	if *warmPID > 0 {
+		fmt.Printf("\nmemory at the end: warm gateway RSS %s (peak %s)", status(*warmPID, "VmRSS"), status(*warmPID, "VmHWM"))
+		if fs := forkserverOf(*warmPID); fs > 0 {
+			fmt.Printf(", its forkserver RSS %s (peak %s)", status(fs, "VmRSS"), status(fs, "VmHWM"))
+		}
+		fmt.Println()
+	}
+}
+
+// median runs f n times and returns the median of what it measured.
+func median(n int, f func() time.Duration) time.Duration {
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		ds[i] = f()
+	}
+	slices.Sort(ds)
+	return ds[n/2]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+
+func runDirect(bin, home, command string) time.Duration {
+	cmd := exec.Command(bin, strings.Fields(command)...)
+	cmd.Env = append(os.Environ(), "AIRFLOW_HOME="+home)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fail("airflow %s: %v\n%s", command, err, out)
+	}
+	return time.Since(start)
+}
+
+var client = &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
+// send runs one command through a gateway and returns the HTTP status and the exit code header.
+func send(base, token, command string) (int, string) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/command?command="+url.QueryEscape(command), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("X-Airflow-Exit-Code")
+}
+
+func runHTTP(base, token, command string) time.Duration {
+	start := time.Now()
+	if status, exit := send(base, token, command); status != 200 || exit != "0" {
+		fail("%s %s: status %d, exit code %s", base, command, status, exit)
+	}
+	return time.Since(start)
+}
+
+// load has clients send command for d and counts the answers, and those that were 200 with exit code 0.
+func load(base, token, command string, clients int, d time.Duration) (ok, all int) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var good, total atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				status, exit := send(base, token, command)
+				if ctx.Err() != nil {
+					return // answered after the end: not counted
+				}
+				total.Add(1)
+				if status == 200 && exit == "0" {
+					good.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return int(good.Load()), int(total.Load())
+}
+
+// status reads a field of /proc/PID/status, such as VmRSS.
+func status(pid int, field string) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+// forkserverOf finds the warm executor's forkserver among the gateway's children.
+func forkserverOf(gateway int) int {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		cmdline, _ := os.ReadFile(d + "/cmdline")
+		stat, _ := os.ReadFile(d + "/stat")
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(fields) > 1 && fields[1] == strconv.Itoa(gateway) && slices.Contains(strings.Split(string(cmdline), "\x00"), warm.Marker) {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			return pid
+		}
+	}
+	return 0
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "executors: "+format+"\n", args...)
+	os.Exit(1)
+}

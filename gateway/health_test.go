@@ -1,0 +1,146 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+)
+
+// healthAnswer is /health's body.
+type healthAnswer struct {
+	Status       int
+	Metadatabase struct {
+		Status     string `json:"status"`
+		AgeSeconds *int   `json:"age_seconds"`
+	} `json:"metadatabase"`
+	Executor commands.ExecutorStatus `json:"executor"`
+}
+
+func getHealth(tb testing.TB, url string) (*healthAnswer, time.Duration) {
+	tb.Helper()
+	start := time.Now()
+	resp, err := http.Get(url + "/health")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	took := time.Since(start)
+	a := &healthAnswer{Status: resp.StatusCode}
+	if err := json.NewDecoder(resp.Body).Decode(a); err != nil {
+		tb.Fatal(err)
+	}
+	return a, took
+}
+
+// TestHealthNeverWaitsForASlot holds the only command slot with a command that does not end: /health
+// still answers at once, from the background check, which runs outside the slots.
+func TestHealthNeverWaitsForASlot(t *testing.T) {
+	ex := &scriptedExecutor{block: make(chan struct{})}
+	srv := mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: time.Minute, CommandTimeout: time.Minute, LongCommandTimeout: time.Minute})
+	busy := make(chan struct{})
+	go func() {
+		defer close(busy)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/command?command=version", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	for ex.runs.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+
+	// The first probe starts the check and says the database is not known yet.
+	a, took := getHealth(t, srv.URL)
+	if a.Status != http.StatusServiceUnavailable || a.Metadatabase.Status != "unknown" || took > time.Second {
+		t.Errorf("first probe with every slot busy: %d %q after %s", a.Status, a.Metadatabase.Status, took)
+	}
+	for ex.runs.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if args := ex.lastArg.Load().([]string); strings.Join(args, " ") != "db check" {
+		t.Errorf("the check ran %v", args)
+	}
+	// A second probe while the check runs: no second check, an answer at once.
+	if a, took = getHealth(t, srv.URL); a.Status != http.StatusServiceUnavailable || took > time.Second || ex.runs.Load() != 2 {
+		t.Errorf("probe during the check: %d after %s, %d runs", a.Status, took, ex.runs.Load())
+	}
+	close(ex.block)
+	<-busy
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Metadatabase.Status != "healthy" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		a, _ = getHealth(t, srv.URL)
+	}
+	if a.Status != http.StatusOK || a.Metadatabase.AgeSeconds == nil || *a.Metadatabase.AgeSeconds > 5 {
+		t.Errorf("after the check: %d %+v", a.Status, a.Metadatabase)
+	}
+	if a.Executor.Name != "subprocess" {
+		t.Errorf("executor %+v", a.Executor)
+	}
+	// Within the check's lifetime, probes reuse its answer.
+	runs := ex.runs.Load()
+	for range 5 {
+		getHealth(t, srv.URL)
+	}
+	if ex.runs.Load() != runs {
+		t.Errorf("probes within %s ran %d more checks", 10*time.Second, ex.runs.Load()-runs)
+	}
+}
+
+func TestHealthSaysUnhealthy(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{ExitCode: 1, Stderr: "no database"}}
+	srv := mustServer(t, ex, commands.Options{})
+	getHealth(t, srv.URL)
+	deadline := time.Now().Add(5 * time.Second)
+	a, _ := getHealth(t, srv.URL)
+	for a.Metadatabase.Status == "unknown" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		a, _ = getHealth(t, srv.URL)
+	}
+	if a.Status != http.StatusServiceUnavailable || a.Metadatabase.Status != "unhealthy" {
+		t.Errorf("a failing db check: %d %+v", a.Status, a.Metadatabase)
+	}
+}
+
+func TestLiveness(t *testing.T) {
+	ex := &scriptedExecutor{block: make(chan struct{})}
+	defer close(ex.block)
+	srv := mustServer(t, ex, commands.Options{})
+	resp, err := http.Get(srv.URL + "/health/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != http.StatusOK || body["status"] != "alive" || ex.runs.Load() != 0 {
+		t.Errorf("/health/live: %d %v, %d commands run", resp.StatusCode, body, ex.runs.Load())
+	}
+}
+
+// TestCommandsCarryTheCaller: a command runs with the name of the token that sent it, which the executors
+// give Airflow as LOGNAME and USER.
+func TestCommandsCarryTheCaller(t *testing.T) {
+	ex := &scriptedExecutor{}
+	srv := mustServer(t, ex, commands.Options{})
+	for _, tt := range []struct{ token, name, target string }{
+		{token, "ci", "/api/v1/command?command=version"},
+		{viewerToken, "viewer", "/admin/rest_api/api?api=list_dags"},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+tt.target, nil)
+		req.Header.Set("Authorization", "Bearer "+tt.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got, _ := ex.lastCaller.Load().(string); got != tt.name {
+			t.Errorf("%s ran as %q, want %q", tt.target, got, tt.name)
+		}
+	}
+}
