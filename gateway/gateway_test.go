@@ -34,8 +34,8 @@ func roleToken(r commands.Role) string {
 // scriptedExecutor answers every command with a fixed result and counts the runs; it stands in for the
 // executor where a test is about HTTP, not Airflow.
 type scriptedExecutor struct {
-	result  commands.Result
-	block   chan struct{} // when not nil, each run waits for it to close
+	result     commands.Result
+	block      chan struct{} // when not nil, each run waits for it to close
 	runs       atomic.Int32
 	lastArg    atomic.Value
 	lastCaller atomic.Value
