@@ -1,37 +1,18 @@
 package gateway_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
-// lockedBuffer collects log lines written from the server's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
-}
-
 // captureLog sends the default logger to a buffer for the rest of the test.
-func captureLog(t *testing.T) *lockedBuffer {
-	var b lockedBuffer
+func captureLog(t *testing.T) *testbed.Buffer {
+	var b testbed.Buffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&b, nil)))
 	t.Cleanup(func() { slog.SetDefault(old) })
@@ -51,7 +32,7 @@ func TestAccessAndAuditLines(t *testing.T) {
 	}
 
 	var access, audit []string
-	for _, l := range logs.lines() {
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		if strings.Contains(l, token) || strings.Contains(l, "not-the-token") || strings.Contains(l, "hunter2") {
 			t.Errorf("a log line shows a secret: %s", l)
 		}

@@ -141,3 +141,23 @@ for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]):
 	}
 	return string(out)
 }
+
+// Buffer collects what a logger writes from many goroutines.
+type Buffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

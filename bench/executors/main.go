@@ -16,15 +16,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/airflow-gateway/airflow-gateway/bench/proc"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 )
 
@@ -63,9 +61,9 @@ func main() {
 	}
 
 	if *warmPID > 0 {
-		fmt.Printf("\nmemory at the end: warm gateway RSS %s (peak %s)", status(*warmPID, "VmRSS"), status(*warmPID, "VmHWM"))
+		fmt.Printf("\nmemory at the end: warm gateway RSS %s (peak %s)", proc.Status(*warmPID, "VmRSS"), proc.Status(*warmPID, "VmHWM"))
 		if fs := forkserverOf(*warmPID); fs > 0 {
-			fmt.Printf(", its forkserver RSS %s (peak %s)", status(fs, "VmRSS"), status(fs, "VmHWM"))
+			fmt.Printf(", its forkserver RSS %s (peak %s)", proc.Status(fs, "VmRSS"), proc.Status(fs, "VmHWM"))
 		}
 		fmt.Println()
 	}
@@ -140,32 +138,11 @@ func load(base, token, command string, clients int, d time.Duration) (ok, all in
 	return int(good.Load()), int(total.Load())
 }
 
-// status reads a field of /proc/PID/status, such as VmRSS.
-func status(pid int, field string) string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "?"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "?"
-}
-
 // forkserverOf finds the warm executor's forkserver among the gateway's children.
 func forkserverOf(gateway int) int {
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	sort.Strings(dirs)
-	for _, d := range dirs {
-		cmdline, _ := os.ReadFile(d + "/cmdline")
-		stat, _ := os.ReadFile(d + "/stat")
-		s := string(stat)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) > 1 && fields[1] == strconv.Itoa(gateway) && slices.Contains(strings.Split(string(cmdline), "\x00"), warm.Marker) {
-			pid, _ := strconv.Atoi(filepath.Base(d))
-			return pid
+	for _, p := range proc.All() {
+		if p.PPID == gateway && slices.Contains(p.Argv, warm.Marker) {
+			return p.PID
 		}
 	}
 	return 0

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/airflow-gateway/airflow-gateway/bench/proc"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 )
 
@@ -96,7 +96,7 @@ func main() {
 		fmt.Printf("  latency      p50 %s  p99 %s  max %s\n", pct(latencies, 50), pct(latencies, 99), latencies[len(latencies)-1].Round(time.Millisecond))
 	}
 	if *pid > 0 {
-		fmt.Printf("  gateway peak RSS %s\n", peakRSS(*pid))
+		fmt.Printf("  gateway peak RSS %s\n", proc.Status(*pid, "VmHWM"))
 	}
 	if *airflow != "" {
 		time.Sleep(2 * time.Second) // commands stopped at the end are reaped
@@ -115,47 +115,18 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[min(max(i-1, 0), len(sorted)-1)].Round(time.Millisecond)
 }
 
-// peakRSS reads the process's high-water mark of resident memory.
-func peakRSS(pid int) string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "unknown (" + err.Error() + ")"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
 // airflowProcesses lists the pids of live processes whose command line runs the airflow binary, or names
 // the warm executor's forkserver (its children keep its command line); the forkserver itself, a child of
 // the gateway, is not counted.
 func airflowProcesses(bin string, gateway int) []int {
 	var pids []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		cmdline, err := os.ReadFile(d + "/cmdline")
-		if err != nil {
-			continue
+	for _, p := range proc.All() {
+		argv := p.Argv
+		runsAirflow := len(argv) > 0 && argv[0] == bin || len(argv) > 1 && argv[1] == bin
+		warmChild := slices.Contains(argv, warm.Marker) && p.PPID != gateway
+		if p.State != "Z" && (runsAirflow || warmChild) {
+			pids = append(pids, p.PID)
 		}
-		// The binary itself, or the Python interpreter running it: argv[0] or argv[1].
-		argv := strings.Split(string(cmdline), "\x00")
-		if !(len(argv) > 0 && argv[0] == bin || len(argv) > 1 && argv[1] == bin || slices.Contains(argv, warm.Marker)) {
-			continue
-		}
-		stat, _ := os.ReadFile(d + "/stat")
-		s := string(stat)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) < 2 || fields[0] == "Z" {
-			continue // a zombie: ended, not yet reaped
-		}
-		if fields[1] == strconv.Itoa(gateway) && slices.Contains(argv, warm.Marker) {
-			continue // the forkserver
-		}
-		pid, _ := strconv.Atoi(filepath.Base(d))
-		pids = append(pids, pid)
 	}
 	return pids
 }

@@ -29,25 +29,7 @@ type gatewayClient struct {
 	mu     sync.Mutex
 	ran    map[string]bool // airflow_cmd of every command that ran
 	bodies []string        // every answer's body, but those of the reads that show a secret on purpose
-	logs   *syncBuffer
-}
-
-// syncBuffer collects what the gateway logs from its goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs   *testbed.Buffer
 }
 
 // Secrets the integration tests plant: none may show in any answer or log line, but for the one read that
@@ -118,7 +100,7 @@ rest_api_plugin_expected_http_token = %s
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &testbed.Buffer{}
 	go func() {
 		errc <- run(ctx, []string{"serve", "--config", path}, func(string) string { return "" }, strings.NewReader(""), pw, logs)
 		pw.Close()

@@ -112,9 +112,11 @@ func launch(e *Executor) (*forkserver, error) {
 	// What the forkserver prints itself (import warnings, a traceback) goes to the gateway's log.
 	go func() {
 		sc := bufio.NewScanner(logs)
+		sc.Buffer(make([]byte, 0, 4096), 64<<10)
 		for sc.Scan() {
-			e.log().Warn("forkserver output", "pid", cmd.Process.Pid, "line", sc.Text())
+			e.log().Info("forkserver output", "pid", cmd.Process.Pid, "line", sc.Text())
 		}
+		_, _ = io.Copy(io.Discard, logs) // past a line too long to log, the forkserver must not block
 	}()
 
 	info, err := fs.handshake(e)

@@ -17,6 +17,7 @@ and exits, so nothing outlives the gateway.
 """
 
 import atexit
+import gc
 import importlib
 import json
 import os
@@ -344,6 +345,10 @@ def main():
         send(sock, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
         raise
     send(sock, {"op": "ready", **info})
+    # What warming up made is never garbage: the children's collections need not walk it, nor copy the
+    # pages it lies on.
+    gc.collect()
+    gc.freeze()
     serve(sock)
 
 

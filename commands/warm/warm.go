@@ -47,7 +47,8 @@ type Executor struct {
 	lastError string    // why commands run as subprocesses
 	starts    uint64
 	forks     uint64
-	all       sync.WaitGroup // forkservers not yet closed
+	live      map[*forkserver]bool // started and not yet closed, retired or not
+	all       sync.WaitGroup       // forkserver processes not yet reaped
 }
 
 // errNotStarted says the command never ran on the forkserver, so it can run cold instead.
@@ -107,6 +108,10 @@ func (e *Executor) Close() {
 	if e.current != nil {
 		e.retireLocked(e.current, "the gateway is stopping")
 	}
+	for fs := range e.live {
+		fs.retired = true
+		fs.close()
+	}
 	e.mu.Unlock()
 	e.all.Wait()
 }
@@ -134,8 +139,14 @@ func (e *Executor) release(fs *forkserver) {
 	defer e.mu.Unlock()
 	fs.running--
 	if fs.retired && fs.running == 0 {
-		fs.close()
+		e.closeLocked(fs)
 	}
+}
+
+// closeLocked closes a retired forkserver.
+func (e *Executor) closeLocked(fs *forkserver) {
+	delete(e.live, fs)
+	fs.close()
 }
 
 // retireLocked takes fs out of service; it closes once its running commands have ended.
@@ -149,7 +160,7 @@ func (e *Executor) retireLocked(fs *forkserver, why string) {
 	fs.retired = true
 	e.log().Info("replacing the warm Airflow process; commands run as subprocesses until a new one is warm", "reason", why, "pid", fs.pid(), "warm_for", time.Since(fs.readyAt).Round(time.Second).String())
 	if fs.running == 0 {
-		fs.close()
+		e.closeLocked(fs)
 	}
 }
 
@@ -170,10 +181,7 @@ func (e *Executor) start() {
 	defer e.mu.Unlock()
 	e.starting = false
 	if err != nil {
-		e.failures++
-		backoff := min(time.Second<<min(e.failures, 9), 5*time.Minute)
-		e.retryAt = time.Now().Add(backoff)
-		e.lastError = err.Error()
+		backoff := e.failedLocked(err.Error())
 		e.log().Error("the warm executor has no forkserver; commands run as subprocesses", "err", err, "retry_in", backoff.String())
 		return
 	}
@@ -182,6 +190,10 @@ func (e *Executor) start() {
 		fs.close()
 		return
 	}
+	if e.live == nil {
+		e.live = map[*forkserver]bool{}
+	}
+	e.live[fs] = true
 	e.failures, e.lastError, e.current = 0, "", fs
 	e.log().Info("warm Airflow process ready", "pid", fs.pid(), "python", fs.info.Python, "airflow", fs.info.Airflow,
 		"warm_up", time.Since(began).Round(time.Millisecond).String(), "modules", len(fs.info.Modules))
@@ -191,15 +203,31 @@ func (e *Executor) start() {
 // watch replaces fs when it dies while in service.
 func (e *Executor) watch(fs *forkserver) {
 	<-fs.done
+	exit := fs.exitErr()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if fs.retired {
 		return
 	}
-	e.lastError = fmt.Sprintf("the warm Airflow process (pid %d) stopped: %v", fs.pid(), fs.exitErr())
-	e.log().Error("the warm Airflow process stopped; commands run as subprocesses until a new one is warm", "pid", fs.pid(), "err", fs.exitErr())
+	why := fmt.Sprintf("the warm Airflow process (pid %d) stopped: %v", fs.pid(), exit)
+	e.lastError = why
+	e.log().Error("the warm Airflow process stopped; commands run as subprocesses until a new one is warm", "pid", fs.pid(), "err", exit)
 	e.retireLocked(fs, "it stopped")
+	if time.Since(fs.readyAt) < time.Minute {
+		e.failedLocked(why) // one that dies young is not restarted at once, again and again
+	}
 	e.startLocked()
+}
+
+// failedLocked counts a failed start, and has the next one wait for a while that doubles with each
+// failure in a row, up to 5 minutes; it returns the while.
+func (e *Executor) failedLocked(why string) time.Duration {
+	e.failures++
+	backoff := min(time.Second<<min(e.failures, 9), 5*time.Minute)
+	e.retryAt = time.Now().Add(backoff)
+	e.lastError = why
+	time.AfterFunc(backoff, e.Start)
+	return backoff
 }
 
 func (e *Executor) log() *slog.Logger {

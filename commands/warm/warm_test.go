@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,8 +25,8 @@ type fixture struct {
 	home *testbed.Home
 	cold *subprocess.Executor
 	warm *warm.Executor
-	pids string // where the gw_faults tasks write their pids
-	logs *logBuffer
+	pids string          // where the gw_faults tasks write their pids
+	logs *testbed.Buffer // the executor's log
 }
 
 // paths are the command paths the fixtures' forkservers warm up.
@@ -46,7 +45,7 @@ func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixt
 	if err := os.WriteFile(filepath.Join(home.Dags, "gw_faults.py"), dag, 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{home: home, pids: filepath.Join(tb.TempDir(), "pids"), logs: &logBuffer{}}
+	f := &fixture{home: home, pids: filepath.Join(tb.TempDir(), "pids"), logs: &testbed.Buffer{}}
 	env := append(subprocess.ChildEnv(os.Environ(), home.Dir), "GW_FAULT_PIDS="+f.pids)
 	f.cold = &subprocess.Executor{Binary: home.Airflow, Home: home.Dir, Env: env, MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second}
 	python, err := warm.PythonOf(home.Airflow)
@@ -54,7 +53,7 @@ func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixt
 		tb.Fatal(err)
 	}
 	f.warm = &warm.Executor{Cold: f.cold, Python: python, Binary: home.Airflow, Home: home.Dir, Env: env,
-		MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second, MaxAge: time.Hour, Paths: paths, Log: f.logs.logger()}
+		MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second, MaxAge: time.Hour, Paths: paths, Log: slog.New(slog.NewTextHandler(f.logs, nil))}
 	if adjust != nil {
 		adjust(f.warm)
 	}
@@ -169,24 +168,6 @@ func forkserverPID(tb testing.TB, python string) int {
 	return 0
 }
 
-// logBuffer collects the executor's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // eachAirflow runs body on each Airflow version in parallel.
 func eachAirflow(t *testing.T, body func(t *testing.T, major string)) {
 	for _, major := range testbed.Versions {
@@ -233,8 +214,6 @@ func TestWarmAnswersLikeSubprocess(t *testing.T) {
 
 // mask replaces what changes from run to run in Airflow's messages: times and durations.
 func mask(s string) string { return commandstest.MaskRun(s) }
-
-func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 func TestForkserverKilledDuringCommand(t *testing.T) {
 	eachAirflow(t, func(t *testing.T, major string) {
