@@ -68,6 +68,7 @@ WARM_MODULES = [
     "airflow.www.app",
     "flask_caching",
     "httpx",
+    "httpcore",
     "packaging.version",
     "rich.console",
     "tomllib",
