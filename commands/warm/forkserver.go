@@ -52,6 +52,7 @@ type forkserver struct {
 	startedAt   time.Time // when the process was started: files changed after it may be missed by it
 	readyAt     time.Time
 	fingerprint string // of the files whose change makes it stale, taken when it became warm
+	sites       map[string]*siteListing
 
 	sendMu  sync.Mutex
 	mu      sync.Mutex
@@ -132,7 +133,8 @@ func launch(e *Executor) (*forkserver, error) {
 	fs.info = *info
 	fs.readyAt = time.Now()
 	var newest time.Time
-	fs.fingerprint, newest = fingerprint(info)
+	fs.sites = map[string]*siteListing{}
+	fs.fingerprint, newest = fingerprint(info, fs.sites)
 	if !newest.Before(fs.startedAt) {
 		fs.fingerprint = "changed while warming up" // so the first look finds it stale
 	}
@@ -265,7 +267,7 @@ func (fs *forkserver) staleReason(maxAge time.Duration) string {
 	if maxAge > 0 && time.Since(fs.readyAt) > maxAge {
 		return fmt.Sprintf("it is older than warm_max_age (%s)", maxAge)
 	}
-	if now, _ := fingerprint(&fs.info); now != fs.fingerprint {
+	if now, _ := fingerprint(&fs.info, fs.sites); now != fs.fingerprint {
 		return "Airflow's configuration, installation or plugins changed"
 	}
 	return ""
