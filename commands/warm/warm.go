@@ -74,7 +74,12 @@ func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result,
 	res, err := fs.run(ctx, e, job)
 	e.release(fs)
 	if errors.Is(err, errNotStarted) {
+		// It refused (it has grown a thread) or could not be reached: a new one takes its place.
 		e.log().Warn("the warm executor could not start a command; running it as a subprocess", "err", err)
+		e.mu.Lock()
+		e.retireLocked(fs, err.Error())
+		e.startLocked()
+		e.mu.Unlock()
 		return e.Cold.Run(ctx, job)
 	}
 	if err == nil {
