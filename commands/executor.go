@@ -38,23 +38,66 @@ type Job struct {
 	Detaches bool
 	// Caller names who sent the command (a token's name); "" for the gateway's own commands.
 	Caller string
+	// Live, when not nil, is handed the output while the command runs: every piece the executor keeps
+	// (never more than the per-stream cap), in order within each stream. The executor calls it from one
+	// reading goroutine per stream, so a slow Live holds the command's output back; p is only valid
+	// during the call.
+	Live func(s Stream, p []byte)
+	// Marker, when not empty, is put in the command's environment as AIRFLOW_GATEWAY_JOB, so that the
+	// command's processes can be found by it after a crash of the gateway (see FindMarked).
+	Marker string
 }
 
+// Stream names one of a command's two output streams.
+type Stream int
+
+// The output streams.
+const (
+	Stdout Stream = iota
+	Stderr
+)
+
+// String returns "stdout" or "stderr".
+func (s Stream) String() string {
+	if s == Stderr {
+		return "stderr"
+	}
+	return "stdout"
+}
+
+// MarkerVariable is the environment variable that carries a Job's Marker.
+const MarkerVariable = "AIRFLOW_GATEWAY_JOB"
+
 // Environ returns base with LOGNAME and USER naming the job's caller as gateway-NAME (the gateway's own
-// commands as gateway), so that Airflow's audit log (its `log` table) says who ran the command.
+// commands as gateway), so that Airflow's audit log (its `log` table) says who ran the command. A job
+// whose output is handed over live also gets PYTHONUNBUFFERED=1, so that Python prints as it goes instead
+// of when its buffer fills; a job with a Marker gets AIRFLOW_GATEWAY_JOB.
 func (j Job) Environ(base []string) []string {
 	user := "gateway"
 	if j.Caller != "" {
 		user = "gateway-" + j.Caller
 	}
-	env := make([]string, 0, len(base)+2)
+	env := make([]string, 0, len(base)+4)
 	for _, kv := range base {
-		if strings.HasPrefix(kv, "LOGNAME=") || strings.HasPrefix(kv, "USER=") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "LOGNAME", "USER", MarkerVariable:
 			continue
+		case "PYTHONUNBUFFERED":
+			if j.Live != nil {
+				continue
+			}
 		}
 		env = append(env, kv)
 	}
-	return append(env, "LOGNAME="+user, "USER="+user)
+	env = append(env, "LOGNAME="+user, "USER="+user)
+	if j.Live != nil {
+		env = append(env, "PYTHONUNBUFFERED=1")
+	}
+	if j.Marker != "" {
+		env = append(env, MarkerVariable+"="+j.Marker)
+	}
+	return env
 }
 
 type callerKey struct{}

@@ -19,7 +19,7 @@ func MaskURIs(text string) string {
 // connections run with -o json; their output is read as JSON and written again with password, the password
 // in get_uri and the sensitive keys of extra masked. Output that cannot be read so is withheld.
 func maskOutput(inv *Invocation, res *Result) {
-	if !strings.HasPrefix(inv.Path(), "connections ") {
+	if !masksWhole(inv) {
 		return
 	}
 	res.Stderr = MaskURIs(res.Stderr)
@@ -52,6 +52,10 @@ func maskOutput(inv *Invocation, res *Result) {
 	}
 	res.Stdout = string(out) + "\n"
 }
+
+// masksWhole reports whether inv's output is masked as a whole, once the command has ended: the output of
+// commands that print connections.
+func masksWhole(inv *Invocation) bool { return strings.HasPrefix(inv.Path(), "connections ") }
 
 func maskConnection(conn map[string]any) {
 	if p, _ := conn["password"].(string); p != "" {

@@ -49,13 +49,39 @@ func (s *Service) MaxUploadBytes() int64 { return s.opts.MaxUploadBytes }
 // in time, ETIMEOUT with the partial Result when the command ran past its limit, and the Result otherwise,
 // whatever the command's exit code.
 func (s *Service) Run(ctx context.Context, inv *Invocation) (*Result, error) {
+	return s.RunWatched(ctx, inv, Watch{})
+}
+
+// Watch is told what a command does while it runs. Every field may be nil or empty.
+type Watch struct {
+	// Started is called when the command has a slot and starts.
+	Started func()
+	// Output is handed the command's output as it comes, in whole lines, filtered and masked as the
+	// Result shows it: the pieces of a stream put together are the Result's text of that stream. It may be
+	// called for both streams at once. Output a mask can only judge whole (connections) comes at the end.
+	Output func(s Stream, text string)
+	// Marker is passed on as Job.Marker.
+	Marker string
+}
+
+// RunWatched runs inv as Run does, and tells w what it does while it runs.
+func (s *Service) RunWatched(ctx context.Context, inv *Invocation, w Watch) (*Result, error) {
 	limit := s.opts.CommandTimeout
 	if inv.Rule.Long {
 		limit = s.opts.LongCommandTimeout
 	}
-	res, err := s.RunJob(ctx, Job{Args: inv.Args(), Limit: limit})
+	job := Job{Args: inv.Args(), Limit: limit, Marker: w.Marker}
+	var feed *liveFeed
+	if w.Output != nil {
+		feed = newLiveFeed(w.Output, s.opts.FilterLoadingMessages, masksWhole(inv))
+		job.Live = feed.write
+	}
+	res, err := s.runJob(ctx, job, w.Started)
 	if res != nil {
 		maskOutput(inv, res)
+	}
+	if feed != nil {
+		feed.finish(res)
 	}
 	return res, err
 }
@@ -68,10 +94,17 @@ func (s *Service) RunUnqueued(ctx context.Context, job Job) (*Result, error) {
 
 // RunJob runs a job as Run does; it is for the gateway's own commands, already known to be safe.
 func (s *Service) RunJob(ctx context.Context, job Job) (*Result, error) {
+	return s.runJob(ctx, job, nil)
+}
+
+func (s *Service) runJob(ctx context.Context, job Job, started func()) (*Result, error) {
 	if err := s.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer func() { <-s.slots }()
+	if started != nil {
+		started()
+	}
 	if job.Caller == "" {
 		job.Caller = CallerOf(ctx)
 	}

@@ -51,7 +51,7 @@ func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result,
 	cmd.Env = job.Environ(e.Env)
 	cmd.Dir = e.Home
 	cmd.Stdin = nil // reads from the null device
-	stdout, stderr := NewOutput(e.MaxOutputBytes), NewOutput(e.MaxOutputBytes)
+	stdout, stderr := Outputs(job, e.MaxOutputBytes)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// At the limit or when the caller goes away, the whole group is asked to stop; WaitDelay later,
@@ -100,10 +100,22 @@ type Output struct {
 	buf       []byte
 	limit     int
 	truncated bool
+	live      func(p []byte) // handed what is kept, as it is written
 }
 
 // NewOutput returns an Output that keeps limit bytes.
 func NewOutput(limit int) *Output { return &Output{limit: limit} }
+
+// Outputs returns the two Outputs of a job's stdout and stderr, each keeping limit bytes and handing what
+// it keeps to job.Live when the job has one.
+func Outputs(job commands.Job, limit int) (stdout, stderr *Output) {
+	stdout, stderr = NewOutput(limit), NewOutput(limit)
+	if job.Live != nil {
+		stdout.live = func(p []byte) { job.Live(commands.Stdout, p) }
+		stderr.live = func(p []byte) { job.Live(commands.Stderr, p) }
+	}
+	return stdout, stderr
+}
 
 // Write keeps what fits and always reports all of p written.
 func (b *Output) Write(p []byte) (int, error) {
@@ -115,6 +127,9 @@ func (b *Output) Write(p []byte) (int, error) {
 		p = p[:max(room, 0)]
 	}
 	b.buf = append(b.buf, p...)
+	if b.live != nil && len(p) > 0 {
+		b.live(p)
+	}
 	return n, nil
 }
 

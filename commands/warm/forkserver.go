@@ -325,7 +325,7 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, job commands.Job) (*
 		return nil, fmt.Errorf("%w: the forkserver stopped", errNotStarted)
 	}
 
-	stdout, stderr := subprocess.NewOutput(e.MaxOutputBytes), subprocess.NewOutput(e.MaxOutputBytes)
+	stdout, stderr := subprocess.Outputs(job, e.MaxOutputBytes)
 	var readers sync.WaitGroup
 	for _, p := range []struct {
 		r *os.File

@@ -234,6 +234,11 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(dict(kv.split("=", 1) for kv in request["env"] if "=" in kv))
+        if os.environ.get("PYTHONUNBUFFERED"):
+            # What the variable does to an interpreter that starts with it: output goes out as printed.
+            for stream in (sys.stdout, sys.stderr):
+                if hasattr(stream, "reconfigure"):
+                    stream.reconfigure(line_buffering=True, write_through=True)
         sys.argv = list(request["argv"])
         script = sys.argv[0]
         try:

@@ -1,0 +1,292 @@
+// Package sqlite keeps jobs in an SQLite database file, through a driver written in Go (no cgo).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a jobs.Store in one SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+var _ jobs.Store = (*Store)(nil)
+
+// Open opens (or creates) the database at file and brings its schema up to date.
+func Open(ctx context.Context, file string) (*Store, error) {
+	dsn := "file:" + file + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// One connection: SQLite writes one at a time anyway, and no statement waits on another's lock.
+	db.SetMaxOpenConns(1)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("the jobs database %s: %w", file, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// migrate applies the migrations the database has not had, each in its own transaction, in order.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return err
+	}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	if have > len(files) {
+		return fmt.Errorf("its schema is at version %d, newer than this gateway knows (%d): run a newer gateway, or point it at another state_dir", have, len(files))
+	}
+	for i, file := range files {
+		version := i + 1
+		if n, _ := strconv.Atoi(strings.SplitN(path.Base(file), "_", 2)[0]); n != version {
+			return fmt.Errorf("migration %s is out of sequence", file)
+		}
+		if version <= have {
+			continue
+		}
+		body, err := migrations.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", file, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixMicro()); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Version returns the schema version of the database.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Create implements jobs.Store.
+func (s *Store) Create(ctx context.Context, j *jobs.Job) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.ID, j.Command, j.AirflowCmd, j.Owner, string(j.State), j.ExitCode, j.Truncated, j.Detail,
+		j.CreatedAt.UnixMicro(), micros(j.StartedAt), micros(j.EndedAt))
+	return err
+}
+
+// Update implements jobs.Store.
+func (s *Store) Update(ctx context.Context, j *jobs.Job) error {
+	r, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, exit_code = ?, truncated = ?, detail = ?, started_at = ?, ended_at = ? WHERE id = ?`,
+		string(j.State), j.ExitCode, j.Truncated, j.Detail, micros(j.StartedAt), micros(j.EndedAt), j.ID)
+	if err != nil {
+		return err
+	}
+	return mustTouch(r, j.ID)
+}
+
+// Append implements jobs.Store.
+func (s *Store) Append(ctx context.Context, id string, c jobs.Chunk) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO job_output (job_id, pos, stream, text) VALUES (?, ?, ?, ?)`, id, c.Offset, int(c.Stream), c.Text)
+	return err
+}
+
+const jobColumns = `id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at`
+
+// Get implements jobs.Store.
+func (s *Store) Get(ctx context.Context, id string) (*jobs.Job, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, commands.Errorf(commands.ENOTFOUND, "no job %s", id)
+	}
+	return j, err
+}
+
+// Output implements jobs.Store.
+func (s *Store) Output(ctx context.Context, id string, from int64) ([]jobs.Chunk, error) {
+	// A chunk ends after from when it starts after from, or it is the last one that starts at or before it.
+	rows, err := s.db.QueryContext(ctx, `SELECT pos, stream, text FROM job_output WHERE job_id = ? AND pos + length(CAST(text AS BLOB)) > ? ORDER BY pos`, id, from)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.Chunk
+	for rows.Next() {
+		var c jobs.Chunk
+		var stream int
+		if err := rows.Scan(&c.Offset, &stream, &c.Text); err != nil {
+			return nil, err
+		}
+		c.Stream = commands.Stream(stream)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// List implements jobs.Store.
+func (s *Store) List(ctx context.Context, f jobs.Filter) ([]*jobs.Job, error) {
+	var where []string
+	var args []any
+	if f.Owner != "" {
+		where, args = append(where, "owner = ?"), append(args, f.Owner)
+	}
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, string(f.State))
+	}
+	if f.Before != "" {
+		where, args = append(where, "id < ?"), append(args, f.Before)
+	}
+	q := `SELECT ` + jobColumns + ` FROM jobs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	rows, err := s.db.QueryContext(ctx, q, append(args, f.Limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var list []*jobs.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, j)
+	}
+	return list, rows.Err()
+}
+
+// Delete implements jobs.Store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	r, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id)
+	if err != nil {
+		return err
+	}
+	return mustTouch(r, id)
+}
+
+// MarkLost implements jobs.Store.
+func (s *Store) MarkLost(ctx context.Context, detail string, at time.Time) ([]string, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE state IN (?, ?) ORDER BY id`, string(jobs.Queued), string(jobs.Running))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, detail = ?, ended_at = ? WHERE state IN (?, ?)`,
+		string(jobs.Lost), detail, at.UnixMicro(), string(jobs.Queued), string(jobs.Running)); err != nil {
+		return nil, err
+	}
+	return ids, tx.Commit()
+}
+
+// Prune implements jobs.Store.
+func (s *Store) Prune(ctx context.Context, t time.Time) (int, error) {
+	r, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE ended_at IS NOT NULL AND ended_at < ?`, t.UnixMicro())
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.RowsAffected()
+	return int(n), err
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanJob(row scanner) (*jobs.Job, error) {
+	var j jobs.Job
+	var state string
+	var exit, started, ended sql.NullInt64
+	var created int64
+	if err := row.Scan(&j.ID, &j.Command, &j.AirflowCmd, &j.Owner, &state, &exit, &j.Truncated, &j.Detail, &created, &started, &ended); err != nil {
+		return nil, err
+	}
+	j.State = jobs.State(state)
+	j.CreatedAt = time.UnixMicro(created).UTC()
+	if exit.Valid {
+		code := int(exit.Int64)
+		j.ExitCode = &code
+	}
+	j.StartedAt, j.EndedAt = fromMicros(started), fromMicros(ended)
+	return &j, nil
+}
+
+func micros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := time.UnixMicro(v.Int64).UTC()
+	return &t
+}
+
+func mustTouch(r sql.Result, id string) error {
+	n, err := r.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return commands.Errorf(commands.ENOTFOUND, "no job %s", id)
+	}
+	return nil
+}
