@@ -46,6 +46,7 @@ type Config struct {
 	TLSKey                string        `key:"gateway.tls_key" validate:"required_with=TLSCert"`
 	AllowUnauthenticated  bool          `key:"gateway.allow_unauthenticated" default:"False"`
 	TokensFile            string        `key:"auth.tokens_file"`
+	JobsRetention         time.Duration `key:"jobs.retention" default:"168h" validate:"min=0"`
 	PluginTokenHeader     string        `key:"rest_api_plugin.rest_api_plugin_http_token_header_name" default:"rest_api_plugin_http_token" validate:"required,printascii,excludes= "`
 	PluginToken           string        `key:"rest_api_plugin.rest_api_plugin_expected_http_token" secret:"true"`
 	FilterLoadingMessages bool          `key:"rest_api_plugin.filter_loading_messages_in_cli_response" default:"True"`

@@ -36,6 +36,11 @@ func (s *Server) routes() {
 	api.GET("/command", s.handleCommand)
 	api.POST("/command", s.handleCommand)
 	api.GET("/commands", s.handleCommands)
+	api.POST("/jobs", s.handleJobStart)
+	api.GET("/jobs", s.handleJobs)
+	api.GET("/jobs/:id", s.handleJob)
+	api.DELETE("/jobs/:id", s.handleJobCancel)
+	api.GET("/jobs/:id/output", s.handleJobOutput)
 
 	// The admin page; its assets hold nothing secret and are served to anyone.
 	e.GET("/", redirectTo(adminPage))

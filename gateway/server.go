@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
 )
 
 // ErrShuttingDown is the cause the server's base context is canceled with when the shutdown grace period
@@ -36,6 +37,7 @@ type Info struct {
 // Server serves both dialects over one commands.Service.
 type Server struct {
 	svc     *commands.Service
+	jobs    *jobs.Service // nil when the job store could not be opened
 	creds   *Credentials
 	info    Info
 	health  *healthCheck
@@ -55,6 +57,9 @@ func New(svc *commands.Service, creds *Credentials, info Info, log *slog.Logger)
 	s.routes()
 	return s
 }
+
+// ServeJobs serves the job endpoints with js.
+func (s *Server) ServeJobs(js *jobs.Service) { s.jobs = js }
 
 // ServeHTTP makes the Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs/sqlite"
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 	"github.com/airflow-gateway/airflow-gateway/config"
@@ -252,13 +254,26 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	}, log)
 	srv.CheckHealth()
 
+	// Requests and jobs get a context that outlives SIGTERM by the grace period, so running commands
+	// can finish.
+	baseCtx, killCommands := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer killCommands(nil)
+	store, err := sqlite.Open(ctx, filepath.Join(st.state, "jobs.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	js := jobs.New(store, svc, baseCtx, jobs.Options{Retention: cfg.JobsRetention, KillLeftovers: subprocess.KillMarked, Log: log})
+	if err := js.Recover(ctx); err != nil {
+		return fmt.Errorf("the jobs database: %w", err)
+	}
+	js.PruneEvery(time.Hour)
+	srv.ServeJobs(js)
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	// Requests get a context that outlives SIGTERM by the grace period, so running commands can finish.
-	baseCtx, killCommands := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer killCommands(nil)
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -288,15 +303,22 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	log.Info("shutting down: no new requests; running commands may finish", "grace", grace)
 	graceCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := hs.Shutdown(graceCtx); errors.Is(err, context.DeadlineExceeded) {
-		// Past the grace period: the running commands' groups are killed, and each request is answered
-		// (503, with the output so far) before the connections close.
-		log.Warn("grace period over: stopping the remaining commands")
+	err = hs.Shutdown(graceCtx)
+	if err == nil {
+		err = js.Wait(graceCtx) // jobs have no request to wait for
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// Past the grace period: the running commands' groups are killed, each request is answered (503,
+		// with the output so far) before the connections close, and running jobs end lost.
+		log.Warn("grace period over: stopping the remaining commands", "jobs", js.Running())
 		killCommands(gateway.ErrShuttingDown)
 		answerCtx, cancel := context.WithTimeout(context.Background(), st.exec.KillGrace+5*time.Second)
 		defer cancel()
 		if err := hs.Shutdown(answerCtx); err != nil {
 			_ = hs.Close()
+		}
+		if err := js.Wait(answerCtx); err != nil {
+			log.Error("jobs did not stop in time; they will read lost at the next start", "jobs", js.Running())
 		}
 	}
 	return nil

@@ -63,9 +63,9 @@ type Job struct {
 	DurationMS *int64     `json:"duration_ms"` // from start to end, or to now while running
 	Owner      string     `json:"owner"`       // the name of the token that started it
 	Truncated  bool       `json:"truncated"`   // output was dropped at max_output_bytes
-	Detail     string     `json:"detail,omitempty"`
-	Stdout     string     `json:"stdout"`
-	Stderr     string     `json:"stderr"`
+	Detail     string     `json:"detail,omitempty"` // why it ended so, when its state does not say it all
+	Stdout     string     `json:"-"`
+	Stderr     string     `json:"-"`
 }
 
 // Chunk is a piece of a job's output. Offset counts the bytes of both streams that came before it, in the
