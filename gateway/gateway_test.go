@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs/sqlite"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
@@ -84,8 +87,21 @@ func mustServerWith(tb testing.TB, ex commands.Executor, opts commands.Options, 
 		opts.MaxUploadBytes = 64 << 10
 	}
 	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
-	srv := httptest.NewServer(gateway.New(svc, creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}, slog.Default()))
-	tb.Cleanup(srv.Close)
+	gw := gateway.New(svc, creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}, slog.Default())
+	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "jobs.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	base, stop := context.WithCancel(context.Background())
+	js := jobs.New(store, svc, base, jobs.Options{Retention: time.Hour})
+	gw.ServeJobs(js)
+	srv := httptest.NewServer(gw)
+	tb.Cleanup(func() {
+		srv.Close()
+		stop()
+		_ = js.Wait(context.Background())
+		store.Close()
+	})
 	return srv
 }
 
