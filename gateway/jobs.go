@@ -21,7 +21,9 @@ type jobResponse struct {
 	Stderr string `json:"stderr"`
 }
 
-func withOutput(j *jobs.Job) jobResponse { return jobResponse{Job: j, Stdout: j.Stdout, Stderr: j.Stderr} }
+func withOutput(j *jobs.Job) jobResponse {
+	return jobResponse{Job: j, Stdout: j.Stdout, Stderr: j.Stderr}
+}
 
 // jobList is the answer of GET /api/v1/jobs.
 type jobList struct {

@@ -60,9 +60,9 @@ type Job struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at"`
 	EndedAt    *time.Time `json:"ended_at"`
-	DurationMS *int64     `json:"duration_ms"` // from start to end, or to now while running
-	Owner      string     `json:"owner"`       // the name of the token that started it
-	Truncated  bool       `json:"truncated"`   // output was dropped at max_output_bytes
+	DurationMS *int64     `json:"duration_ms"`      // from start to end, or to now while running
+	Owner      string     `json:"owner"`            // the name of the token that started it
+	Truncated  bool       `json:"truncated"`        // output was dropped at max_output_bytes
 	Detail     string     `json:"detail,omitempty"` // why it ended so, when its state does not say it all
 	Stdout     string     `json:"-"`
 	Stderr     string     `json:"-"`
