@@ -10,6 +10,7 @@ require (
 	github.com/mattn/go-shellwords v1.0.16
 	golang.org/x/time v0.15.0
 	gopkg.in/ini.v1 v1.67.3
+	modernc.org/sqlite v1.61.1
 )
 
 require (
@@ -34,5 +35,4 @@ require (
 	modernc.org/libc v1.79.0 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
-	modernc.org/sqlite v1.61.1 // indirect
 )

@@ -13,6 +13,7 @@ type CommandInfo struct {
 	Help        string `json:"help"`
 	Role        string `json:"role"`
 	Class       Class  `json:"class"`
+	Long        bool   `json:"long,omitempty"` // runs under long_command_timeout; the admin page runs it as a job
 	NeedsYes    bool   `json:"needs_yes,omitempty"`
 	Output      string `json:"forced_output,omitempty"`
 	Positionals []Arg  `json:"positionals"`
@@ -30,7 +31,7 @@ func (p *Policy) Allowed(role Role) Listing {
 			continue
 		}
 		info := CommandInfo{
-			Path: cmd.Path, Help: cmd.Help, Role: rule.Role.String(), Class: rule.Class,
+			Path: cmd.Path, Help: cmd.Help, Role: rule.Role.String(), Class: rule.Class, Long: rule.Long,
 			NeedsYes: rule.Confirm, Output: rule.Output, Positionals: cmd.Positionals, Flags: []Arg{},
 		}
 		for _, f := range cmd.Flags {

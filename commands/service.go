@@ -62,6 +62,9 @@ type Watch struct {
 	Output func(s Stream, text string)
 	// Marker is passed on as Job.Marker.
 	Marker string
+	// KeepLogLines keeps Airflow's log lines in stdout whatever FilterLoadingMessages says: for output
+	// that is followed as it comes, where the log is how a long command shows its progress.
+	KeepLogLines bool
 }
 
 // RunWatched runs inv as Run does, and tells w what it does while it runs.
@@ -73,7 +76,7 @@ func (s *Service) RunWatched(ctx context.Context, inv *Invocation, w Watch) (*Re
 	job := Job{Args: inv.Args(), Limit: limit, Marker: w.Marker}
 	var feed *liveFeed
 	if w.Output != nil {
-		feed = newLiveFeed(w.Output, s.opts.FilterLoadingMessages, masksWhole(inv))
+		feed = newLiveFeed(w.Output, s.opts.FilterLoadingMessages && !w.KeepLogLines, masksWhole(inv))
 		job.Live = feed.write
 	}
 	res, err := s.runJob(ctx, job, w.Started)

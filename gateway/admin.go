@@ -33,6 +33,11 @@ func (s *Server) handleAdminPage(c echo.Context) error {
 		Commands:       s.svc.Allowed(p.Role).Commands,
 		MaxUploadBytes: s.svc.MaxUploadBytes(),
 	}
+	for _, c := range page.Commands {
+		if c.Long {
+			page.LongCommands = append(page.LongCommands, c.Path)
+		}
+	}
 	for _, api := range commands.PluginAPIs() {
 		if p.Role >= api.Role {
 			page.APIs = append(page.APIs, api)

@@ -108,8 +108,35 @@ func buildHostile() []hostile {
 			hostile{name: "GET " + tt.Line, method: "GET", target: "/api/v1/command?" + q.Encode(), header: authed(), says: tt.Says},
 			hostile{name: "form " + tt.Line, method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/x-www-form-urlencoded"), body: strings.NewReader(q.Encode()), says: tt.Says},
 			hostile{name: "JSON " + tt.Line, method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/json"), body: bytes.NewReader(body), says: tt.Says},
+			hostile{name: "job " + tt.Line, method: "POST", target: "/api/v1/jobs?" + q.Encode(), header: authed(), says: tt.Says},
 		)
 	}
+	// The job endpoints: ids, offsets and list parameters that are not what they should be.
+	someID := strings.Repeat("0", 32)
+	for _, id := range []string{"..%2F..%2Fetc%2Fpasswd", "%27%20OR%201%3D1%20--", strings.Repeat("a", 33), strings.Repeat("a", 4096), "%00" + strings.Repeat("0", 31), "0x" + strings.Repeat("0", 30), "%C3%A9" + strings.Repeat("0", 30)} {
+		all = append(all,
+			hostile{name: "job id " + id[:min(len(id), 40)], method: "GET", target: "/api/v1/jobs/" + id, header: authed(), says: "not a job ID"},
+			hostile{name: "cancel of job id " + id[:min(len(id), 40)], method: "DELETE", target: "/api/v1/jobs/" + id, header: authed(), says: "not a job ID"},
+			hostile{name: "output of job id " + id[:min(len(id), 40)], method: "GET", target: "/api/v1/jobs/" + id + "/output", header: authed(), says: "not a job ID"},
+		)
+	}
+	for _, last := range []string{"abc", "-5", "1.5", "1e9", "99999999999999999999", "0x10", "; id"} {
+		all = append(all, hostile{name: "Last-Event-ID " + last, method: "GET", target: "/api/v1/jobs/" + someID + "/output", header: authed("Last-Event-ID", last), says: "not a byte offset"})
+	}
+	for _, q := range []string{"state=done", "state=running%27%20OR%201%3D1", "limit=-1", "limit=501", "limit=1%3B%20DROP%20TABLE%20jobs", "before=%27%20OR%20%271%27%3D%271", "before=" + strings.Repeat("f", 31)} {
+		all = append(all, hostile{name: "job list " + q, method: "GET", target: "/api/v1/jobs?" + q, header: authed()})
+	}
+	all = append(all,
+		hostile{name: "job of a missing id", method: "GET", target: "/api/v1/jobs/" + someID, header: authed(), says: "no job"},
+		hostile{name: "cancel of a missing id", method: "DELETE", target: "/api/v1/jobs/" + someID, header: authed(), says: "no job"},
+		hostile{name: "PUT on a job", method: "PUT", target: "/api/v1/jobs/" + someID, header: authed(), allowed: []int{404, 405}},
+		hostile{name: "POST on a job", method: "POST", target: "/api/v1/jobs/" + someID, header: authed(), allowed: []int{404, 405}},
+		hostile{name: "job without a token", method: "POST", target: "/api/v1/jobs?command=version", header: http.Header{}, says: "valid token"},
+		hostile{name: "job list without a token", method: "GET", target: "/api/v1/jobs", header: http.Header{}, says: "valid token"},
+		hostile{name: "Viewer job of a delete", method: "POST", target: "/api/v1/jobs?command=dags%20delete%20gw_conf%20-y", header: http.Header{"Authorization": {"Bearer " + viewerToken}}, says: "needs role Admin"},
+		hostile{name: "job from another site", method: "POST", target: "/api/v1/jobs?command=version", header: http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}, "Authorization": {"Bearer " + token}}, allowed: []int{403}},
+		hostile{name: "cancel from another site", method: "DELETE", target: "/api/v1/jobs/" + someID, header: http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}, "Authorization": {"Bearer " + token}}, allowed: []int{403}},
+	)
 	for _, tt := range pluginHostile {
 		all = append(all,
 			hostile{name: "plugin GET " + tt.query, method: "GET", target: "/admin/rest_api/api?" + tt.query, header: authed(), says: tt.says},

@@ -61,6 +61,7 @@ type AdminPage struct {
 	APIs           []*commands.PluginAPI   // the plugin APIs the role may use, with a form each
 	Withheld       []string                // the APIs that need a higher role
 	Commands       []commands.CommandInfo  // what the console may run, offered as suggestions
+	LongCommands   []string                // the paths among Commands that run as jobs
 	MaxUploadBytes int64
 }
 

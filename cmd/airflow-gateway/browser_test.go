@@ -293,6 +293,8 @@ func adminSession(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser
 		t.Errorf("curl -X POST -b session=...: %v %s", err, out)
 	}
 
+	jobsInPage(t, home, b)
+
 	eval[chromedp.Void](t, b, `window.scrollTo(0, 0)`) // the navigation sticks to the top of the view
 	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -306,6 +308,87 @@ func adminSession(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser
 
 	for _, m := range b.console() {
 		t.Errorf("console: %s (%s:%d)", m, m.URL, m.Line+1)
+	}
+}
+
+// liveJob is what the result card showed while a job ran.
+type liveJob struct {
+	ID       string  `json:"id"`
+	State    string  `json:"state"`
+	Badge    string  `json:"badge"`
+	SawLive  bool    `json:"sawLive"`  // output was on the card while the job ran
+	LiveSize int     `json:"liveSize"` // how much, the last time it ran
+	FirstMS  float64 `json:"firstMS"`  // when output first showed, from the start of the watch
+	EndMS    float64 `json:"endMS"`    // when the watch ended
+	Output   string  `json:"output"`
+}
+
+// watchJob waits until the result card shows a job other than the job notID, and that job has ended or
+// shows until in its output, watching the card every 20 ms for output shown while the job runs.
+func watchJob(tb testing.TB, b *browser, notID, until string) liveJob {
+	tb.Helper()
+	quoted, _ := json.Marshal(until)
+	other, _ := json.Marshal(notID)
+	return eval[liveJob](tb, b, `new Promise((resolve) => {
+		const until = `+string(quoted)+`, notID = `+string(other)+`;
+		const card = document.getElementById('result');
+		const output = () => document.getElementById('result-stdout').textContent + document.getElementById('result-stderr').textContent;
+		let sawLive = false, liveSize = 0, firstMS = 0;
+		const t0 = performance.now();
+		const tick = () => {
+			const state = card.dataset.job === notID ? '' : card.dataset.state || '';
+			if (state === 'running' && output().length > 0) {
+				if (!sawLive) firstMS = performance.now() - t0;
+				sawLive = true;
+				liveSize = output().length;
+			}
+			if (state && state !== 'queued' && (state !== 'running' || output().includes(until))) {
+				resolve({id: card.dataset.job, state, badge: document.getElementById('result-status').textContent, sawLive, liveSize,
+					firstMS, endMS: performance.now() - t0, output: output()});
+				return;
+			}
+			setTimeout(tick, 20);
+		};
+		tick();
+	})`)
+}
+
+// jobsInPage runs long commands from the console: they run as jobs whose output shows as it comes, and
+// the Jobs panel lists them and cancels one.
+func jobsInPage(t *testing.T, home *testbed.Home, b *browser) {
+	plantSlowDAG(t, home)
+	b.do(t, 30*time.Second, chromedp.Click(chromedp.CSS(`nav a[href="#console"]`)),
+		chromedp.SetValue(chromedp.ID("console-command"), "dags test gw_two_tasks 2024-01-08"),
+		chromedp.Click(chromedp.CSS(`#console-form button[type=submit]`)))
+	job := watchJob(t, b, "", "(only its end)")
+	if job.State != "succeeded" || !job.SawLive || !strings.Contains(job.Output, "extracted 3 rows") || !strings.Contains(job.Badge, "exit 0") {
+		t.Errorf("dags test as a job in the page: %+v", job)
+	}
+	t.Logf("dags test as a job: output showed on the card %.0f ms after Run, the final state %.0f ms after it", job.FirstMS, job.EndMS)
+	if job.FirstMS > job.EndMS/2 {
+		t.Errorf("the card showed output only %.0f ms after Run, past half of the job's %.0f ms: it did not come as it was printed", job.FirstMS, job.EndMS)
+	}
+
+	// A job that runs until it is canceled from the Jobs panel.
+	b.do(t, 30*time.Second, chromedp.Click(chromedp.CSS(`nav a[href="#console"]`)),
+		chromedp.SetValue(chromedp.ID("console-command"), "tasks test gw_slow tick 2024-01-01"),
+		chromedp.Click(chromedp.CSS(`#console-form button[type=submit]`)))
+	slow := watchJob(t, b, job.ID, "tick 1")
+	if slow.State != "running" || !slow.SawLive {
+		t.Fatalf("the slow job in the page: %+v", slow)
+	}
+	pids := slowPIDs(t, home)
+	row := `#jobs-table tr[data-job-id="` + slow.ID + `"]`
+	b.do(t, time.Minute, chromedp.Click(chromedp.CSS(`nav a[href="#jobs"]`)),
+		chromedp.Click(chromedp.CSS(row+`[data-state="running"] button[data-action="cancel"]`)),
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-state="canceled"]`)))
+	assertExited(t, pids)
+	if got := eval[string](t, b, `document.getElementById('result').dataset.state`); got != "canceled" {
+		b.do(t, 30*time.Second, chromedp.WaitVisible(chromedp.CSS(`#result[data-state="canceled"]`)))
+	}
+	owner := eval[string](t, b, `document.querySelector('`+row+` td:nth-child(2)').textContent`)
+	if owner != "admin-bot" {
+		t.Errorf("the Jobs panel shows the owner as %q", owner)
 	}
 }
 

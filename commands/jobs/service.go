@@ -174,7 +174,8 @@ func (s *Service) run(ctx context.Context, job *Job, inv *commands.Invocation, l
 			}
 			lj.notifyLocked()
 		},
-		Marker: job.ID,
+		Marker:       job.ID,
+		KeepLogLines: true,
 	})
 
 	s.mu.Lock()

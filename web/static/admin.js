@@ -225,11 +225,150 @@
     });
   }
 
+  // --- jobs -------------------------------------------------------------------------------------
+
+  // longPaths are the command paths that always run as jobs, from the console's suggestions.
+  const longPaths = Array.from(document.querySelectorAll('#console-commands option[data-long]')).map((o) => o.value);
+
+  function isLong(line) {
+    const words = line.replace(/^airflow\s+/, '').split(/\s+/);
+    return longPaths.some((p) => p.split(' ').every((w, i) => words[i] === w));
+  }
+
+  let following = null; // the EventSource of the job the result card shows
+
+  // showJob fills the result card with a job's record; its output is added as it comes.
+  function showJob(job, note) {
+    const ended = !['queued', 'running'].includes(job.state);
+    const ok = job.state === 'succeeded' || job.state === 'running' || job.state === 'queued';
+    const card = byId('result');
+    card.dataset.job = job.id;
+    card.dataset.state = job.state;
+    const stdout = byId('result-stdout').textContent;
+    const stderr = byId('result-stderr').textContent;
+    showResult('job · airflow ' + job.command, ok, job.state + (ended && job.exit_code !== null ? ' · exit ' + job.exit_code : ''),
+      note || job.detail || '', '', [
+        ['job', job.id],
+        ['state', job.state],
+        ['exit code', job.exit_code],
+        ['owner', job.owner],
+        ['airflow_cmd', job.airflow_cmd],
+        ['duration', job.duration_ms === null ? '' : job.duration_ms + ' ms'],
+        ['truncated', job.truncated ? 'yes: output past max_output_bytes was dropped' : ''],
+      ], stdout, stderr);
+  }
+
+  // followJob shows a job in the result card and its output as the gateway sends it.
+  function followJob(job) {
+    if (following) following.close();
+    byId('result-stdout').textContent = '';
+    byId('result-stderr').textContent = '';
+    showJob(job);
+    const source = new EventSource('/api/v1/jobs/' + encodeURIComponent(job.id) + '/output');
+    following = source;
+    for (const stream of ['stdout', 'stderr']) {
+      source.addEventListener(stream, (ev) => {
+        if (following !== source) return;
+        byId('result-' + stream).textContent += ev.data;
+      });
+    }
+    source.addEventListener('end', (ev) => {
+      source.close();
+      if (following !== source) return;
+      following = null;
+      showJob(JSON.parse(ev.data));
+      loadJobs();
+    });
+    source.addEventListener('error', () => {
+      if (source.readyState === EventSource.CLOSED && following === source) {
+        following = null;
+        byId('result-message').textContent = 'The job\'s output could not be followed: reload the Jobs panel.';
+        byId('result-message').hidden = false;
+      }
+    });
+  }
+
+  async function startJob(line) {
+    const r = await send('/api/v1/jobs', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ command: line }),
+    });
+    if (r.status !== 202 || !r.body) {
+      showCommand(line, r);
+      return;
+    }
+    followJob(r.body);
+    loadJobs();
+  }
+
+  async function cancelJob(id) {
+    const r = await send('/api/v1/jobs/' + encodeURIComponent(id), { method: 'DELETE' });
+    if (r.status !== 200) {
+      byId('jobs-status').textContent = 'The job could not be canceled: ' + explain(r);
+    }
+    await loadJobs();
+  }
+
+  async function loadJobs() {
+    const status = byId('jobs-status');
+    const table = byId('jobs-table');
+    const r = await send('/api/v1/jobs?limit=50');
+    if (r.status !== 200 || !r.body || !Array.isArray(r.body.jobs)) {
+      status.textContent = 'The jobs could not be listed: ' + explain(r);
+      table.hidden = true;
+      return;
+    }
+    const jobs = r.body.jobs;
+    table.tBodies[0].replaceChildren(...jobs.map(jobRow));
+    const running = jobs.filter((j) => j.state === 'running' || j.state === 'queued').length;
+    status.textContent = jobs.length + (jobs.length === 1 ? ' job' : ' jobs') + ', ' + running + ' running.';
+    table.hidden = jobs.length === 0;
+  }
+
+  function jobRow(j) {
+    const tr = document.createElement('tr');
+    tr.dataset.jobId = j.id;
+    tr.dataset.state = j.state;
+    const command = cell(j.command);
+    command.className = 'id';
+    const state = document.createElement('td');
+    const badge = document.createElement('span');
+    badge.className = 'state ' + j.state;
+    badge.textContent = j.state + (j.exit_code !== null && j.state !== 'succeeded' ? ' (' + j.exit_code + ')' : '');
+    state.append(badge);
+    const started = cell(j.started_at ? j.started_at.replace('T', ' ').replace(/\.\d+/, '').replace('Z', ' UTC') : '');
+    const duration = cell(j.duration_ms === null ? '' : (j.duration_ms / 1000).toFixed(1) + ' s');
+    const actions = document.createElement('td');
+    const follow = document.createElement('button');
+    follow.type = 'button';
+    follow.className = 'small secondary';
+    follow.textContent = 'Follow';
+    follow.dataset.action = 'follow';
+    follow.addEventListener('click', () => followJob(j));
+    actions.append(follow);
+    if (j.state === 'running' || j.state === 'queued') {
+      const cancel = document.createElement('button');
+      cancel.type = 'button';
+      cancel.className = 'small';
+      cancel.textContent = 'Cancel';
+      cancel.dataset.action = 'cancel';
+      cancel.addEventListener('click', () => cancelJob(j.id));
+      actions.append(cancel);
+    }
+    tr.append(command, cell(j.owner), state, started, duration, actions);
+    return tr;
+  }
+
   async function runConsole(event) {
     event.preventDefault();
     const form = event.currentTarget;
     const line = byId('console-command').value.trim();
     if (!line) return;
+    if (byId('console-job').checked || isLong(line)) {
+      await busy(form, () => startJob(line));
+      return;
+    }
     await busy(form, async () => {
       const r = await send('/api/v1/command', {
         method: 'POST',
@@ -260,5 +399,7 @@
   for (const form of document.querySelectorAll('form.api-form')) form.addEventListener('submit', runAPI);
   byId('console-form').addEventListener('submit', runConsole);
   byId('dags-refresh').addEventListener('click', loadDags);
+  byId('jobs-refresh').addEventListener('click', loadJobs);
   loadDags();
+  loadJobs();
 })();

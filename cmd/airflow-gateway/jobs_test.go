@@ -1,0 +1,440 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/testbed"
+)
+
+// jobDoc is a job as the job endpoints answer it.
+type jobDoc struct {
+	Status   int
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	ExitCode *int   `json:"exit_code"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	Detail   string `json:"detail"`
+}
+
+// jobCall sends one request to a job endpoint with the test token.
+func jobCall(tb testing.TB, base, method, path string) *jobDoc {
+	tb.Helper()
+	req, _ := http.NewRequest(method, base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d jobDoc
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	d.Status = resp.StatusCode
+	return &d
+}
+
+func mustStartJob(tb testing.TB, base, line string) *jobDoc {
+	tb.Helper()
+	d := jobCall(tb, base, http.MethodPost, "/api/v1/jobs?command="+url.QueryEscape(line))
+	if d.Status != http.StatusAccepted || d.State != "running" {
+		tb.Fatalf("POST %s: %d %s %s", line, d.Status, d.State, d.Detail)
+	}
+	return d
+}
+
+// timedEvent is an event and when it came.
+type timedEvent struct {
+	testbed.Event
+	at time.Time
+}
+
+// followJob reads a job's events, from lastID when not empty, until `end` or until each returns false.
+func followJob(tb testing.TB, base, id, lastID string, each func(timedEvent) bool) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/jobs/"+id+"/output", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		tb.Fatalf("output of %s: %d %s", id, resp.StatusCode, body)
+	}
+	if err := testbed.ReadEvents(resp.Body, func(ev testbed.Event) bool {
+		return each(timedEvent{ev, time.Now()}) && ev.Name != "end"
+	}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// streams puts the events' text together per stream, and checks that each event's id is the byte offset
+// just past it, following the one before.
+func streams(tb testing.TB, events []timedEvent, from int64) (stdout, stderr string) {
+	tb.Helper()
+	var out, errOut strings.Builder
+	for _, ev := range events {
+		if ev.Name == "end" {
+			continue
+		}
+		id, _ := strconv.ParseInt(ev.ID, 10, 64)
+		if id-int64(len(ev.Data)) != from {
+			tb.Errorf("event at %s: %d bytes up to %d do not follow %d: a byte was lost or repeated", ev.ID, len(ev.Data), id, from)
+		}
+		from = id
+		map[string]*strings.Builder{"stdout": &out, "stderr": &errOut}[ev.Name].WriteString(ev.Data)
+	}
+	return out.String(), errOut.String()
+}
+
+// plantSlowDAG puts gw_slow into the home and has Airflow read it.
+func plantSlowDAG(tb testing.TB, home *testbed.Home) {
+	tb.Helper()
+	dag, err := os.ReadFile(filepath.Join("testdata", "gw_slow.py"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home.Dags, "gw_slow.py"), dag, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	home.Run(tb, "dags", "reserialize")
+}
+
+// slowPIDs returns the pids gw_slow wrote, once it has written them.
+func slowPIDs(tb testing.TB, home *testbed.Home) []int {
+	tb.Helper()
+	for range 600 {
+		data, _ := os.ReadFile(filepath.Join(home.Dir, "gw_slow.pids"))
+		var pids []int
+		for _, f := range strings.Fields(string(data)) {
+			pid, _ := strconv.Atoi(f)
+			pids = append(pids, pid)
+		}
+		if len(pids) >= 2 {
+			return pids
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatal("gw_slow did not write its pids within a minute")
+	return nil
+}
+
+// assertExited fails tb unless every pid has exited within a few seconds.
+func assertExited(tb testing.TB, pids []int) {
+	tb.Helper()
+	for range 100 {
+		left := 0
+		for _, pid := range pids {
+			if processAlive(pid) {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, pid := range pids {
+		if processAlive(pid) {
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			tb.Errorf("process %d is still running: %s", pid, strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+}
+
+// processAlive reports whether pid is a process that has not exited (a zombie has).
+func processAlive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	return !strings.HasPrefix(strings.TrimSpace(s[strings.LastIndexByte(s, ')')+1:]), "Z")
+}
+
+// TestJobsAgainstAirflow runs long commands as jobs on each Airflow version: live output, the final state
+// against the command dialect's answer, resuming, and cancelling.
+func TestJobsAgainstAirflow(t *testing.T) {
+	forEachAirflow(t, "", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+		plantSlowDAG(t, home)
+		waitWarm(t, g)
+
+		// dags test as a job: its output comes while it runs, and it ends as the command dialect says.
+		started := time.Now()
+		job := mustStartJob(t, g.url, "dags test gw_two_tasks 2024-01-02")
+		var events []timedEvent
+		followJob(t, g.url, job.ID, "", func(ev timedEvent) bool { events = append(events, ev); return true })
+		if len(events) < 3 || events[len(events)-1].Name != "end" {
+			t.Fatalf("dags test gave %d events, the last %+v", len(events), events[len(events)-1].Event)
+		}
+		first, end := events[0].at.Sub(started), events[len(events)-1].at.Sub(started)
+		t.Logf("Airflow %s, dags test as a job: %d output events; the first came %s after the POST, the end %s after it",
+			major, len(events)-1, first.Round(time.Millisecond), end.Round(time.Millisecond))
+		if first > end/2 {
+			t.Errorf("the first output came %s after the POST, past half of the job's %s: it was not sent as it came", first, end)
+		}
+		done := jobCall(t, g.url, http.MethodGet, "/api/v1/jobs/"+job.ID)
+		stdout, stderr := streams(t, events, 0)
+		if done.Stdout != stdout || done.Stderr != stderr {
+			t.Errorf("the stored output differs from the events:\nstored %q\nevents %q", tail(done.Stdout+done.Stderr), tail(stdout+stderr))
+		}
+		direct := g.command(t, "dags test gw_two_tasks 2024-01-03")
+		if done.State != "succeeded" || done.ExitCode == nil || *done.ExitCode != direct.ExitCode || direct.ExitCode != 0 {
+			t.Errorf("the job ended %s (exit %v); the command dialect gave exit code %d", done.State, done.ExitCode, direct.ExitCode)
+		}
+		if !strings.Contains(done.Stdout+done.Stderr, "extracted 3 rows") {
+			t.Errorf("the job's output lacks the task's print: %q", tail(done.Stdout+done.Stderr))
+		}
+		var endDoc jobDoc
+		if err := json.Unmarshal([]byte(events[len(events)-1].Data), &endDoc); err != nil || endDoc.State != done.State {
+			t.Errorf("end event %q: %v", events[len(events)-1].Data, err)
+		}
+
+		// A failing DAG: the job fails with the exit code the command dialect reports.
+		failing := mustStartJob(t, g.url, "dags test gw_fails 2024-01-04")
+		followJob(t, g.url, failing.ID, "", func(timedEvent) bool { return true })
+		failed := jobCall(t, g.url, http.MethodGet, "/api/v1/jobs/"+failing.ID)
+		directFail := g.command(t, "dags test gw_fails 2024-01-05")
+		if failed.ExitCode == nil || *failed.ExitCode != directFail.ExitCode || directFail.ExitCode == 0 || failed.State != "failed" {
+			t.Errorf("gw_fails as a job: %s exit %v; the command dialect: exit %d", failed.State, failed.ExitCode, directFail.ExitCode)
+		}
+
+		// Resume: a client that goes away after two events and comes back with the last id gets every byte once.
+		resumed := mustStartJob(t, g.url, "dags test gw_two_tasks 2024-01-06")
+		var part1, part2 []timedEvent
+		followJob(t, g.url, resumed.ID, "", func(ev timedEvent) bool { part1 = append(part1, ev); return len(part1) < 2 })
+		if len(part1) != 2 || part1[1].Name == "end" {
+			t.Fatalf("first part: %+v", part1)
+		}
+		followJob(t, g.url, resumed.ID, part1[1].ID, func(ev timedEvent) bool { part2 = append(part2, ev); return true })
+		stdout, stderr = streams(t, append(part1, part2...), 0)
+		whole := jobCall(t, g.url, http.MethodGet, "/api/v1/jobs/"+resumed.ID)
+		if whole.Stdout != stdout || whole.Stderr != stderr || whole.State != "succeeded" {
+			t.Errorf("resumed at %s: the events differ from the stored output (%s)", part1[1].ID, whole.State)
+		}
+		t.Logf("resumed at byte %s: %d + %d events, %d bytes, equal to the stored output", part1[1].ID, len(part1), len(part2)-1, len(stdout)+len(stderr))
+
+		// Cancel: the task and its grandchild are gone, the job reads canceled.
+		slow := mustStartJob(t, g.url, "tasks test gw_slow tick 2024-01-01")
+		var ticks int
+		followJob(t, g.url, slow.ID, "", func(ev timedEvent) bool {
+			ticks += strings.Count(ev.Data, "tick ")
+			return ticks < 2
+		})
+		pids := slowPIDs(t, home)
+		canceled := jobCall(t, g.url, http.MethodDelete, "/api/v1/jobs/"+slow.ID)
+		if canceled.Status != http.StatusOK || canceled.State != "canceled" {
+			t.Errorf("DELETE: %d %s %s", canceled.Status, canceled.State, canceled.Detail)
+		}
+		assertExited(t, pids)
+		if again := jobCall(t, g.url, http.MethodDelete, "/api/v1/jobs/"+slow.ID); again.Status != http.StatusOK || again.State != "canceled" {
+			t.Errorf("a second DELETE: %d %s", again.Status, again.State)
+		}
+
+		readmeCurls(t, g)
+		queueOf50(t, g)
+	})
+}
+
+// queueOf50 starts 50 jobs at once on the default 4 slots: each ends, none is lost, and a 503 would come
+// only past the queue timeout.
+func queueOf50(t *testing.T, g *gatewayClient) {
+	type outcome struct {
+		doc    *jobDoc
+		waited time.Duration
+	}
+	results := make([]outcome, 50)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			start := time.Now()
+			doc := jobCall(t, g.url, http.MethodPost, "/api/v1/jobs?command="+url.QueryEscape("tasks list gw_two_tasks"))
+			results[i] = outcome{doc, time.Since(start)}
+		})
+	}
+	wg.Wait()
+	accepted, refused := 0, 0
+	for i, r := range results {
+		switch r.doc.Status {
+		case http.StatusAccepted:
+			accepted++
+			followJob(t, g.url, r.doc.ID, "", func(timedEvent) bool { return true })
+			if done := jobCall(t, g.url, http.MethodGet, "/api/v1/jobs/"+r.doc.ID); done.State != "succeeded" || !strings.Contains(done.Stdout, "extract") {
+				t.Errorf("job %d of 50 ended %s: %s", i, done.State, tail(done.Stdout+done.Stderr))
+			}
+		case http.StatusServiceUnavailable:
+			refused++
+			if r.waited < 10*time.Second {
+				t.Errorf("job %d of 50 was refused after %s, before the queue timeout of 10s", i, r.waited)
+			}
+		default:
+			t.Errorf("job %d of 50: %d %s", i, r.doc.Status, r.doc.Detail)
+		}
+	}
+	var list struct {
+		Jobs []jobDoc `json:"jobs"`
+	}
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/api/v1/jobs?state=lost", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		_ = json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+	}
+	if len(list.Jobs) != 0 {
+		t.Errorf("%d jobs are lost", len(list.Jobs))
+	}
+	t.Logf("50 jobs at once on 4 slots: %d accepted and ended succeeded, %d refused past the queue timeout", accepted, refused)
+}
+
+// readmeCurls runs the README's curl commands of the Jobs section.
+func readmeCurls(t *testing.T, g *gatewayClient) {
+	auth := "Authorization: Bearer " + testToken
+	curl := func(args ...string) string {
+		out, err := exec.Command("curl", args...).Output()
+		if err != nil {
+			t.Fatalf("curl %s: %v", strings.Join(args, " "), err)
+		}
+		return string(out)
+	}
+	var started jobDoc
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.url+"/api/v1/jobs", "--data-urlencode", "command=dags test gw_two_tasks 2024-01-09")), &started); err != nil || started.State != "running" {
+		t.Fatalf("curl POST: %v %+v", err, started)
+	}
+	stream := curl("-N", "-sS", "-H", auth, g.url+"/api/v1/jobs/"+started.ID+"/output")
+	if !strings.Contains(stream, "event: stdout\nid: ") || !strings.Contains(stream, "event: end\n") || !strings.Contains(stream, `"state":"succeeded"`) {
+		t.Errorf("curl -N output: %s", tail(stream))
+	}
+	firstID := regexp.MustCompile(`(?m)^id: (\d+)$`).FindStringSubmatch(stream)
+	if firstID == nil {
+		t.Fatalf("no event id in %s", tail(stream))
+	}
+	rest := curl("-N", "-sS", "-H", auth, "-H", "Last-Event-ID: "+firstID[1], g.url+"/api/v1/jobs/"+started.ID+"/output")
+	if !strings.Contains(rest, "event: end\n") || len(rest) >= len(stream) || strings.Contains(rest, "\nid: "+firstID[1]+"\n") {
+		t.Errorf("curl -N with Last-Event-ID %s: %s", firstID[1], tail(rest))
+	}
+	var got jobDoc
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.url+"/api/v1/jobs/"+started.ID)), &got); err != nil || got.State != "succeeded" || got.Stdout == "" {
+		t.Errorf("curl GET: %v %+v", err, got.State)
+	}
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, "-X", "DELETE", g.url+"/api/v1/jobs/"+started.ID)), &got); err != nil || got.State != "succeeded" {
+		t.Errorf("curl DELETE of an ended job: %v %+v", err, got.State)
+	}
+	var list struct {
+		Jobs []jobDoc `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.url+"/api/v1/jobs?state=running&limit=20")), &list); err != nil || len(list.Jobs) != 0 {
+		t.Errorf("curl list of running jobs: %v %+v", err, list)
+	}
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.url+"/api/v1/jobs?limit=20")), &list); err != nil || len(list.Jobs) != 5 || list.Jobs[0].ID != started.ID {
+		t.Errorf("curl list of recent jobs: %v %d jobs", err, len(list.Jobs))
+	}
+}
+
+// TestHelperGateway is the gateway as a process of its own, for the restart test: it runs only when
+// re-executed with GW_GATEWAY_CONFIG set, and serves until killed.
+func TestHelperGateway(t *testing.T) {
+	path := os.Getenv("GW_GATEWAY_CONFIG")
+	if path == "" {
+		return
+	}
+	err := run(context.Background(), []string{"serve", "--config", path}, func(string) string { return "" }, strings.NewReader(""), os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// gatewayProcess starts the gateway on home as a process of its own and returns its URL.
+func gatewayProcess(tb testing.TB, home *testbed.Home, executor string, logs io.Writer) (*exec.Cmd, string) {
+	tb.Helper()
+	cfg := fmt.Sprintf("[gateway]\nlisten = 127.0.0.1:0\nairflow_bin = %s\nairflow_home = %s\nexecutor = %s\n\n[rest_api_plugin]\nrest_api_plugin_expected_http_token = %s\n",
+		home.Airflow, home.Dir, executor, testToken)
+	path := filepath.Join(tb.TempDir(), "gateway.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperGateway$")
+	cmd.Env = append(os.Environ(), "GW_GATEWAY_CONFIG="+path)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		tb.Fatalf("the gateway did not start: %v", err)
+	}
+	go io.Copy(io.Discard, out)
+	m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(line)
+	if m == nil {
+		tb.Fatalf("unexpected first line %q", line)
+	}
+	return cmd, m[1]
+}
+
+// TestJobsSurviveAGatewayKill kills the gateway (SIGKILL) while a job runs, and starts it again: the job
+// reads lost with the output stored before the kill, and none of its processes is left. Airflow 2.10 runs
+// it on the warm executor, 3.x on the subprocess one, whose commands outlive the gateway until it starts again.
+func TestJobsSurviveAGatewayKill(t *testing.T) {
+	for _, major := range testbed.Versions {
+		executor := map[string]string{"2": "warm", "3": "subprocess"}[major]
+		t.Run("airflow-"+major+"-"+executor, func(t *testing.T) {
+			t.Parallel()
+			home := testbed.MustHome(t, major)
+			plantSlowDAG(t, home)
+			logs := &testbed.Buffer{}
+			first, url := gatewayProcess(t, home, executor, logs)
+			if executor == "warm" {
+				waitWarm(t, &gatewayClient{url: url, logs: logs})
+			}
+			job := mustStartJob(t, url, "tasks test gw_slow tick 2024-01-01")
+			var seen strings.Builder
+			followJob(t, url, job.ID, "", func(ev timedEvent) bool {
+				seen.WriteString(ev.Data)
+				return strings.Count(seen.String(), "tick ") < 3
+			})
+			pids := slowPIDs(t, home)
+			if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = first.Wait()
+
+			_, url = gatewayProcess(t, home, executor, logs)
+			lost := jobCall(t, url, http.MethodGet, "/api/v1/jobs/"+job.ID)
+			if lost.State != "lost" || !strings.Contains(lost.Detail, "stopped") {
+				t.Errorf("after the restart the job reads %s (%s)", lost.State, lost.Detail)
+			}
+			if !strings.Contains(lost.Stdout+lost.Stderr, "tick 2") {
+				t.Errorf("the output stored before the kill is missing: %q", tail(lost.Stdout+lost.Stderr))
+			}
+			assertExited(t, pids)
+			if a := (&gatewayClient{url: url, ran: map[string]bool{}}).command(t, "version"); a.Status != http.StatusOK {
+				t.Errorf("the restarted gateway does not serve: %d", a.Status)
+			}
+		})
+	}
+}
