@@ -373,7 +373,7 @@ func jobsInPage(t *testing.T, home *testbed.Home, b *browser) {
 	b.do(t, 30*time.Second, chromedp.Click(chromedp.CSS(`nav a[href="#console"]`)),
 		chromedp.SetValue(chromedp.ID("console-command"), "tasks test gw_slow tick 2024-01-01"),
 		chromedp.Click(chromedp.CSS(`#console-form button[type=submit]`)))
-	slow := watchJob(t, b, job.ID, "tick 1")
+	slow := watchJob(t, b, job.ID, "\ntick 1\n")
 	if slow.State != "running" || !slow.SawLive {
 		t.Fatalf("the slow job in the page: %+v", slow)
 	}

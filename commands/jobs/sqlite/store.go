@@ -142,8 +142,10 @@ func (s *Store) Get(ctx context.Context, id string) (*jobs.Job, error) {
 
 // Output implements jobs.Store.
 func (s *Store) Output(ctx context.Context, id string, from int64) ([]jobs.Chunk, error) {
-	// A chunk ends after from when it starts after from, or it is the last one that starts at or before it.
-	rows, err := s.db.QueryContext(ctx, `SELECT pos, stream, text FROM job_output WHERE job_id = ? AND pos + length(CAST(text AS BLOB)) > ? ORDER BY pos`, id, from)
+	// The chunks from the last one that starts at or before from on, found through the primary key; the
+	// first of them is dropped below when it ends exactly at from.
+	rows, err := s.db.QueryContext(ctx, `SELECT pos, stream, text FROM job_output WHERE job_id = ?1 AND pos >= (
+		SELECT COALESCE(MAX(pos), 0) FROM job_output WHERE job_id = ?1 AND pos <= ?2) ORDER BY pos`, id, from)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +158,9 @@ func (s *Store) Output(ctx context.Context, id string, from int64) ([]jobs.Chunk
 			return nil, err
 		}
 		c.Stream = commands.Stream(stream)
-		out = append(out, c)
+		if c.End() > from {
+			out = append(out, c)
+		}
 	}
 	return out, rows.Err()
 }

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs/jobstest"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs/sqlite"
@@ -56,5 +58,52 @@ func TestMigrations(t *testing.T) {
 	_, err = sqlite.Open(ctx, file)
 	if err == nil || !strings.Contains(err.Error(), "newer than this gateway knows") {
 		t.Errorf("opening a newer schema: %v", err)
+	}
+}
+
+// BenchmarkAppend measures storing one line of output, as a job does for each piece it is handed: the
+// cost a command's output reading waits for.
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	s := mustOpen(b, filepath.Join(b.TempDir(), "jobs.db"))
+	defer s.Close()
+	job := &jobs.Job{ID: jobs.NewID(time.Now()), Command: "dags test gw_two_tasks", AirflowCmd: "airflow dags test gw_two_tasks",
+		Owner: "bench", State: jobs.Running, CreatedAt: time.Now()}
+	if err := s.Create(ctx, job); err != nil {
+		b.Fatal(err)
+	}
+	line := strings.Repeat("x", 99) + "\n"
+	var offset int64
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if err := s.Append(ctx, job.ID, jobs.Chunk{Offset: offset, Stream: commands.Stdout, Text: line}); err != nil {
+			b.Fatal(err)
+		}
+		offset += int64(len(line))
+	}
+}
+
+// BenchmarkOutputTail measures what a follower pays to read the newest line of a job with 10,000 stored.
+func BenchmarkOutputTail(b *testing.B) {
+	ctx := context.Background()
+	s := mustOpen(b, filepath.Join(b.TempDir(), "jobs.db"))
+	defer s.Close()
+	job := &jobs.Job{ID: jobs.NewID(time.Now()), Owner: "bench", State: jobs.Running, CreatedAt: time.Now()}
+	if err := s.Create(ctx, job); err != nil {
+		b.Fatal(err)
+	}
+	line := strings.Repeat("x", 99) + "\n"
+	var offset int64
+	for range 10000 {
+		if err := s.Append(ctx, job.ID, jobs.Chunk{Offset: offset, Stream: commands.Stdout, Text: line}); err != nil {
+			b.Fatal(err)
+		}
+		offset += int64(len(line))
+	}
+	for b.Loop() {
+		chunks, err := s.Output(ctx, job.ID, offset-1)
+		if err != nil || len(chunks) != 1 {
+			b.Fatal(err, len(chunks))
+		}
 	}
 }
