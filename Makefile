@@ -6,7 +6,8 @@ GO ?= go
 # "context deadline exceeded" as a failure when a -fuzztime duration ends while a worker is busy.
 FUZZEXECS ?= 100000
 FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzSplitCommand commands:FuzzResolvePlugin \
-	commands:FuzzCheckDAGFileName config:FuzzParse config:FuzzParseTokens gateway:FuzzSessionCookie
+	commands:FuzzCheckDAGFileName commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
+	config:FuzzParseTokens gateway:FuzzSessionCookie
 
 .PHONY: test testbed check fuzz demo build
 
