@@ -41,6 +41,7 @@ type Config struct {
 	WarmMaxAge            time.Duration `key:"gateway.warm_max_age" default:"1h" validate:"min=0"`
 	StateDir              string        `key:"gateway.state_dir"`
 	ShutdownGrace         time.Duration `key:"gateway.shutdown_grace" default:"30s" validate:"min=0"`
+	LogFormat             string        `key:"gateway.log_format" default:"text" validate:"oneof=text json"`
 	SecretKey             string        `key:"gateway.secret_key" secret:"true" validate:"omitempty,min=16"`
 	TLSCert               string        `key:"gateway.tls_cert" validate:"required_with=TLSKey"`
 	TLSKey                string        `key:"gateway.tls_key" validate:"required_with=TLSCert"`

@@ -2,14 +2,17 @@ package gateway
 
 import (
 	"crypto/rand"
+	"errors"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,11 +31,13 @@ type Principal struct {
 // allow_unauthenticated).
 var anonymous = &Principal{Name: "anonymous", Role: commands.RoleAdmin}
 
-// Credentials holds the tokens the gateway accepts, as SHA-256 digests only.
+// Credentials holds the tokens the gateway accepts, as SHA-256 digests only. The set of tokens can be
+// replaced while requests are served (SetTokens).
 type Credentials struct {
-	header       string // the plugin's token header
-	tokens       []namedToken
-	sessionKey   []byte // signs session cookies and CSRF tokens
+	header       string                       // the plugin's token header
+	tokens       atomic.Pointer[[]namedToken] // never changed in place: replaced whole
+	addMu        sync.Mutex                   // one AddToken or SetTokens at a time
+	sessionKey   []byte                       // signs session cookies and CSRF tokens
 	secureCookie bool
 }
 
@@ -51,11 +56,46 @@ func NewCredentials(header string) *Credentials {
 
 // AddToken accepts token (given as its SHA-256) for the named principal.
 func (cr *Credentials) AddToken(name string, sum [sha256.Size]byte, role commands.Role) {
-	cr.tokens = append(cr.tokens, namedToken{principal: Principal{Name: name, Role: role}, sum: sum})
+	cr.addMu.Lock()
+	defer cr.addMu.Unlock()
+	list := append(slices.Clone(cr.list()), namedToken{principal: Principal{Name: name, Role: role}, sum: sum})
+	cr.tokens.Store(&list)
+}
+
+// Token is a token to accept: the name of its owner, its role and its SHA-256.
+type Token struct {
+	Name   string
+	Role   commands.Role
+	SHA256 [sha256.Size]byte
+}
+
+// SetTokens replaces every accepted token with tokens, at once: requests see the old set or the new one,
+// never a mix. The sessions of a token that is gone end with it. An empty set is refused, since it would
+// let every request in.
+func (cr *Credentials) SetTokens(tokens []Token) error {
+	if len(tokens) == 0 {
+		return errors.New("the new set has no token at all, which would let every request in; the old tokens stay")
+	}
+	list := make([]namedToken, len(tokens))
+	for i, t := range tokens {
+		list[i] = namedToken{principal: Principal{Name: t.Name, Role: t.Role}, sum: t.SHA256}
+	}
+	cr.addMu.Lock()
+	defer cr.addMu.Unlock()
+	cr.tokens.Store(&list)
+	return nil
+}
+
+// list returns the accepted tokens; the slice is never changed.
+func (cr *Credentials) list() []namedToken {
+	if p := cr.tokens.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Open reports whether no token is configured, so that every request is let in.
-func (cr *Credentials) Open() bool { return len(cr.tokens) == 0 }
+func (cr *Credentials) Open() bool { return len(cr.list()) == 0 }
 
 // presented returns the token a request carries: the plugin header, or an Authorization Bearer token.
 func (cr *Credentials) presented(r *http.Request) string {
@@ -102,9 +142,10 @@ func (cr *Credentials) tried(r *http.Request) bool {
 func (cr *Credentials) identifyToken(token string) (*Principal, [sha256.Size]byte) {
 	sum := sha256.Sum256([]byte(token))
 	var found *Principal
-	for i := range cr.tokens {
-		if subtle.ConstantTimeCompare(sum[:], cr.tokens[i].sum[:]) == 1 {
-			found = &cr.tokens[i].principal
+	tokens := cr.list()
+	for i := range tokens {
+		if subtle.ConstantTimeCompare(sum[:], tokens[i].sum[:]) == 1 {
+			found = &tokens[i].principal
 		}
 	}
 	return found, sum

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -146,5 +148,27 @@ func TestViewerSessionCannotRunAbove(t *testing.T) {
 	}
 	if status, _ := withCookie(t, "POST", srv.URL+"/api/v1/command?command=dags%20list", cookie); status != 200 {
 		t.Errorf("Viewer dags list: %d", status)
+	}
+}
+
+func TestSetTokensReplacesTheWholeSet(t *testing.T) {
+	creds := gateway.NewCredentials("rest_api_plugin_http_token")
+	creds.AddToken("old", sha256.Sum256([]byte("old-token-0123456789")), commands.RoleAdmin)
+	srv := mustServerWith(t, &scriptedExecutor{}, commands.Options{}, creds)
+	status := func(tok string) int {
+		resp, _ := get(t, srv, "/api/v1/commands", "Authorization", "Bearer "+tok)
+		return resp.StatusCode
+	}
+	if err := creds.SetTokens([]gateway.Token{{Name: "new", Role: commands.RoleViewer, SHA256: sha256.Sum256([]byte("new-token-0123456789"))}}); err != nil {
+		t.Fatal(err)
+	}
+	if status("new-token-0123456789") != 200 || status("old-token-0123456789") != 401 {
+		t.Errorf("after SetTokens: new %d, old %d", status("new-token-0123456789"), status("old-token-0123456789"))
+	}
+	if err := creds.SetTokens(nil); err == nil || creds.Open() {
+		t.Errorf("an empty set was taken (%v): the gateway would let every request in", err)
+	}
+	if status("new-token-0123456789") != 200 {
+		t.Error("a refused empty set changed the tokens")
 	}
 }

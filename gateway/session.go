@@ -88,8 +88,9 @@ func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
 		return nil
 	}
 	var found *Principal
-	for i := range cr.tokens {
-		t := &cr.tokens[i]
+	tokens := cr.list()
+	for i := range tokens {
+		t := &tokens[i]
 		if t.principal.Name == claims.Name && subtle.ConstantTimeCompare([]byte(hex.EncodeToString(t.sum[:8])), []byte(claims.Token)) == 1 {
 			found = &t.principal
 		}

@@ -370,8 +370,15 @@ func TestHelperGateway(t *testing.T) {
 // gatewayProcess starts the gateway on home as a process of its own and returns its URL.
 func gatewayProcess(tb testing.TB, home *testbed.Home, executor string, logs io.Writer) (*exec.Cmd, string) {
 	tb.Helper()
-	cfg := fmt.Sprintf("[gateway]\nlisten = 127.0.0.1:0\nairflow_bin = %s\nairflow_home = %s\nexecutor = %s\n\n[rest_api_plugin]\nrest_api_plugin_expected_http_token = %s\n",
-		home.Airflow, home.Dir, executor, testToken)
+	return gatewayProcessWith(tb, home, "executor = "+executor+"\n", logs)
+}
+
+// gatewayProcessWith starts the gateway on home as a process of its own, with extra lines in [gateway]
+// (other sections may follow them), and returns the process and its URL.
+func gatewayProcessWith(tb testing.TB, home *testbed.Home, extra string, logs io.Writer) (*exec.Cmd, string) {
+	tb.Helper()
+	cfg := fmt.Sprintf("[rest_api_plugin]\nrest_api_plugin_expected_http_token = %s\n\n[gateway]\nlisten = 127.0.0.1:0\nairflow_bin = %s\nairflow_home = %s\n%s",
+		testToken, home.Airflow, home.Dir, extra)
 	path := filepath.Join(tb.TempDir(), "gateway.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		tb.Fatal(err)

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
@@ -148,23 +150,73 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-// credentials builds the accepted tokens from the configuration: the plugin token (role Admin) and the
-// named tokens of the tokens file.
+// credentials builds the accepted tokens from the configuration; see tokenSet.
 func credentials(cfg *config.Config) (*gateway.Credentials, error) {
 	creds := gateway.NewCredentials(cfg.PluginTokenHeader)
-	if cfg.PluginToken != "" {
-		creds.AddToken("rest_api_plugin", sha256.Sum256([]byte(cfg.PluginToken)), commands.RoleAdmin)
+	tokens, err := tokenSet(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.TokensFile != "" {
-		tokens, err := config.LoadTokens(cfg.TokensFile)
-		if err != nil {
+	if len(tokens) > 0 {
+		if err := creds.SetTokens(tokens); err != nil {
 			return nil, err
-		}
-		for _, t := range tokens {
-			creds.AddToken(t.Name, t.SHA256, t.Role)
 		}
 	}
 	return creds, nil
+}
+
+// tokenSet reads the tokens the configuration names: the plugin token (role Admin) and the named tokens of
+// the tokens file.
+func tokenSet(cfg *config.Config) ([]gateway.Token, error) {
+	var tokens []gateway.Token
+	if cfg.PluginToken != "" {
+		tokens = append(tokens, gateway.Token{Name: "rest_api_plugin", Role: commands.RoleAdmin, SHA256: sha256.Sum256([]byte(cfg.PluginToken))})
+	}
+	if cfg.TokensFile != "" {
+		file, err := config.LoadTokens(cfg.TokensFile)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range file {
+			tokens = append(tokens, gateway.Token{Name: t.Name, Role: t.Role, SHA256: t.SHA256})
+		}
+	}
+	return tokens, nil
+}
+
+// reloadTokensOnHangup reads the tokens file again at each SIGHUP until ctx ends: new tokens work at once,
+// removed ones stop, with their sessions, and running commands go on. A file that cannot be read keeps
+// the tokens there are, and the log says why.
+func reloadTokensOnHangup(ctx context.Context, cfg *config.Config, creds *gateway.Credentials, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			if cfg.TokensFile == "" {
+				log.Warn("SIGHUP: no [auth] tokens_file is configured, so there is nothing to reload")
+				continue
+			}
+			tokens, err := tokenSet(cfg)
+			if err == nil {
+				err = creds.SetTokens(tokens)
+			}
+			if err != nil {
+				log.Error("SIGHUP: the tokens file was not reloaded; the tokens from before stay", "file", cfg.TokensFile, "err", err)
+				continue
+			}
+			names := make([]string, len(tokens))
+			for i, t := range tokens {
+				names[i] = t.Name
+			}
+			log.Info("SIGHUP: tokens reloaded", "file", cfg.TokensFile, "tokens", strings.Join(names, ","))
+		}
+	}()
 }
 
 // check prints what the gateway finds, and fails on any problem.
@@ -213,13 +265,17 @@ func checkExposure(cfg *config.Config, creds *gateway.Credentials) error {
 
 // serve runs the server until ctx ends, then stops accepting and lets running commands finish.
 func serve(ctx context.Context, configPath string, getenv func(string) string, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	slog.SetDefault(log)
 	st, err := load(ctx, configPath, getenv)
 	if err != nil {
 		return err
 	}
 	cfg := st.cfg
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+	slog.SetDefault(log)
 	if cfg.LogLoading {
 		for _, line := range cfg.Masked() {
 			log.Info("config", "value", line)
@@ -236,6 +292,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		log.Warn("no token is configured: every request is let in with role Admin", "listen", cfg.Listen)
 	}
 	creds.SignSessions([]byte(cfg.SecretKey), cfg.TLSCert != "")
+	reloadTokensOnHangup(ctx, cfg, creds, log)
 	policy := commands.NewPolicy(st.catalog, st.dags)
 	policy.AllowDaemons = cfg.AllowDaemons
 	ex, closeExecutor := st.executor(policy, log)
