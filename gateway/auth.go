@@ -2,9 +2,9 @@ package gateway
 
 import (
 	"crypto/rand"
-	"errors"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
