@@ -122,4 +122,8 @@ type Result struct {
 	Truncated bool // some output was dropped at the per-stream limit
 	TimedOut  bool // stopped at its time limit
 	Canceled  bool // stopped because the caller went away
+	// Executor names what ran the command: "warm" (a child of the forkserver) or "subprocess".
+	Executor string
+	// QueueWait is how long the command waited for a slot.
+	QueueWait time.Duration
 }

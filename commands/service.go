@@ -42,6 +42,9 @@ func (s *Service) ExecutorStatus() ExecutorStatus {
 	return ExecutorStatus{Name: "subprocess"}
 }
 
+// Slots returns how many command slots there are, and how many are taken now.
+func (s *Service) Slots() (total, busy int) { return cap(s.slots), len(s.slots) }
+
 // MaxUploadBytes is the size limit of a deploy_dag file.
 func (s *Service) MaxUploadBytes() int64 { return s.opts.MaxUploadBytes }
 
@@ -101,10 +104,12 @@ func (s *Service) RunJob(ctx context.Context, job Job) (*Result, error) {
 }
 
 func (s *Service) runJob(ctx context.Context, job Job, started func()) (*Result, error) {
+	queued := time.Now()
 	if err := s.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer func() { <-s.slots }()
+	waited := time.Since(queued)
 	if started != nil {
 		started()
 	}
@@ -115,6 +120,7 @@ func (s *Service) runJob(ctx context.Context, job Job, started func()) (*Result,
 	if res == nil {
 		return nil, err
 	}
+	res.QueueWait = waited
 	if s.opts.FilterLoadingMessages {
 		res.Stdout = FilterLoadingMessages(res.Stdout)
 	}

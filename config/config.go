@@ -48,6 +48,7 @@ type Config struct {
 	AllowUnauthenticated  bool          `key:"gateway.allow_unauthenticated" default:"False"`
 	TokensFile            string        `key:"auth.tokens_file"`
 	JobsRetention         time.Duration `key:"jobs.retention" default:"168h" validate:"min=0"`
+	MetricsPublic         bool          `key:"metrics.public" default:"False"`
 	PluginTokenHeader     string        `key:"rest_api_plugin.rest_api_plugin_http_token_header_name" default:"rest_api_plugin_http_token" validate:"required,printascii,excludes= "`
 	PluginToken           string        `key:"rest_api_plugin.rest_api_plugin_expected_http_token" secret:"true"`
 	FilterLoadingMessages bool          `key:"rest_api_plugin.filter_loading_messages_in_cli_response" default:"True"`

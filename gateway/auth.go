@@ -170,12 +170,14 @@ func (s *Server) authenticate(deny func(echo.Context, denial) error) echo.Middle
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if s.turnedAway(c) {
+				s.metrics.rateLimited.Inc()
 				return deny(c, tooManyMisses)
 			}
 			p, ambient := s.creds.Identify(c.Request())
 			if p == nil {
 				if s.creds.tried(c.Request()) {
 					s.misses.record(clientAddress(c.Request()))
+					s.metrics.authFailures.Inc()
 				}
 				return deny(c, badToken)
 			}
@@ -184,6 +186,20 @@ func (s *Server) authenticate(deny func(echo.Context, denial) error) echo.Middle
 			// The commands run for this request carry the token's name to Airflow's audit log.
 			c.SetRequest(c.Request().WithContext(commands.WithCaller(c.Request().Context(), p.Name)))
 			return next(c)
+		}
+	}
+}
+
+// authenticateUnlessPublic authenticates as authenticate does, unless PublicMetrics says not to.
+func (s *Server) authenticateUnlessPublic(deny func(echo.Context, denial) error) echo.MiddlewareFunc {
+	auth := s.authenticate(deny)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		checked := auth(next)
+		return func(c echo.Context) error {
+			if s.PublicMetrics {
+				return next(c)
+			}
+			return checked(c)
 		}
 	}
 }

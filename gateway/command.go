@@ -39,7 +39,7 @@ func (s *Server) handleCommand(c echo.Context) error {
 		return writeProblem(c, crossSiteGETError, nil)
 	}
 	res, err := s.svc.Run(c.Request().Context(), inv)
-	s.noteRun(c, inv, res)
+	s.noteRun(c, inv, res, err)
 	if err != nil {
 		return writeProblem(c, err, res)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,6 +71,9 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *htt
 	return mustServerWith(tb, ex, opts, creds)
 }
 
+// gateways maps each test server's URL to its gateway, for tests that change it before sending requests.
+var gateways sync.Map
+
 // mustServerWith starts a gateway over the embedded Airflow 3 catalog and ex, with creds.
 func mustServerWith(tb testing.TB, ex commands.Executor, opts commands.Options, creds *gateway.Credentials) *httptest.Server {
 	tb.Helper()
@@ -93,9 +97,10 @@ func mustServerWith(tb testing.TB, ex commands.Executor, opts commands.Options, 
 		tb.Fatal(err)
 	}
 	base, stop := context.WithCancel(context.Background())
-	js := jobs.New(store, svc, base, jobs.Options{Retention: time.Hour})
+	js := jobs.New(store, svc, base, jobs.Options{Retention: time.Hour, Ended: gw.JobEnded})
 	gw.ServeJobs(js)
 	srv := httptest.NewServer(gw)
+	gateways.Store(srv.URL, gw)
 	tb.Cleanup(func() {
 		srv.Close()
 		stop()

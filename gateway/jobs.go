@@ -57,6 +57,7 @@ func (s *Server) handleJobStart(c echo.Context) error {
 	if err != nil {
 		return writeProblem(c, err, nil)
 	}
+	s.metrics.jobsStarted.Inc()
 	s.log.Info("job started", "request_id", requestID(c), "job", job.ID, "token", job.Owner, "airflow_cmd", job.AirflowCmd)
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/jobs/"+job.ID)
 	return writeJSON(c, http.StatusAccepted, withOutput(job))

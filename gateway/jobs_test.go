@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
@@ -358,6 +359,16 @@ func TestJobQueue(t *testing.T) {
 		}
 		if ex.runs.Load() != 50 || ex.most.Load() > 4 {
 			t.Errorf("%d runs, at most %d at once; want 50 and at most 4", ex.runs.Load(), ex.most.Load())
+		}
+		gw, _ := gateways.Load(srv.URL)
+		gw.(*gateway.Server).PublicMetrics = true
+		fams := scrapeNow(t, srv)
+		for i := 0; i < 100 && sample(fams, "airflow_gateway_jobs_ended_total", nil) < 50; i++ { // counted just after the end is stored
+			time.Sleep(10 * time.Millisecond)
+			fams = scrapeNow(t, srv)
+		}
+		if started, ended := sample(fams, "airflow_gateway_jobs_started_total", nil), sample(fams, "airflow_gateway_jobs_ended_total", map[string]string{"state": "succeeded"}); started != 50 || ended != 50 {
+			t.Errorf("metrics: %v jobs started, %v ended succeeded; want 50 and 50", started, ended)
 		}
 	})
 }

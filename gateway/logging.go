@@ -41,6 +41,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, "exit_code", code)
 		}
 		s.log.Info("request", attrs...)
+		s.metrics.request(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
 		return nil
 	}
 }
@@ -59,8 +60,9 @@ func dialectOf(route string) string {
 
 // noteRun records a command that ran for the access log, and writes an audit line when the command can
 // change state (any class but read).
-func (s *Server) noteRun(c echo.Context, inv *commands.Invocation, res *commands.Result) {
+func (s *Server) noteRun(c echo.Context, inv *commands.Invocation, res *commands.Result, err error) {
 	c.Set(commandPathKey, inv.Path())
+	s.metrics.command(inv.Path(), res, err)
 	if res == nil {
 		return
 	}
@@ -83,6 +85,7 @@ func (s *Server) noteRun(c echo.Context, inv *commands.Invocation, res *commands
 // auditDeploy writes the audit line of a deploy_dag that wrote its file.
 func (s *Server) auditDeploy(c echo.Context, d *commands.Deployment) {
 	c.Set(commandPathKey, "deploy_dag")
+	s.metrics.deploys.WithLabelValues("written").Inc()
 	p := principalOf(c)
 	s.log.Info("audit",
 		"request_id", requestID(c),

@@ -170,7 +170,7 @@ func (s *Server) handlePluginAPI(c echo.Context) error {
 	case call.Daemon:
 		res, daemon, cmd, err := s.svc.StartDaemon(ctx, call)
 		env.AirflowCmd, env.Daemon = cmd, daemon
-		s.noteRun(c, call.Invocation, res)
+		s.noteRun(c, call.Invocation, res, err)
 		if err != nil {
 			return env.fail(c, err, res)
 		}
@@ -178,7 +178,7 @@ func (s *Server) handlePluginAPI(c echo.Context) error {
 	default:
 		env.AirflowCmd = call.Invocation.String()
 		res, err := s.svc.Run(ctx, call.Invocation)
-		s.noteRun(c, call.Invocation, res)
+		s.noteRun(c, call.Invocation, res, err)
 		if err != nil {
 			return env.fail(c, err, res)
 		}
@@ -225,6 +225,7 @@ func (s *Server) deploy(c echo.Context, env *envelope, call *commands.PluginCall
 	}
 	d, err := s.svc.Deploy(c.Request().Context(), call, up)
 	if err != nil {
+		s.metrics.deploys.WithLabelValues("refused").Inc()
 		return env.fail(c, err, nil)
 	}
 	s.auditDeploy(c, d)

@@ -26,6 +26,7 @@ func (s *Server) routes() {
 
 	e.GET("/health", s.handleHealth)
 	e.GET("/health/live", s.handleLive)
+	e.GET("/metrics", s.handleMetrics(), s.authenticateUnlessPublic(denyProblem))
 
 	e.GET("/login", s.handleLogin)
 	e.POST("/login", s.handleLogin, s.crossOrigin(refuseProblem))

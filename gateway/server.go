@@ -43,8 +43,11 @@ type Server struct {
 	health  *healthCheck
 	misses  *misses
 	origins *http.CrossOriginProtection
-	log     *slog.Logger
-	echo    *echo.Echo
+	metrics *metrics
+	// PublicMetrics serves /metrics without a token ([metrics] public); set it before serving.
+	PublicMetrics bool
+	log           *slog.Logger
+	echo          *echo.Echo
 }
 
 // New returns a Server that writes its access and audit lines to log; its routes are in routes.go.
@@ -54,6 +57,7 @@ func New(svc *commands.Service, creds *Credentials, info Info, log *slog.Logger)
 	s.echo = echo.New()
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = httpErrorHandler
+	s.metrics = newMetrics(s)
 	s.routes()
 	return s
 }

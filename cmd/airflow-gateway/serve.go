@@ -309,6 +309,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	srv := gateway.New(svc, creds, gateway.Info{
 		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary,
 	}, log)
+	srv.PublicMetrics = cfg.MetricsPublic
 	srv.CheckHealth()
 
 	// Requests and jobs get a context that outlives SIGTERM by the grace period, so running commands
@@ -320,7 +321,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		return err
 	}
 	defer store.Close()
-	js := jobs.New(store, svc, baseCtx, jobs.Options{Retention: cfg.JobsRetention, KillLeftovers: subprocess.KillMarked, Log: log})
+	js := jobs.New(store, svc, baseCtx, jobs.Options{Retention: cfg.JobsRetention, KillLeftovers: subprocess.KillMarked, Log: log, Ended: srv.JobEnded})
 	if err := js.Recover(ctx); err != nil {
 		return fmt.Errorf("the jobs database: %w", err)
 	}

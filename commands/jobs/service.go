@@ -21,6 +21,8 @@ type Options struct {
 	KillLeftovers func(ids []string) int
 	// Log gets the faults of the store, which never stop a running command.
 	Log *slog.Logger
+	// Ended, when not nil, is told the state of each job that ends.
+	Ended func(State)
 }
 
 // Service starts jobs on a commands.Service, keeps them in a Store, and follows and cancels them.
@@ -222,6 +224,9 @@ func (s *Service) run(ctx context.Context, job *Job, inv *commands.Invocation, l
 	}
 	if err := s.store.Update(store, job); err != nil {
 		s.opts.Log.Error("storing a job's end", "job", job.ID, "state", job.State, "err", err)
+	}
+	if s.opts.Ended != nil {
+		s.opts.Ended(job.State)
 	}
 }
 

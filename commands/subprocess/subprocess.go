@@ -77,6 +77,7 @@ func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result,
 		Duration:  time.Since(start),
 		Truncated: stdout.Truncated() || stderr.Truncated(),
 		Canceled:  ctx.Err() != nil,
+		Executor:  "subprocess",
 	}
 	res.TimedOut = !res.Canceled && errors.Is(runCtx.Err(), context.DeadlineExceeded)
 	return res, nil

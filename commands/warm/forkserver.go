@@ -336,7 +336,7 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, job commands.Job) (*
 		})
 	}
 
-	res := &commands.Result{ExitCode: -1}
+	res := &commands.Result{ExitCode: -1, Executor: "warm"}
 	var lost bool
 	limit := time.NewTimer(job.Limit)
 	defer limit.Stop()

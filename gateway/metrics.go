@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
+)
+
+// metrics are the gateway's Prometheus series. Every label takes its values from a bounded set: route
+// templates, HTTP methods and statuses, command paths of the catalog, executor names, outcomes and job
+// states; never a token, a DAG id or an argument.
+type metrics struct {
+	registry     *prometheus.Registry
+	requests     *prometheus.CounterVec
+	requestTime  *prometheus.HistogramVec
+	commands     *prometheus.CounterVec
+	commandTime  *prometheus.HistogramVec
+	queueWait    prometheus.Histogram
+	authFailures prometheus.Counter
+	rateLimited  prometheus.Counter
+	deploys      *prometheus.CounterVec
+	jobsStarted  prometheus.Counter
+	jobsEnded    *prometheus.CounterVec
+}
+
+// unmatchedRoute labels requests that match no route.
+const unmatchedRoute = "unmatched"
+
+func newMetrics(s *Server) *metrics {
+	const ns = "airflow_gateway"
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "http_requests_total",
+			Help: "HTTP requests answered, by route template, method and status."}, []string{"route", "method", "status"}),
+		requestTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "http_request_duration_seconds",
+			Help: "Time to answer an HTTP request, by route template.", Buckets: prometheus.ExponentialBuckets(0.005, 4, 8)}, []string{"route"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "commands_total",
+			Help: "Airflow commands by command path, executor and outcome (ok, failed, timed_out, canceled, lost, unavailable)."}, []string{"command", "executor", "outcome"}),
+		commandTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "command_duration_seconds",
+			Help: "Run time of Airflow commands, from start to exit, by executor.", Buckets: prometheus.ExponentialBuckets(0.01, 3, 10)}, []string{"executor"}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "queue_wait_seconds",
+			Help: "Time commands waited for a command slot.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "auth_failures_total",
+			Help: "Requests with a token or session cookie that is not valid."}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "auth_rate_limited_total",
+			Help: "Requests turned away because their address failed to authenticate too often (429)."}),
+		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "deploys_total",
+			Help: "deploy_dag uploads, by outcome (written, refused)."}, []string{"outcome"}),
+		jobsStarted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "jobs_started_total",
+			Help: "Jobs started by this process."}),
+		jobsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "jobs_ended_total",
+			Help: "Jobs of this process that ended, by state."}, []string{"state"}),
+	}
+	slots := func(busy bool) func() float64 {
+		return func() float64 {
+			total, taken := s.svc.Slots()
+			if busy {
+				return float64(taken)
+			}
+			return float64(total)
+		}
+	}
+	status := func(f func(commands.ExecutorStatus) float64) func() float64 {
+		return func() float64 { return f(s.svc.ExecutorStatus()) }
+	}
+	m.registry.MustRegister(m.requests, m.requestTime, m.commands, m.commandTime, m.queueWait, m.authFailures, m.rateLimited,
+		m.deploys, m.jobsStarted, m.jobsEnded,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots", Help: "Command slots (max_concurrent_commands)."}, slots(false)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots_busy", Help: "Command slots taken now."}, slots(true)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "forkserver_warm", Help: "1 while a warm forkserver takes commands."},
+			status(func(st commands.ExecutorStatus) float64 { return map[bool]float64{true: 1}[st.Warm] })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "forkserver_forks_total", Help: "Commands the warm forkservers ran."},
+			status(func(st commands.ExecutorStatus) float64 { return float64(st.Forks) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "forkserver_restarts_total", Help: "Forkservers started after the first."},
+			status(func(st commands.ExecutorStatus) float64 { return float64(st.Restarts) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "jobs_running", Help: "Jobs this process runs now."}, func() float64 {
+			if s.jobs == nil {
+				return 0
+			}
+			return float64(s.jobs.Running())
+		}),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// request counts an answered request; route is the matched route template.
+func (m *metrics) request(route, method string, status int, took time.Duration) {
+	if route == "" || route == "/*" {
+		route = unmatchedRoute
+	}
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodOptions:
+	default:
+		method = "other"
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.requestTime.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// command counts a command of a whitelisted path, as it ended or why it did not run.
+func (m *metrics) command(path string, res *commands.Result, err error) {
+	executor, outcome := "none", ""
+	switch {
+	case res == nil && commands.ErrorCode(err) == commands.EUNAVAILABLE:
+		outcome = "unavailable"
+	case res == nil:
+		return // refused before it ran, or the client went away in the queue: the request counts it
+	case res.TimedOut:
+		outcome = "timed_out"
+	case res.Canceled:
+		outcome = "canceled"
+	case err != nil:
+		outcome = "lost"
+	case res.ExitCode == 0:
+		outcome = "ok"
+	default:
+		outcome = "failed"
+	}
+	if res != nil {
+		if res.Executor != "" {
+			executor = res.Executor
+		}
+		m.commandTime.WithLabelValues(executor).Observe(res.Duration.Seconds())
+		m.queueWait.Observe(res.QueueWait.Seconds())
+	}
+	m.commands.WithLabelValues(path, executor, outcome).Inc()
+}
+
+// JobEnded counts a job that ended, by state; the jobs.Service calls it.
+func (s *Server) JobEnded(state jobs.State) { s.metrics.jobsEnded.WithLabelValues(string(state)).Inc() }
+
+// handleMetrics serves the series in Prometheus' text format: GET /metrics.
+func (s *Server) handleMetrics() echo.HandlerFunc {
+	return echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+}
