@@ -4,13 +4,17 @@ package testbed
 
 import (
 	"bufio"
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Versions are the Airflow major versions the gateway supports, as setup.sh names their env variables.
@@ -83,6 +87,9 @@ func MustHome(tb testing.TB, major string) *Home {
 	tb.Helper()
 	bin := Airflow(tb, major)
 	dir := tb.TempDir()
+	// Cleanups run last-registered first: this one runs after those of the gateways the test started on
+	// the home, and before the folder is removed, which fails while a process still writes into it.
+	tb.Cleanup(func() { settle(tb, dir) })
 	out, err := exec.Command(filepath.Join(Dir(), "home.sh"), bin, dir).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("testbed/home.sh for Airflow %s: %v\n%s", major, err, out)
@@ -160,4 +167,48 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// settle waits up to 20 s for the processes that run in the home (AIRFLOW_HOME=dir in their environment)
+// to exit, as a forkserver does on its own after its gateway was killed, and then kills what is left.
+func settle(tb testing.TB, dir string) {
+	want := []byte("AIRFLOW_HOME=" + dir)
+	for i := 0; ; i++ {
+		left := inHome(want)
+		if len(left) == 0 {
+			return
+		}
+		if i == 200 {
+			tb.Logf("killing %d processes still running in %s: %v", len(left), dir, left)
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			time.Sleep(200 * time.Millisecond)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// inHome lists the processes whose environment holds the variable want.
+func inHome(want []byte) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join(d, "environ"))
+		if err != nil {
+			continue
+		}
+		for kv := range bytes.SplitSeq(env, []byte{0}) {
+			if bytes.Equal(kv, want) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
 }

@@ -390,7 +390,7 @@ func gatewayProcessWith(tb testing.TB, home *testbed.Home, extra string, logs io
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	tb.Cleanup(func() { stopProcess(cmd) })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		tb.Fatalf("the gateway did not start: %v", err)
@@ -401,6 +401,23 @@ func gatewayProcessWith(tb testing.TB, home *testbed.Home, extra string, logs io
 		tb.Fatalf("unexpected first line %q", line)
 	}
 	return cmd, m[1]
+}
+
+// stopProcess stops a gateway process as a service manager does: SIGTERM, then SIGKILL if it has not
+// exited within a minute. A gateway that was already killed is only waited for.
+func stopProcess(cmd *exec.Cmd) {
+	if cmd.ProcessState != nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+	}
 }
 
 // TestJobsSurviveAGatewayKill kills the gateway (SIGKILL) while a job runs, and starts it again: the job
