@@ -99,7 +99,7 @@ func mustServerWith(tb testing.TB, ex commands.Executor, opts commands.Options, 
 	base, stop := context.WithCancel(context.Background())
 	js := jobs.New(store, svc, base, jobs.Options{Retention: time.Hour, Ended: gw.JobEnded})
 	gw.ServeJobs(js)
-	srv := httptest.NewServer(gw)
+	srv := httptest.NewServer(conformant(tb, gw))
 	gateways.Store(srv.URL, gw)
 	tb.Cleanup(func() {
 		srv.Close()

@@ -27,6 +27,7 @@ func (s *Server) routes() {
 	e.GET("/health", s.handleHealth)
 	e.GET("/health/live", s.handleLive)
 	e.GET("/metrics", s.handleMetrics(), s.authenticateUnlessPublic(denyProblem))
+	e.GET("/api/v1/openapi.json", s.handleOpenAPI())
 
 	e.GET("/login", s.handleLogin)
 	e.POST("/login", s.handleLogin, s.crossOrigin(refuseProblem))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Airflow versions the tests run against, each into its own virtual environment built from a
-# committed lock file, and writes an env file that names their binaries.
+# Installs the Airflow versions the tests run against, and schemathesis, which checks the gateway against
+# its OpenAPI document, each into its own virtual environment built from a committed lock file, and writes
+# an env file that names their binaries.
 #
-#   testbed/setup.sh [2.10] [3]      (both when none is named)
+#   testbed/setup.sh [2.10] [3] [schemathesis]      (all when none is named)
 #
 # Environments live in a cache outside the clone, keyed by the lock file's hash and the install options,
 # so a second run takes seconds: $AIRFLOW_GATEWAY_CACHE, or ~/.cache/airflow-gateway. The env file is
@@ -14,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${AIRFLOW_GATEWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/airflow-gateway}
 mkdir -p "$cache"
 versions=("$@")
-[ ${#versions[@]} -gt 0 ] || versions=(2.10 3)
+[ ${#versions[@]} -gt 0 ] || versions=(2.10 3 schemathesis)
 
 python=$(command -v python3.11 || command -v python3)
 if ! command -v uv >/dev/null 2>&1; then
@@ -31,16 +32,20 @@ for v in "${versions[@]}"; do
   hash=$( (cat "$lock"; echo "$install_options") | sha256sum | cut -c1-16)
   venv=$cache/venv-$v-$hash
   if [ ! -f "$venv/.complete" ]; then
-    echo "installing Airflow $v into $venv" >&2
+    echo "installing $v into $venv" >&2
     rm -rf "$venv" # a half-built one, if an earlier run was stopped
     $uv venv --quiet --python "$python" "$venv"
     VIRTUAL_ENV=$venv $uv pip install --quiet $install_options -r "$lock"
     touch "$venv/.complete"
   fi
-  name=AIRFLOW_GATEWAY_TEST_AIRFLOW_${v%%.*}
+  if [ "$v" = schemathesis ]; then
+    name=AIRFLOW_GATEWAY_TEST_SCHEMATHESIS bin=$venv/bin/schemathesis
+  else
+    name=AIRFLOW_GATEWAY_TEST_AIRFLOW_${v%%.*} bin=$venv/bin/airflow
+  fi
   grep -v "^$name=" "$envfile" > "$envfile.new" || true
-  echo "$name=$venv/bin/airflow" >> "$envfile.new"
+  echo "$name=$bin" >> "$envfile.new"
   mv "$envfile.new" "$envfile"
-  echo "Airflow $v: $venv/bin/airflow" >&2
+  echo "$v: $bin" >&2
 done
 echo "$envfile"
