@@ -47,7 +47,9 @@ type Config struct {
 	TLSKey                string        `key:"gateway.tls_key" validate:"required_with=TLSCert"`
 	AllowUnauthenticated  bool          `key:"gateway.allow_unauthenticated" default:"False"`
 	TokensFile            string        `key:"auth.tokens_file"`
+	FailedAuthBurst       int           `key:"auth.failed_auth_burst" default:"10" validate:"min=1,max=1000000"`
 	JobsRetention         time.Duration `key:"jobs.retention" default:"168h" validate:"min=0"`
+	MetricsEnabled        bool          `key:"metrics.enabled" default:"True"`
 	MetricsPublic         bool          `key:"metrics.public" default:"False"`
 	PluginTokenHeader     string        `key:"rest_api_plugin.rest_api_plugin_http_token_header_name" default:"rest_api_plugin_http_token" validate:"required,printascii,excludes= "`
 	PluginToken           string        `key:"rest_api_plugin.rest_api_plugin_expected_http_token" secret:"true"`

@@ -224,20 +224,28 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
-// Failed authentications per client address: a burst of missBurst, then one more every missRefill.
+// Failed authentications per client address: a burst of DefaultFailedAuthBurst (or what
+// LimitFailedAuth sets), then one more every missRefill.
 const (
-	missBurst  = 10
-	missRefill = 6 * time.Second
+	DefaultFailedAuthBurst = 10
+	missRefill             = 6 * time.Second
 )
 
 // misses counts failed authentications per client address.
 type misses struct {
 	mu        sync.Mutex
+	burst     int
 	clients   map[string]*rate.Limiter
 	lastSweep time.Time
 }
 
-func newMisses() *misses { return &misses{clients: map[string]*rate.Limiter{}} }
+func newMisses() *misses {
+	return &misses{burst: DefaultFailedAuthBurst, clients: map[string]*rate.Limiter{}}
+}
+
+// LimitFailedAuth sets how many failed authentications a client address may make in a burst before it
+// is answered 429 ([auth] failed_auth_burst); set it before serving.
+func (s *Server) LimitFailedAuth(burst int) { s.misses.burst = burst }
 
 // blocked reports whether client has used up its failures.
 func (m *misses) blocked(client string) bool {
@@ -254,7 +262,7 @@ func (m *misses) record(client string) {
 	now := time.Now()
 	if now.Sub(m.lastSweep) > time.Minute { // forget clients whose allowance is whole again
 		for k, lim := range m.clients {
-			if lim.TokensAt(now) >= missBurst {
+			if lim.TokensAt(now) >= float64(m.burst) {
 				delete(m.clients, k)
 			}
 		}
@@ -262,7 +270,7 @@ func (m *misses) record(client string) {
 	}
 	lim := m.clients[client]
 	if lim == nil {
-		lim = rate.NewLimiter(rate.Every(missRefill), missBurst)
+		lim = rate.NewLimiter(rate.Every(missRefill), m.burst)
 		m.clients[client] = lim
 	}
 	lim.AllowN(now, 1)

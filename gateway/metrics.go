@@ -29,7 +29,14 @@ type metrics struct {
 	deploys      *prometheus.CounterVec
 	jobsStarted  prometheus.Counter
 	jobsEnded    *prometheus.CounterVec
+	// off stops the timing and counting of requests and commands, and /metrics answers 404.
+	off bool
 }
+
+// DisableMetrics turns the metrics off ([metrics] enabled = False); call it before serving.
+func (s *Server) DisableMetrics() { s.metrics.off = true }
+
+var metricsOff = commands.Errorf(commands.ENOTFOUND, "metrics are turned off on this gateway ([metrics] enabled = False)")
 
 // unmatchedRoute labels requests that match no route.
 const unmatchedRoute = "unmatched"
@@ -95,6 +102,9 @@ func newMetrics(s *Server) *metrics {
 
 // request counts an answered request; route is the matched route template.
 func (m *metrics) request(route, method string, status int, took time.Duration) {
+	if m.off {
+		return
+	}
 	if route == "" || route == "/*" {
 		route = unmatchedRoute
 	}
@@ -109,6 +119,9 @@ func (m *metrics) request(route, method string, status int, took time.Duration) 
 
 // command counts a command of a whitelisted path, as it ended or why it did not run.
 func (m *metrics) command(path string, res *commands.Result, err error) {
+	if m.off {
+		return
+	}
 	executor, outcome := "none", ""
 	switch {
 	case res == nil && commands.ErrorCode(err) == commands.EUNAVAILABLE:
@@ -141,5 +154,11 @@ func (s *Server) JobEnded(state jobs.State) { s.metrics.jobsEnded.WithLabelValue
 
 // handleMetrics serves the series in Prometheus' text format: GET /metrics.
 func (s *Server) handleMetrics() echo.HandlerFunc {
-	return echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	serve := echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	return func(c echo.Context) error {
+		if s.metrics.off {
+			return writeProblem(c, metricsOff, nil)
+		}
+		return serve(c)
+	}
 }

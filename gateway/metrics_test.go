@@ -218,6 +218,55 @@ func TestMetricsNeedATokenUnlessPublic(t *testing.T) {
 	}
 }
 
+func TestMetricsCanBeTurnedOff(t *testing.T) {
+	srv := mustServer(t, &pathExecutor{}, commands.Options{})
+	gw, _ := gateways.Load(srv.URL)
+	gw.(*gateway.Server).DisableMetrics()
+	resp, doc := get(t, srv, "/api/v1/command?command=version", bearer...)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a command with the metrics off: %d", resp.StatusCode)
+	}
+	resp, doc = get(t, srv, "/metrics", bearer...)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(doc["detail"].(string), "enabled = False") {
+		t.Errorf("/metrics with the metrics off: %d %v", resp.StatusCode, doc)
+	}
+}
+
+// BenchmarkMetricsScrape reads /metrics with about 1,000 series in the registry (commands_total filled up
+// with made-up paths), in-process: what one Prometheus scrape costs the gateway.
+func BenchmarkMetricsScrape(b *testing.B) {
+	srv := mustServer(b, &pathExecutor{}, commands.Options{})
+	v, _ := gateways.Load(srv.URL)
+	gw := v.(*gateway.Server)
+	series := func() (int, int) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		gw.ServeHTTP(rec, req)
+		n := 0
+		for _, line := range strings.Split(rec.Body.String(), "\n") {
+			if line != "" && !strings.HasPrefix(line, "#") {
+				n++
+			}
+		}
+		return n, rec.Body.Len()
+	}
+	base, _ := series()
+	gateway.AddCommandSeries(gw, 1000-base)
+	n, size := series()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		gw.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("/metrics: %d", rec.Code)
+		}
+	}
+	b.ReportMetric(float64(n), "series")
+	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
 // TestMetricsCardinalityIsBounded sends 10,000 requests with random commands, DAG ids and paths: the
 // number of series stops growing once every route, status, path and outcome has been seen.
 func TestMetricsCardinalityIsBounded(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/web"
 )
 
 // loadOpenAPI parses and validates the document the gateway serves, once for the whole package.
@@ -135,6 +137,28 @@ func TestOpenAPIPluginArguments(t *testing.T) {
 	form := item.Post.RequestBody.Value.Content["multipart/form-data"].Schema.Value
 	if form.Properties["dag_file"] == nil {
 		t.Error("the multipart form has no dag_file")
+	}
+}
+
+// TestOpenAPIStaticFiles checks the admin page's files the document names against those embedded.
+func TestOpenAPIStaticFiles(t *testing.T) {
+	doc, err := loadOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented, embedded []string
+	for _, v := range doc.Paths.Value("/admin/rest_api/static/{file}").Get.Parameters[0].Value.Schema.Value.Enum {
+		documented = append(documented, v.(string))
+	}
+	entries, err := fs.ReadDir(web.Static(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		embedded = append(embedded, e.Name())
+	}
+	if !slices.Equal(documented, embedded) {
+		t.Errorf("the document names the static files %q, the binary embeds %q", documented, embedded)
 	}
 }
 

@@ -6,11 +6,13 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
 var pluginToken = []string{"rest_api_plugin_http_token", token}
@@ -324,7 +326,7 @@ func TestPluginRolesAnswer403NamingTheRole(t *testing.T) {
 func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
 	wrong := []string{"rest_api_plugin_http_token", "guess"}
-	for i := range 10 {
+	for i := range gateway.DefaultFailedAuthBurst {
 		if resp, _ := pluginGet(t, srv.URL, "api=version", wrong...); resp.StatusCode != 403 {
 			t.Fatalf("failure %d: status %d", i+1, resp.StatusCode)
 		}
@@ -339,5 +341,21 @@ func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
 	}
 	if resp, doc := get(t, srv, "/api/v1/command?command=version", bearer...); resp.StatusCode != 429 || doc["status"] != 429.0 {
 		t.Errorf("command dialect while blocked: %d %v", resp.StatusCode, doc)
+	}
+}
+
+// TestFailedAuthBurstIsConfigured: [auth] failed_auth_burst sets how many failures come before the 429s.
+func TestFailedAuthBurstIsConfigured(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	gw, _ := gateways.Load(srv.URL)
+	gw.(*gateway.Server).LimitFailedAuth(3)
+	wrong := []string{"rest_api_plugin_http_token", "guess"}
+	var got []int
+	for range 4 {
+		resp, _ := pluginGet(t, srv.URL, "api=version", wrong...)
+		got = append(got, resp.StatusCode)
+	}
+	if !slices.Equal(got, []int{403, 403, 403, 429}) {
+		t.Errorf("4 failures with a burst of 3 were answered %v", got)
 	}
 }

@@ -190,6 +190,28 @@ func settle(tb testing.TB, dir string) {
 	}
 }
 
+// ProcessesIn lists the processes still running in the home dir: those with AIRFLOW_HOME=dir.
+func ProcessesIn(dir string) []int { return inHome([]byte("AIRFLOW_HOME=" + dir)) }
+
+// Schemathesis returns the schemathesis CLI that `make test` installs ($AIRFLOW_GATEWAY_TEST_SCHEMATHESIS).
+// Without one it skips the test, except under CI, where it fails it.
+func Schemathesis(tb testing.TB) string {
+	tb.Helper()
+	const name = "AIRFLOW_GATEWAY_TEST_SCHEMATHESIS"
+	if bin := os.Getenv(name); bin != "" {
+		return bin
+	}
+	envOnce.Do(loadEnvFile)
+	if bin := envFile[name]; bin != "" {
+		return bin
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatal("AIRFLOW_GATEWAY_TEST_SCHEMATHESIS is not set: the schemathesis run is required under CI (testbed/setup.sh installs it)")
+	}
+	tb.Skip("schemathesis is not installed: run `make test` (testbed/setup.sh installs it)")
+	return ""
+}
+
 // inHome lists the processes whose environment holds the variable want.
 func inHome(want []byte) []int {
 	var pids []int

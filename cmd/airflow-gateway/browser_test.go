@@ -208,6 +208,10 @@ func adminSession(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser
 	if got := eval[string](t, b, `document.getElementById('role').textContent`); got != "Admin" {
 		t.Errorf("role shown %q", got)
 	}
+	// The page links the API's description, and the link leads to an OpenAPI 3.1 document.
+	if got := eval[string](t, b, `fetch(document.getElementById('openapi-link').href).then(r => r.json()).then(d => d.openapi + ' ' + Object.keys(d.paths).length)`); !strings.HasPrefix(got, "3.1.") {
+		t.Errorf("the page's OpenAPI link gave %q", got)
+	}
 	rows := b.dagRows(t)
 	for _, id := range []string{"gw_conf", "gw_fails", "gw_two_tasks"} {
 		if want := map[string]string{"true": "paused", "false": "active"}[isPaused(t, home, id)]; rows[id] != want {

@@ -27,21 +27,7 @@ func TestSIGHUPReloadsTokens(t *testing.T) {
 	admin, viewer, user := roleTokenOf("Admin"), roleTokenOf("Viewer"), roleTokenOf("User")
 
 	// The Viewer logs in; its session works.
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.Get(url + "/login?token=" + viewer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var session *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == "session" {
-			session = c
-		}
-	}
-	if session == nil {
-		t.Fatalf("login gave no session cookie (%d)", resp.StatusCode)
-	}
+	session := loginCookie(t, url, viewer)
 	withSession := func() int {
 		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/commands", nil)
 		req.AddCookie(session)

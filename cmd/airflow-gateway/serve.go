@@ -310,6 +310,10 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary,
 	}, log)
 	srv.PublicMetrics = cfg.MetricsPublic
+	if !cfg.MetricsEnabled {
+		srv.DisableMetrics()
+	}
+	srv.LimitFailedAuth(cfg.FailedAuthBurst)
 	srv.CheckHealth()
 
 	// Requests and jobs get a context that outlives SIGTERM by the grace period, so running commands
