@@ -1,5 +1,7 @@
-// Package sqlite keeps jobs in an SQLite database file, through a driver written in Go (no cgo).
-package sqlite
+// Package sqlstore keeps jobs in an SQL database through database/sql: the one implementation of
+// jobs.Store, with its migrations, that the SQLite and PostgreSQL adapters open on their own drivers. Its
+// queries use the SQL both share, with $N placeholders.
+package sqlstore
 
 import (
 	"context"
@@ -14,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
-
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
 )
@@ -23,45 +23,54 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is a jobs.Store in one SQLite file.
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// LockMigrations, run first in the migrations' transaction, makes gateways that start at once on one
+	// database apply the migrations one after the other; empty when the transaction itself does that.
+	LockMigrations string
+}
+
+// Store is a jobs.Store in an SQL database.
 type Store struct {
 	db *sql.DB
 }
 
 var _ jobs.Store = (*Store)(nil)
 
-// Open opens (or creates) the database at file and brings its schema up to date.
-func Open(ctx context.Context, file string) (*Store, error) {
-	dsn := "file:" + file + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
+// Open brings the schema of db up to date and returns the store on it; on an error it leaves db open.
+func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
+	if err := migrate(ctx, db, d); err != nil {
 		return nil, err
-	}
-	// One connection: SQLite writes one at a time anyway, and no statement waits on another's lock.
-	db.SetMaxOpenConns(1)
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("the jobs database %s: %w", file, err)
 	}
 	return &Store{db: db}, nil
 }
 
-// migrate applies the migrations the database has not had, each in its own transaction, in order.
-func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		return err
-	}
-	var have int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
-		return err
-	}
+// migrate applies, in one transaction, the migrations the database has not had, in order.
+func migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(files)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if d.LockMigrations != "" {
+		if _, err := tx.ExecContext(ctx, d.LockMigrations); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return err
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return err
+	}
 	if have > len(files) {
-		return fmt.Errorf("its schema is at version %d, newer than this gateway knows (%d): run a newer gateway, or point it at another state_dir", have, len(files))
+		return fmt.Errorf("its schema is at version %d, newer than this gateway knows (%d): run a newer gateway, or point it at another database", have, len(files))
 	}
 	for i, file := range files {
 		version := i + 1
@@ -75,23 +84,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if err != nil {
 			return err
 		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", file, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixMicro()); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, time.Now().UnixMicro()); err != nil {
 			return err
 		}
 	}
-	return nil
+	return tx.Commit()
 }
 
 // Version returns the schema version of the database.
@@ -107,7 +107,7 @@ func (s *Store) Close() error { return s.db.Close() }
 // Create implements jobs.Store.
 func (s *Store) Create(ctx context.Context, j *jobs.Job) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		j.ID, j.Command, j.AirflowCmd, j.Owner, string(j.State), j.ExitCode, j.Truncated, j.Detail,
 		j.CreatedAt.UnixMicro(), micros(j.StartedAt), micros(j.EndedAt))
 	return err
@@ -115,7 +115,7 @@ func (s *Store) Create(ctx context.Context, j *jobs.Job) error {
 
 // Update implements jobs.Store.
 func (s *Store) Update(ctx context.Context, j *jobs.Job) error {
-	r, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, exit_code = ?, truncated = ?, detail = ?, started_at = ?, ended_at = ? WHERE id = ?`,
+	r, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = $1, exit_code = $2, truncated = $3, detail = $4, started_at = $5, ended_at = $6 WHERE id = $7`,
 		string(j.State), j.ExitCode, j.Truncated, j.Detail, micros(j.StartedAt), micros(j.EndedAt), j.ID)
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func (s *Store) Update(ctx context.Context, j *jobs.Job) error {
 
 // Append implements jobs.Store.
 func (s *Store) Append(ctx context.Context, id string, c jobs.Chunk) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO job_output (job_id, pos, stream, text) VALUES (?, ?, ?, ?)`, id, c.Offset, int(c.Stream), c.Text)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO job_output (job_id, pos, stream, text) VALUES ($1, $2, $3, $4)`, id, c.Offset, int(c.Stream), c.Text)
 	return err
 }
 
@@ -133,7 +133,7 @@ const jobColumns = `id, command, airflow_cmd, owner, state, exit_code, truncated
 
 // Get implements jobs.Store.
 func (s *Store) Get(ctx context.Context, id string) (*jobs.Job, error) {
-	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, commands.Errorf(commands.ENOTFOUND, "no job %s", id)
 	}
@@ -144,8 +144,8 @@ func (s *Store) Get(ctx context.Context, id string) (*jobs.Job, error) {
 func (s *Store) Output(ctx context.Context, id string, from int64) ([]jobs.Chunk, error) {
 	// The chunks from the last one that starts at or before from on, found through the primary key; the
 	// first of them is dropped below when it ends exactly at from.
-	rows, err := s.db.QueryContext(ctx, `SELECT pos, stream, text FROM job_output WHERE job_id = ?1 AND pos >= (
-		SELECT COALESCE(MAX(pos), 0) FROM job_output WHERE job_id = ?1 AND pos <= ?2) ORDER BY pos`, id, from)
+	rows, err := s.db.QueryContext(ctx, `SELECT pos, stream, text FROM job_output WHERE job_id = $1 AND pos >= (
+		SELECT COALESCE(MAX(pos), 0) FROM job_output WHERE job_id = $1 AND pos <= $2) ORDER BY pos`, id, from)
 	if err != nil {
 		return nil, err
 	}
@@ -169,20 +169,24 @@ func (s *Store) Output(ctx context.Context, id string, from int64) ([]jobs.Chunk
 func (s *Store) List(ctx context.Context, f jobs.Filter) ([]*jobs.Job, error) {
 	var where []string
 	var args []any
+	cond := func(format string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(format, len(args)))
+	}
 	if f.Owner != "" {
-		where, args = append(where, "owner = ?"), append(args, f.Owner)
+		cond("owner = $%d", f.Owner)
 	}
 	if f.State != "" {
-		where, args = append(where, "state = ?"), append(args, string(f.State))
+		cond("state = $%d", string(f.State))
 	}
 	if f.Before != "" {
-		where, args = append(where, "id < ?"), append(args, f.Before)
+		cond("id < $%d", f.Before)
 	}
 	q := `SELECT ` + jobColumns + ` FROM jobs`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY id DESC LIMIT ?`
+	q += fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)+1)
 	rows, err := s.db.QueryContext(ctx, q, append(args, f.Limit)...)
 	if err != nil {
 		return nil, err
@@ -201,7 +205,7 @@ func (s *Store) List(ctx context.Context, f jobs.Filter) ([]*jobs.Job, error) {
 
 // Delete implements jobs.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	r, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id)
+	r, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE id = $1`, id)
 	if err != nil {
 		return err
 	}
@@ -215,7 +219,7 @@ func (s *Store) MarkLost(ctx context.Context, detail string, at time.Time) ([]st
 		return nil, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE state IN (?, ?) ORDER BY id`, string(jobs.Queued), string(jobs.Running))
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE state IN ($1, $2) ORDER BY id`, string(jobs.Queued), string(jobs.Running))
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +236,7 @@ func (s *Store) MarkLost(ctx context.Context, detail string, at time.Time) ([]st
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, detail = ?, ended_at = ? WHERE state IN (?, ?)`,
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, detail = $2, ended_at = $3 WHERE state IN ($4, $5)`,
 		string(jobs.Lost), detail, at.UnixMicro(), string(jobs.Queued), string(jobs.Running)); err != nil {
 		return nil, err
 	}
@@ -241,7 +245,7 @@ func (s *Store) MarkLost(ctx context.Context, detail string, at time.Time) ([]st
 
 // Prune implements jobs.Store.
 func (s *Store) Prune(ctx context.Context, t time.Time) (int, error) {
-	r, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE ended_at IS NOT NULL AND ended_at < ?`, t.UnixMicro())
+	r, err := s.db.ExecContext(ctx, `DELETE FROM jobs WHERE ended_at IS NOT NULL AND ended_at < $1`, t.UnixMicro())
 	if err != nil {
 		return 0, err
 	}
