@@ -49,6 +49,8 @@ type Config struct {
 	TokensFile            string        `key:"auth.tokens_file"`
 	FailedAuthBurst       int           `key:"auth.failed_auth_burst" default:"10" validate:"min=1,max=1000000"`
 	JobsRetention         time.Duration `key:"jobs.retention" default:"168h" validate:"min=0"`
+	JobsDatabaseURL       string        `key:"jobs.database_url" secret:"true" validate:"omitempty,startswith=postgres://|startswith=postgresql://"`
+	JobsLease             time.Duration `key:"jobs.lease" default:"30s" validate:"min=3000000000"`
 	MetricsEnabled        bool          `key:"metrics.enabled" default:"True"`
 	MetricsPublic         bool          `key:"metrics.public" default:"False"`
 	PluginTokenHeader     string        `key:"rest_api_plugin.rest_api_plugin_http_token_header_name" default:"rest_api_plugin_http_token" validate:"required,printascii,excludes= "`

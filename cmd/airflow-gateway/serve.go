@@ -19,7 +19,9 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs/postgres"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs/sqlite"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs/sqlstore"
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 	"github.com/airflow-gateway/airflow-gateway/config"
@@ -320,15 +322,19 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	// can finish.
 	baseCtx, killCommands := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer killCommands(nil)
-	store, err := sqlite.Open(ctx, filepath.Join(st.state, "jobs.db"))
+	store, lease, err := openJobStore(ctx, cfg, st.state)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	js := jobs.New(store, svc, baseCtx, jobs.Options{Retention: cfg.JobsRetention, KillLeftovers: subprocess.KillMarked, Log: log, Ended: srv.JobEnded})
+	replica := jobs.NewReplicaName()
+	js := jobs.New(store, svc, baseCtx, jobs.Options{Retention: cfg.JobsRetention, KillLeftovers: subprocess.KillMarked, Log: log,
+		Ended: srv.JobEnded, Replica: replica, Lease: lease})
 	if err := js.Recover(ctx); err != nil {
 		return fmt.Errorf("the jobs database: %w", err)
 	}
+	log.Info("jobs", "replica", replica, "lease", lease.String())
+	js.Maintain()
 	js.PruneEvery(time.Hour)
 	srv.ServeJobs(js)
 
@@ -384,4 +390,15 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		}
 	}
 	return nil
+}
+
+// openJobStore opens the jobs database: PostgreSQL at [jobs] database_url, shared by the replicas, each
+// holding a lease; or else jobs.db in the state folder, this process's alone (lease 0).
+func openJobStore(ctx context.Context, cfg *config.Config, state string) (*sqlstore.Store, time.Duration, error) {
+	if cfg.JobsDatabaseURL != "" {
+		s, err := postgres.Open(ctx, cfg.JobsDatabaseURL)
+		return s, cfg.JobsLease, err
+	}
+	s, err := sqlite.Open(ctx, filepath.Join(state, "jobs.db"))
+	return s, 0, err
 }

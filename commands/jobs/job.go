@@ -64,6 +64,7 @@ type Job struct {
 	Owner      string     `json:"owner"`            // the name of the token that started it
 	Truncated  bool       `json:"truncated"`        // output was dropped at max_output_bytes
 	Detail     string     `json:"detail,omitempty"` // why it ended so, when its state does not say it all
+	Replica    string     `json:"replica"`          // the gateway process that runs, or ran, it
 	Stdout     string     `json:"-"`
 	Stderr     string     `json:"-"`
 }
@@ -104,8 +105,15 @@ type Store interface {
 	List(ctx context.Context, f Filter) ([]*Job, error)
 	// Delete removes a job and its output.
 	Delete(ctx context.Context, id string) error
-	// MarkLost ends every job still queued or running as Lost, with detail, and returns their IDs.
-	MarkLost(ctx context.Context, detail string, at time.Time) ([]string, error)
+	// Heartbeat renews the lease of replica: it is alive at at.
+	Heartbeat(ctx context.Context, replica string, at time.Time) error
+	// LoseExpired ends as Lost, with detail, at at, every job still queued or running whose replica has
+	// had no heartbeat since before (or none at all), forgets those replicas, and returns the jobs' IDs.
+	LoseExpired(ctx context.Context, before time.Time, detail string, at time.Time) ([]string, error)
+	// RequestCancel leaves a cancel for the replica that runs a job.
+	RequestCancel(ctx context.Context, id string) error
+	// CancelRequests returns the IDs of the jobs of replica, still queued or running, with a cancel left.
+	CancelRequests(ctx context.Context, replica string) ([]string, error)
 	// Prune removes the jobs that ended before t, and returns how many.
 	Prune(ctx context.Context, t time.Time) (int, error)
 	// Close releases the store.

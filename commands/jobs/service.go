@@ -2,8 +2,11 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +26,21 @@ type Options struct {
 	Log *slog.Logger
 	// Ended, when not nil, is told the state of each job that ends.
 	Ended func(State)
+	// Replica names this process in the jobs it runs; NewReplicaName makes one.
+	Replica string
+	// Lease is zero when this process is alone on its store: at start, every job still queued or running
+	// is lost. With several processes on one store (PostgreSQL), each renews its lease in the store while
+	// it lives (Maintain), and the jobs of a process whose lease is older than Lease are lost.
+	Lease time.Duration
+}
+
+// NewReplicaName returns a name for this process: the host's name, the pid and a random suffix, unique
+// among the processes of a store.
+func NewReplicaName() string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
 }
 
 // Service starts jobs on a commands.Service, keeps them in a Store, and follows and cancels them.
@@ -72,22 +90,81 @@ func New(store Store, cmds *commands.Service, base context.Context, opts Options
 	return &Service{store: store, cmds: cmds, base: base, opts: opts, live: map[string]*liveJob{}}
 }
 
-// Recover is called once at start: the jobs a stopped gateway left queued or running end as Lost, keeping
-// the output they had, and the processes still running for them are killed; ended jobs past the
-// retention are removed.
+// Recover is called once at start: the jobs that a stopped gateway left queued or running end as Lost,
+// keeping the output they had, and the processes still running for them are killed; ended jobs past the
+// retention are removed. With a Lease, only the jobs of processes whose lease has expired are lost.
 func (s *Service) Recover(ctx context.Context) error {
-	ids, err := s.store.MarkLost(ctx, "the gateway stopped while the job ran", time.Now())
-	if err != nil {
+	now := time.Now()
+	if s.opts.Lease > 0 {
+		if err := s.store.Heartbeat(ctx, s.opts.Replica, now); err != nil {
+			return err
+		}
+	}
+	if err := s.loseExpired(ctx, now.Add(-s.opts.Lease)); err != nil {
 		return err
 	}
-	if len(ids) > 0 {
-		killed := 0
-		if s.opts.KillLeftovers != nil {
-			killed = s.opts.KillLeftovers(ids)
-		}
-		s.opts.Log.Warn("jobs left running by a stopped gateway are lost", "jobs", len(ids), "processes_killed", killed)
-	}
 	return s.prune(ctx)
+}
+
+// loseExpired ends the jobs of the processes with no heartbeat since before, and kills what is left of
+// them on this machine.
+func (s *Service) loseExpired(ctx context.Context, before time.Time) error {
+	ids, err := s.store.LoseExpired(ctx, before, "the gateway stopped while the job ran", time.Now())
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	killed := 0
+	if s.opts.KillLeftovers != nil {
+		killed = s.opts.KillLeftovers(ids)
+	}
+	s.opts.Log.Warn("jobs left running by a stopped gateway are lost", "jobs", len(ids), "processes_killed", killed)
+	return nil
+}
+
+// cancelPoll is how often a process looks for cancels left for its jobs by other processes, and how
+// often a cancel sent through another process looks whether the job has ended.
+const cancelPoll = 500 * time.Millisecond
+
+// Maintain runs while the Service's base context lives, when it has a Lease: it renews this process's
+// lease every Lease/3, loses the jobs of processes whose lease expired as often, and carries out the
+// cancels left for its jobs every cancelPoll.
+func (s *Service) Maintain() {
+	if s.opts.Lease <= 0 {
+		return
+	}
+	go func() {
+		lease := time.NewTicker(s.opts.Lease / 3)
+		defer lease.Stop()
+		cancels := time.NewTicker(cancelPoll)
+		defer cancels.Stop()
+		for {
+			select {
+			case <-s.base.Done():
+				return
+			case <-lease.C:
+				now := time.Now()
+				if err := s.store.Heartbeat(s.base, s.opts.Replica, now); err != nil {
+					s.opts.Log.Error("renewing the replica's lease", "err", err)
+				}
+				if err := s.loseExpired(s.base, now.Add(-s.opts.Lease)); err != nil {
+					s.opts.Log.Error("looking for the jobs of stopped replicas", "err", err)
+				}
+			case <-cancels.C:
+				ids, err := s.store.CancelRequests(s.base, s.opts.Replica)
+				if err != nil {
+					s.opts.Log.Error("looking for cancels", "err", err)
+				}
+				for _, id := range ids {
+					s.mu.Lock()
+					lj := s.live[id]
+					s.mu.Unlock()
+					if lj != nil {
+						lj.cancel(errCanceled)
+					}
+				}
+			}
+		}
+	}()
 }
 
 func (s *Service) prune(ctx context.Context) error {
@@ -123,7 +200,7 @@ func (s *Service) Start(ctx context.Context, inv *commands.Invocation, owner str
 	now := time.Now()
 	job := &Job{
 		ID: NewID(now), Command: strings.TrimPrefix(inv.String(), "airflow "), AirflowCmd: inv.String(),
-		State: Queued, CreatedAt: now, Owner: owner,
+		State: Queued, CreatedAt: now, Owner: owner, Replica: s.opts.Replica,
 	}
 	if err := s.store.Create(ctx, job); err != nil {
 		return nil, err
@@ -334,12 +411,24 @@ func (s *Service) Cancel(ctx context.Context, id string, a Asker) (*Job, error) 
 	s.mu.Lock()
 	lj := s.live[id]
 	s.mu.Unlock()
-	if lj != nil {
+	switch {
+	case lj != nil:
 		lj.cancel(errCanceled)
 		select {
 		case <-lj.done:
 		case <-time.After(cancelWait):
 		case <-ctx.Done():
+		}
+	case s.opts.Lease > 0: // another process runs it: leave the cancel for it, and wait for the end
+		if err := s.store.RequestCancel(ctx, id); err != nil {
+			return nil, err
+		}
+		deadline := time.Now().Add(cancelWait)
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			if job, err := s.store.Get(ctx, id); err != nil || job.State.Ended() {
+				break
+			}
+			time.Sleep(cancelPoll / 5)
 		}
 	}
 	return s.Get(context.WithoutCancel(ctx), id, a, false)

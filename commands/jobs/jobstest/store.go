@@ -160,24 +160,24 @@ func TestStore(t *testing.T, open func(tb testing.TB) jobs.Store) {
 			t.Fatal(err)
 		}
 		at := base.Add(2 * time.Hour)
-		ids, err := s.MarkLost(ctx, "gone", at)
+		ids, err := s.LoseExpired(ctx, at, "gone", at) // no replica has a heartbeat: all are lost
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := []string{queued.ID, running.ID}; !slices.Equal(ids, want) {
-			t.Errorf("MarkLost: %v, want %v", ids, want)
+			t.Errorf("LoseExpired: %v, want %v", ids, want)
 		}
 		for _, j := range []*jobs.Job{queued, running} {
 			got, _ := s.Get(ctx, j.ID)
 			if got.State != jobs.Lost || got.Detail != "gone" || got.EndedAt == nil || !got.EndedAt.Equal(at) {
-				t.Errorf("after MarkLost: %+v", got)
+				t.Errorf("after LoseExpired: %+v", got)
 			}
 		}
 		if out, _ := s.Output(ctx, running.ID, 0); len(out) != 1 {
 			t.Errorf("the lost job's output: %+v", out)
 		}
 		if got, _ := s.Get(ctx, ended.ID); got.State != jobs.Succeeded {
-			t.Errorf("MarkLost changed an ended job: %+v", got)
+			t.Errorf("LoseExpired changed an ended job: %+v", got)
 		}
 		n, err := s.Prune(ctx, base.Add(30*time.Minute))
 		if err != nil || n != 1 {
@@ -188,6 +188,79 @@ func TestStore(t *testing.T, open func(tb testing.TB) jobs.Store) {
 		}
 		if _, err := s.Get(ctx, ended.ID); err != nil {
 			t.Errorf("Prune took a recent job: %v", err)
+		}
+	})
+
+	t.Run("replicas", func(t *testing.T) {
+		s := open(t)
+		defer s.Close()
+		// Replica a renews its lease at base+50s, b last did at base+10s; c never did.
+		of := map[string][]*jobs.Job{}
+		for i, r := range []string{"a", "a", "b", "b", "c"} {
+			j := newJob(i, "owner")
+			j.Replica, j.State = r, jobs.Running
+			if err := s.Create(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+			of[r] = append(of[r], j)
+		}
+		for r, at := range map[string]time.Time{"a": base.Add(50 * time.Second), "b": base.Add(10 * time.Second)} {
+			if err := s.Heartbeat(ctx, r, base); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Heartbeat(ctx, r, at); err != nil { // a renewal replaces the earlier heartbeat
+				t.Fatal(err)
+			}
+		}
+		got, _ := s.Get(ctx, of["a"][0].ID)
+		if got.Replica != "a" {
+			t.Errorf("the job's replica reads %q", got.Replica)
+		}
+
+		// A cancel left for a's second job is seen by a, and by no one else.
+		if err := s.RequestCancel(ctx, of["a"][1].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RequestCancel(ctx, "0000000000000000000000000000dead"); commands.ErrorCode(err) != commands.ENOTFOUND {
+			t.Errorf("a cancel for no job: %v", err)
+		}
+		if ids, err := s.CancelRequests(ctx, "a"); err != nil || !slices.Equal(ids, []string{of["a"][1].ID}) {
+			t.Errorf("a's cancels: %v, %v", ids, err)
+		}
+		if ids, _ := s.CancelRequests(ctx, "b"); len(ids) != 0 {
+			t.Errorf("b's cancels: %v", ids)
+		}
+
+		// With leases of 30 s at base+60s, b's lease has expired and c never had one: their jobs are lost.
+		ids, err := s.LoseExpired(ctx, base.Add(30*time.Second), "gone", base.Add(60*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{of["b"][0].ID, of["b"][1].ID, of["c"][0].ID}
+		if !slices.Equal(ids, want) {
+			t.Errorf("LoseExpired: %v, want b's and c's %v", ids, want)
+		}
+		for r, jobsOf := range of {
+			for _, j := range jobsOf {
+				got, _ := s.Get(ctx, j.ID)
+				if (got.State == jobs.Lost) != (r != "a") {
+					t.Errorf("replica %s's job reads %s", r, got.State)
+				}
+			}
+		}
+		// What is lost is lost once.
+		if ids, _ := s.LoseExpired(ctx, base.Add(30*time.Second), "gone", base.Add(60*time.Second)); len(ids) != 0 {
+			t.Errorf("a second LoseExpired lost %v", ids)
+		}
+		// An ended job keeps its cancel request, and is not handed out.
+		ended := of["a"][1]
+		code := 0
+		ended.State, ended.EndedAt, ended.ExitCode = jobs.Canceled, &base, &code
+		if err := s.Update(ctx, ended); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := s.CancelRequests(ctx, "a"); len(ids) != 0 {
+			t.Errorf("cancels of ended jobs are handed out: %v", ids)
 		}
 	})
 }

@@ -106,10 +106,10 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Create implements jobs.Store.
 func (s *Store) Create(ctx context.Context, j *jobs.Job) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at, replica)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		j.ID, j.Command, j.AirflowCmd, j.Owner, string(j.State), j.ExitCode, j.Truncated, j.Detail,
-		j.CreatedAt.UnixMicro(), micros(j.StartedAt), micros(j.EndedAt))
+		j.CreatedAt.UnixMicro(), micros(j.StartedAt), micros(j.EndedAt), j.Replica)
 	return err
 }
 
@@ -129,7 +129,7 @@ func (s *Store) Append(ctx context.Context, id string, c jobs.Chunk) error {
 	return err
 }
 
-const jobColumns = `id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at`
+const jobColumns = `id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at, replica`
 
 // Get implements jobs.Store.
 func (s *Store) Get(ctx context.Context, id string) (*jobs.Job, error) {
@@ -212,35 +212,75 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return mustTouch(r, id)
 }
 
-// MarkLost implements jobs.Store.
-func (s *Store) MarkLost(ctx context.Context, detail string, at time.Time) ([]string, error) {
+// Heartbeat implements jobs.Store.
+func (s *Store) Heartbeat(ctx context.Context, replica string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO replicas (id, heartbeat_at) VALUES ($1, $2)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`, replica, at.UnixMicro())
+	return err
+}
+
+// unfinishedOfDead selects the jobs still queued or running whose replica has no heartbeat since $3.
+const unfinishedOfDead = `state IN ($1, $2) AND replica NOT IN (SELECT id FROM replicas WHERE heartbeat_at >= $3)`
+
+// LoseExpired implements jobs.Store.
+func (s *Store) LoseExpired(ctx context.Context, before time.Time, detail string, at time.Time) ([]string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM jobs WHERE state IN ($1, $2) ORDER BY id`, string(jobs.Queued), string(jobs.Running))
+	alive := []any{string(jobs.Queued), string(jobs.Running), before.UnixMicro()}
+	ids, err := queryIDs(ctx, tx, `SELECT id FROM jobs WHERE `+unfinishedOfDead+` ORDER BY id`, alive...)
 	if err != nil {
 		return nil, err
 	}
+	if len(ids) > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $4, detail = $5, ended_at = $6 WHERE `+unfinishedOfDead,
+			append(alive, string(jobs.Lost), detail, at.UnixMicro())...); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM replicas WHERE heartbeat_at < $1`, before.UnixMicro()); err != nil {
+		return nil, err
+	}
+	return ids, tx.Commit()
+}
+
+// RequestCancel implements jobs.Store.
+func (s *Store) RequestCancel(ctx context.Context, id string) error {
+	r, err := s.db.ExecContext(ctx, `UPDATE jobs SET cancel_requested = TRUE WHERE id = $1`, id)
+	if err != nil {
+		return err
+	}
+	return mustTouch(r, id)
+}
+
+// CancelRequests implements jobs.Store.
+func (s *Store) CancelRequests(ctx context.Context, replica string) ([]string, error) {
+	return queryIDs(ctx, s.db, `SELECT id FROM jobs WHERE replica = $1 AND cancel_requested AND state IN ($2, $3) ORDER BY id`,
+		replica, string(jobs.Queued), string(jobs.Running))
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryIDs returns the first column of the rows of query.
+func queryIDs(ctx context.Context, db querier, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
 			return nil, err
 		}
 		ids = append(ids, id)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, detail = $2, ended_at = $3 WHERE state IN ($4, $5)`,
-		string(jobs.Lost), detail, at.UnixMicro(), string(jobs.Queued), string(jobs.Running)); err != nil {
-		return nil, err
-	}
-	return ids, tx.Commit()
+	return ids, rows.Err()
 }
 
 // Prune implements jobs.Store.
@@ -260,7 +300,7 @@ func scanJob(row scanner) (*jobs.Job, error) {
 	var state string
 	var exit, started, ended sql.NullInt64
 	var created int64
-	if err := row.Scan(&j.ID, &j.Command, &j.AirflowCmd, &j.Owner, &state, &exit, &j.Truncated, &j.Detail, &created, &started, &ended); err != nil {
+	if err := row.Scan(&j.ID, &j.Command, &j.AirflowCmd, &j.Owner, &state, &exit, &j.Truncated, &j.Detail, &created, &started, &ended, &j.Replica); err != nil {
 		return nil, err
 	}
 	j.State = jobs.State(state)
