@@ -31,6 +31,7 @@ type jobDoc struct {
 	Stdout   string `json:"stdout"`
 	Stderr   string `json:"stderr"`
 	Detail   string `json:"detail"`
+	Replica  string `json:"replica"`
 }
 
 // jobCall sends one request to a job endpoint with the test token.
