@@ -12,12 +12,14 @@ FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzSplitCommand commands:FuzzR
 .PHONY: test testbed check fuzz demo build
 
 # setup.sh prints the env file naming the installed Airflows and schemathesis, chromium.sh the browser the
-# admin page's tests drive, postgres.sh the PostgreSQL server's programs; the tests read them from the
-# environment. Artifacts (the browser tests' screenshots) go to test-output/.
+# admin page's tests drive, postgres.sh the PostgreSQL server's programs, debian.sh the load balancer in
+# front of the replicas; the tests read them from the environment. Artifacts (the browser tests'
+# screenshots) go to test-output/.
 test: check
 	mkdir -p test-output
 	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && pgbin=$$(./testbed/postgres.sh) && \
-	set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && set +a && \
+	haproxy=$$(./testbed/debian.sh haproxy haproxy) && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
+	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && set +a && \
 	$(GO) test -count=1 -timeout 40m -artifacts -outputdir=$(CURDIR)/test-output ./...
 	$(MAKE) fuzz
 
@@ -25,6 +27,7 @@ testbed:
 	./testbed/setup.sh
 	./testbed/chromium.sh
 	./testbed/postgres.sh
+	./testbed/debian.sh haproxy haproxy
 
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt would change the files above"; exit 1; }

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Makes an AIRFLOW_HOME with a SQLite metadata DB and the example DAGs, ready for `dags list`.
+# Makes an AIRFLOW_HOME with the example DAGs and a migrated metadata DB, ready for `dags list`: a SQLite
+# file in the home, or the database of SQL_ALCHEMY_CONN; and its own DAGs folder, or DAGS_FOLDER, which
+# another home made (replicas share one).
 #
-#   testbed/home.sh AIRFLOW_BIN HOME
+#   testbed/home.sh AIRFLOW_BIN HOME [SQL_ALCHEMY_CONN [DAGS_FOLDER]]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1 home=$2
-mkdir -p "$home/dags"
-cp "$here"/dags/*.py "$home/dags/"
+conn=${3:-sqlite:///$home/airflow.db}
+dags=${4:-$home/dags}
+mkdir -p "$home"
+if [ -z "${4:-}" ]; then
+  mkdir -p "$dags"
+  cp "$here"/dags/*.py "$dags/"
+fi
 cat > "$home/airflow.cfg" <<CFG
 [core]
-dags_folder = $home/dags
+dags_folder = $dags
 load_examples = False
 unit_test_mode = False
 
 [database]
-sql_alchemy_conn = sqlite:///$home/airflow.db
+sql_alchemy_conn = $conn
 
 [logging]
 base_log_folder = $home/logs

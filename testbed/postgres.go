@@ -110,14 +110,25 @@ func (p *Postgres) URL(name string) string {
 	return fmt.Sprintf("postgres://gateway@127.0.0.1:%d/%s?sslmode=disable", p.Port, name)
 }
 
+// SQLAlchemyURL is the URL of database name for Airflow's sql_alchemy_conn.
+func (p *Postgres) SQLAlchemyURL(name string) string {
+	return fmt.Sprintf("postgresql+psycopg2://gateway@127.0.0.1:%d/%s", p.Port, name)
+}
+
 // NewDatabase creates an empty database on the server and returns its URL.
 func (p *Postgres) NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	return p.URL(p.NewDatabaseName(tb))
+}
+
+// NewDatabaseName creates an empty database on the server and returns its name.
+func (p *Postgres) NewDatabaseName(tb testing.TB) string {
 	tb.Helper()
 	name := fmt.Sprintf("db%d", p.dbs.Add(1))
 	if _, err := p.admin.Exec("CREATE DATABASE " + name); err != nil {
 		tb.Fatal(err)
 	}
-	return p.URL(name)
+	return name
 }
 
 // stop shuts the server down (a fast shutdown: it ends its sessions) and removes its files.

@@ -85,16 +85,30 @@ type Home struct {
 // DAGs serialized.
 func MustHome(tb testing.TB, major string) *Home {
 	tb.Helper()
+	return MustHomeOn(tb, major, "", "")
+}
+
+// MustHomeOn makes an AIRFLOW_HOME as MustHome does, whose metadata DB is at sqlAlchemyConn (a SQLite file
+// in the home when empty), with the DAGs folder dags (its own, with the example DAGs, when empty).
+func MustHomeOn(tb testing.TB, major, sqlAlchemyConn, dags string) *Home {
+	tb.Helper()
 	bin := Airflow(tb, major)
 	dir := tb.TempDir()
 	// Cleanups run last-registered first: this one runs after those of the gateways the test started on
 	// the home, and before the folder is removed, which fails while a process still writes into it.
 	tb.Cleanup(func() { settle(tb, dir) })
-	out, err := exec.Command(filepath.Join(Dir(), "home.sh"), bin, dir).CombinedOutput()
+	args := []string{bin, dir}
+	if sqlAlchemyConn != "" {
+		args = append(args, sqlAlchemyConn, dags)
+	}
+	out, err := exec.Command(filepath.Join(Dir(), "home.sh"), args...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("testbed/home.sh for Airflow %s: %v\n%s", major, err, out)
 	}
-	return &Home{Dir: dir, Dags: filepath.Join(dir, "dags"), Airflow: bin}
+	if dags == "" {
+		dags = filepath.Join(dir, "dags")
+	}
+	return &Home{Dir: dir, Dags: dags, Airflow: bin}
 }
 
 // Run runs the CLI directly in the home, to check what a request did; it fails tb on a non-zero exit.

@@ -30,13 +30,19 @@ func startReplica(t *testing.T, home *testbed.Home, databaseURL string, logs *te
 // kills what is left of it.
 func TestReplicasShareJobs(t *testing.T) {
 	t.Parallel()
+	// One PostgreSQL server holds Airflow's metadata DB and the gateways' jobs; each replica has its own
+	// AIRFLOW_HOME on that DB and on one DAGs folder.
 	pg := testbed.StartPostgres(t)
 	databaseURL := pg.NewDatabase(t)
-	home := testbed.MustHome(t, "3")
+	airflowDB := pg.SQLAlchemyURL(pg.NewDatabaseName(t))
+	home := testbed.MustHomeOn(t, "3", airflowDB, "")
+	homeB := testbed.MustHomeOn(t, "3", airflowDB, home.Dags)
 	plantSlowDAG(t, home)
 	logsA, logsB := &testbed.Buffer{}, &testbed.Buffer{}
 	a, urlA := startReplica(t, home, databaseURL, logsA)
-	_, urlB := startReplica(t, home, databaseURL, logsB)
+	_, urlB := startReplica(t, homeB, databaseURL, logsB)
+	lb := testbed.StartHAProxy(t, map[string]string{"a": strings.TrimPrefix(urlA, "http://"), "b": strings.TrimPrefix(urlB, "http://")})
+	t.Run("clients through the balancer", func(t *testing.T) { clientFlows(t, lb.URL, home) })
 
 	// A session made through A works on B.
 	session := loginCookie(t, urlA, testToken)
@@ -95,5 +101,54 @@ func TestReplicasShareJobs(t *testing.T) {
 	_, urlA = startReplica(t, home, databaseURL, logsA)
 	if got := jobCall(t, urlA, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "lost" {
 		t.Errorf("the restarted A reads the lost job as %s", got.State)
+	}
+}
+
+// clientFlows runs the plugin README's curl flow and the managed-service flow through the balancer at
+// url, and checks that both replicas answered.
+func clientFlows(t *testing.T, url string, home *testbed.Home) {
+	g := &gatewayClient{url: url, home: home, ran: map[string]bool{}}
+	g.pluginOK(t, viaGET, "api=variables&cmd=set&key=replicaVar&value=fromTheBalancer")
+	if got := strings.TrimSpace(g.pluginOK(t, viaGET, "api=variables&cmd=get&key=replicaVar").stdout()); got != "fromTheBalancer" {
+		t.Errorf("the variable set through one replica reads %q", got)
+	}
+	g.pluginOK(t, viaGET, "api=pool&cmd=set&pool_name=replicaPool&slot_count=3&description=shared")
+	if got := g.pluginOK(t, viaGET, "api=pool&cmd=get&pool_name=replicaPool").stdout(); !strings.Contains(got, "replicaPool") {
+		t.Errorf("the pool set through one replica: %q", got)
+	}
+	g.pluginOK(t, viaGET, "api=trigger_dag&dag_id=gw_conf&run_id=through_the_balancer")
+	file := filepath.Join(t.TempDir(), "gw_replicated.py")
+	if err := os.WriteFile(file, []byte(uploadedDAG("gw_replicated", "through the balancer")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if a := g.curlDeploy(t, file, "-F", "force=on"); a.Status != http.StatusOK {
+		t.Errorf("deploy_dag through the balancer: %d %s", a.Status, a)
+	}
+	if _, err := os.Stat(filepath.Join(home.Dags, "gw_replicated.py")); err != nil {
+		t.Errorf("the deployed DAG is not in the shared DAGs folder: %v", err)
+	}
+
+	// The managed-service flow: a login link, then commands with the session cookie.
+	session := loginCookie(t, url, testToken)
+	served := map[string]int{}
+	var order []string
+	for i := range 8 {
+		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/command?command=dags%20list%20-o%20json", nil)
+		req.AddCookie(session)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("command %d with the session: %d", i, resp.StatusCode)
+		}
+		by := resp.Header.Get("X-Served-By")
+		served[by]++
+		order = append(order, by)
+	}
+	t.Logf("8 commands with one session were answered by %v", order)
+	if served["a"] == 0 || served["b"] == 0 {
+		t.Errorf("the balancer did not alternate: %v", order)
 	}
 }
