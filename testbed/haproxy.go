@@ -61,7 +61,7 @@ func StartHAProxy(tb testing.TB, replicas map[string]string) *HAProxy {
 			tb.Skip("haproxy is not installed: run `make test`, which installs it")
 		}
 	}
-	port := freePort(tb)
+	port := FreePort(tb)
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, HAProxyConfig, port)
 	for name, addr := range replicas {

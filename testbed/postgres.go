@@ -62,7 +62,7 @@ func StartPostgres(tb testing.TB) *Postgres {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &Postgres{dir: dir, Port: freePort(tb)}
+	p := &Postgres{dir: dir, Port: FreePort(tb)}
 	tb.Cleanup(p.stop)
 	cred := unprivileged(tb, dir)
 	run := func(name string, args ...string) *exec.Cmd {
@@ -169,8 +169,8 @@ func unprivileged(tb testing.TB, dir string) *syscall.Credential {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }
 
-// freePort returns a TCP port of 127.0.0.1 that nothing listens on now.
-func freePort(tb testing.TB) int {
+// FreePort returns a TCP port of 127.0.0.1 that nothing listens on now.
+func FreePort(tb testing.TB) int {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

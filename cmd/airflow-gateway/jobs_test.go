@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -353,14 +354,17 @@ func readmeCurls(t *testing.T, g *gatewayClient) {
 	}
 }
 
-// TestHelperGateway is the gateway as a process of its own, for the restart test: it runs only when
-// re-executed with GW_GATEWAY_CONFIG set, and serves until killed.
+// TestHelperGateway is the gateway as a process of its own, for the restart and replica tests: it runs
+// only when re-executed with GW_GATEWAY_CONFIG set, and serves until stopped or killed.
 func TestHelperGateway(t *testing.T) {
 	path := os.Getenv("GW_GATEWAY_CONFIG")
 	if path == "" {
 		return
 	}
-	err := run(context.Background(), []string{"serve", "--config", path}, func(string) string { return "" }, strings.NewReader(""), os.Stdout, os.Stderr)
+	// As main does: SIGTERM and SIGINT stop the gateway gracefully.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, []string{"serve", "--config", path}, func(string) string { return "" }, strings.NewReader(""), os.Stdout, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -375,10 +379,14 @@ func gatewayProcess(tb testing.TB, home *testbed.Home, executor string, logs io.
 }
 
 // gatewayProcessWith starts the gateway on home as a process of its own, with extra lines in [gateway]
-// (other sections may follow them), and returns the process and its URL.
+// (other sections may follow them; a `listen =` among them replaces 127.0.0.1:0), and returns the
+// process and its URL.
 func gatewayProcessWith(tb testing.TB, home *testbed.Home, extra string, logs io.Writer) (*exec.Cmd, string) {
 	tb.Helper()
-	cfg := fmt.Sprintf("[rest_api_plugin]\nrest_api_plugin_expected_http_token = %s\n\n[gateway]\nlisten = 127.0.0.1:0\nairflow_bin = %s\nairflow_home = %s\n%s",
+	if !strings.Contains(extra, "listen =") {
+		extra = "listen = 127.0.0.1:0\n" + extra
+	}
+	cfg := fmt.Sprintf("[rest_api_plugin]\nrest_api_plugin_expected_http_token = %s\n\n[gateway]\nairflow_bin = %s\nairflow_home = %s\n%s",
 		testToken, home.Airflow, home.Dir, extra)
 	path := filepath.Join(tb.TempDir(), "gateway.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
