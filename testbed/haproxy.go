@@ -1,45 +1,25 @@
 package testbed
 
 import (
+	_ "embed"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// HAProxyConfig is the balancer configuration the replica tests use, and the README shows: round robin
-// over the replicas, each checked on /health every second, a request whose replica refuses the connection
-// sent to another, and the name of the replica that answered in X-Served-By. %d is the frontend's port;
-// the server lines follow it.
-const HAProxyConfig = `global
-    maxconn 2000
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 300s
-    timeout server 300s
-    # a request whose replica refuses the connection (stopping, or down) goes to another
-    option redispatch
-    retries 3
-    retry-on conn-failure empty-response response-timeout
-
-frontend gateway
-    bind 127.0.0.1:%d
-    default_backend replicas
-
-backend replicas
-    balance roundrobin
-    option httpchk GET /health
-    http-check expect status 200
-    default-server inter 1s fall 2 rise 1
-    http-response set-header X-Served-By %%s
-`
+// HAProxyConfig is the balancer configuration of the replica tests, bench/replicas.sh and the README:
+// round robin over two replicas, each checked on /health every second, a request whose replica refuses the
+// connection sent to the other, and the name of the replica that answered in X-Served-By.
+//
+//go:embed haproxy.cfg
+var HAProxyConfig string
 
 // HAProxy is a load balancer of a test in front of gateway replicas.
 type HAProxy struct {
@@ -48,8 +28,8 @@ type HAProxy struct {
 }
 
 // StartHAProxy starts Debian's haproxy ($AIRFLOW_GATEWAY_TEST_HAPROXY, or haproxy on PATH) in front of
-// the replicas, named by their addresses (host:port), and stops it when tb ends.
-func StartHAProxy(tb testing.TB, replicas map[string]string) *HAProxy {
+// replicas a and b, at their addresses (host:port), and stops it when tb ends.
+func StartHAProxy(tb testing.TB, a, b string) *HAProxy {
 	tb.Helper()
 	bin := os.Getenv("AIRFLOW_GATEWAY_TEST_HAPROXY")
 	if bin == "" {
@@ -62,14 +42,10 @@ func StartHAProxy(tb testing.TB, replicas map[string]string) *HAProxy {
 		}
 	}
 	port := FreePort(tb)
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, HAProxyConfig, port)
-	for name, addr := range replicas {
-		fmt.Fprintf(&cfg, "    server %s %s check\n", name, addr)
-	}
+	cfg := strings.NewReplacer("${PORT}", strconv.Itoa(port), "${REPLICA_A}", a, "${REPLICA_B}", b).Replace(HAProxyConfig)
 	dir := tb.TempDir()
 	file := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(file, []byte(cfg.String()), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	log, err := os.Create(filepath.Join(dir, "haproxy.log"))

@@ -58,7 +58,7 @@ func TestReplicas(t *testing.T) {
 	a := &replica{t: t, home: homeA, addr: fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t)), logs: &testbed.Buffer{}}
 	b := &replica{t: t, home: homeB, addr: fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t)), logs: &testbed.Buffer{}}
 	urlA, urlB := a.start(databaseURL), b.start(databaseURL)
-	lb := testbed.StartHAProxy(t, map[string]string{"a": a.addr, "b": b.addr})
+	lb := testbed.StartHAProxy(t, a.addr, b.addr)
 
 	t.Run("client flows through the balancer", func(t *testing.T) { clientFlows(t, lb.URL, homeA) })
 	t.Run("concurrent forced deploys", func(t *testing.T) { deployRace(t, lb.URL, homeA, homeB) })
@@ -295,5 +295,18 @@ func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string)
 	}
 	if !served["a"] {
 		t.Errorf("the restarted replica a gets no requests from the balancer: %v", served)
+	}
+}
+
+// TestReadmeShowsTheBalancerConfig: the README shows the haproxy configuration the tests run.
+func TestReadmeShowsTheBalancerConfig(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(testbed.HAProxyConfig, "\n") {
+		if line != "" && !strings.Contains(string(readme), "    "+line+"\n") {
+			t.Errorf("the README lacks the balancer's line %q", line)
+		}
 	}
 }
