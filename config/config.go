@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -49,7 +50,7 @@ type Config struct {
 	TokensFile            string        `key:"auth.tokens_file"`
 	FailedAuthBurst       int           `key:"auth.failed_auth_burst" default:"10" validate:"min=1,max=1000000"`
 	JobsRetention         time.Duration `key:"jobs.retention" default:"168h" validate:"min=0"`
-	JobsDatabaseURL       string        `key:"jobs.database_url" secret:"true" validate:"omitempty,startswith=postgres://|startswith=postgresql://"`
+	JobsDatabaseURL       string        `key:"jobs.database_url" secret:"true" validate:"omitempty,postgres_url"`
 	JobsLease             time.Duration `key:"jobs.lease" default:"30s" validate:"min=3000000000"`
 	MetricsEnabled        bool          `key:"metrics.enabled" default:"True"`
 	MetricsPublic         bool          `key:"metrics.public" default:"False"`
@@ -228,6 +229,11 @@ func ParseDuration(s string) (time.Duration, error) {
 
 var validate = func() *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled())
+	// postgres_url is a postgres:// or postgresql:// URL that names a host.
+	_ = v.RegisterValidation("postgres_url", func(fl validator.FieldLevel) bool {
+		u, err := url.Parse(fl.Field().String())
+		return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") && u.Host != ""
+	})
 	// listen_addr is host:port with a port from 0 (any free port) to 65535.
 	_ = v.RegisterValidation("listen_addr", func(fl validator.FieldLevel) bool {
 		_, port, err := net.SplitHostPort(fl.Field().String())
@@ -259,6 +265,8 @@ func describe(fe validator.FieldError) string {
 		return "must be set"
 	case "listen_addr":
 		return fmt.Sprintf("must be host:port, such as 127.0.0.1:8080 (got %q)", fe.Value())
+	case "postgres_url": // the value is not shown: it may hold a password
+		return "must be a PostgreSQL URL, such as postgres://user:password@host:5432/dbname?sslmode=require"
 	case "min":
 		if d, ok := fe.Value().(time.Duration); ok {
 			return fmt.Sprintf("is too small (%s)", d)
