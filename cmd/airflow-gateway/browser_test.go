@@ -257,7 +257,7 @@ func adminSession(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser
 
 	// Upload a DAG file through the form; the DAG table lists it.
 	file := filepath.Join(t.TempDir(), "gw_browser_upload.py")
-	if err := os.WriteFile(file, []byte(uploadedDAG("gw_browser_upload", "browser")), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(testbed.UploadedDAG("gw_browser_upload", "browser")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r = b.runAPI(t, "deploy_dag", map[string]string{"dag_file": file})
@@ -360,7 +360,7 @@ func watchJob(tb testing.TB, b *browser, notID, until string) liveJob {
 // jobsInPage runs long commands from the console: they run as jobs whose output shows as it comes, and
 // the Jobs panel lists them and cancels one.
 func jobsInPage(t *testing.T, home *testbed.Home, b *browser) {
-	plantSlowDAG(t, home)
+	testbed.PlantSlowDAG(t, home)
 	b.do(t, 30*time.Second, chromedp.Click(chromedp.CSS(`nav a[href="#console"]`)),
 		chromedp.SetValue(chromedp.ID("console-command"), "dags test gw_two_tasks 2024-01-08"),
 		chromedp.Click(chromedp.CSS(`#console-form button[type=submit]`)))
@@ -381,12 +381,12 @@ func jobsInPage(t *testing.T, home *testbed.Home, b *browser) {
 	if slow.State != "running" || !slow.SawLive {
 		t.Fatalf("the slow job in the page: %+v", slow)
 	}
-	pids := slowPIDs(t, home)
+	pids := testbed.SlowPIDs(t, home)
 	row := `#jobs-table tr[data-job-id="` + slow.ID + `"]`
 	b.do(t, time.Minute, chromedp.Click(chromedp.CSS(`nav a[href="#jobs"]`)),
 		chromedp.Click(chromedp.CSS(row+`[data-state="running"] button[data-action="cancel"]`)),
 		chromedp.WaitVisible(chromedp.CSS(row+`[data-state="canceled"]`)))
-	assertExited(t, pids)
+	testbed.AssertExited(t, pids)
 	if got := eval[string](t, b, `document.getElementById('result').dataset.state`); got != "canceled" {
 		b.do(t, 30*time.Second, chromedp.WaitVisible(chromedp.CSS(`#result[data-state="canceled"]`)))
 	}

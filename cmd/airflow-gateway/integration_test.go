@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -111,16 +109,7 @@ rest_api_plugin_expected_http_token = %s
 			tb.Errorf("serve: %v", err)
 		}
 	})
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		tb.Fatalf("the gateway did not start: %v", err)
-	}
-	go io.Copy(io.Discard, pr)
-	m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(line)
-	if m == nil {
-		tb.Fatalf("unexpected first line %q", line)
-	}
-	return &gatewayClient{url: m[1], home: home, ran: map[string]bool{}, logs: logs}
+	return &gatewayClient{url: testbed.ListeningURL(tb, pr), home: home, ran: map[string]bool{}, logs: logs}
 }
 
 // forEachAirflow runs body on each Airflow version, in parallel, each with a fresh home and a gateway on it

@@ -1,17 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,42 +18,17 @@ import (
 )
 
 // jobDoc is a job as the job endpoints answer it.
-type jobDoc struct {
-	Status   int
-	ID       string `json:"id"`
-	State    string `json:"state"`
-	ExitCode *int   `json:"exit_code"`
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	Detail   string `json:"detail"`
-	Replica  string `json:"replica"`
-}
+type jobDoc = testbed.JobDoc
 
 // jobCall sends one request to a job endpoint with the test token.
 func jobCall(tb testing.TB, base, method, path string) *jobDoc {
 	tb.Helper()
-	req, _ := http.NewRequest(method, base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var d jobDoc
-	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	d.Status = resp.StatusCode
-	return &d
+	return testbed.JobCall(tb, base, testToken, method, path)
 }
 
 func mustStartJob(tb testing.TB, base, line string) *jobDoc {
 	tb.Helper()
-	d := jobCall(tb, base, http.MethodPost, "/api/v1/jobs?command="+url.QueryEscape(line))
-	if d.Status != http.StatusAccepted || d.State != "running" {
-		tb.Fatalf("POST %s: %d %s %s", line, d.Status, d.State, d.Detail)
-	}
-	return d
+	return testbed.StartJob(tb, base, testToken, line)
 }
 
 // timedEvent is an event and when it came.
@@ -71,25 +40,7 @@ type timedEvent struct {
 // followJob reads a job's events, from lastID when not empty, until `end` or until each returns false.
 func followJob(tb testing.TB, base, id, lastID string, each func(timedEvent) bool) {
 	tb.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/jobs/"+id+"/output", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		tb.Fatalf("output of %s: %d %s", id, resp.StatusCode, body)
-	}
-	if err := testbed.ReadEvents(resp.Body, func(ev testbed.Event) bool {
-		return each(timedEvent{ev, time.Now()}) && ev.Name != "end"
-	}); err != nil {
-		tb.Fatal(err)
-	}
+	testbed.FollowJob(tb, base, testToken, id, lastID, func(ev testbed.Event) bool { return each(timedEvent{ev, time.Now()}) })
 }
 
 // streams puts the events' text together per stream, and checks that each event's id is the byte offset
@@ -111,76 +62,11 @@ func streams(tb testing.TB, events []timedEvent, from int64) (stdout, stderr str
 	return out.String(), errOut.String()
 }
 
-// plantSlowDAG puts gw_slow into the home and has Airflow read it.
-func plantSlowDAG(tb testing.TB, home *testbed.Home) {
-	tb.Helper()
-	dag, err := os.ReadFile(filepath.Join("testdata", "gw_slow.py"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(home.Dags, "gw_slow.py"), dag, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	home.Run(tb, "dags", "reserialize")
-}
-
-// slowPIDs returns the pids gw_slow wrote, once it has written them.
-func slowPIDs(tb testing.TB, home *testbed.Home) []int {
-	tb.Helper()
-	for range 600 {
-		data, _ := os.ReadFile(filepath.Join(home.Dir, "gw_slow.pids"))
-		var pids []int
-		for _, f := range strings.Fields(string(data)) {
-			pid, _ := strconv.Atoi(f)
-			pids = append(pids, pid)
-		}
-		if len(pids) >= 2 {
-			return pids
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	tb.Fatal("gw_slow did not write its pids within a minute")
-	return nil
-}
-
-// assertExited fails tb unless every pid has exited within a few seconds.
-func assertExited(tb testing.TB, pids []int) {
-	tb.Helper()
-	for range 100 {
-		left := 0
-		for _, pid := range pids {
-			if processAlive(pid) {
-				left++
-			}
-		}
-		if left == 0 {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for _, pid := range pids {
-		if processAlive(pid) {
-			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			tb.Errorf("process %d is still running: %s", pid, strings.ReplaceAll(string(cmdline), "\x00", " "))
-		}
-	}
-}
-
-// processAlive reports whether pid is a process that has not exited (a zombie has).
-func processAlive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(data)
-	return !strings.HasPrefix(strings.TrimSpace(s[strings.LastIndexByte(s, ')')+1:]), "Z")
-}
-
 // TestJobsAgainstAirflow runs long commands as jobs on each Airflow version: live output, the final state
 // against the command dialect's answer, resuming, and cancelling.
 func TestJobsAgainstAirflow(t *testing.T) {
 	forEachAirflow(t, "", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
-		plantSlowDAG(t, home)
+		testbed.PlantSlowDAG(t, home)
 		waitWarm(t, g)
 
 		// dags test as a job: its output comes while it runs, and it ends as the command dialect says.
@@ -245,12 +131,12 @@ func TestJobsAgainstAirflow(t *testing.T) {
 			seen.WriteString(ev.Data)
 			return !strings.Contains(seen.String(), "\ntick 1\n")
 		})
-		pids := slowPIDs(t, home)
+		pids := testbed.SlowPIDs(t, home)
 		canceled := jobCall(t, g.url, http.MethodDelete, "/api/v1/jobs/"+slow.ID)
 		if canceled.Status != http.StatusOK || canceled.State != "canceled" {
 			t.Errorf("DELETE: %d %s %s", canceled.Status, canceled.State, canceled.Detail)
 		}
-		assertExited(t, pids)
+		testbed.AssertExited(t, pids)
 		if again := jobCall(t, g.url, http.MethodDelete, "/api/v1/jobs/"+slow.ID); again.Status != http.StatusOK || again.State != "canceled" {
 			t.Errorf("a second DELETE: %d %s", again.Status, again.State)
 		}
@@ -354,79 +240,17 @@ func readmeCurls(t *testing.T, g *gatewayClient) {
 	}
 }
 
-// TestHelperGateway is the gateway as a process of its own, for the restart and replica tests: it runs
-// only when re-executed with GW_GATEWAY_CONFIG set, and serves until stopped or killed.
-func TestHelperGateway(t *testing.T) {
-	path := os.Getenv("GW_GATEWAY_CONFIG")
-	if path == "" {
-		return
-	}
-	// As main does: SIGTERM and SIGINT stop the gateway gracefully.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, []string{"serve", "--config", path}, func(string) string { return "" }, strings.NewReader(""), os.Stdout, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
-
 // gatewayProcess starts the gateway on home as a process of its own and returns its URL.
 func gatewayProcess(tb testing.TB, home *testbed.Home, executor string, logs io.Writer) (*exec.Cmd, string) {
 	tb.Helper()
 	return gatewayProcessWith(tb, home, "executor = "+executor+"\n", logs)
 }
 
-// gatewayProcessWith starts the gateway on home as a process of its own, with extra lines in [gateway]
-// (other sections may follow them; a `listen =` among them replaces 127.0.0.1:0), and returns the
-// process and its URL.
+// gatewayProcessWith starts the gateway on home as a process of its own, with the test token and extra
+// lines in [gateway] (other sections may follow them), and returns the process and its URL.
 func gatewayProcessWith(tb testing.TB, home *testbed.Home, extra string, logs io.Writer) (*exec.Cmd, string) {
 	tb.Helper()
-	if !strings.Contains(extra, "listen =") {
-		extra = "listen = 127.0.0.1:0\n" + extra
-	}
-	cfg := fmt.Sprintf("[rest_api_plugin]\nrest_api_plugin_expected_http_token = %s\n\n[gateway]\nairflow_bin = %s\nairflow_home = %s\n%s",
-		testToken, home.Airflow, home.Dir, extra)
-	path := filepath.Join(tb.TempDir(), "gateway.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperGateway$")
-	cmd.Env = append(os.Environ(), "GW_GATEWAY_CONFIG="+path)
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { stopProcess(cmd) })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		tb.Fatalf("the gateway did not start: %v", err)
-	}
-	go io.Copy(io.Discard, out)
-	m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(line)
-	if m == nil {
-		tb.Fatalf("unexpected first line %q", line)
-	}
-	return cmd, m[1]
-}
-
-// stopProcess stops a gateway process as a service manager does: SIGTERM, then SIGKILL if it has not
-// exited within a minute. A gateway that was already killed is only waited for.
-func stopProcess(cmd *exec.Cmd) {
-	if cmd.ProcessState != nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	return testbed.GatewayProcess(tb, home, testToken, extra, logs)
 }
 
 // TestJobsSurviveAGatewayKill kills the gateway (SIGKILL) while a job runs, and starts it again: the job
@@ -438,7 +262,7 @@ func TestJobsSurviveAGatewayKill(t *testing.T) {
 		t.Run("airflow-"+major+"-"+executor, func(t *testing.T) {
 			t.Parallel()
 			home := testbed.MustHome(t, major)
-			plantSlowDAG(t, home)
+			testbed.PlantSlowDAG(t, home)
 			logs := &testbed.Buffer{}
 			first, url := gatewayProcess(t, home, executor, logs)
 			if executor == "warm" {
@@ -450,7 +274,7 @@ func TestJobsSurviveAGatewayKill(t *testing.T) {
 				seen.WriteString(ev.Data)
 				return !strings.Contains(seen.String(), "\ntick 2\n") // the task's own lines, not the log's mentions of it
 			})
-			pids := slowPIDs(t, home)
+			pids := testbed.SlowPIDs(t, home)
 			if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -464,7 +288,7 @@ func TestJobsSurviveAGatewayKill(t *testing.T) {
 			if !strings.Contains(lost.Stdout+lost.Stderr, "\ntick 2\n") {
 				t.Errorf("the output stored before the kill is missing: %q", tail(lost.Stdout+lost.Stderr))
 			}
-			assertExited(t, pids)
+			testbed.AssertExited(t, pids)
 			// The warm executor's forkserver kills its children when the gateway dies; the subprocess
 			// executor's commands are found at the next start by the variable they carry.
 			swept := regexp.MustCompile(`jobs left running by a stopped gateway are lost.* processes_killed=(\d+)`).FindStringSubmatch(logs.String())

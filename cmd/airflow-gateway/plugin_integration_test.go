@@ -324,7 +324,7 @@ func (g *gatewayClient) deployAgainstAirflow(t *testing.T, home *testbed.Home) {
 		}
 		return path
 	}
-	v1 := write("gw_uploaded.py", uploadedDAG("gw_uploaded", "first"))
+	v1 := write("gw_uploaded.py", testbed.UploadedDAG("gw_uploaded", "first"))
 	broken := write("gw_broken.py", "from airflow import DAG\nraise RuntimeError('broken on purpose')\n")
 
 	// The plugin README's curl example, verbatim but for the file and the token.
@@ -332,14 +332,14 @@ func (g *gatewayClient) deployAgainstAirflow(t *testing.T, home *testbed.Home) {
 	if a.Status != 200 || a.text() != "DAG file 'gw_uploaded.py' deployed." {
 		t.Fatalf("deploy: %s", a)
 	}
-	if got, _ := os.ReadFile(filepath.Join(home.Dags, "gw_uploaded.py")); string(got) != uploadedDAG("gw_uploaded", "first") {
+	if got, _ := os.ReadFile(filepath.Join(home.Dags, "gw_uploaded.py")); string(got) != testbed.UploadedDAG("gw_uploaded", "first") {
 		t.Errorf("the deployed file holds %q", got)
 	}
 	a = g.curlDeploy(t, v1)
 	if a.Status != 400 || a.text() != "The file 'gw_uploaded.py' already exists; send force=on to replace it (the old file is kept as a backup)" {
 		t.Errorf("deploy again without force: %s", a)
 	}
-	v2 := write("gw_uploaded.py", uploadedDAG("gw_uploaded", "second"))
+	v2 := write("gw_uploaded.py", testbed.UploadedDAG("gw_uploaded", "second"))
 	a = g.curlDeploy(t, v2, "-F", "force=on", "-F", "pause=on")
 	if a.Status != 200 || !strings.Contains(a.text(), "Paused: gw_uploaded.") || !strings.Contains(a.text(), "dag-backups/gw_uploaded.py.") {
 		t.Errorf("deploy with force and pause: %s", a)
@@ -347,7 +347,7 @@ func (g *gatewayClient) deployAgainstAirflow(t *testing.T, home *testbed.Home) {
 	backups, _ := filepath.Glob(filepath.Join(home.Dir, "airflow-gateway", "dag-backups", "gw_uploaded.py.*"))
 	if len(backups) != 1 {
 		t.Errorf("backups: %v", backups)
-	} else if got, _ := os.ReadFile(backups[0]); string(got) != uploadedDAG("gw_uploaded", "first") {
+	} else if got, _ := os.ReadFile(backups[0]); string(got) != testbed.UploadedDAG("gw_uploaded", "first") {
 		t.Errorf("the backup holds %q", got)
 	}
 	if p := isPaused(t, home, "gw_uploaded"); p != "true" {
@@ -378,29 +378,6 @@ func isPaused(tb testing.TB, home *testbed.Home, dag string) string {
 	}
 	row, _ := rows[0].(map[string]any)
 	return strings.ToLower(fmt.Sprint(row["is_paused"]))
-}
-
-func uploadedDAG(id, note string) string {
-	return fmt.Sprintf(`"""Deployed by the integration test (%s)."""
-from datetime import datetime
-
-try:
-    from airflow.sdk import dag, task
-except ImportError:
-    from airflow.decorators import dag, task
-
-
-@dag(dag_id=%q, schedule=None, start_date=datetime(2024, 1, 1), catchup=False)
-def uploaded():
-    @task
-    def hello():
-        print("hello")
-
-    hello()
-
-
-uploaded()
-`, note, id)
 }
 
 // curlDeploy uploads file with curl, as the plugin README shows, plus the token header.

@@ -27,7 +27,7 @@ func TestSIGHUPReloadsTokens(t *testing.T) {
 	admin, viewer, user := roleTokenOf("Admin"), roleTokenOf("Viewer"), roleTokenOf("User")
 
 	// The Viewer logs in; its session works.
-	session := loginCookie(t, url, viewer)
+	session := testbed.LoginCookie(t, url, viewer)
 	withSession := func() int {
 		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/commands", nil)
 		req.AddCookie(session)

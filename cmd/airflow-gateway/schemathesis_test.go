@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +33,7 @@ func TestSchemathesis(t *testing.T) {
 	// Every credential the document names is given a valid value.
 	config := filepath.Join(t.TempDir(), "schemathesis.toml")
 	auth := fmt.Sprintf("[auth.openapi.bearerToken]\nbearer = %q\n\n[auth.openapi.pluginToken]\napi_key = %q\n\n[auth.openapi.session]\napi_key = %q\n",
-		testToken, testToken, loginCookie(t, url, testToken).Value)
+		testToken, testToken, testbed.LoginCookie(t, url, testToken).Value)
 	if err := os.WriteFile(config, []byte(auth), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +46,7 @@ func TestSchemathesis(t *testing.T) {
 		t.Errorf("the gateway logged internal errors:\n%s", logs)
 	}
 
-	stopProcess(proc)
+	testbed.StopProcess(proc)
 	if left := testbed.ProcessesIn(home.Dir); len(left) > 0 {
 		t.Errorf("processes still run in the home after the gateway stopped: %v", left)
 	}
@@ -80,22 +79,4 @@ func runSchemathesis(t *testing.T, bin, url, config string, filter ...string) (o
 	ops, cases = count(`Tested: (\d+)`), count(`(\d+) generated`)
 	t.Logf("schemathesis %v: %d operations, %d requests\n%s", filter, ops, cases, tail(string(out)))
 	return ops, cases
-}
-
-// loginCookie logs in at url with token and returns the session cookie.
-func loginCookie(tb testing.TB, url, token string) *http.Cookie {
-	tb.Helper()
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.Get(url + "/login?token=" + token)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	for _, c := range resp.Cookies() {
-		if c.Name == "session" {
-			return c
-		}
-	}
-	tb.Fatalf("login gave no session cookie (%d)", resp.StatusCode)
-	return nil
 }

@@ -1,12 +1,16 @@
-package main
+// Package replicas_test runs two gateway processes behind a real haproxy, on one PostgreSQL server: the
+// replica suite, a package of its own so that it runs beside the others.
+package replicas_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,7 +41,7 @@ type replica struct {
 func (r *replica) start(databaseURL string) string {
 	r.t.Helper()
 	var url string
-	r.cmd, url = gatewayProcessWith(r.t, r.home, "listen = "+r.addr+"\nexecutor = subprocess\nsecret_key = replicas-share-this-key-0123456789\n\n[jobs]\ndatabase_url = "+
+	r.cmd, url = testbed.GatewayProcess(r.t, r.home, token, "listen = "+r.addr+"\nexecutor = subprocess\nsecret_key = replicas-share-this-key-0123456789\n\n[jobs]\ndatabase_url = "+
 		databaseURL+"\nlease = "+replicaLease.String()+"\n", r.logs)
 	return url
 }
@@ -46,7 +50,8 @@ func (r *replica) start(databaseURL string) string {
 // PostgreSQL server (Airflow's metadata DB and the gateways' jobs) and one DAGs folder. Through the
 // balancer: the plugin's and the managed-service client flows, and 20 concurrent forced deploys of one
 // DAG. Across replicas: a session, and a job read, followed and cancelled through the other replica. Then
-// A stops (SIGTERM) and starts again under 60 s of load, and A is killed while a job runs on it.
+// A stops (SIGTERM) and starts again under 60 s of load, and the replica that the balancer gives a job to
+// is killed while the job runs.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
 	pg := testbed.StartPostgres(t)
@@ -54,7 +59,7 @@ func TestReplicas(t *testing.T) {
 	airflowDB := pg.SQLAlchemyURL(pg.NewDatabaseName(t))
 	homeA := testbed.MustHomeOn(t, "3", airflowDB, "")
 	homeB := testbed.MustHomeOn(t, "3", airflowDB, homeA.Dags)
-	plantSlowDAG(t, homeA)
+	testbed.PlantSlowDAG(t, homeA)
 	a := &replica{t: t, home: homeA, addr: fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t)), logs: &testbed.Buffer{}}
 	b := &replica{t: t, home: homeB, addr: fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t)), logs: &testbed.Buffer{}}
 	urlA, urlB := a.start(databaseURL), b.start(databaseURL)
@@ -70,29 +75,28 @@ func TestReplicas(t *testing.T) {
 // clientFlows runs the plugin README's curl flow and the managed-service flow through the balancer at
 // url, and checks that both replicas answered.
 func clientFlows(t *testing.T, url string, home *testbed.Home) {
-	g := &gatewayClient{url: url, home: home, ran: map[string]bool{}}
-	g.pluginOK(t, viaGET, "api=variables&cmd=set&key=replicaVar&value=fromTheBalancer")
-	if got := strings.TrimSpace(g.pluginOK(t, viaGET, "api=variables&cmd=get&key=replicaVar").stdout()); got != "fromTheBalancer" {
+	pluginOK(t, url, "api=variables&cmd=set&key=replicaVar&value=fromTheBalancer")
+	if got := strings.TrimSpace(stdout(pluginOK(t, url, "api=variables&cmd=get&key=replicaVar"))); got != "fromTheBalancer" {
 		t.Errorf("the variable set through one replica reads %q", got)
 	}
-	g.pluginOK(t, viaGET, "api=pool&cmd=set&pool_name=replicaPool&slot_count=3&description=shared")
-	if got := g.pluginOK(t, viaGET, "api=pool&cmd=get&pool_name=replicaPool").stdout(); !strings.Contains(got, "replicaPool") {
+	pluginOK(t, url, "api=pool&cmd=set&pool_name=replicaPool&slot_count=3&description=shared")
+	if got := stdout(pluginOK(t, url, "api=pool&cmd=get&pool_name=replicaPool")); !strings.Contains(got, "replicaPool") {
 		t.Errorf("the pool set through one replica: %q", got)
 	}
-	g.pluginOK(t, viaGET, "api=trigger_dag&dag_id=gw_conf&run_id=through_the_balancer")
+	pluginOK(t, url, "api=trigger_dag&dag_id=gw_conf&run_id=through_the_balancer")
 	file := filepath.Join(t.TempDir(), "gw_replicated.py")
-	if err := os.WriteFile(file, []byte(uploadedDAG("gw_replicated", "through the balancer")), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(testbed.UploadedDAG("gw_replicated", "through the balancer")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if a := g.curlDeploy(t, file, "-F", "force=on"); a.Status != http.StatusOK {
-		t.Errorf("deploy_dag through the balancer: %d %s", a.Status, a)
+	if status, env := curlDeploy(t, url, file); status != http.StatusOK {
+		t.Errorf("deploy_dag through the balancer: %d %v", status, env)
 	}
 	if _, err := os.Stat(filepath.Join(home.Dags, "gw_replicated.py")); err != nil {
 		t.Errorf("the deployed DAG is not in the shared DAGs folder: %v", err)
 	}
 
 	// The managed-service flow: a login link, then commands with the session cookie.
-	session := loginCookie(t, url, testToken)
+	session := testbed.LoginCookie(t, url, token)
 	var order []string
 	for i := range 8 {
 		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/command?command=dags%20list%20-o%20json", nil)
@@ -120,19 +124,18 @@ func deployRace(t *testing.T, url string, homes ...*testbed.Home) {
 	contents := map[string]bool{}
 	files := make([]string, n)
 	for i := range files {
-		body := uploadedDAG("gw_raced", fmt.Sprintf("upload %d %s", i, strings.Repeat("x", 64<<10)))
+		body := testbed.UploadedDAG("gw_raced", fmt.Sprintf("upload %d %s", i, strings.Repeat("x", 64<<10)))
 		contents[body] = true
 		files[i] = filepath.Join(t.TempDir(), "gw_raced.py")
 		if err := os.WriteFile(files[i], []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	g := &gatewayClient{url: url, home: homes[0], ran: map[string]bool{}}
 	var wg sync.WaitGroup
 	for _, file := range files {
 		wg.Go(func() {
-			if a := g.curlDeploy(t, file, "-F", "force=on"); a.Status != http.StatusOK {
-				t.Errorf("a forced deploy: %d %s", a.Status, a)
+			if status, env := curlDeploy(t, url, file); status != http.StatusOK {
+				t.Errorf("a forced deploy: %d %v", status, env)
 			}
 		})
 	}
@@ -160,7 +163,7 @@ func deployRace(t *testing.T, url string, homes ...*testbed.Home) {
 // jobAcrossReplicas checks a session and a job across the replicas: a session made through A works on B,
 // and a job started through A is read, followed and cancelled through A, and another through B.
 func jobAcrossReplicas(t *testing.T, home *testbed.Home, urlA, urlB string) {
-	session := loginCookie(t, urlA, testToken)
+	session := testbed.LoginCookie(t, urlA, token)
 	req, _ := http.NewRequest(http.MethodGet, urlB+"/api/v1/commands", nil)
 	req.AddCookie(session)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
@@ -174,23 +177,23 @@ func jobAcrossReplicas(t *testing.T, home *testbed.Home, urlA, urlB string) {
 	took := map[string]time.Duration{}
 	for _, through := range []string{urlA, urlB} {
 		os.Remove(filepath.Join(home.Dir, "gw_slow.pids"))
-		job := mustStartJob(t, urlA, "tasks test gw_slow tick 2024-01-01")
-		if got := jobCall(t, through, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "running" || got.Replica != job.Replica {
+		job := testbed.StartJob(t, urlA, token, "tasks test gw_slow tick 2024-01-01")
+		if got := testbed.JobCall(t, through, token, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "running" || got.Replica != job.Replica {
 			t.Errorf("%s reads A's job as %s on replica %q (A says %q)", through, got.State, got.Replica, job.Replica)
 		}
 		var seen strings.Builder
-		followJob(t, through, job.ID, "", func(ev timedEvent) bool {
+		testbed.FollowJob(t, through, token, job.ID, "", func(ev testbed.Event) bool {
 			seen.WriteString(ev.Data)
 			return !strings.Contains(seen.String(), "\ntick 2\n")
 		})
-		pids := slowPIDs(t, home)
+		pids := testbed.SlowPIDs(t, home)
 		asked := time.Now()
-		canceled := jobCall(t, through, http.MethodDelete, "/api/v1/jobs/"+job.ID)
+		canceled := testbed.JobCall(t, through, token, http.MethodDelete, "/api/v1/jobs/"+job.ID)
 		took[through] = time.Since(asked)
 		if canceled.State != "canceled" {
 			t.Errorf("after a DELETE through %s, A's job reads %s (%s)", through, canceled.State, canceled.Detail)
 		}
-		assertExited(t, pids)
+		testbed.AssertExited(t, pids)
 	}
 	t.Logf("a cancel ended A's job in %s through A, in %s through B", took[urlA].Round(time.Millisecond), took[urlB].Round(time.Millisecond))
 }
@@ -213,7 +216,7 @@ func failover(t *testing.T, url string, a *replica, databaseURL string) {
 		wg.Go(func() {
 			for time.Now().Before(stop) {
 				req, _ := http.NewRequest(http.MethodGet, target, nil)
-				req.Header.Set("Authorization", "Bearer "+testToken)
+				req.Header.Set("Authorization", "Bearer "+token)
 				sent.Add(1)
 				resp, err := http.DefaultClient.Do(req)
 				mu.Lock()
@@ -237,7 +240,7 @@ func failover(t *testing.T, url string, a *replica, databaseURL string) {
 		t.Fatal(err)
 	}
 	if err := a.cmd.Wait(); err != nil {
-		t.Errorf("replica a after SIGTERM: %v\n%s", err, tail(a.logs.String()))
+		t.Errorf("replica a after SIGTERM: %v\n%s", err, a.logs.String())
 	}
 	t.Logf("replica a stopped %s after SIGTERM", time.Since(stopped).Round(time.Millisecond))
 	time.Sleep(failoverLoad / 6)
@@ -257,40 +260,58 @@ func failover(t *testing.T, url string, a *replica, databaseURL string) {
 	}
 }
 
-// killedWithAJob kills replica a while a job runs on it: b marks the job lost once a's lease has expired,
-// no process of it is left, and a started again serves through the balancer.
+// killedWithAJob starts a job through the balancer at url and kills (SIGKILL) the replica that runs it:
+// the other marks the job lost once the killed one's lease has expired, no process of it is left, and the
+// killed replica started again serves through the balancer.
 func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string) {
-	urlA, urlB := "http://"+a.addr, "http://"+b.addr
-	os.Remove(filepath.Join(a.home.Dir, "gw_slow.pids"))
-	job := mustStartJob(t, urlA, "tasks test gw_slow tick 2024-01-01")
-	pids := slowPIDs(t, a.home)
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	for _, r := range []*replica{a, b} {
+		os.Remove(filepath.Join(r.home.Dir, "gw_slow.pids"))
+	}
+	job := testbed.StartJob(t, url, token, "tasks test gw_slow tick 2024-01-01")
+	victim, other := a, b
+	switch job.ServedBy {
+	case "a":
+	case "b":
+		victim, other = b, a
+	default:
+		t.Fatalf("the balancer named no replica for the job: %q", job.ServedBy)
+	}
+	t.Logf("the balancer sent the job to replica %s, which is killed", job.ServedBy)
+	pids := testbed.SlowPIDs(t, victim.home)
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = a.cmd.Wait()
+	_ = victim.cmd.Wait()
 	killed := time.Now()
-	var lost *jobDoc
+
+	// Through the balancer, which soon sends everything to the other replica, and directly.
+	var lost *testbed.JobDoc
 	for time.Since(killed) < 10*replicaLease {
-		if lost = jobCall(t, urlB, http.MethodGet, "/api/v1/jobs/"+job.ID); lost.State != "running" {
+		if lost = testbed.JobCall(t, url, token, http.MethodGet, "/api/v1/jobs/"+job.ID); lost.Status == http.StatusOK && lost.State != "running" {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("b marked the job of killed a %s after %s (lease %s)", lost.State, time.Since(killed).Round(time.Millisecond), replicaLease)
+	t.Logf("the job of the killed replica read %s through the balancer (answered by %s) %s after the kill (lease %s)",
+		lost.State, lost.ServedBy, time.Since(killed).Round(time.Millisecond), replicaLease)
 	if lost.State != "lost" {
-		t.Errorf("the job of killed a reads %s", lost.State)
+		t.Errorf("the job of the killed replica reads %s", lost.State)
 	}
-	assertExited(t, pids)
-	if !strings.Contains(b.logs.String(), "jobs left running by a stopped gateway are lost") {
-		t.Errorf("b did not log the lost job:\n%s", tail(b.logs.String()))
+	if got := testbed.JobCall(t, "http://"+other.addr, token, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "lost" {
+		t.Errorf("the surviving replica reads the job as %s", got.State)
+	}
+	testbed.AssertExited(t, pids)
+	if !strings.Contains(other.logs.String(), "jobs left running by a stopped gateway are lost") {
+		t.Errorf("the surviving replica did not log the lost job:\n%s", other.logs.String())
 	}
 
-	a.start(databaseURL)
-	if got := jobCall(t, urlA, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "lost" {
-		t.Errorf("the restarted a reads the lost job as %s", got.State)
+	victim.start(databaseURL)
+	if got := testbed.JobCall(t, "http://"+victim.addr, token, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "lost" {
+		t.Errorf("the restarted replica reads the lost job as %s", got.State)
 	}
+	name := job.ServedBy
 	served := map[string]bool{}
-	for i := 0; i < 40 && !served["a"]; i++ { // the balancer takes a back after its next health check
+	for i := 0; i < 40 && !served[name]; i++ { // the balancer takes it back after its next health check
 		resp, err := http.Get(url + "/health/live")
 		if err != nil {
 			t.Fatal(err)
@@ -299,14 +320,14 @@ func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string)
 		served[resp.Header.Get("X-Served-By")] = true
 		time.Sleep(250 * time.Millisecond)
 	}
-	if !served["a"] {
-		t.Errorf("the restarted replica a gets no requests from the balancer: %v", served)
+	if !served[name] {
+		t.Errorf("the restarted replica %s gets no requests from the balancer: %v", name, served)
 	}
 }
 
 // TestReadmeShowsTheBalancerConfig: the README shows the haproxy configuration the tests run.
 func TestReadmeShowsTheBalancerConfig(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join(testbed.Dir(), "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,4 +336,49 @@ func TestReadmeShowsTheBalancerConfig(t *testing.T) {
 			t.Errorf("the README lacks the balancer's line %q", line)
 		}
 	}
+}
+
+// token is the plugin token of the replicas (role Admin).
+const token = "replica-test-token-0123456789"
+
+// pluginOK calls a plugin API through url with the token in the plugin's header, and fails t unless the
+// envelope says OK.
+func pluginOK(t *testing.T, url, query string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/admin/rest_api/api?"+query, nil)
+	req.Header.Set("rest_api_plugin_http_token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || resp.StatusCode != http.StatusOK || env["status"] != "OK" {
+		t.Fatalf("%s: %d %v %v", query, resp.StatusCode, env, err)
+	}
+	return env
+}
+
+// stdout is the command's stdout in a plugin envelope.
+func stdout(env map[string]any) string {
+	out, _ := env["output"].(map[string]any)
+	s, _ := out["stdout"].(string)
+	return s
+}
+
+// curlDeploy uploads file with force through url with curl, as the plugin README shows.
+func curlDeploy(t *testing.T, url, file string) (int, map[string]any) {
+	t.Helper()
+	out, err := exec.Command("curl", "-sS", "-H", "rest_api_plugin_http_token: "+token, "-F", "dag_file=@"+file, "-F", "force=on",
+		"-w", "\n%{http_code}", url+"/admin/rest_api/api?api=deploy_dag").Output()
+	if err != nil {
+		t.Fatalf("curl: %v", err)
+	}
+	body, code, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	var env map[string]any
+	if err := json.Unmarshal([]byte(body), &env); err != nil {
+		t.Fatalf("deploy_dag answered %q", out)
+	}
+	status, _ := strconv.Atoi(strings.TrimSpace(code))
+	return status, env
 }
