@@ -1,16 +1,10 @@
 package commands
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // ArgKind says what a plugin API argument holds and how it is checked.
@@ -18,16 +12,18 @@ type ArgKind string
 
 // The kinds of plugin arguments.
 const (
-	ArgText   ArgKind = "text"   // any printable text
-	ArgID     ArgKind = "id"     // an Airflow key: DAG, task or connection id
-	ArgRunID  ArgKind = "run_id" // a DAG run id
-	ArgDate   ArgKind = "date"   // YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or RFC 3339
-	ArgBool   ArgKind = "bool"   // on when present, unless false, 0, off or no
-	ArgJSON   ArgKind = "json"   // a JSON object
-	ArgInt    ArgKind = "int"    // a whole number
-	ArgPath   ArgKind = "path"   // a path inside the DAGs folder
-	ArgChoice ArgKind = "choice" // one of Choices
-	ArgFile   ArgKind = "file"   // an uploaded file (multipart)
+	ArgText  ArgKind = "text"   // any printable text
+	ArgID    ArgKind = "id"     // an Airflow key: DAG, task or connection id
+	ArgRunID ArgKind = "run_id" // a DAG run id
+	ArgDate  ArgKind = "date"   // YYYY-MM-DD, optionally with a time (ValidDate)
+	// ArgDateOrRunID is a date or a run id: what Airflow's task commands take for a DAG run.
+	ArgDateOrRunID ArgKind = "date_or_run_id"
+	ArgBool        ArgKind = "bool"   // on when present, unless false, 0, off or no
+	ArgJSON        ArgKind = "json"   // a JSON object
+	ArgInt         ArgKind = "int"    // a whole number
+	ArgPath        ArgKind = "path"   // a path inside the DAGs folder
+	ArgChoice      ArgKind = "choice" // one of Choices
+	ArgFile        ArgKind = "file"   // an uploaded file (multipart)
 )
 
 // PluginArg is one argument of a plugin API.
@@ -66,23 +62,6 @@ func PluginAPIByName(name string) *PluginAPI {
 	return nil
 }
 
-// rejectedPluginArgs name files or ship code; the plugin passed them on, the gateway refuses them.
-var rejectedPluginArgs = map[string]string{
-	"cfg_path":    "reads a configuration file the caller chooses",
-	"pickle":      "runs a pickled DAG the caller chooses",
-	"ship_dag":    "ships DAG code to a worker",
-	"do_pickle":   "ships DAG code to a worker",
-	"import":      "reads a file on the server",
-	"export":      "writes a file on the server",
-	"stdout":      "writes a file the caller chooses; the gateway chooses the daemon's files",
-	"stderr":      "writes a file the caller chooses; the gateway chooses the daemon's files",
-	"pid":         "writes a file the caller chooses; the gateway chooses the daemon's files",
-	"log-file":    "writes a file the caller chooses; the gateway chooses the daemon's files",
-	"log_file":    "writes a file the caller chooses; the gateway chooses the daemon's files",
-	"flower_conf": "reads a configuration file the caller chooses",
-	"keytab":      "names a file on the server; set [kerberos] keytab in airflow.cfg instead",
-}
-
 // PluginCall is a plugin API request resolved against the policy: what the gateway answers or runs.
 type PluginCall struct {
 	API *PluginAPI
@@ -94,7 +73,8 @@ type PluginCall struct {
 
 	policy *Policy
 	args   map[string]string
-	words  []string // the command path
+	labels map[string]string // argparse dest -> the argument that gave its value
+	words  []string          // the command path
 	flags  []string
 	pos    []string
 	cmd    *Command
@@ -117,7 +97,7 @@ func (p *Policy) ResolvePlugin(api string, args map[string]string, role Role) (*
 		return nil, Errorf(EFORBIDDEN, "API '%s' needs role %s or higher; these credentials have role %s", def.Name, def.Role, role)
 	}
 	for _, key := range sortedKeys(args) {
-		if why, bad := rejectedPluginArgs[key]; bad {
+		if why, bad := forbiddenArgument(key); bad {
 			return nil, Errorf(EINVALID, "the argument '%s' is not accepted: it %s", key, why)
 		}
 	}
@@ -130,10 +110,10 @@ func (p *Policy) ResolvePlugin(api string, args map[string]string, role Role) (*
 	if len(missing) > 0 {
 		return nil, requiredError(missing)
 	}
-	call := &PluginCall{API: def, policy: p, args: maps.Clone(args)}
+	call := &PluginCall{API: def, policy: p, args: maps.Clone(args), labels: map[string]string{}}
 	for _, a := range def.Args {
-		if err := call.check(a); err != nil {
-			return nil, err
+		if v := args[a.Name]; a.Kind == ArgChoice && v != "" && !slices.Contains(a.Choices, strings.ToLower(v)) {
+			return nil, Errorf(EINVALID, "%s must be one of %s, not %q", argumentLabel(a.Name), strings.Join(a.Choices, ", "), v)
 		}
 	}
 	for _, key := range sortedKeys(args) {
@@ -141,22 +121,46 @@ func (p *Policy) ResolvePlugin(api string, args map[string]string, role Role) (*
 			call.warn("the argument '%s' is not used by API '%s' and was ignored", key, def.Name)
 		}
 	}
+	if def.build != nil {
+		if err := def.build(call); err != nil {
+			return nil, err
+		}
+	}
+	if err := call.checkUnpassed(); err != nil {
+		return nil, err
+	}
 	if def.build == nil {
 		return call, nil
-	}
-	if err := def.build(call); err != nil {
-		return nil, err
 	}
 	words := append(append([]string{}, call.words...), call.flags...)
 	if len(call.pos) > 0 {
 		words = append(append(words, "--"), call.pos...)
 	}
-	inv, err := p.resolve(words, role, true)
+	inv, err := p.resolve(words, role, call.labels)
 	if err != nil {
 		return nil, err
 	}
 	call.Invocation = inv
 	return call, nil
+}
+
+// argumentLabel names a plugin argument in errors.
+func argumentLabel(name string) string { return "the argument '" + name + "'" }
+
+// checkUnpassed holds the values of the call's arguments that do not reach Airflow (refresh_dag's dag_id,
+// a subdir that this Airflow has no flag for) to the rule of the dest of the same name, so that a value is
+// refused or accepted whether or not this version passes it on.
+func (c *PluginCall) checkUnpassed() error {
+	for _, a := range c.API.Args {
+		v := c.args[a.Name]
+		if v == "" || a.Kind == ArgBool || a.Kind == ArgChoice || a.Kind == ArgFile || slices.Contains(slices.Collect(maps.Values(c.labels)), argumentLabel(a.Name)) {
+			continue
+		}
+		if _, err := c.policy.checkValue(&Invocation{}, &Arg{Dest: a.Name}, argumentLabel(a.Name), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func requiredError(names []string) error {
@@ -174,66 +178,6 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-var (
-	idPattern    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,250}$`)
-	runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.~:+-]{1,250}$`)
-)
-
-// dateLayouts are the date forms plugin arguments accept.
-var dateLayouts = []string{"2006-01-02", "2006-01-02T15:04:05", time.RFC3339Nano}
-
-// check validates the value given for a, if any.
-func (c *PluginCall) check(a PluginArg) error {
-	v, given := c.args[a.Name]
-	if !given || (v == "" && a.Kind != ArgBool) {
-		return nil
-	}
-	bad := func(rule string) error {
-		return Errorf(EINVALID, "the argument '%s' %s, not %q", a.Name, rule, v)
-	}
-	if !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool {
-		return unicode.IsControl(r) && (a.Kind != ArgText || r != '\n' && r != '\t')
-	}) {
-		return Errorf(EINVALID, "the argument '%s' holds a control character or invalid UTF-8; send plain text", a.Name)
-	}
-	switch a.Kind {
-	case ArgID:
-		if !idPattern.MatchString(v) {
-			return bad("must be an Airflow id: letters, digits, '_', '.' and '-', at most 250 characters")
-		}
-	case ArgRunID:
-		if !runIDPattern.MatchString(v) {
-			return bad("must be a run id: letters, digits and '_.~:+-', at most 250 characters")
-		}
-	case ArgDate:
-		if !slices.ContainsFunc(dateLayouts, func(l string) bool { _, err := time.Parse(l, v); return err == nil }) {
-			return bad("must be a date: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or RFC 3339")
-		}
-	case ArgJSON:
-		var obj map[string]any
-		if err := json.Unmarshal([]byte(v), &obj); err != nil || obj == nil {
-			return bad(`must be a JSON object such as {"key": "value"}`)
-		}
-	case ArgInt:
-		if _, err := strconv.Atoi(v); err != nil {
-			return bad("must be a whole number")
-		}
-	case ArgChoice:
-		if !slices.Contains(a.Choices, strings.ToLower(v)) {
-			return bad("must be one of " + strings.Join(a.Choices, ", "))
-		}
-	case ArgPath:
-		if _, err := c.policy.confine("the argument '"+a.Name+"'", v); err != nil {
-			return err
-		}
-	case ArgText:
-		if len(v) > MaxCommandBytes {
-			return Errorf(EINVALID, "the argument '%s' is over %d bytes", a.Name, MaxCommandBytes)
-		}
-	}
-	return nil
 }
 
 // On reports whether the boolean argument name is on: present with any value but false, 0, off or no.
@@ -287,10 +231,18 @@ func (c *PluginCall) flag(arg string, flags ...string) {
 	if v == "" {
 		return
 	}
-	if f := c.flagFor(flags...); f != "" {
-		c.flags = append(c.flags, f+"="+v)
-	} else {
+	f := c.flagFor(flags...)
+	if f == "" {
 		c.missingFlag(arg)
+		return
+	}
+	c.flags = append(c.flags, f+"="+v)
+	if c.cmd != nil {
+		for i := range c.cmd.Flags {
+			if slices.Contains(c.cmd.Flags[i].Flags, f) {
+				c.labels[c.cmd.Flags[i].Dest] = argumentLabel(arg)
+			}
+		}
 	}
 }
 
@@ -309,8 +261,16 @@ func (c *PluginCall) toggle(arg string, flags ...string) {
 // positional passes the arguments, in order, as positionals.
 func (c *PluginCall) positional(args ...string) {
 	for _, a := range args {
-		c.pos = append(c.pos, c.value(a))
+		c.positionalValue(a, c.value(a))
 	}
+}
+
+// positionalValue passes value, which the argument arg gave, as the next positional.
+func (c *PluginCall) positionalValue(arg, value string) {
+	if c.cmd != nil && len(c.pos) < len(c.cmd.Positionals) {
+		c.labels[c.cmd.Positionals[len(c.pos)].Dest] = argumentLabel(arg)
+	}
+	c.pos = append(c.pos, value)
 }
 
 // fixed adds a flag the API always passes.
@@ -348,7 +308,7 @@ func (c *PluginCall) subdir() { c.flag("subdir", "--subdir") }
 var (
 	argDagID   = PluginArg{Name: "dag_id", Kind: ArgID, Required: true, Description: "The id of the DAG"}
 	argTaskID  = PluginArg{Name: "task_id", Kind: ArgID, Required: true, Description: "The id of the task"}
-	argExecDay = PluginArg{Name: "execution_date", Kind: ArgDate, Required: true, Description: "The logical (execution) date of the DAG run, such as 2017-01-02T03:04:05"}
+	argExecDay = PluginArg{Name: "execution_date", Kind: ArgDateOrRunID, Required: true, Description: "The logical (execution) date of the DAG run, such as 2017-01-02T03:04:05"}
 	argSubdir  = PluginArg{Name: "subdir", Kind: ArgPath, Description: "File or folder inside the DAGs folder to look for the DAG in (Airflow 2 only)"}
 )
 
@@ -727,7 +687,7 @@ var pluginAPIs = []*PluginAPI{
 // buildVariables maps the variables API: cmd=set with key and value, get=KEY (or cmd=get&key=KEY) with
 // json and default, delete=KEY (or cmd=delete&key=KEY), and otherwise list.
 func buildVariables(c *PluginCall) error {
-	op, key, err := c.operation("key")
+	op, key, from, err := c.operation("key")
 	if err != nil {
 		return err
 	}
@@ -742,10 +702,10 @@ func buildVariables(c *PluginCall) error {
 		c.command("variables get")
 		c.toggle("json", "--json")
 		c.flag("default", "--default")
-		c.pos = append(c.pos, key)
+		c.positionalValue(from, key)
 	case "delete":
 		c.command("variables delete")
-		c.pos = append(c.pos, key)
+		c.positionalValue(from, key)
 	default:
 		c.command("variables list")
 	}
@@ -754,7 +714,7 @@ func buildVariables(c *PluginCall) error {
 
 // buildPool maps the pool API like the variables API, with pool_name, slot_count and description.
 func buildPool(c *PluginCall) error {
-	op, name, err := c.operation("pool_name")
+	op, name, from, err := c.operation("pool_name")
 	if err != nil {
 		return err
 	}
@@ -770,10 +730,10 @@ func buildPool(c *PluginCall) error {
 		c.positional("pool_name", "slot_count", "pool_description")
 	case "get":
 		c.command("pools get")
-		c.pos = append(c.pos, name)
+		c.positionalValue(from, name)
 	case "delete":
 		c.command("pools delete")
-		c.pos = append(c.pos, name)
+		c.positionalValue(from, name)
 	default:
 		c.command("pools list")
 	}
@@ -781,27 +741,28 @@ func buildPool(c *PluginCall) error {
 }
 
 // operation reads what a variables or pool call asks for: cmd, or the plugin's older get=NAME and
-// delete=NAME; for get and delete it also returns the name, from nameArg or the get/delete argument.
-func (c *PluginCall) operation(nameArg string) (op, name string, err error) {
+// delete=NAME; for get and delete it also returns the name, from nameArg or the get/delete argument, and
+// which of them gave it.
+func (c *PluginCall) operation(nameArg string) (op, name, from string, err error) {
 	op = strings.ToLower(c.value("cmd"))
 	for _, legacy := range []string{"get", "delete"} {
 		if c.value(legacy) == "" {
 			continue
 		}
 		if op != "" && op != legacy {
-			return "", "", Errorf(EINVALID, "the call asks for both '%s' and '%s'; ask for one operation per call", op, legacy)
+			return "", "", "", Errorf(EINVALID, "the call asks for both '%s' and '%s'; ask for one operation per call", op, legacy)
 		}
-		op = legacy
-		if name = c.value(legacy); c.value(nameArg) != "" && c.value(nameArg) != name {
-			return "", "", Errorf(EINVALID, "the call names both '%s' and '%s' with different values; give the name once", nameArg, legacy)
+		op, name, from = legacy, c.value(legacy), legacy
+		if c.value(nameArg) != "" && c.value(nameArg) != name {
+			return "", "", "", Errorf(EINVALID, "the call names both '%s' and '%s' with different values; give the name once", nameArg, legacy)
 		}
 	}
 	if (op == "get" || op == "delete") && name == "" {
-		if name = c.value(nameArg); name == "" {
-			return "", "", requiredError([]string{nameArg})
+		if name, from = c.value(nameArg), nameArg; name == "" {
+			return "", "", "", requiredError([]string{nameArg})
 		}
 	}
-	return op, name, nil
+	return op, name, from, nil
 }
 
 // buildConnections maps the connections API: add with conn_id and conn_uri or conn_type, delete with

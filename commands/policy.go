@@ -167,9 +167,6 @@ var forbiddenFlags = map[string]string{
 // daemonFlags are the dests of the flags the gateway itself adds to a daemon start, choosing the files.
 var daemonFlags = []string{"daemon", "pid", "log_file", "stdout", "stderr"}
 
-// confinedFlags are dests of flags naming a path that must lie inside dags_folder.
-var confinedFlags = map[string]bool{"subdir": true, "dagfile_path": true}
-
 // secretFlags are dests whose values are never echoed.
 var secretFlags = map[string]bool{"conn_password": true, "conn_extra": true, "conn_json": true}
 
@@ -200,4 +197,22 @@ func ruleFor(path string) *Rule {
 		}
 	}
 	return nil
+}
+
+// pluginArgumentDests are the plugin's names for arguments that would become a forbidden flag, where the
+// name is not the flag's dest.
+var pluginArgumentDests = map[string]string{"import": "file", "export": "file"}
+
+// forbiddenArgument says why a plugin argument is refused: it names a forbidden flag by its dest (with '-'
+// or '_'), or by the plugin's name for it.
+func forbiddenArgument(name string) (why string, bad bool) {
+	dest := strings.ReplaceAll(name, "-", "_")
+	if dest == "daemon" {
+		return "", false // the daemon APIs detach anyway; the plugin's clients send daemon=on
+	}
+	if d, ok := pluginArgumentDests[dest]; ok {
+		dest = d
+	}
+	why, bad = forbiddenFlags[dest]
+	return why, bad
 }

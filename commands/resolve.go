@@ -1,10 +1,8 @@
 package commands
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,11 +42,13 @@ func (p *Policy) ResolveLine(line string, role Role) (*Invocation, error) {
 // Resolve checks words (a command path, then its flags and positionals, with an optional leading `airflow`)
 // against the whitelist, the role and the catalog, and returns the invocation to run.
 func (p *Policy) Resolve(words []string, role Role) (*Invocation, error) {
-	return p.resolve(words, role, false)
+	return p.resolve(words, role, nil)
 }
 
-// resolve is Resolve for either dialect: paths marked PluginOnly resolve only for the plugin's APIs.
-func (p *Policy) resolve(words []string, role Role, plugin bool) (*Invocation, error) {
+// resolve is Resolve for either dialect. labels, given by the plugin dialect, name values by argparse dest
+// the way the caller wrote them (its arguments); paths marked PluginOnly resolve only when labels is set.
+func (p *Policy) resolve(words []string, role Role, labels map[string]string) (*Invocation, error) {
+	plugin := labels != nil
 	if len(words) > 0 && words[0] == "airflow" {
 		words = words[1:]
 	}
@@ -63,7 +63,7 @@ func (p *Policy) resolve(words []string, role Role, plugin bool) (*Invocation, e
 		return nil, Errorf(EFORBIDDEN, "`%s` needs role %s or higher; these credentials have role %s", rule.Path, rule.Role, role)
 	}
 	inv := &Invocation{Rule: rule, Command: cmd, values: map[string][]string{}}
-	if err := p.bind(inv, rest); err != nil {
+	if err := p.bind(inv, rest, labels); err != nil {
 		return nil, err
 	}
 	return inv, nil
@@ -150,7 +150,7 @@ func (p *Policy) groups() []string {
 }
 
 // bind checks the words after the path against the command's flags and positionals and fills inv.
-func (p *Policy) bind(inv *Invocation, rest []string) error {
+func (p *Policy) bind(inv *Invocation, rest []string, labels map[string]string) error {
 	cmd := inv.Command
 	byName := map[string]*Arg{}
 	for i := range cmd.Flags {
@@ -201,14 +201,14 @@ func (p *Policy) bind(inv *Invocation, rest []string) error {
 		if arg.Kind == KindValue && len(inv.values[arg.Dest]) > 0 {
 			return Errorf(EINVALID, "%s is given twice; give it once", flagNames(arg))
 		}
-		checked, err := p.checkValue(inv, arg, flagNames(arg), value)
+		checked, err := p.checkValue(inv, arg, labelOf(labels, arg.Dest, flagNames(arg)), value)
 		if err != nil {
 			return err
 		}
 		inv.values[arg.Dest] = append(inv.values[arg.Dest], checked)
 		flagWords = append(flagWords, p.valueWord(inv, arg, checked))
 	}
-	posWords, err := p.bindPositionals(inv, positionals)
+	posWords, err := p.bindPositionals(inv, positionals, labels)
 	if err != nil {
 		return err
 	}
@@ -244,12 +244,20 @@ func (p *Policy) bind(inv *Invocation, rest []string) error {
 
 var negativeNumber = regexp.MustCompile(`^-\d+$|^-\d*\.\d+$`)
 
+// labelOf names the value of dest in errors: as the caller's labels say, or else as the CLI does.
+func labelOf(labels map[string]string, dest, cli string) string {
+	if label, ok := labels[dest]; ok {
+		return label
+	}
+	return cli
+}
+
 func looksLikeFlag(w string) bool {
 	return strings.HasPrefix(w, "-") && len(w) > 1 && !negativeNumber.MatchString(w)
 }
 
 // bindPositionals assigns positional words to the command's positionals in order, as argparse would.
-func (p *Policy) bindPositionals(inv *Invocation, given []string) ([]word, error) {
+func (p *Policy) bindPositionals(inv *Invocation, given []string, labels map[string]string) ([]word, error) {
 	cmd := inv.Command
 	var out []word
 	i := 0
@@ -279,7 +287,7 @@ func (p *Policy) bindPositionals(inv *Invocation, given []string) ([]word, error
 			return nil, Errorf(EINVALID, "%s is not allowed through the gateway: it %s", pos.Metavar(), why)
 		}
 		for _, v := range given[i : i+take] {
-			checked, err := p.checkValue(inv, pos, pos.Metavar(), v)
+			checked, err := p.checkValue(inv, pos, labelOf(labels, pos.Dest, pos.Metavar()), v)
 			if err != nil {
 				return nil, err
 			}
@@ -310,71 +318,6 @@ func (p *Policy) valueWord(inv *Invocation, arg *Arg, value string) word {
 		w.display = arg.Long() + "=" + MaskURI(value)
 	}
 	return w
-}
-
-var (
-	datePattern    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$`)
-	jsonObjectDest = map[string]bool{"conf": true, "dag_run_conf": true, "task_params": true}
-)
-
-// checkValue validates one value against its argument's type, choices and path rule, and returns the value
-// to pass on (confined paths come back absolute).
-func (p *Policy) checkValue(inv *Invocation, arg *Arg, name, value string) (string, error) {
-	if len(arg.Choices) > 0 && !slices.Contains(arg.Choices, value) {
-		return "", Errorf(EINVALID, "%s must be one of %s, not %q", name, strings.Join(arg.Choices, ", "), value)
-	}
-	switch arg.Type {
-	case "int":
-		if _, err := strconv.Atoi(value); err != nil {
-			return "", Errorf(EINVALID, "%s must be a whole number, not %q", name, value)
-		}
-	case "positive_int":
-		if n, err := strconv.Atoi(value); err != nil || n < 0 {
-			return "", Errorf(EINVALID, "%s must be a positive whole number, not %q", name, value)
-		}
-	case "float":
-		if _, err := strconv.ParseFloat(value, 64); err != nil {
-			return "", Errorf(EINVALID, "%s must be a number, not %q", name, value)
-		}
-	case "datetime":
-		if !datePattern.MatchString(value) {
-			return "", Errorf(EINVALID, "%s must be a date: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or RFC 3339, not %q", name, value)
-		}
-	case "json":
-		if !json.Valid([]byte(value)) {
-			return "", Errorf(EINVALID, "%s must be JSON, not %q", name, value)
-		}
-	}
-	if jsonObjectDest[arg.Dest] {
-		var obj map[string]any
-		if err := json.Unmarshal([]byte(value), &obj); err != nil {
-			return "", Errorf(EINVALID, "%s must be a JSON object such as '{\"key\": \"value\"}': %v", name, err)
-		}
-	}
-	if confinedFlags[arg.Dest] {
-		return p.confine(name, value)
-	}
-	return value, nil
-}
-
-// confine resolves a path given relative to the DAGs folder (or absolute, or starting with Airflow's
-// DAGS_FOLDER placeholder) and refuses it unless it lies inside the folder.
-func (p *Policy) confine(name, value string) (string, error) {
-	path := value
-	if rest, ok := strings.CutPrefix(path, "DAGS_FOLDER"); ok {
-		path = p.dagsFolder + rest
-	}
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(p.dagsFolder, path)
-	}
-	path = filepath.Clean(path)
-	if resolved, err := filepath.EvalSymlinks(path); err == nil {
-		path = resolved
-	}
-	if path != p.dagsFolder && !strings.HasPrefix(path, p.dagsFolder+string(filepath.Separator)) {
-		return "", Errorf(EINVALID, "%s must name a file or folder inside the DAGs folder; give a path relative to it, such as `my_dag.py`", name)
-	}
-	return path, nil
 }
 
 func checkConfigOption(inv *Invocation) error {

@@ -125,7 +125,7 @@ func TestPluginErrorsOfTheSpec(t *testing.T) {
 		{"api=", pluginToken, 400, "API should be provided"},
 		{"api=nothing_here", pluginToken, 400, "API 'nothing_here' was not found"},
 		{"api=task_state&execution_date=2024-01-01", pluginToken, 400, "The argument(s) ['dag_id', 'task_id'] are required"},
-		{"api=dag_state&dag_id=d&execution_date=soon", pluginToken, 400, "the argument 'execution_date' must be a date: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or RFC 3339, not \"soon\""},
+		{"api=dag_state&dag_id=d&execution_date=next%20week", pluginToken, 400, "the argument 'execution_date' must be a date (YYYY-MM-DD, optionally with a time) or a run id, not \"next week\""},
 		{"api=version", nil, 403, "Token Authentication Failed"},
 		{"api=version", []string{"rest_api_plugin_http_token", "wrong"}, 403, "Token Authentication Failed"},
 		{"api=scheduler", pluginToken, 403, "API 'scheduler' starts a daemon, which this gateway does not allow: set [gateway] allow_daemons = True to allow it"},
