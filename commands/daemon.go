@@ -48,7 +48,7 @@ func (s *Service) StartDaemon(ctx context.Context, call *PluginCall) (*Result, *
 		"stderr":   filepath.Join(dir, name+".err"),
 	}
 	inv := call.Invocation.detached(files)
-	res, err := s.RunJob(ctx, Job{Args: inv.Args(), Limit: s.opts.CommandTimeout, Detaches: true})
+	res, err := s.RunExec(ctx, Exec{Args: inv.Args(), Limit: s.opts.CommandTimeout, Detaches: true})
 	if err != nil || res.ExitCode != 0 {
 		return res, nil, inv.String(), err
 	}

@@ -18,7 +18,7 @@ import (
 // handling is under test here, not Airflow (the integration tests deploy against a real one).
 type quietExecutor struct{}
 
-func (quietExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+func (quietExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
 	return &commands.Result{Stdout: "[]\n"}, nil
 }
 
@@ -196,7 +196,7 @@ func FuzzCheckDAGFileName(f *testing.F) {
 // stalledExecutor stands for an Airflow whose commands all run past their time limit.
 type stalledExecutor struct{}
 
-func (stalledExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+func (stalledExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
 	return &commands.Result{Stdout: "partial", TimedOut: true}, nil
 }
 

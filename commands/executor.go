@@ -9,9 +9,9 @@ import (
 // Executor runs the Airflow CLI: a subprocess per command (package subprocess), or a warm Airflow process
 // that forks per command (package warm).
 type Executor interface {
-	// Run runs `airflow` with job.Args and returns what it printed and how it ended. It stops the command
-	// when ctx is done or after job.Limit, whichever comes first, and says which in the Result.
-	Run(ctx context.Context, job Job) (*Result, error)
+	// Run runs `airflow` with x.Args and returns what it printed and how it ended. It stops the command
+	// when ctx is done or after x.Limit, whichever comes first, and says which in the Result.
+	Run(ctx context.Context, x Exec) (*Result, error)
 }
 
 // ExecutorStatus says which executor answers and, for the warm one, since when it is warm.
@@ -29,8 +29,9 @@ type StatusReporter interface {
 	Status() ExecutorStatus
 }
 
-// Job is one command for an Executor.
-type Job struct {
+// Exec is one command for an Executor: the argv and how to run it. (A job, package jobs, is a command run
+// without a waiting request, with its record kept.)
+type Exec struct {
 	Args  []string      // the argv after the binary
 	Limit time.Duration // the time limit
 	// Detaches says the command starts a daemon that leaves the process group by itself (Airflow's -D):
@@ -65,17 +66,17 @@ func (s Stream) String() string {
 	return "stdout"
 }
 
-// MarkerVariable is the environment variable that carries a Job's Marker.
+// MarkerVariable is the environment variable that carries an Exec's Marker.
 const MarkerVariable = "AIRFLOW_GATEWAY_JOB"
 
-// Environ returns base with LOGNAME and USER naming the job's caller as gateway-NAME (the gateway's own
-// commands as gateway), so that Airflow's audit log (its `log` table) says who ran the command. A job
+// Environ returns base with LOGNAME and USER naming the command's caller as gateway-NAME (the gateway's own
+// commands as gateway), so that Airflow's audit log (its `log` table) says who ran the command. A command
 // whose output is handed over live also gets PYTHONUNBUFFERED=1, so that Python prints as it goes instead
-// of when its buffer fills; a job with a Marker gets AIRFLOW_GATEWAY_JOB.
-func (j Job) Environ(base []string) []string {
+// of when its buffer fills; one with a Marker gets AIRFLOW_GATEWAY_JOB.
+func (x Exec) Environ(base []string) []string {
 	user := "gateway"
-	if j.Caller != "" {
-		user = "gateway-" + j.Caller
+	if x.Caller != "" {
+		user = "gateway-" + x.Caller
 	}
 	env := make([]string, 0, len(base)+4)
 	for _, kv := range base {
@@ -84,18 +85,18 @@ func (j Job) Environ(base []string) []string {
 		case "LOGNAME", "USER", MarkerVariable:
 			continue
 		case "PYTHONUNBUFFERED":
-			if j.Live != nil {
+			if x.Live != nil {
 				continue
 			}
 		}
 		env = append(env, kv)
 	}
 	env = append(env, "LOGNAME="+user, "USER="+user)
-	if j.Live != nil {
+	if x.Live != nil {
 		env = append(env, "PYTHONUNBUFFERED=1")
 	}
-	if j.Marker != "" {
-		env = append(env, MarkerVariable+"="+j.Marker)
+	if x.Marker != "" {
+		env = append(env, MarkerVariable+"="+x.Marker)
 	}
 	return env
 }

@@ -22,12 +22,12 @@ type piece struct {
 	text string
 }
 
-func (p *pieceExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
-	p.env = job.Environ(nil)
+func (p *pieceExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
+	p.env = x.Environ(nil)
 	res := &commands.Result{}
 	for _, pc := range p.pieces {
-		if job.Live != nil {
-			job.Live(pc.s, []byte(pc.text))
+		if x.Live != nil {
+			x.Live(pc.s, []byte(pc.text))
 		}
 		if pc.s == commands.Stderr {
 			res.Stderr += pc.text

@@ -12,7 +12,7 @@ import (
 // printingExecutor prints the same output for every command, as Airflow printed it for the command under test.
 type printingExecutor struct{ stdout, stderr string }
 
-func (p printingExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+func (p printingExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
 	return &commands.Result{Stdout: p.stdout, Stderr: p.stderr}, nil
 }
 

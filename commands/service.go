@@ -63,7 +63,7 @@ type Watch struct {
 	// Result shows it: the pieces of a stream put together are the Result's text of that stream. It may be
 	// called for both streams at once. Output a mask can only judge whole (connections) comes at the end.
 	Output func(s Stream, text string)
-	// Marker is passed on as Job.Marker.
+	// Marker is passed on as Exec.Marker.
 	Marker string
 	// KeepLogLines keeps Airflow's log lines in stdout whatever FilterLoadingMessages says: for output
 	// that is followed as it comes, where the log is how a long command shows its progress.
@@ -76,13 +76,13 @@ func (s *Service) RunWatched(ctx context.Context, inv *Invocation, w Watch) (*Re
 	if inv.Rule.Long {
 		limit = s.opts.LongCommandTimeout
 	}
-	job := Job{Args: inv.Args(), Limit: limit, Marker: w.Marker}
+	x := Exec{Args: inv.Args(), Limit: limit, Marker: w.Marker}
 	var feed *liveFeed
 	if w.Output != nil {
 		feed = newLiveFeed(w.Output, s.opts.FilterLoadingMessages && !w.KeepLogLines, masksWhole(inv))
-		job.Live = feed.write
+		x.Live = feed.write
 	}
-	res, err := s.runJob(ctx, job, w.Started)
+	res, err := s.runExec(ctx, x, w.Started)
 	if res != nil {
 		maskOutput(inv, res)
 	}
@@ -92,18 +92,18 @@ func (s *Service) RunWatched(ctx context.Context, inv *Invocation, w Watch) (*Re
 	return res, err
 }
 
-// RunUnqueued runs a job at once, without taking a command slot, as a health check must: it may run beside
+// RunUnqueued runs a command at once, without taking a command slot, as a health check must: it may run beside
 // MaxConcurrent others, so callers run at most one at a time.
-func (s *Service) RunUnqueued(ctx context.Context, job Job) (*Result, error) {
-	return s.exec.Run(ctx, job)
+func (s *Service) RunUnqueued(ctx context.Context, x Exec) (*Result, error) {
+	return s.exec.Run(ctx, x)
 }
 
-// RunJob runs a job as Run does; it is for the gateway's own commands, already known to be safe.
-func (s *Service) RunJob(ctx context.Context, job Job) (*Result, error) {
-	return s.runJob(ctx, job, nil)
+// RunExec runs a command as Run does; it is for the gateway's own commands, already known to be safe.
+func (s *Service) RunExec(ctx context.Context, x Exec) (*Result, error) {
+	return s.runExec(ctx, x, nil)
 }
 
-func (s *Service) runJob(ctx context.Context, job Job, started func()) (*Result, error) {
+func (s *Service) runExec(ctx context.Context, x Exec, started func()) (*Result, error) {
 	queued := time.Now()
 	if err := s.acquire(ctx); err != nil {
 		return nil, err
@@ -113,10 +113,10 @@ func (s *Service) runJob(ctx context.Context, job Job, started func()) (*Result,
 	if started != nil {
 		started()
 	}
-	if job.Caller == "" {
-		job.Caller = CallerOf(ctx)
+	if x.Caller == "" {
+		x.Caller = CallerOf(ctx)
 	}
-	res, err := s.exec.Run(ctx, job)
+	res, err := s.exec.Run(ctx, x)
 	if res == nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (s *Service) runJob(ctx context.Context, job Job, started func()) (*Result,
 		return res, err // a failure of the executor that still has output to show
 	}
 	if res.TimedOut {
-		return res, Errorf(ETIMEOUT, "the command ran past its time limit of %s and was stopped; the output so far is included", job.Limit)
+		return res, Errorf(ETIMEOUT, "the command ran past its time limit of %s and was stopped; the output so far is included", x.Limit)
 	}
 	return res, nil
 }

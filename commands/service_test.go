@@ -15,7 +15,7 @@ type blockingExecutor struct {
 	runs    atomic.Int32
 }
 
-func (b *blockingExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+func (b *blockingExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
 	b.runs.Add(1)
 	select {
 	case <-b.release:

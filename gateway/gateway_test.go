@@ -45,10 +45,10 @@ type scriptedExecutor struct {
 	lastCaller atomic.Value
 }
 
-func (s *scriptedExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+func (s *scriptedExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
 	s.runs.Add(1)
-	s.lastArg.Store(job.Args)
-	s.lastCaller.Store(job.Caller)
+	s.lastArg.Store(x.Args)
+	s.lastCaller.Store(x.Caller)
 	if s.block != nil {
 		select {
 		case <-s.block:

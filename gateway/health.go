@@ -48,7 +48,7 @@ func (h *healthCheck) last() (ok, known bool, at time.Time) {
 func (h *healthCheck) check() {
 	ctx, cancel := context.WithTimeout(context.Background(), healthLimit)
 	defer cancel()
-	res, err := h.svc.RunUnqueued(ctx, commands.Job{Args: []string{"db", "check"}, Limit: healthLimit})
+	res, err := h.svc.RunUnqueued(ctx, commands.Exec{Args: []string{"db", "check"}, Limit: healthLimit})
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ok = err == nil && res.ExitCode == 0

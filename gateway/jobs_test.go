@@ -29,7 +29,7 @@ type feedExecutor struct {
 	most    atomic.Int32 // the most runs at once
 }
 
-func (f *feedExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+func (f *feedExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
 	f.runs.Add(1)
 	now := f.running.Add(1)
 	defer f.running.Add(-1)
@@ -41,8 +41,8 @@ func (f *feedExecutor) Run(ctx context.Context, job commands.Job) (*commands.Res
 	}
 	res := &commands.Result{}
 	emit := func(s commands.Stream, text string) {
-		if job.Live != nil {
-			job.Live(s, []byte(text))
+		if x.Live != nil {
+			x.Live(s, []byte(text))
 		}
 		if s == commands.Stderr {
 			res.Stderr += text
@@ -51,7 +51,7 @@ func (f *feedExecutor) Run(ctx context.Context, job commands.Job) (*commands.Res
 		}
 	}
 	if f.feed == nil {
-		emit(commands.Stdout, "ran "+strings.Join(job.Args, " ")+"\n")
+		emit(commands.Stdout, "ran "+strings.Join(x.Args, " ")+"\n")
 		select {
 		case <-time.After(f.pause):
 		case <-ctx.Done():

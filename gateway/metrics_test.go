@@ -23,9 +23,9 @@ import (
 // `variables list` holds its slot until hold is closed; anything else exits 0.
 type pathExecutor struct{ hold chan struct{} }
 
-func (p *pathExecutor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
+func (p *pathExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
 	res := &commands.Result{Executor: "subprocess", Duration: 30 * time.Millisecond}
-	switch strings.Join(job.Args[:min(2, len(job.Args))], " ") {
+	switch strings.Join(x.Args[:min(2, len(x.Args))], " ") {
 	case "cheat-sheet":
 		res.ExitCode = 1
 	case "dags list":

@@ -31,6 +31,7 @@ type HAProxy struct {
 // replicas a and b, at their addresses (host:port), and stops it when tb ends.
 func StartHAProxy(tb testing.TB, a, b string) *HAProxy {
 	tb.Helper()
+	SkipShort(tb, "a real haproxy")
 	bin := os.Getenv("AIRFLOW_GATEWAY_TEST_HAPROXY")
 	if bin == "" {
 		var err error

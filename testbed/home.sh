@@ -4,6 +4,9 @@
 # another home made (replicas share one).
 #
 #   testbed/home.sh AIRFLOW_BIN HOME [SQL_ALCHEMY_CONN [DAGS_FOLDER]]
+#
+# With TEMPLATE_DB set, the SQLite metadata DB is a copy of that file, which an earlier run migrated with
+# MIGRATE_ONLY=1 (a migrated DB and nothing else), instead of a migration of its own.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1 home=$2
@@ -27,5 +30,10 @@ sql_alchemy_conn = $conn
 base_log_folder = $home/logs
 CFG
 export AIRFLOW_HOME=$home
-"$bin" db migrate >"$home/setup.log" 2>&1 || { cat "$home/setup.log" >&2; exit 1; }
+if [ -n "${TEMPLATE_DB:-}" ] && [ -z "${3:-}" ]; then
+  cp "$TEMPLATE_DB" "$home/airflow.db"
+else
+  "$bin" db migrate >"$home/setup.log" 2>&1 || { cat "$home/setup.log" >&2; exit 1; }
+fi
+[ -z "${MIGRATE_ONLY:-}" ] || exit 0
 "$bin" dags reserialize >>"$home/setup.log" 2>&1 || { cat "$home/setup.log" >&2; exit 1; }

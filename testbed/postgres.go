@@ -34,6 +34,7 @@ type Postgres struct {
 // skips the test, except under CI, where it fails it.
 func PostgresBin(tb testing.TB) string {
 	tb.Helper()
+	SkipShort(tb, "a real PostgreSQL server")
 	if dir := os.Getenv("AIRFLOW_GATEWAY_TEST_PG_BIN"); dir != "" {
 		return dir
 	}

@@ -5,6 +5,9 @@ package testbed
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +38,7 @@ var (
 // except under CI, where a missing test bed fails it.
 func Airflow(tb testing.TB, major string) string {
 	tb.Helper()
+	SkipShort(tb, "a real Airflow "+major)
 	name := "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + major
 	bin := os.Getenv(name)
 	if bin == "" {
@@ -50,18 +54,32 @@ func Airflow(tb testing.TB, major string) string {
 	return bin
 }
 
+// SkipShort skips the test under -short (make test-short), which runs no real service: the test needs
+// what, which takes seconds to start.
+func SkipShort(tb testing.TB, what string) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skipf("-short: this test needs %s; make test runs it", what)
+	}
+}
+
+// cacheDir is the folder setup.sh installs into: $AIRFLOW_GATEWAY_CACHE, or airflow-gateway in the user's
+// cache folder.
+func cacheDir() string {
+	if cache := os.Getenv("AIRFLOW_GATEWAY_CACHE"); cache != "" {
+		return cache
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "airflow-gateway")
+	}
+	return filepath.Join(dir, "airflow-gateway")
+}
+
 // loadEnvFile reads the env file setup.sh writes into its cache.
 func loadEnvFile() {
 	envFile = map[string]string{}
-	cache := os.Getenv("AIRFLOW_GATEWAY_CACHE")
-	if cache == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return
-		}
-		cache = filepath.Join(dir, "airflow-gateway")
-	}
-	f, err := os.Open(filepath.Join(cache, "testbed.env"))
+	f, err := os.Open(filepath.Join(cacheDir(), "testbed.env"))
 	if err != nil {
 		return
 	}
@@ -97,11 +115,17 @@ func MustHomeOn(tb testing.TB, major, sqlAlchemyConn, dags string) *Home {
 	// Cleanups run last-registered first: this one runs after those of the gateways the test started on
 	// the home, and before the folder is removed, which fails while a process still writes into it.
 	tb.Cleanup(func() { settle(tb, dir) })
-	args := []string{bin, dir}
+	cmd := exec.Command(filepath.Join(Dir(), "home.sh"), bin, dir)
 	if sqlAlchemyConn != "" {
-		args = append(args, sqlAlchemyConn, dags)
+		cmd.Args = append(cmd.Args, sqlAlchemyConn, dags)
+	} else {
+		template, err := templateDB(bin)
+		if err != nil {
+			tb.Fatalf("a migrated metadata DB for Airflow %s: %v", major, err)
+		}
+		cmd.Env = append(os.Environ(), "TEMPLATE_DB="+template)
 	}
-	out, err := exec.Command(filepath.Join(Dir(), "home.sh"), args...).CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		tb.Fatalf("testbed/home.sh for Airflow %s: %v\n%s", major, err, out)
 	}
@@ -109,6 +133,65 @@ func MustHomeOn(tb testing.TB, major, sqlAlchemyConn, dags string) *Home {
 		dags = filepath.Join(dir, "dags")
 	}
 	return &Home{Dir: dir, Dags: dags, Airflow: bin}
+}
+
+var templates sync.Map // Airflow binary -> *template
+
+type template struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// templateDB returns a SQLite metadata DB that the Airflow bin migrated, for homes to copy instead of each
+// migrating its own. It is kept in the cache, keyed by the binary and home.sh, so that later test runs
+// and other test binaries copy it too; several making it at once each build their own and one keeps it.
+func templateDB(bin string) (string, error) {
+	v, _ := templates.LoadOrStore(bin, &template{})
+	t := v.(*template)
+	t.once.Do(func() {
+		script, err := os.ReadFile(filepath.Join(Dir(), "home.sh"))
+		if err != nil {
+			t.err = err
+			return
+		}
+		sum := sha256.Sum256(append([]byte(bin+"\x00"), script...))
+		dir := filepath.Join(cacheDir(), "templates", hex.EncodeToString(sum[:8]))
+		t.path = filepath.Join(dir, "airflow.db")
+		if _, err := os.Stat(t.path); err == nil {
+			return
+		}
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			t.err = err
+			return
+		}
+		tmp, err := os.MkdirTemp(filepath.Dir(dir), "new-")
+		if err != nil {
+			t.err = err
+			return
+		}
+		defer os.RemoveAll(tmp)
+		cmd := exec.Command(filepath.Join(Dir(), "home.sh"), bin, tmp)
+		cmd.Env = append(os.Environ(), "MIGRATE_ONLY=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.err = fmt.Errorf("testbed/home.sh: %v\n%s", err, out)
+			return
+		}
+		// Only the DB is kept: the rest of the folder names the temporary home.
+		keep := filepath.Join(tmp, "template")
+		if t.err = os.Mkdir(keep, 0o755); t.err != nil {
+			return
+		}
+		if t.err = os.Rename(filepath.Join(tmp, "airflow.db"), filepath.Join(keep, "airflow.db")); t.err != nil {
+			return
+		}
+		if err := os.Rename(keep, dir); err != nil {
+			if _, statErr := os.Stat(t.path); statErr != nil { // not one that another made meanwhile
+				t.err = err
+			}
+		}
+	})
+	return t.path, t.err
 }
 
 // Run runs the CLI directly in the home, to check what a request did; it fails tb on a non-zero exit.
@@ -132,6 +215,7 @@ func (h *Home) Run(tb testing.TB, args ...string) string {
 // under CI, where a missing browser fails it.
 func Chromium(tb testing.TB) string {
 	tb.Helper()
+	SkipShort(tb, "a real Chromium")
 	if bin := os.Getenv("AIRFLOW_GATEWAY_TEST_CHROMIUM"); bin != "" {
 		return bin
 	}
@@ -211,6 +295,7 @@ func ProcessesIn(dir string) []int { return inHome([]byte("AIRFLOW_HOME=" + dir)
 // Without one it skips the test, except under CI, where it fails it.
 func Schemathesis(tb testing.TB) string {
 	tb.Helper()
+	SkipShort(tb, "schemathesis")
 	const name = "AIRFLOW_GATEWAY_TEST_SCHEMATHESIS"
 	if bin := os.Getenv(name); bin != "" {
 		return bin

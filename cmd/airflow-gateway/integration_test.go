@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
@@ -23,7 +24,6 @@ const testToken = "integration-token-0123456789"
 type gatewayClient struct {
 	url    string
 	home   *testbed.Home
-	twin   *testbed.Home // under the mirror, the home of the gateway on the subprocess executor
 	mu     sync.Mutex
 	ran    map[string]bool // airflow_cmd of every command that ran
 	bodies []string        // every answer's body, but those of the reads that show a secret on purpose
@@ -128,8 +128,35 @@ func onAirflow(t *testing.T, major, extra string, body func(t *testing.T, major 
 	t.Run("airflow-"+major, func(t *testing.T) {
 		t.Parallel()
 		home := testbed.MustHome(t, major)
-		body(t, major, home, mustServe(t, home, extra))
+		g := mustServe(t, home, extra)
+		if !strings.Contains(extra, "executor = subprocess") {
+			waitWarm(t, g) // so that the suite runs on the warm executor, not on the subprocesses it starts with
+		}
+		body(t, major, home, g)
 	})
+}
+
+// waitWarm waits until the gateway's warm executor takes commands, as /health tells.
+func waitWarm(tb testing.TB, g *gatewayClient) {
+	tb.Helper()
+	for range 1200 {
+		resp, err := http.Get(g.url + "/health")
+		if err == nil {
+			var h struct {
+				Executor struct {
+					Warm   bool   `json:"warm"`
+					Detail string `json:"detail"`
+				} `json:"executor"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			if h.Executor.Warm {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("the warm executor was not warm after 2 minutes:\n%s", g.logs)
 }
 
 // commandAnswer is the command dialect's answer, success or problem.
@@ -210,47 +237,9 @@ func field(data any, key string) string {
 // TestCommandDialectAgainstAirflow runs every whitelisted command path of each Airflow version through HTTP
 // and checks what it did with the CLI.
 func TestCommandDialectAgainstAirflow(t *testing.T) {
-	forEachAirflowMirrored(t, func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	forEachAirflow(t, "", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
 		v2 := major == "2"
 
-		// Versions and configuration.
-		want := strings.TrimSpace(home.Run(t, "version"))
-		if got := g.ok(t, "version").Stdout; strings.TrimSpace(got) != want {
-			t.Errorf("version: %q, want %q", got, want)
-		}
-		g.ok(t, "airflow cheat-sheet")
-		if got := strings.TrimSpace(g.ok(t, "config get-value core dags_folder").Stdout); got != home.Dags {
-			t.Errorf("dags_folder: %q, want %q", got, home.Dags)
-		}
-		g.ok(t, "db check")
-		if a := g.command(t, "jobs check --job-type SchedulerJob"); a.Status != http.StatusOK || a.ExitCode == 0 ||
-			!strings.Contains(a.Stdout+a.Stderr, "No alive jobs") {
-			t.Errorf("jobs check without a scheduler: status %d exit %d %q", a.Status, a.ExitCode, a.Stdout+a.Stderr)
-		}
-
-		// DAGs.
-		ids := dagIDs(g.ok(t, "dags list -o json").Data)
-		if strings.Join(ids, ",") != "gw_conf,gw_fails,gw_two_tasks" {
-			t.Errorf("dags list: %v", ids)
-		}
-		g.ok(t, "dags list-import-errors")
-		g.ok(t, "dags report -o json")
-		if s := g.ok(t, "dags show gw_two_tasks").Stdout; !strings.Contains(s, "digraph") || !strings.Contains(s, "extract") {
-			t.Errorf("dags show: %q", s)
-		}
-		g.ok(t, "dags unpause gw_conf")
-		if p := field(g.ok(t, "dags details gw_conf -o json").Data, "is_paused"); !strings.EqualFold(p, "false") {
-			t.Errorf("after unpause, is_paused = %q", p)
-		}
-		g.ok(t, "dags pause gw_conf")
-		if p := field(g.ok(t, "dags details gw_conf -o json").Data, "is_paused"); !strings.EqualFold(p, "true") {
-			t.Errorf("after pause, is_paused = %q", p)
-		}
-		trigger := `dags trigger gw_conf -r gw_run_1 -c '{"key": "value"}'`
-		if v2 {
-			trigger += " -e 2024-03-01T00:00:00+00:00"
-		}
-		g.ok(t, trigger)
 		// listRuns lists a DAG's runs as JSON: 2.10 names the DAG with -d, 3.x as a positional.
 		listRuns := func(dag string) string {
 			if v2 {
@@ -258,102 +247,156 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 			}
 			return "dags list-runs " + dag + " -o json"
 		}
-		if runs := g.ok(t, listRuns("gw_conf")).Data; field(runs, "run_id") != "gw_run_1" {
-			t.Errorf("list-runs after trigger: %v", runs)
-		}
-		state := "dags state gw_conf gw_run_1"
-		if v2 {
-			state = "dags state gw_conf 2024-03-01T00:00:00+00:00"
-		}
-		if s := g.ok(t, state).Stdout; !strings.Contains(s, "queued") {
-			t.Errorf("dags state: %q", s)
-		}
-		g.ok(t, "dags next-execution gw_conf")
-		g.ok(t, "dags list-jobs")
-		g.ok(t, "dags reserialize")
 
-		// Tasks.
-		if s := g.ok(t, "tasks list gw_two_tasks").Stdout; !strings.Contains(s, "extract") || !strings.Contains(s, "load") {
-			t.Errorf("tasks list: %q", s)
-		}
-		g.ok(t, "tasks state gw_conf show_conf gw_run_1")
-		g.ok(t, "tasks states-for-dag-run gw_conf gw_run_1 -o json")
-		g.ok(t, "tasks failed-deps gw_conf show_conf gw_run_1")
-		g.ok(t, "tasks render gw_conf show_conf gw_run_1")
-		if a := g.ok(t, "tasks test gw_two_tasks extract 2024-01-01"); !strings.Contains(a.Stdout+a.Stderr, "extracted 3 rows") {
-			t.Errorf("tasks test output lacks the task's print: %q", tail(a.Stdout+a.Stderr))
-		}
-		// A failing task: Airflow 2.10's `tasks test` exits non-zero; 3.x's exits 0 and says so in its
-		// log, while its `dags test` of the failing DAG exits non-zero. The gateway reports either as it is.
-		failing := g.command(t, "tasks test gw_fails boom 2024-01-01")
-		if failing.Status != http.StatusOK || !strings.Contains(failing.Stdout+failing.Stderr, "this task fails on purpose") {
-			t.Errorf("failing task: status %d, output lacks the error: %q", failing.Status, tail(failing.Stdout+failing.Stderr))
-		}
-		if v2 && failing.ExitCode == 0 {
-			t.Errorf("failing task test on 2.10: exit code 0")
-		}
-		if a := g.command(t, "dags test gw_fails 2024-01-03"); a.Status != http.StatusOK || a.ExitCode == 0 {
-			t.Errorf("failing DAG test: status %d exit code %d", a.Status, a.ExitCode)
-		}
-		g.ok(t, "dags test gw_two_tasks 2024-01-02")
-		g.ok(t, "tasks clear gw_conf -y")
+		t.Run("version and configuration", func(t *testing.T) {
+			// Versions and configuration.
+			want := strings.TrimSpace(home.Run(t, "version"))
+			if got := g.ok(t, "version").Stdout; strings.TrimSpace(got) != want {
+				t.Errorf("version: %q, want %q", got, want)
+			}
+			g.ok(t, "airflow cheat-sheet")
+			if got := strings.TrimSpace(g.ok(t, "config get-value core dags_folder").Stdout); got != home.Dags {
+				t.Errorf("dags_folder: %q, want %q", got, home.Dags)
+			}
+			g.ok(t, "db check")
+			if a := g.command(t, "jobs check --job-type SchedulerJob"); a.Status != http.StatusOK || a.ExitCode == 0 ||
+				!strings.Contains(a.Stdout+a.Stderr, "No alive jobs") {
+				t.Errorf("jobs check without a scheduler: status %d exit %d %q", a.Status, a.ExitCode, a.Stdout+a.Stderr)
+			}
+		})
 
-		// Variables, pools, connections.
-		g.ok(t, "variables set gw_var 'hello world'")
-		if s := g.ok(t, "variables get gw_var").Stdout; strings.TrimSpace(s) != "hello world" {
-			t.Errorf("variables get: %q", s)
-		}
-		if s := g.ok(t, "variables list").Stdout; !strings.Contains(s, "gw_var") {
-			t.Errorf("variables list: %q", s)
-		}
-		g.ok(t, "variables delete gw_var")
-		if a := g.command(t, "variables get gw_var"); a.ExitCode == 0 {
-			t.Errorf("variable still readable after delete: %q", a.Stdout)
-		}
-		g.ok(t, "pools set gw_pool 7 'a test pool'")
-		if d := g.ok(t, "pools get gw_pool -o json").Data; field(d, "slots") != "7" || field(d, "description") != "a test pool" {
-			t.Errorf("pools get: %v", d)
-		}
-		g.ok(t, "pools list -o json")
-		g.ok(t, "pools delete gw_pool")
-		g.ok(t, "connections add gw_conn --conn-uri postgres://user:"+plantedURIPassword+"@db.example:5432/x")
-		g.ok(t, "connections add gw_conn2 --conn-type http --conn-host h.example --conn-password "+plantedConnPassword)
-		if d := g.ok(t, "connections get gw_conn").Data; field(d, "conn_type") != "postgres" {
-			t.Errorf("connections get: %v", d)
-		}
-		if s := g.ok(t, "connections list").Stdout; !strings.Contains(s, "gw_conn2") {
-			t.Errorf("connections list: %q", s)
-		}
-		g.ok(t, "connections delete gw_conn")
-		g.ok(t, "connections delete gw_conn2")
-		// A variable with a sensitive key: its value shows only where it is read on purpose.
-		g.ok(t, "variables set api_key "+plantedVariable)
-		if s := g.ok(t, "variables get api_key").Stdout; strings.TrimSpace(s) != plantedVariable {
-			t.Errorf("variables get api_key: %q", s)
-		}
-		g.ok(t, "variables list")
+		t.Run("dags", func(t *testing.T) {
+			// DAGs.
+			ids := dagIDs(g.ok(t, "dags list -o json").Data)
+			if strings.Join(ids, ",") != "gw_conf,gw_fails,gw_two_tasks" {
+				t.Errorf("dags list: %v", ids)
+			}
+			g.ok(t, "dags list-import-errors")
+			g.ok(t, "dags report -o json")
+			if s := g.ok(t, "dags show gw_two_tasks").Stdout; !strings.Contains(s, "digraph") || !strings.Contains(s, "extract") {
+				t.Errorf("dags show: %q", s)
+			}
+			g.ok(t, "dags unpause gw_conf")
+			if p := field(g.ok(t, "dags details gw_conf -o json").Data, "is_paused"); !strings.EqualFold(p, "false") {
+				t.Errorf("after unpause, is_paused = %q", p)
+			}
+			g.ok(t, "dags pause gw_conf")
+			if p := field(g.ok(t, "dags details gw_conf -o json").Data, "is_paused"); !strings.EqualFold(p, "true") {
+				t.Errorf("after pause, is_paused = %q", p)
+			}
+			trigger := `dags trigger gw_conf -r gw_run_1 -c '{"key": "value"}'`
+			if v2 {
+				trigger += " -e 2024-03-01T00:00:00+00:00"
+			}
+			g.ok(t, trigger)
+			if runs := g.ok(t, listRuns("gw_conf")).Data; field(runs, "run_id") != "gw_run_1" {
+				t.Errorf("list-runs after trigger: %v", runs)
+			}
+			state := "dags state gw_conf gw_run_1"
+			if v2 {
+				state = "dags state gw_conf 2024-03-01T00:00:00+00:00"
+			}
+			if s := g.ok(t, state).Stdout; !strings.Contains(s, "queued") {
+				t.Errorf("dags state: %q", s)
+			}
+			g.ok(t, "dags next-execution gw_conf")
+			g.ok(t, "dags list-jobs")
+			g.ok(t, "dags reserialize")
+		})
 
-		// Providers.
-		for _, sub := range []string{"list", "hooks", "links", "behaviours", "notifications", "secrets", "triggers", "widgets"} {
-			g.ok(t, "providers "+sub)
-		}
-		g.ok(t, "providers get apache-airflow-providers-common-sql")
+		t.Run("tasks", func(t *testing.T) {
+			// Tasks.
+			if s := g.ok(t, "tasks list gw_two_tasks").Stdout; !strings.Contains(s, "extract") || !strings.Contains(s, "load") {
+				t.Errorf("tasks list: %q", s)
+			}
+			g.ok(t, "tasks state gw_conf show_conf gw_run_1")
+			g.ok(t, "tasks states-for-dag-run gw_conf gw_run_1 -o json")
+			g.ok(t, "tasks failed-deps gw_conf show_conf gw_run_1")
+			g.ok(t, "tasks render gw_conf show_conf gw_run_1")
+			if a := g.ok(t, "tasks test gw_two_tasks extract 2024-01-01"); !strings.Contains(a.Stdout+a.Stderr, "extracted 3 rows") {
+				t.Errorf("tasks test output lacks the task's print: %q", tail(a.Stdout+a.Stderr))
+			}
+			// A failing task: Airflow 2.10's `tasks test` exits non-zero; 3.x's exits 0 and says so in its
+			// log, while its `dags test` of the failing DAG exits non-zero. The gateway reports either as it is.
+			failing := g.command(t, "tasks test gw_fails boom 2024-01-01")
+			if failing.Status != http.StatusOK || !strings.Contains(failing.Stdout+failing.Stderr, "this task fails on purpose") {
+				t.Errorf("failing task: status %d, output lacks the error: %q", failing.Status, tail(failing.Stdout+failing.Stderr))
+			}
+			if v2 && failing.ExitCode == 0 {
+				t.Errorf("failing task test on 2.10: exit code 0")
+			}
+			if a := g.command(t, "dags test gw_fails 2024-01-03"); a.Status != http.StatusOK || a.ExitCode == 0 {
+				t.Errorf("failing DAG test: status %d exit code %d", a.Status, a.ExitCode)
+			}
+			g.ok(t, "dags test gw_two_tasks 2024-01-02")
+			g.ok(t, "tasks clear gw_conf -y")
+		})
 
-		// Backfill, cleaning, deleting.
-		if v2 {
-			g.ok(t, "dags backfill gw_conf -s 2024-01-01 -e 2024-01-01 --dry-run")
-		} else {
-			g.ok(t, "backfill create --dag-id gw_two_tasks --from-date 2024-01-01 --to-date 2024-01-01 --dry-run")
-		}
-		g.ok(t, "db clean --clean-before-timestamp 2000-01-01 --skip-archive -y")
-		// The failing DAG's test run is on record until the DAG is deleted.
-		if runs := dagIDs(g.ok(t, listRuns("gw_fails")).Data); len(runs) == 0 {
-			t.Errorf("gw_fails has no runs before the delete: the check below would prove nothing")
-		}
-		g.ok(t, "dags delete gw_fails -y")
-		if a := g.command(t, listRuns("gw_fails")); len(dagIDs(a.Data)) != 0 {
-			t.Errorf("runs of the deleted DAG remain: %v", a.Data)
-		}
+		t.Run("variables pools connections", func(t *testing.T) {
+			// Variables, pools, connections.
+			g.ok(t, "variables set gw_var 'hello world'")
+			if s := g.ok(t, "variables get gw_var").Stdout; strings.TrimSpace(s) != "hello world" {
+				t.Errorf("variables get: %q", s)
+			}
+			if s := g.ok(t, "variables list").Stdout; !strings.Contains(s, "gw_var") {
+				t.Errorf("variables list: %q", s)
+			}
+			g.ok(t, "variables delete gw_var")
+			if a := g.command(t, "variables get gw_var"); a.ExitCode == 0 {
+				t.Errorf("variable still readable after delete: %q", a.Stdout)
+			}
+			g.ok(t, "pools set gw_pool 7 'a test pool'")
+			if d := g.ok(t, "pools get gw_pool -o json").Data; field(d, "slots") != "7" || field(d, "description") != "a test pool" {
+				t.Errorf("pools get: %v", d)
+			}
+			g.ok(t, "pools list -o json")
+			g.ok(t, "pools delete gw_pool")
+			g.ok(t, "connections add gw_conn --conn-uri postgres://user:"+plantedURIPassword+"@db.example:5432/x")
+			g.ok(t, "connections add gw_conn2 --conn-type http --conn-host h.example --conn-password "+plantedConnPassword)
+			if d := g.ok(t, "connections get gw_conn").Data; field(d, "conn_type") != "postgres" {
+				t.Errorf("connections get: %v", d)
+			}
+			if s := g.ok(t, "connections list").Stdout; !strings.Contains(s, "gw_conn2") {
+				t.Errorf("connections list: %q", s)
+			}
+			g.ok(t, "connections delete gw_conn")
+			g.ok(t, "connections delete gw_conn2")
+		})
+
+		t.Run("sensitive variable", func(t *testing.T) {
+			// A variable with a sensitive key: its value shows only where it is read on purpose.
+			g.ok(t, "variables set api_key "+plantedVariable)
+			if s := g.ok(t, "variables get api_key").Stdout; strings.TrimSpace(s) != plantedVariable {
+				t.Errorf("variables get api_key: %q", s)
+			}
+			g.ok(t, "variables list")
+		})
+
+		t.Run("providers", func(t *testing.T) {
+			// Providers.
+			for _, sub := range []string{"list", "hooks", "links", "behaviours", "notifications", "secrets", "triggers", "widgets"} {
+				g.ok(t, "providers "+sub)
+			}
+			g.ok(t, "providers get apache-airflow-providers-common-sql")
+		})
+
+		t.Run("backfill clean delete", func(t *testing.T) {
+			// Backfill, cleaning, deleting.
+			if v2 {
+				g.ok(t, "dags backfill gw_conf -s 2024-01-01 -e 2024-01-01 --dry-run")
+			} else {
+				g.ok(t, "backfill create --dag-id gw_two_tasks --from-date 2024-01-01 --to-date 2024-01-01 --dry-run")
+			}
+			g.ok(t, "db clean --clean-before-timestamp 2000-01-01 --skip-archive -y")
+			// The failing DAG's test run is on record until the DAG is deleted.
+			if runs := dagIDs(g.ok(t, listRuns("gw_fails")).Data); len(runs) == 0 {
+				t.Errorf("gw_fails has no runs before the delete: the check below would prove nothing")
+			}
+			g.ok(t, "dags delete gw_fails -y")
+			if a := g.command(t, listRuns("gw_fails")); len(dagIDs(a.Data)) != 0 {
+				t.Errorf("runs of the deleted DAG remain: %v", a.Data)
+			}
+		})
 
 		// Every whitelisted path of this version ran at least once, and no secret showed.
 		g.assertRanEveryPath(t)

@@ -131,7 +131,7 @@ func (st *setup) executor(policy *commands.Policy, log *slog.Logger) (ex command
 
 // ask runs one of the gateway's own start-up commands and returns its stdout.
 func ask(ctx context.Context, ex *subprocess.Executor, args ...string) (string, error) {
-	res, err := ex.Run(ctx, commands.Job{Args: args, Limit: 2 * time.Minute})
+	res, err := ex.Run(ctx, commands.Exec{Args: args, Limit: 2 * time.Minute})
 	if err != nil {
 		return "", err
 	}

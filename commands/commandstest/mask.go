@@ -1,6 +1,10 @@
 package commandstest
 
-import "regexp"
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // runValues match what changes from one run of a command to the next, or from one AIRFLOW_HOME to
 // another: times and dates (generated run ids hold them), durations, and the file_token Airflow derives
@@ -18,11 +22,23 @@ var runValues = []struct {
 	{regexp.MustCompile(`\d+\.\d+ ?(?:s|ms|seconds)\b`), "<duration>"},
 }
 
+// removedRecords is how `dags delete` says what it removed.
+var removedRecords = regexp.MustCompile(`Removed \d+ record\(s\)`)
+
 // MaskRun replaces the values in a command's output that change from run to run, so that two runs of the
-// same command can be compared.
+// same command can be compared. It also masks what two runs print differently because Airflow iterates
+// sets of objects, whose order follows their addresses in memory:
+//   - `tasks failed-deps` prints the unmet dependencies from such a set: its lines are sorted;
+//   - `dags delete` adds up the rows it deletes model by model, in the order of SQLAlchemy's set of mappers,
+//     and a cascading delete counts its rows with whichever model comes first: the total is masked.
 func MaskRun(s string) string {
 	for _, v := range runValues {
 		s = v.re.ReplaceAllString(s, v.with)
 	}
-	return s
+	if strings.HasPrefix(s, "Task instance dependencies not met:\n") {
+		lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+		slices.Sort(lines[1:])
+		s = strings.Join(lines, "\n") + "\n"
+	}
+	return removedRecords.ReplaceAllString(s, "Removed <n> record(s)")
 }

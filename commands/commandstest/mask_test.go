@@ -17,6 +17,8 @@ func TestMaskRun(t *testing.T) {
 		{`"file_token": "eyJh.c5y-jZ_1"`, `"file_token": "<token>"`},
 		{"file_token | Ii90bXA.wR1L", "file_token | <token>"},
 		{"version 3.3.2, 7 slots, pool gw_pool", "version 3.3.2, 7 slots, pool gw_pool"},
+		{"Task instance dependencies not met:\nb: x\na: y\n", "Task instance dependencies not met:\na: y\nb: x\n"},
+		{"Removed 12 record(s)", "Removed <n> record(s)"},
 	} {
 		if got := commandstest.MaskRun(tt.in); got != tt.want {
 			t.Errorf("MaskRun(%q) = %q, want %q", tt.in, got, tt.want)

@@ -11,7 +11,7 @@ import (
 )
 
 // KillMarked kills the process group of every process that runs with AIRFLOW_GATEWAY_JOB set to one of
-// markers (see commands.Job.Marker), and returns how many processes it found (a group killed with its first
+// markers (see commands.Exec.Marker), and returns how many processes it found (a group killed with its first
 // member found counts once). It reads the environments
 // in /proc, so it finds only the processes of the gateway's own user, which is what it is for: commands
 // a gateway started before it was killed.

@@ -43,15 +43,15 @@ func ChildEnv(environ []string, home string) []string {
 }
 
 // Run implements commands.Executor.
-func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
-	runCtx, cancel := context.WithTimeout(ctx, job.Limit)
+func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
+	runCtx, cancel := context.WithTimeout(ctx, x.Limit)
 	defer cancel()
 
-	cmd := exec.CommandContext(runCtx, e.Binary, job.Args...)
-	cmd.Env = job.Environ(e.Env)
+	cmd := exec.CommandContext(runCtx, e.Binary, x.Args...)
+	cmd.Env = x.Environ(e.Env)
 	cmd.Dir = e.Home
 	cmd.Stdin = nil // reads from the null device
-	stdout, stderr := Outputs(job, e.MaxOutputBytes)
+	stdout, stderr := Outputs(x, e.MaxOutputBytes)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// At the limit or when the caller goes away, the whole group is asked to stop; WaitDelay later,
@@ -66,7 +66,7 @@ func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result,
 	_ = cmd.Wait() // the exit status is read from ProcessState; pipe and cancel errors change nothing here
 	// Grandchildren that outlived the leader, or ignored SIGTERM, go now: no command leaves a process
 	// behind. A daemon start that ran to its end is the exception: its daemon is meant to stay.
-	if !job.Detaches || runCtx.Err() != nil {
+	if !x.Detaches || runCtx.Err() != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 
@@ -107,13 +107,13 @@ type Output struct {
 // NewOutput returns an Output that keeps limit bytes.
 func NewOutput(limit int) *Output { return &Output{limit: limit} }
 
-// Outputs returns the two Outputs of a job's stdout and stderr, each keeping limit bytes and handing what
-// it keeps to job.Live when the job has one.
-func Outputs(job commands.Job, limit int) (stdout, stderr *Output) {
+// Outputs returns the two Outputs of a command's stdout and stderr, each keeping limit bytes and handing what
+// it keeps to x.Live when it has one.
+func Outputs(x commands.Exec, limit int) (stdout, stderr *Output) {
 	stdout, stderr = NewOutput(limit), NewOutput(limit)
-	if job.Live != nil {
-		stdout.live = func(p []byte) { job.Live(commands.Stdout, p) }
-		stderr.live = func(p []byte) { job.Live(commands.Stderr, p) }
+	if x.Live != nil {
+		stdout.live = func(p []byte) { x.Live(commands.Stdout, p) }
+		stderr.live = func(p []byte) { x.Live(commands.Stderr, p) }
 	}
 	return stdout, stderr
 }

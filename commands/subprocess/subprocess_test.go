@@ -115,7 +115,7 @@ func assertAllGone(tb testing.TB, file string, want int) {
 func TestHangIsKilledWithItsGroup(t *testing.T) {
 	ex, pids := fake(t, "hang")
 	start := time.Now()
-	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Second})
+	res, err := ex.Run(context.Background(), commands.Exec{Args: helperArgs, Limit: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestHangIsKilledWithItsGroup(t *testing.T) {
 
 func TestOrphanedGrandchildIsKilled(t *testing.T) {
 	ex, pids := fake(t, "orphan")
-	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: 30 * time.Second})
+	res, err := ex.Run(context.Background(), commands.Exec{Args: helperArgs, Limit: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestOrphanedGrandchildIsKilled(t *testing.T) {
 
 func TestFloodIsCappedWithoutBlocking(t *testing.T) {
 	ex, _ := fake(t, "flood")
-	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Minute})
+	res, err := ex.Run(context.Background(), commands.Exec{Args: helperArgs, Limit: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestCrashReportsExitCode(t *testing.T) {
 	for mode, want := range map[string]int{"crash": 3, "killed": 128 + int(syscall.SIGKILL)} {
 		t.Run(mode, func(t *testing.T) {
 			ex, _ := fake(t, mode)
-			res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Minute})
+			res, err := ex.Run(context.Background(), commands.Exec{Args: helperArgs, Limit: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,7 +176,7 @@ func TestCallerGoneKillsCommand(t *testing.T) {
 	ex, pids := fake(t, "sleep")
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
-	res, err := ex.Run(ctx, commands.Job{Args: helperArgs, Limit: time.Hour})
+	res, err := ex.Run(ctx, commands.Exec{Args: helperArgs, Limit: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestCallerGoneKillsCommand(t *testing.T) {
 func TestChildEnvironment(t *testing.T) {
 	ex, _ := fake(t, "env")
 	ex.Env = subprocess.ChildEnv(append(ex.Env, "AIRFLOW_GATEWAY__AUTH__TOKENS_FILE=/x", "AIRFLOW_GATEWAY_CONFIG=/y", "AIRFLOW_HOME=/wrong", "LOGNAME=root", "USER=root"), ex.Home)
-	res, err := ex.Run(context.Background(), commands.Job{Args: helperArgs, Limit: time.Minute, Caller: "ci-bot"})
+	res, err := ex.Run(context.Background(), commands.Exec{Args: helperArgs, Limit: time.Minute, Caller: "ci-bot"})
 	if err != nil {
 		t.Fatal(err)
 	}

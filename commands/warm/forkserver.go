@@ -88,7 +88,7 @@ func launch(e *Executor) (*forkserver, error) {
 
 	// The marker argument names the forkserver, and its children, which keep its command line, in ps.
 	cmd := exec.Command(e.Python, "-c", forkserverSource, Marker)
-	cmd.Env = commands.Job{}.Environ(e.Env)
+	cmd.Env = commands.Exec{}.Environ(e.Env)
 	cmd.Dir = e.Home
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -273,8 +273,8 @@ func (fs *forkserver) staleReason(maxAge time.Duration) string {
 	return ""
 }
 
-// run runs one job in a child of the forkserver: the same contract as package subprocess.
-func (fs *forkserver) run(ctx context.Context, e *Executor, job commands.Job) (*commands.Result, error) {
+// run runs one command in a child of the forkserver: the same contract as package subprocess.
+func (fs *forkserver) run(ctx context.Context, e *Executor, x commands.Exec) (*commands.Result, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -299,8 +299,8 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, job commands.Job) (*
 
 	start := time.Now()
 	err = fs.send(map[string]any{
-		"op": "run", "id": id, "argv": append([]string{e.Binary}, job.Args...),
-		"env": job.Environ(e.Env), "cwd": e.Home,
+		"op": "run", "id": id, "argv": append([]string{e.Binary}, x.Args...),
+		"env": x.Environ(e.Env), "cwd": e.Home,
 	}, outW, errW)
 	// The forkserver has its own copies now; the child's are the only write ends left after the fork.
 	outW.Close()
@@ -325,7 +325,7 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, job commands.Job) (*
 		return nil, fmt.Errorf("%w: the forkserver stopped", errNotStarted)
 	}
 
-	stdout, stderr := subprocess.Outputs(job, e.MaxOutputBytes)
+	stdout, stderr := subprocess.Outputs(x, e.MaxOutputBytes)
 	var readers sync.WaitGroup
 	for _, p := range []struct {
 		r *os.File
@@ -338,7 +338,7 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, job commands.Job) (*
 
 	res := &commands.Result{ExitCode: -1, Executor: "warm"}
 	var lost bool
-	limit := time.NewTimer(job.Limit)
+	limit := time.NewTimer(x.Limit)
 	defer limit.Stop()
 	var kill <-chan time.Time
 	stop := func() {

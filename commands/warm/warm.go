@@ -62,16 +62,16 @@ func (e *Executor) Start() {
 }
 
 // Run implements commands.Executor.
-func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result, error) {
-	if job.Detaches {
+func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
+	if x.Detaches {
 		// A daemon must not be a child of the forkserver, nor carry its warm state for days.
-		return e.Cold.Run(ctx, job)
+		return e.Cold.Run(ctx, x)
 	}
 	fs := e.acquire()
 	if fs == nil {
-		return e.Cold.Run(ctx, job)
+		return e.Cold.Run(ctx, x)
 	}
-	res, err := fs.run(ctx, e, job)
+	res, err := fs.run(ctx, e, x)
 	e.release(fs)
 	if errors.Is(err, errNotStarted) {
 		// It refused (it has grown a thread) or could not be reached: a new one takes its place.
@@ -80,7 +80,7 @@ func (e *Executor) Run(ctx context.Context, job commands.Job) (*commands.Result,
 		e.retireLocked(fs, err.Error())
 		e.startLocked()
 		e.mu.Unlock()
-		return e.Cold.Run(ctx, job)
+		return e.Cold.Run(ctx, x)
 	}
 	if err == nil {
 		e.mu.Lock()

@@ -33,17 +33,19 @@ type fixture struct {
 var paths = []string{"version", "config get-value", "variables get", "variables set", "pools list", "dags list",
 	"dags details", "dags reserialize", "tasks test", "db check"}
 
-// mustFixture makes a home with the gw_faults DAG and a warm executor on it, configured by adjust, and
-// waits until it is warm unless adjust says not to.
+// mustFixture makes a home with the DAGs of testdata and a warm executor on it, configured by adjust.
 func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixture {
 	tb.Helper()
 	home := testbed.MustHome(tb, major)
-	dag, err := os.ReadFile(filepath.Join("testdata", "gw_faults.py"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(home.Dags, "gw_faults.py"), dag, 0o644); err != nil {
-		tb.Fatal(err)
+	dags, _ := filepath.Glob(filepath.Join("testdata", "*.py"))
+	for _, name := range dags {
+		dag, err := os.ReadFile(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home.Dags, filepath.Base(name)), dag, 0o644); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	f := &fixture{home: home, pids: filepath.Join(tb.TempDir(), "pids"), logs: &testbed.Buffer{}}
 	env := append(subprocess.ChildEnv(os.Environ(), home.Dir), "GW_FAULT_PIDS="+f.pids)
@@ -81,7 +83,7 @@ func (f *fixture) waitWarm(tb testing.TB, restarts uint64) {
 
 func (f *fixture) run(tb testing.TB, ex commands.Executor, args ...string) (*commands.Result, error) {
 	tb.Helper()
-	return ex.Run(context.Background(), commands.Job{Args: args, Limit: 2 * time.Minute})
+	return ex.Run(context.Background(), commands.Exec{Args: args, Limit: 2 * time.Minute})
 }
 
 // mustRun runs a command and fails tb unless it exited 0.
@@ -178,40 +180,6 @@ func eachAirflow(t *testing.T, body func(t *testing.T, major string)) {
 	}
 }
 
-func TestWarmAnswersLikeSubprocess(t *testing.T) {
-	eachAirflow(t, func(t *testing.T, major string) {
-		f := mustFixture(t, major, nil)
-		f.waitWarm(t, 0)
-		for _, args := range [][]string{
-			{"version"},
-			{"config", "get-value", "core", "dags_folder"},
-			{"variables", "get", "gw_missing"},
-			{"pools", "list", "-o", "json"},
-			{"dags", "list", "-o", "json"},
-			{"tasks", "test", "gw_faults", "no_such_task", "2024-01-01"},
-		} {
-			cold, err := f.run(t, f.cold, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hot, err := f.run(t, f.warm, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Airflow's log lines are compared as the gateway answers by default, without them: the
-			// forkserver prints the lines that importing logs (alembic's on 2.10) once, not per command.
-			if hot.ExitCode != cold.ExitCode || mask(commands.FilterLoadingMessages(hot.Stdout)) != mask(commands.FilterLoadingMessages(cold.Stdout)) ||
-				mask(hot.Stderr) != mask(cold.Stderr) {
-				t.Errorf("airflow %s:\nwarm: exit %d\n%s\n%s\nsubprocess: exit %d\n%s\n%s", strings.Join(args, " "),
-					hot.ExitCode, hot.Stdout, hot.Stderr, cold.ExitCode, cold.Stdout, cold.Stderr)
-			}
-		}
-		if st := f.warm.Status(); st.Forks != 6 || !st.Warm {
-			t.Errorf("status after 6 commands: %+v", st)
-		}
-	})
-}
-
 // mask replaces what changes from run to run in Airflow's messages: times and durations.
 func mask(s string) string { return commandstest.MaskRun(s) }
 
@@ -263,7 +231,7 @@ func TestWarmCommandStops(t *testing.T) {
 
 		// At its time limit, the command's whole group goes, grandchild included.
 		start := time.Now()
-		res, err := f.warm.Run(context.Background(), commands.Job{Args: []string{"tasks", "test", "gw_faults", "hang", "2024-01-01"}, Limit: 20 * time.Second})
+		res, err := f.warm.Run(context.Background(), commands.Exec{Args: []string{"tasks", "test", "gw_faults", "hang", "2024-01-01"}, Limit: 20 * time.Second})
 		if err != nil || !res.TimedOut || res.Canceled {
 			t.Errorf("past its limit: %v %+v", err, res)
 		}
@@ -277,7 +245,7 @@ func TestWarmCommandStops(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan *commands.Result, 1)
 		go func() {
-			res, _ := f.warm.Run(ctx, commands.Job{Args: []string{"tasks", "test", "gw_faults", "hang", "2024-01-01"}, Limit: time.Hour})
+			res, _ := f.warm.Run(ctx, commands.Exec{Args: []string{"tasks", "test", "gw_faults", "hang", "2024-01-01"}, Limit: time.Hour})
 			done <- res
 		}()
 		pids := f.recordedPIDs(t, 2)
