@@ -2,14 +2,13 @@ package commands
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/procfs"
 )
 
 // pidFileWait is how long a daemon start waits for the daemon to write its pid file.
@@ -37,7 +36,7 @@ func (s *Service) StartDaemon(ctx context.Context, call *PluginCall) (*Result, *
 		return nil, nil, "", err
 	}
 	pidFile := filepath.Join(dir, name+".pid")
-	if pid, ok := readPID(pidFile); ok && alive(pid) {
+	if pid, ok := readPID(pidFile); ok && procfs.Alive(pid) {
 		return nil, nil, "", Errorf(ECONFLICT, "the %s the gateway started is still running (pid %d); stop it before starting another", name, pid)
 	}
 	_ = os.Remove(pidFile) // stale: its process is gone
@@ -70,20 +69,3 @@ func readPID(path string) (int, bool) {
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	return pid, err == nil && pid > 0
 }
-
-// alive reports whether a process with this pid exists and has not ended. An ended daemon can linger as a
-// zombie until init reaps it, which some container inits are slow to do; on Linux its state says so.
-func alive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // no /proc to ask: the process exists
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) == 0 || fields[0] != "Z"
-}
-
-// Alive reports whether the process pid runs, as StartDaemon judges it.
-func Alive(pid int) bool { return alive(pid) }

@@ -328,10 +328,5 @@ func errorLine(stderr string) string {
 			return l
 		}
 	}
-	return lastLine(stderr)
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+	return LastLine(stderr)
 }

@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes: the kinds of failure the gateway maps to HTTP statuses in one table.
@@ -53,4 +54,12 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error; the gateway's log has the details"
+}
+
+// Shorten cuts what a client sent to a length fit for an error message.
+func Shorten(s string) string {
+	if len(s) > 40 {
+		return strings.ToValidUTF8(s[:40], "") + "…"
+	}
+	return s
 }

@@ -128,3 +128,10 @@ type Result struct {
 	// QueueWait is how long the command waited for a slot.
 	QueueWait time.Duration
 }
+
+// LastLine returns the last line of a command's output, trimmed: where Airflow puts its answer or the
+// reason it failed.
+func LastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}

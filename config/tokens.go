@@ -12,8 +12,8 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
 
-// Token is one named token of the tokens file: who owns it, the role it has, and the SHA-256 of the token
-// (the token itself is never stored).
+// Token is a token the gateway accepts: who owns it, the role it has, and the SHA-256 of the token (the
+// token itself is never stored). The tokens file holds named ones; the plugin token is one too.
 type Token struct {
 	Name   string
 	Role   commands.Role

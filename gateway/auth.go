@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/config"
 )
 
 // Principal is who sent a request: the name of their token and its role.
@@ -62,17 +63,10 @@ func (cr *Credentials) AddToken(name string, sum [sha256.Size]byte, role command
 	cr.tokens.Store(&list)
 }
 
-// Token is a token to accept: the name of its owner, its role and its SHA-256.
-type Token struct {
-	Name   string
-	Role   commands.Role
-	SHA256 [sha256.Size]byte
-}
-
 // SetTokens replaces every accepted token with tokens, at once: requests see the old set or the new one,
 // never a mix. The sessions of a token that is gone end with it. An empty set is refused, since it would
 // let every request in.
-func (cr *Credentials) SetTokens(tokens []Token) error {
+func (cr *Credentials) SetTokens(tokens []config.Token) error {
 	if len(tokens) == 0 {
 		return errors.New("the new set has no token at all, which would let every request in; the old tokens stay")
 	}

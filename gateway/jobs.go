@@ -128,7 +128,7 @@ func jobFilter(rawQuery string) (jobs.Filter, error) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > jobs.MaxListLimit {
-			return f, commands.Errorf(commands.EINVALID, "limit %q is not a number from 1 to %d", shortened(v), jobs.MaxListLimit)
+			return f, commands.Errorf(commands.EINVALID, "limit %q is not a number from 1 to %d", commands.Shorten(v), jobs.MaxListLimit)
 		}
 		f.Limit = n
 	}
@@ -237,12 +237,4 @@ func jsonText(v any) (string, error) {
 		return "", err
 	}
 	return strings.TrimSuffix(b.String(), "\n"), nil
-}
-
-// shortened cuts what a client sent to a length fit for an error message.
-func shortened(s string) string {
-	if len(s) > 40 {
-		return strings.ToValidUTF8(s[:40], "") + "…"
-	}
-	return s
 }

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/procfs"
 )
 
 // gatewayBinary is the gateway, built once per test process, for the tests that run it as a process.
@@ -217,7 +219,7 @@ func AssertExited(tb testing.TB, pids []int) {
 	for range 100 {
 		left := 0
 		for _, pid := range pids {
-			if ProcessAlive(pid) {
+			if procfs.Alive(pid) {
 				left++
 			}
 		}
@@ -227,21 +229,10 @@ func AssertExited(tb testing.TB, pids []int) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	for _, pid := range pids {
-		if ProcessAlive(pid) {
-			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			tb.Errorf("process %d is still running: %s", pid, strings.ReplaceAll(string(cmdline), "\x00", " "))
+		if procfs.Alive(pid) {
+			tb.Errorf("process %d is still running: %s", pid, strings.Join(procfs.Argv(pid), " "))
 		}
 	}
-}
-
-// ProcessAlive reports whether pid is a process that has not exited (a zombie has).
-func ProcessAlive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(data)
-	return !strings.HasPrefix(strings.TrimSpace(s[strings.LastIndexByte(s, ')')+1:]), "Z")
 }
 
 // UploadedDAG is the source of a small DAG with id, for the deploy_dag tests; note goes into its docstring.

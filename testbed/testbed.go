@@ -4,7 +4,6 @@ package testbed
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -12,12 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/procfs"
 )
 
 // Versions are the Airflow major versions the gateway supports, as setup.sh names their env variables.
@@ -270,9 +270,8 @@ func (b *Buffer) String() string {
 // settle waits up to 20 s for the processes that run in the home (AIRFLOW_HOME=dir in their environment)
 // to exit, as a forkserver does on its own after its gateway was killed, and then kills what is left.
 func settle(tb testing.TB, dir string) {
-	want := []byte("AIRFLOW_HOME=" + dir)
 	for i := 0; ; i++ {
-		left := inHome(want)
+		left := ProcessesIn(dir)
 		if len(left) == 0 {
 			return
 		}
@@ -289,7 +288,7 @@ func settle(tb testing.TB, dir string) {
 }
 
 // ProcessesIn lists the processes still running in the home dir: those with AIRFLOW_HOME=dir.
-func ProcessesIn(dir string) []int { return inHome([]byte("AIRFLOW_HOME=" + dir)) }
+func ProcessesIn(dir string) []int { return procfs.WithEnv("AIRFLOW_HOME=" + dir) }
 
 // Schemathesis returns the schemathesis CLI that `make test` installs ($AIRFLOW_GATEWAY_TEST_SCHEMATHESIS).
 // Without one it skips the test, except under CI, where it fails it.
@@ -309,27 +308,4 @@ func Schemathesis(tb testing.TB) string {
 	}
 	tb.Skip("schemathesis is not installed: run `make test` (testbed/setup.sh installs it)")
 	return ""
-}
-
-// inHome lists the processes whose environment holds the variable want.
-func inHome(want []byte) []int {
-	var pids []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join(d, "environ"))
-		if err != nil {
-			continue
-		}
-		for kv := range bytes.SplitSeq(env, []byte{0}) {
-			if bytes.Equal(kv, want) {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
 }

@@ -22,7 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/airflow-gateway/airflow-gateway/bench/proc"
+	"github.com/airflow-gateway/airflow-gateway/commands/procfs"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 )
 
@@ -61,9 +61,9 @@ func main() {
 	}
 
 	if *warmPID > 0 {
-		fmt.Printf("\nmemory at the end: warm gateway RSS %s (peak %s)", proc.Status(*warmPID, "VmRSS"), proc.Status(*warmPID, "VmHWM"))
+		fmt.Printf("\nmemory at the end: warm gateway RSS %s (peak %s)", procfs.Status(*warmPID, "VmRSS"), procfs.Status(*warmPID, "VmHWM"))
 		if fs := forkserverOf(*warmPID); fs > 0 {
-			fmt.Printf(", its forkserver RSS %s (peak %s)", proc.Status(fs, "VmRSS"), proc.Status(fs, "VmHWM"))
+			fmt.Printf(", its forkserver RSS %s (peak %s)", procfs.Status(fs, "VmRSS"), procfs.Status(fs, "VmHWM"))
 		}
 		fmt.Println()
 	}
@@ -140,9 +140,9 @@ func load(base, token, command string, clients int, d time.Duration) (ok, all in
 
 // forkserverOf finds the warm executor's forkserver among the gateway's children.
 func forkserverOf(gateway int) int {
-	for _, p := range proc.All() {
-		if p.PPID == gateway && slices.Contains(p.Argv, warm.Marker) {
-			return p.PID
+	for _, pid := range procfs.PIDs() {
+		if p, ok := procfs.Stat(pid); ok && p.PPID == gateway && slices.Contains(procfs.Argv(pid), warm.Marker) {
+			return pid
 		}
 	}
 	return 0

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/airflow-gateway/airflow-gateway/bench/proc"
+	"github.com/airflow-gateway/airflow-gateway/commands/procfs"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 )
 
@@ -96,16 +95,15 @@ func main() {
 		fmt.Printf("  latency      p50 %s  p99 %s  max %s\n", pct(latencies, 50), pct(latencies, 99), latencies[len(latencies)-1].Round(time.Millisecond))
 	}
 	if *pid > 0 {
-		fmt.Printf("  gateway peak RSS %s\n", proc.Status(*pid, "VmHWM"))
+		fmt.Printf("  gateway peak RSS %s\n", procfs.Status(*pid, "VmHWM"))
 	}
 	if *airflow != "" {
 		time.Sleep(2 * time.Second) // commands stopped at the end are reaped
 		left := airflowProcesses(*airflow, *pid)
 		fmt.Printf("  airflow processes half-way: %d; left behind: %d\n", during, len(left))
 		for _, p := range left {
-			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
-			fmt.Printf("    %s  [%.200s]\n", strings.TrimSpace(string(stat)), strings.ReplaceAll(string(cmdline), "\x00", " "))
+			st, _ := procfs.Stat(p)
+			fmt.Printf("    %d (parent %d, state %s)  [%.200s]\n", p, st.PPID, st.State, strings.Join(procfs.Argv(p), " "))
 		}
 	}
 }
@@ -120,12 +118,13 @@ func pct(sorted []time.Duration, p int) time.Duration {
 // the gateway, is not counted.
 func airflowProcesses(bin string, gateway int) []int {
 	var pids []int
-	for _, p := range proc.All() {
-		argv := p.Argv
+	for _, pid := range procfs.PIDs() {
+		p, ok := procfs.Stat(pid)
+		argv := procfs.Argv(pid)
 		runsAirflow := len(argv) > 0 && argv[0] == bin || len(argv) > 1 && argv[1] == bin
 		warmChild := slices.Contains(argv, warm.Marker) && p.PPID != gateway
-		if p.State != "Z" && (runsAirflow || warmChild) {
-			pids = append(pids, p.PID)
+		if ok && p.State != "Z" && (runsAirflow || warmChild) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/procfs"
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
@@ -300,7 +301,7 @@ func TestPluginDialectAgainstAirflow(t *testing.T) {
 			// Clearing: a DAG test records its task states; clearing one makes it run again.
 			home.Run(t, "dags", "test", "gw_two_tasks", "2024-01-02")
 			state := func() string {
-				return strings.TrimSpace(lastLine(home.Run(t, "tasks", "state", "gw_two_tasks", "extract", "2024-01-02")))
+				return strings.TrimSpace(commands.LastLine(home.Run(t, "tasks", "state", "gw_two_tasks", "extract", "2024-01-02")))
 			}
 			if s := state(); s != "success" {
 				t.Fatalf("before clear, extract is %q", s)
@@ -431,12 +432,13 @@ func (g *gatewayClient) curlDeploy(tb testing.TB, file string, extra ...string) 
 // children (the DAG processor manager) in process groups of their own, but they stay in its session.
 func stop(tb testing.TB, pid int) {
 	tb.Helper()
-	sid, ok := sessionOf(pid)
+	p, ok := procfs.Stat(pid)
 	if !ok {
 		return
 	}
+	sid := p.SID
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for deadline := time.Now().Add(20 * time.Second); commands.Alive(pid) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(20 * time.Second); procfs.Alive(pid) && time.Now().Before(deadline); {
 		time.Sleep(200 * time.Millisecond)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -453,29 +455,11 @@ func stop(tb testing.TB, pid int) {
 	}
 }
 
-// sessionOf reads a process's session id from /proc.
-func sessionOf(pid int) (int, bool) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	if len(fields) < 4 {
-		return 0, false
-	}
-	sid := 0
-	_, err = fmt.Sscan(fields[3], &sid)
-	return sid, err == nil
-}
-
 // sessionMembers lists the live processes of session sid.
 func sessionMembers(sid int) []int {
 	var pids []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid := 0
-		fmt.Sscan(filepath.Base(d), &pid)
-		if s, ok := sessionOf(pid); ok && s == sid && commands.Alive(pid) {
+	for _, pid := range procfs.PIDs() {
+		if p, ok := procfs.Stat(pid); ok && p.SID == sid && p.State != "Z" {
 			pids = append(pids, pid)
 		}
 	}
@@ -503,7 +487,7 @@ func TestPluginDaemonsAgainstAirflow(t *testing.T) {
 		if pid <= 0 || !strings.Contains(a.Env["airflow_cmd"].(string), "--pid="+pidFile) {
 			t.Fatalf("scheduler: %s", a)
 		}
-		if !commands.Alive(int(pid)) {
+		if !procfs.Alive(int(pid)) {
 			t.Fatalf("the daemon (pid %v) is not running", pid)
 		}
 		g.pluginFails(t, viaForm, "api=scheduler", 409, "still running")

@@ -47,7 +47,7 @@ func ParseState(name string) (State, error) {
 	for i, s := range States {
 		names[i] = string(s)
 	}
-	return "", commands.Errorf(commands.EINVALID, "state %q is not a job state; use one of %s", shorten(name), strings.Join(names, ", "))
+	return "", commands.Errorf(commands.EINVALID, "state %q is not a job state; use one of %s", commands.Shorten(name), strings.Join(names, ", "))
 }
 
 // Job is the record of one job. Stdout and Stderr are filled only where a job is read with its output.
@@ -152,7 +152,7 @@ func NewID(now time.Time) string {
 // ParseID checks that s is written as a job ID, and returns it.
 func ParseID(s string) (string, error) {
 	if len(s) != idLength || strings.Trim(s, "0123456789abcdef") != "" {
-		return "", commands.Errorf(commands.EINVALID, "%q is not a job ID: an ID is %d lowercase hex digits, as POST /api/v1/jobs returned it", shorten(s), idLength)
+		return "", commands.Errorf(commands.EINVALID, "%q is not a job ID: an ID is %d lowercase hex digits, as POST /api/v1/jobs returned it", commands.Shorten(s), idLength)
 	}
 	return s, nil
 }
@@ -161,15 +161,7 @@ func ParseID(s string) (string, error) {
 func ParseOffset(s string) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil || n < 0 {
-		return 0, commands.Errorf(commands.EINVALID, "Last-Event-ID %q is not a byte offset: send the id of the last event you received, a whole number of 0 or more", shorten(s))
+		return 0, commands.Errorf(commands.EINVALID, "Last-Event-ID %q is not a byte offset: send the id of the last event you received, a whole number of 0 or more", commands.Shorten(s))
 	}
 	return n, nil
-}
-
-// shorten cuts what a client sent to a length fit for an error message.
-func shorten(s string) string {
-	if len(s) > 40 {
-		return strings.ToValidUTF8(s[:40], "") + "…"
-	}
-	return s
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/procfs"
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 )
 
@@ -103,7 +104,7 @@ func assertAllGone(tb testing.TB, file string, want int) {
 	deadline := time.Now().Add(3 * time.Second)
 	for _, p := range pids {
 		pid, _ := strconv.Atoi(p)
-		for commands.Alive(pid) {
+		for procfs.Alive(pid) {
 			if time.Now().After(deadline) {
 				tb.Fatalf("process %d is still alive", pid)
 			}

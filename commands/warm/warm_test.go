@@ -3,7 +3,6 @@ package warm_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
+	"github.com/airflow-gateway/airflow-gateway/commands/procfs"
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 	"github.com/airflow-gateway/airflow-gateway/testbed"
@@ -117,24 +117,12 @@ func (f *fixture) recordedPIDs(tb testing.TB, n int) []int {
 	}
 }
 
-// alive reports whether pid is a process that has not exited (a zombie has).
-func alive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name, which is in parentheses.
-	s := string(data)
-	rest := s[strings.LastIndexByte(s, ')')+1:]
-	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
-}
-
 // assertGone fails tb unless every pid has exited within a few seconds.
 func assertGone(tb testing.TB, pids []int) {
 	tb.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range pids {
-		for alive(pid) {
+		for procfs.Alive(pid) {
 			if time.Now().After(deadline) {
 				tb.Errorf("process %d is still alive", pid)
 				break
@@ -147,22 +135,9 @@ func assertGone(tb testing.TB, pids []int) {
 // forkserverPID finds the forkserver among this process's children.
 func forkserverPID(tb testing.TB, python string) int {
 	tb.Helper()
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
-			continue
-		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.HasPrefix(string(cmdline), python+"\x00-c\x00") && strings.HasSuffix(string(cmdline), "\x00"+warm.Marker+"\x00") {
+	for _, pid := range procfs.PIDs() {
+		argv := procfs.Argv(pid)
+		if p, ok := procfs.Stat(pid); ok && p.PPID == os.Getpid() && len(argv) > 2 && argv[0] == python && argv[1] == "-c" && argv[len(argv)-1] == warm.Marker {
 			return pid
 		}
 	}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/warm"
+	"github.com/airflow-gateway/airflow-gateway/config"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
+)
+
+// check prints what the gateway finds, and fails on any problem.
+func check(ctx context.Context, configPath string, getenv func(string) string, stdout io.Writer) error {
+	st, err := load(ctx, configPath, getenv)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "config:        %s\n", st.cfg.Source)
+	fmt.Fprintf(stdout, "airflow:       %s\n", st.exec.Binary)
+	fmt.Fprintf(stdout, "version:       %s (catalog of Airflow %s)\n", st.version, st.catalog.AirflowVersion)
+	fmt.Fprintf(stdout, "airflow_home:  %s\n", st.exec.Home)
+	fmt.Fprintf(stdout, "dags_folder:   %s\n", st.dags)
+	fmt.Fprintf(stdout, "state_dir:     %s\n", st.state)
+	fmt.Fprintf(stdout, "executor:      %s\n", st.cfg.Executor)
+	if st.cfg.Executor == "warm" {
+		python := st.cfg.PythonBin
+		if python == "" {
+			if python, err = warm.PythonOf(st.exec.Binary); err != nil {
+				return err
+			}
+		}
+		if _, err := exec.LookPath(python); err != nil {
+			return fmt.Errorf("the warm executor's Python %q: %w", python, err)
+		}
+		fmt.Fprintf(stdout, "python:        %s\n", python)
+	}
+	creds, err := credentials(st.cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkExposure(st.cfg, creds); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+// checkExposure refuses to serve without a token anywhere but loopback, unless told to.
+func checkExposure(cfg *config.Config, creds *gateway.Credentials) error {
+	if creds.Open() && !cfg.ListensOnLoopback() && !cfg.AllowUnauthenticated {
+		return fmt.Errorf("no token is configured and %s is not a loopback address: set [rest_api_plugin] rest_api_plugin_expected_http_token (or [auth] tokens_file), or set [gateway] allow_unauthenticated = True", cfg.Listen)
+	}
+	return nil
+}
