@@ -1,5 +1,6 @@
-# make test   installs the test bed (Airflow 2.10 and 3.x) and runs every test, with a short fuzz run
-# make demo   starts the gateway on 127.0.0.1:8080 against a local Airflow 3 with the example DAGs
+# make test         installs the test bed (Airflow 2.10 and 3.x) and runs every test, with a short fuzz run
+# make test-short   the unit and HTTP tests and the fuzz seeds, without a real Airflow or other service
+# make demo         starts the gateway on 127.0.0.1:8080 against a local Airflow 3 with the example DAGs
 
 GO ?= go
 # Each fuzz target runs a fixed number of inputs, not a fixed time: Go 1.26's fuzz coordinator can report
@@ -9,7 +10,7 @@ FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzSplitCommand commands:FuzzR
 	commands:FuzzCheckDAGFileName commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
 	config:FuzzParseTokens gateway:FuzzSessionCookie
 
-.PHONY: test testbed check fuzz demo build
+.PHONY: test test-short testbed check fuzz demo build
 
 # setup.sh prints the env file naming the installed Airflows and schemathesis, chromium.sh the browser the
 # admin page's tests drive, postgres.sh the PostgreSQL server's programs, debian.sh the load balancer in
@@ -22,6 +23,11 @@ test: check
 	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && set +a && \
 	$(GO) test -count=1 -timeout 40m -artifacts -outputdir=$(CURDIR)/test-output ./...
 	$(MAKE) fuzz
+
+# -short skips every test that needs a real Airflow, Chromium, PostgreSQL, haproxy or schemathesis, and
+# says so; the fuzz targets run their seed corpora as tests.
+test-short: check
+	$(GO) test -short -count=1 ./...
 
 testbed:
 	./testbed/setup.sh

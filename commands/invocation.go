@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"net/url"
 	"strings"
 )
 
@@ -84,41 +83,4 @@ func (inv *Invocation) detached(files map[string]string) *Invocation {
 	}
 	out.words = append(append(append(out.words, inv.words[:split]...), added...), inv.words[split:]...)
 	return &out
-}
-
-// ShellQuote quotes s for a POSIX shell, leaving plain words as they are.
-func ShellQuote(s string) string {
-	if s == "" {
-		return "''"
-	}
-	plain := true
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,@%+", r)) {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
-}
-
-// Mask is what the gateway shows in place of a secret.
-const Mask = "***"
-
-// MaskURI hides the password of a connection URI; a value that cannot be read as a URI is hidden whole.
-func MaskURI(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" {
-		if strings.Contains(s, "@") {
-			return Mask
-		}
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxx")
-		return strings.Replace(u.String(), ":xxx@", ":"+Mask+"@", 1)
-	}
-	return s
 }

@@ -116,3 +116,41 @@ func maskSensitiveKeys(m map[string]any) {
 		}
 	}
 }
+
+// Mask is what the gateway shows in place of a secret.
+const Mask = "***"
+
+// MaskURI hides the password of a connection URI; a value that cannot be read as a URI is hidden whole.
+func MaskURI(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		if strings.Contains(s, "@") {
+			return Mask
+		}
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxx")
+		return strings.Replace(u.String(), ":xxx@", ":"+Mask+"@", 1)
+	}
+	return s
+}
+
+// MaskArguments returns values (arguments of one plugin call, first value per key) with secrets replaced
+// by Mask: connection secrets, the password of conn_uri, a variable value whose key is sensitive (the key
+// is looked up in all, the call's merged arguments), and any argument whose name is sensitive.
+func MaskArguments(values, all map[string]string) map[string]string {
+	out := make(map[string]string, len(values))
+	for k, v := range values {
+		switch {
+		case secretFlags[k] || IsSensitiveName(k): // the plugin's names are the flags' dests
+			v = Mask
+		case k == "conn_uri":
+			v = MaskURI(v)
+		case k == "value" && IsSensitiveName(all["key"]):
+			v = Mask
+		}
+		out[k] = v
+	}
+	return out
+}

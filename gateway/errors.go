@@ -91,7 +91,7 @@ func httpErrorHandler(err error, c echo.Context) {
 	detail := http.StatusText(he.Code)
 	switch he.Code {
 	case http.StatusNotFound:
-		detail = "no such endpoint: " + c.Request().URL.Path + "; the README lists the endpoints"
+		detail = "no such endpoint: " + c.Request().URL.Path + "; GET /api/v1/openapi.json describes every endpoint"
 	case http.StatusMethodNotAllowed:
 		detail = "method " + c.Request().Method + " is not allowed on " + c.Request().URL.Path
 	case http.StatusRequestEntityTooLarge:

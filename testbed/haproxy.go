@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// HAProxyConfig is the balancer configuration of the replica tests, bench/replicas.sh and the README:
+// HAProxyConfig is the balancer configuration of the replica tests, bench/replicas.sh and docs/replicas.md:
 // round robin over two replicas, each checked on /health every second, a request whose replica refuses the
 // connection sent to the other, and the name of the replica that answered in X-Served-By.
 //

@@ -325,15 +325,15 @@ func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string)
 	}
 }
 
-// TestReadmeShowsTheBalancerConfig: the README shows the haproxy configuration the tests run.
-func TestReadmeShowsTheBalancerConfig(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(testbed.Dir(), "..", "README.md"))
+// TestDocsShowTheBalancerConfig: docs/replicas.md shows the haproxy configuration the tests run.
+func TestDocsShowTheBalancerConfig(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(testbed.Dir(), "..", "docs", "replicas.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(testbed.HAProxyConfig, "\n") {
 		if line != "" && !strings.Contains(string(readme), "    "+line+"\n") {
-			t.Errorf("the README lacks the balancer's line %q", line)
+			t.Errorf("docs/replicas.md lacks the balancer's line %q", line)
 		}
 	}
 }
