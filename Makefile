@@ -10,6 +10,10 @@ FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzSplitCommand commands:FuzzR
 	commands:FuzzCheckDAGFileName commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
 	config:FuzzParseTokens gateway:FuzzSessionCookie
 
+# The packages whose tests take minutes, mostly waiting on Airflow processes: they start first, three
+# packages at a time, so that their waits overlap on a machine of two cores.
+LONG_PACKAGES = ./commands/warm ./testbed/replicas ./cmd/airflow-gateway
+
 .PHONY: test test-short testbed check fuzz demo build
 
 # setup.sh prints the env file naming the installed Airflows and schemathesis, chromium.sh the browser the
@@ -21,7 +25,7 @@ test: check
 	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && pgbin=$$(./testbed/postgres.sh) && \
 	haproxy=$$(./testbed/debian.sh haproxy haproxy) && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
 	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && set +a && \
-	$(GO) test -count=1 -timeout 40m -artifacts -outputdir=$(CURDIR)/test-output ./...
+	$(GO) test -count=1 -timeout 40m -p 3 -artifacts -outputdir=$(CURDIR)/test-output $(LONG_PACKAGES) ./...
 	$(MAKE) fuzz
 
 # -short skips every test that needs a real Airflow, Chromium, PostgreSQL, haproxy or schemathesis, and

@@ -5,7 +5,8 @@
 #
 #   testbed/home.sh AIRFLOW_BIN HOME [SQL_ALCHEMY_CONN [DAGS_FOLDER]]
 #
-# With TEMPLATE_DB set, the SQLite metadata DB is a copy of that file, which an earlier run migrated with
+# EXTRA_DAGS, a list of files separated by colons, adds DAG files to a home's own DAGs folder. With
+# TEMPLATE_DB set, the SQLite metadata DB is a copy of that file, which an earlier run migrated with
 # MIGRATE_ONLY=1 (a migrated DB and nothing else), instead of a migration of its own.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +17,8 @@ mkdir -p "$home"
 if [ -z "${4:-}" ]; then
   mkdir -p "$dags"
   cp "$here"/dags/*.py "$dags/"
+  IFS=: read -ra extra <<<"${EXTRA_DAGS:-}"
+  [ ${#extra[@]} -eq 0 ] || cp "${extra[@]}" "$dags/"
 fi
 cat > "$home/airflow.cfg" <<CFG
 [core]

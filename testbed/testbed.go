@@ -100,15 +100,20 @@ type Home struct {
 }
 
 // MustHome makes an AIRFLOW_HOME under a temporary folder of tb, with the DB migrated and the example
-// DAGs serialized.
-func MustHome(tb testing.TB, major string) *Home {
+// DAGs, and the DAG files extra, serialized.
+func MustHome(tb testing.TB, major string, extra ...string) *Home {
 	tb.Helper()
-	return MustHomeOn(tb, major, "", "")
+	return mustHome(tb, major, "", "", extra)
 }
 
 // MustHomeOn makes an AIRFLOW_HOME as MustHome does, whose metadata DB is at sqlAlchemyConn (a SQLite file
 // in the home when empty), with the DAGs folder dags (its own, with the example DAGs, when empty).
 func MustHomeOn(tb testing.TB, major, sqlAlchemyConn, dags string) *Home {
+	tb.Helper()
+	return mustHome(tb, major, sqlAlchemyConn, dags, nil)
+}
+
+func mustHome(tb testing.TB, major, sqlAlchemyConn, dags string, extra []string) *Home {
 	tb.Helper()
 	bin := Airflow(tb, major)
 	dir := tb.TempDir()
@@ -123,7 +128,7 @@ func MustHomeOn(tb testing.TB, major, sqlAlchemyConn, dags string) *Home {
 		if err != nil {
 			tb.Fatalf("a migrated metadata DB for Airflow %s: %v", major, err)
 		}
-		cmd.Env = append(os.Environ(), "TEMPLATE_DB="+template)
+		cmd.Env = append(os.Environ(), "TEMPLATE_DB="+template, "EXTRA_DAGS="+strings.Join(extra, ":"))
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {

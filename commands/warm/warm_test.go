@@ -36,17 +36,11 @@ var paths = []string{"version", "config get-value", "variables get", "variables 
 // mustFixture makes a home with the DAGs of testdata and a warm executor on it, configured by adjust.
 func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixture {
 	tb.Helper()
-	home := testbed.MustHome(tb, major)
 	dags, _ := filepath.Glob(filepath.Join("testdata", "*.py"))
-	for _, name := range dags {
-		dag, err := os.ReadFile(name)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(home.Dags, filepath.Base(name)), dag, 0o644); err != nil {
-			tb.Fatal(err)
-		}
+	for i := range dags {
+		dags[i], _ = filepath.Abs(dags[i])
 	}
+	home := testbed.MustHome(tb, major, dags...)
 	f := &fixture{home: home, pids: filepath.Join(tb.TempDir(), "pids"), logs: &testbed.Buffer{}}
 	env := append(subprocess.ChildEnv(os.Environ(), home.Dir), "GW_FAULT_PIDS="+f.pids)
 	f.cold = &subprocess.Executor{Binary: home.Airflow, Home: home.Dir, Env: env, MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second}
@@ -59,7 +53,6 @@ func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixt
 	if adjust != nil {
 		adjust(f.warm)
 	}
-	f.mustRun(tb, f.cold, "dags", "reserialize")
 	f.warm.Start()
 	tb.Cleanup(f.warm.Close)
 	return f

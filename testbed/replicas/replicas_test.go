@@ -25,7 +25,7 @@ import (
 const replicaLease = 3 * time.Second
 
 // failoverLoad is how long clients keep sending through the balancer while a replica stops and starts.
-const failoverLoad = 60 * time.Second
+const failoverLoad = 30 * time.Second
 
 // replica is a gateway process of the replica test, on its own AIRFLOW_HOME and a fixed address.
 type replica struct {
@@ -41,7 +41,7 @@ type replica struct {
 func (r *replica) start(databaseURL string) string {
 	r.t.Helper()
 	var url string
-	r.cmd, url = testbed.GatewayProcess(r.t, r.home, token, "listen = "+r.addr+"\nexecutor = subprocess\nsecret_key = replicas-share-this-key-0123456789\n\n[jobs]\ndatabase_url = "+
+	r.cmd, url = testbed.GatewayProcess(r.t, r.home, token, "listen = "+r.addr+"\nexecutor = warm\nsecret_key = replicas-share-this-key-0123456789\n\n[jobs]\ndatabase_url = "+
 		databaseURL+"\nlease = "+replicaLease.String()+"\n", r.logs)
 	return url
 }
@@ -50,7 +50,7 @@ func (r *replica) start(databaseURL string) string {
 // PostgreSQL server (Airflow's metadata DB and the gateways' jobs) and one DAGs folder. Through the
 // balancer: the plugin's and the managed-service client flows, and 20 concurrent forced deploys of one
 // DAG. Across replicas: a session, and a job read, followed and cancelled through the other replica. Then
-// A stops (SIGTERM) and starts again under 60 s of load, and the replica that the balancer gives a job to
+// A stops (SIGTERM) and starts again under 30 s of load, and the replica that the balancer gives a job to
 // is killed while the job runs.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
