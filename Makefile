@@ -8,7 +8,7 @@ GO ?= go
 FUZZEXECS ?= 100000
 FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzSplitCommand commands:FuzzResolvePlugin \
 	commands:FuzzCheckDAGFileName commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
-	config:FuzzParseTokens gateway:FuzzSessionCookie
+	config:FuzzParseTokens gateway:FuzzSessionCookie gateway:FuzzMintedToken
 
 # The packages whose tests take minutes, mostly waiting on Airflow processes: they start first, three
 # packages at a time, so that their waits overlap on a machine of two cores.
@@ -23,7 +23,7 @@ LONG_PACKAGES = ./commands/warm ./testbed/replicas ./cmd/airflow-gateway
 test: check
 	mkdir -p test-output
 	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && pgbin=$$(./testbed/postgres.sh) && \
-	haproxy=$$(./testbed/debian.sh haproxy haproxy) && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
+	haproxy=$$(./testbed/debian.sh haproxy haproxy) && ./testbed/debian.sh jq jq >/dev/null && ./testbed/debian.sh curl curl >/dev/null && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
 	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && set +a && \
 	$(GO) test -count=1 -timeout 40m -p 3 -artifacts -outputdir=$(CURDIR)/test-output $(LONG_PACKAGES) ./...
 	$(MAKE) fuzz
@@ -38,6 +38,8 @@ testbed:
 	./testbed/chromium.sh
 	./testbed/postgres.sh
 	./testbed/debian.sh haproxy haproxy
+	./testbed/debian.sh jq jq
+	./testbed/debian.sh curl curl
 
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt would change the files above"; exit 1; }

@@ -22,10 +22,13 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/config"
 )
 
-// Principal is who sent a request: the name of their token and its role.
+// Principal is who sent a request: the name of their token and its role. A minted token's principal also
+// names the configured token it was minted from, and when it expires.
 type Principal struct {
-	Name string
-	Role commands.Role
+	Name    string
+	Role    commands.Role
+	Parent  string    // "" for a configured token
+	Expires time.Time // zero for a configured token
 }
 
 // anonymous is the principal of every request when no token is configured (loopback only, or with
@@ -38,8 +41,13 @@ type Credentials struct {
 	header       string                       // the plugin's token header
 	tokens       atomic.Pointer[[]namedToken] // never changed in place: replaced whole
 	addMu        sync.Mutex                   // one AddToken or SetTokens at a time
-	sessionKey   []byte                       // signs session cookies and CSRF tokens
+	sessionKey   []byte                       // signs session cookies, CSRF tokens and minted tokens
 	secureCookie bool
+	// keyConfigured says that sessionKey is [gateway] secret_key, not a random key of this process:
+	// only then are tokens minted, since every replica and every restart must accept them.
+	keyConfigured bool
+	// MaxTokenTTL is the longest life a minted token may ask for ([auth] max_token_ttl).
+	MaxTokenTTL time.Duration
 }
 
 type namedToken struct {
@@ -135,6 +143,9 @@ func (cr *Credentials) tried(r *http.Request) bool {
 // is compared, in constant time, whatever matched.
 func (cr *Credentials) identifyToken(token string) (*Principal, [sha256.Size]byte) {
 	sum := sha256.Sum256([]byte(token))
+	if strings.HasPrefix(token, mintedPrefix) {
+		return cr.identifyMinted(token, time.Now()), sum
+	}
 	var found *Principal
 	tokens := cr.list()
 	for i := range tokens {

@@ -31,22 +31,11 @@ func (s *Server) handleCommand(c echo.Context) error {
 	if err != nil {
 		return writeProblem(c, err, nil)
 	}
-	inv, err := s.svc.ResolveLine(line, principalOf(c).Role)
-	if err != nil {
-		return writeProblem(c, err, nil)
-	}
-	if crossSiteGET(c) && inv.Rule.Class != commands.ClassRead {
-		return writeProblem(c, crossSiteGETError, nil)
-	}
-	res, err := s.svc.Run(c.Request().Context(), inv)
-	s.noteRun(c, inv, res, err)
+	inv, res, err := s.runLine(c, line)
 	if err != nil {
 		return writeProblem(c, err, res)
 	}
 	if res.Canceled {
-		if stoppedByShutdown(c) {
-			return writeProblem(c, shutdownError, res)
-		}
 		return nil // the client went away: nobody to answer
 	}
 	out := commandResponse{
@@ -62,6 +51,25 @@ func (s *Server) handleCommand(c echo.Context) error {
 	}
 	c.Response().Header().Set("X-Airflow-Exit-Code", strconv.Itoa(res.ExitCode))
 	return writeJSON(c, http.StatusOK, out)
+}
+
+// runLine resolves a command line for the caller and runs it, as the command and the MWAA dialects do.
+// A command stopped because the gateway shuts down is an error (answered 503 with its output); one
+// stopped because the client went away comes back with res.Canceled set, for nobody to answer.
+func (s *Server) runLine(c echo.Context, line string) (*commands.Invocation, *commands.Result, error) {
+	inv, err := s.svc.ResolveLine(line, principalOf(c).Role)
+	if err != nil {
+		return nil, nil, err
+	}
+	if crossSiteGET(c) && inv.Rule.Class != commands.ClassRead {
+		return inv, nil, crossSiteGETError
+	}
+	res, err := s.svc.Run(c.Request().Context(), inv)
+	s.noteRun(c, inv, res, err)
+	if err == nil && res.Canceled && stoppedByShutdown(c) {
+		err = shutdownError
+	}
+	return inv, res, err
 }
 
 // commandLine reads the command from the query string, a form field or a JSON body {"command": "..."}.

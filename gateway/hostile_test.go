@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -110,6 +111,7 @@ func buildHostile() []hostile {
 			hostile{name: "form " + tt.Line, method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/x-www-form-urlencoded"), body: strings.NewReader(q.Encode()), says: tt.Says},
 			hostile{name: "JSON " + tt.Line, method: "POST", target: "/api/v1/command", header: authed("Content-Type", "application/json"), body: bytes.NewReader(body), says: tt.Says},
 			hostile{name: "job " + tt.Line, method: "POST", target: "/api/v1/jobs?" + q.Encode(), header: authed(), says: tt.Says},
+			hostile{name: "MWAA " + tt.Line, method: "POST", target: "/aws_mwaa/cli", header: authed("Content-Type", "text/plain"), body: strings.NewReader(tt.Line), says: tt.Says},
 		)
 	}
 	// The job endpoints: ids, offsets and list parameters that are not what they should be.
@@ -181,6 +183,15 @@ func buildHostile() []hostile {
 		hostile{name: "token prefix", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Bearer " + token[:10]}}, says: "valid token"},
 		hostile{name: "forged forwarding headers", method: "GET", target: "/admin/rest_api/api?api=version", header: http.Header{"X-Forwarded-For": {"127.0.0.1"}, "X-Real-Ip": {"127.0.0.1"}}, says: "Token Authentication Failed"},
 		hostile{name: "plugin token under another header", method: "GET", target: "/admin/rest_api/api?api=version", header: http.Header{"X-Rest-Api-Plugin-Http-Token": {token}}, says: "Token Authentication Failed"},
+		// Minted tokens no gateway signed, and minting beyond what the caller may.
+		hostile{name: "minted token of garbage", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Bearer agw1.garbage.AAAA"}}, says: "valid token"},
+		hostile{name: "minted token with an Admin role and no signature", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Bearer agw1." + base64.RawURLEncoding.EncodeToString([]byte(`{"p":"ci","f":"","r":4,"e":99999999999,"n":""}`)) + "."}}, says: "valid token"},
+		hostile{name: "minted token on MWAA", method: "POST", target: "/aws_mwaa/cli", header: http.Header{"Authorization": {"Bearer agw1.e30.AAAA"}, "Content-Type": {"text/plain"}}, body: strings.NewReader("version"), says: "valid token"},
+		hostile{name: "minted token in the plugin header", method: "GET", target: "/admin/rest_api/api?api=version", header: http.Header{"Rest_api_plugin_http_token": {"agw1.e30.AAAA"}}, says: "Token Authentication Failed"},
+		hostile{name: "Viewer minting an Admin token", method: "POST", target: "/api/v1/tokens", header: http.Header{"Authorization": {"Bearer " + viewerToken}, "Content-Type": {"application/json"}}, body: strings.NewReader(`{"role": "Admin"}`), says: "cannot mint"},
+		hostile{name: "minting for a year", method: "POST", target: "/api/v1/tokens", header: authed("Content-Type", "application/json"), body: strings.NewReader(`{"ttl": "8760h"}`), says: "max_token_ttl"},
+		hostile{name: "minting without a token", method: "POST", target: "/api/v1/tokens", header: http.Header{"Content-Type": {"application/json"}}, body: strings.NewReader(`{}`), says: "valid token"},
+		hostile{name: "minting from another site", method: "POST", target: "/api/v1/tokens", header: http.Header{"Origin": {"https://evil.example"}, "Sec-Fetch-Site": {"cross-site"}, "Authorization": {"Bearer " + token}}, allowed: []int{403}},
 		hostile{name: "Viewer token for a delete", method: "GET", target: "/api/v1/command?command=dags%20delete%20gw_conf%20-y", header: http.Header{"Authorization": {"Bearer " + viewerToken}}, says: "needs role Admin"},
 		hostile{name: "method override header", method: "GET", target: "/api/v1/command?command=dags%20delete%20gw_conf", header: authed("X-HTTP-Method-Override", "POST"), says: "--yes"},
 		hostile{name: "PUT", method: "PUT", target: "/api/v1/command?command=version", header: authed(), allowed: []int{404, 405}},

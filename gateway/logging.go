@@ -52,7 +52,9 @@ func dialectOf(route string) string {
 		return "command"
 	case route == "/admin/rest_api/api":
 		return "plugin"
-	case strings.HasPrefix(route, "/admin/rest_api/"), route == "/login", route == "/logout":
+	case route == "/aws_mwaa/cli":
+		return "mwaa"
+	case strings.HasPrefix(route, "/admin/rest_api/"), route == "/login", route == "/logout", strings.HasPrefix(route, "/aws_mwaa/"):
 		return "page"
 	}
 	return "-"

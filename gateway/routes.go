@@ -43,6 +43,12 @@ func (s *Server) routes() {
 	api.GET("/jobs/:id", s.handleJob)
 	api.DELETE("/jobs/:id", s.handleJobCancel)
 	api.GET("/jobs/:id/output", s.handleJobOutput)
+	api.POST("/tokens", s.handleMint)
+
+	// The MWAA dialect, and MWAA's two ways to log in.
+	e.POST("/aws_mwaa/cli", s.handleMWAA, s.crossOrigin(refuseMWAA), middleware.BodyLimit(maxRequestBody), s.authenticate(denyMWAA), s.requireCSRF(refuseMWAA))
+	e.POST("/aws_mwaa/login", s.handleLogin, s.crossOrigin(refuseProblem))
+	e.GET("/aws_mwaa/aws-console-sso", s.handleConsoleSSO)
 
 	// The admin page; its assets hold nothing secret and are served to anyone.
 	e.GET("/", redirectTo(adminPage))

@@ -24,6 +24,8 @@ type sessionClaims struct {
 	Name    string `json:"n"`
 	Token   string `json:"t"` // hex of the first 8 bytes of the token's SHA-256
 	Expires int64  `json:"e"` // Unix seconds
+	// Minted holds the claims of the minted token the session was made from: it ends with them.
+	Minted *mintedClaims `json:"m,omitempty"`
 }
 
 // SignSessions sets the key that signs session cookies and CSRF tokens (secret_key; when empty, the
@@ -31,6 +33,7 @@ type sessionClaims struct {
 func (cr *Credentials) SignSessions(key []byte, secure bool) {
 	if len(key) > 0 {
 		cr.sessionKey = key
+		cr.keyConfigured = true
 	}
 	cr.secureCookie = secure
 }
@@ -42,6 +45,11 @@ func (cr *Credentials) login(token string, now time.Time) (*http.Cookie, *Princi
 		return nil, nil
 	}
 	claims := sessionClaims{Name: p.Name, Token: hex.EncodeToString(sum[:8]), Expires: now.Add(sessionTTL).Unix()}
+	if p.Parent != "" {
+		minted, _ := cr.parseMinted(token)
+		claims.Minted = &minted
+		claims.Expires = min(claims.Expires, minted.Expires)
+	}
 	payload, _ := json.Marshal(claims)
 	value := base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(cr.sign(payload))
 	return &http.Cookie{
@@ -86,6 +94,9 @@ func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
 	var claims sessionClaims
 	if json.Unmarshal(payload, &claims) != nil || now.Unix() >= claims.Expires {
 		return nil
+	}
+	if claims.Minted != nil {
+		return cr.mintedPrincipal(*claims.Minted, now)
 	}
 	var found *Principal
 	tokens := cr.list()

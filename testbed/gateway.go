@@ -74,7 +74,7 @@ func ListeningURL(tb testing.TB, stdout io.Reader) string {
 		tb.Fatalf("the gateway did not start: %v", err)
 	}
 	go io.Copy(io.Discard, stdout)
-	m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`listening on (https?://\S+)`).FindStringSubmatch(line)
 	if m == nil {
 		tb.Fatalf("unexpected first line %q", line)
 	}

@@ -50,6 +50,12 @@ func RenderLogin(w io.Writer, page LoginPage) error {
 	return templates.ExecuteTemplate(w, "login.html", page)
 }
 
+// RenderSSO writes the page of MWAA's console login link, whose script posts the token of the link's
+// fragment to /aws_mwaa/login.
+func RenderSSO(w io.Writer) error {
+	return templates.ExecuteTemplate(w, "sso.html", nil)
+}
+
 // AdminPage is what the admin page shows to one session.
 type AdminPage struct {
 	User, Role     string // the session's token name and role

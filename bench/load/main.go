@@ -28,12 +28,21 @@ func main() {
 	token := flag.String("token", "", "a token for the gateway")
 	clients := flag.Int("clients", 200, "concurrent clients")
 	duration := flag.Duration("duration", 60*time.Second, "how long to send requests")
-	command := flag.String("command", "version", "the command-dialect command each client sends")
+	command := flag.String("command", "version", "the command each client sends")
+	dialect := flag.String("dialect", "command", "how it is sent: command (GET /api/v1/command) or mwaa (POST /aws_mwaa/cli, text/plain)")
 	pid := flag.Int("pid", 0, "the gateway's pid, to read its peak resident memory")
 	airflow := flag.String("airflow", "", "the airflow binary, to count its processes left behind")
 	flag.Parse()
 
-	endpoint := *target + "/api/v1/command?command=" + url.QueryEscape(*command)
+	newRequest := func() *http.Request {
+		req, _ := http.NewRequest(http.MethodGet, *target+"/api/v1/command?command="+url.QueryEscape(*command), nil)
+		if *dialect == "mwaa" {
+			req, _ = http.NewRequest(http.MethodPost, *target+"/aws_mwaa/cli", strings.NewReader(*command))
+			req.Header.Set("Content-Type", "text/plain")
+		}
+		req.Header.Set("Authorization", "Bearer "+*token)
+		return req
+	}
 	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *clients}}
 	ctx, stop := context.WithTimeout(context.Background(), *duration)
 	defer stop()
@@ -48,8 +57,7 @@ func main() {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				req, _ := http.NewRequest(http.MethodGet, endpoint, nil)
-				req.Header.Set("Authorization", "Bearer "+*token)
+				req := newRequest()
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				status := "error"
@@ -78,7 +86,7 @@ func main() {
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	fmt.Printf("%d clients sending `%s` for %s (last answer after %s)\n", *clients, *command, *duration, elapsed.Round(time.Millisecond))
+	fmt.Printf("%d clients sending `%s` in the %s dialect for %s (last answer after %s)\n", *clients, *command, *dialect, *duration, elapsed.Round(time.Millisecond))
 	keys := make([]string, 0, len(statuses))
 	for k := range statuses {
 		keys = append(keys, k)

@@ -173,11 +173,12 @@ func (b *browser) dagRows(tb testing.TB) map[string]string {
 // `dags list-runs` takes the DAG as a positional).
 func TestAdminPageInChromium(t *testing.T) {
 	tokens := mustTokensFile(t, "Admin", "Viewer")
-	onAirflow(t, "3", "[auth]\ntokens_file = "+tokens+"\n", func(t *testing.T, _ string, home *testbed.Home, g *gatewayClient) {
+	onAirflow(t, "3", "[gateway]\nsecret_key = browser-test-secret-key-0123456789\n[auth]\ntokens_file = "+tokens+"\n", func(t *testing.T, _ string, home *testbed.Home, g *gatewayClient) {
 		waitWarm(t, g)
 		admin := newBrowser(t)
 		t.Run("admin", func(t *testing.T) { adminSession(t, home, g, admin) })
 		t.Run("viewer", func(t *testing.T) { viewerSession(t, home, g) })
+		t.Run("MWAA console login and a login link", func(t *testing.T) { consoleLogin(t, g) })
 		t.Run("cross-site", func(t *testing.T) { crossSite(t, home, g, admin) })
 	})
 }
@@ -452,6 +453,35 @@ func viewerSession(t *testing.T, home *testbed.Home, g *gatewayClient) {
 		if m.Source != "network" || !strings.Contains(m.Text, "403") {
 			t.Errorf("console: %s (%s:%d)", m, m.URL, m.Line+1)
 		}
+	}
+}
+
+// consoleLogin opens MWAA's console login link with a minted Viewer token in its fragment in a fresh
+// browser: its page posts the token and the admin page follows, as that Viewer; then the page's "Login
+// link" button mints a 2-hour link for the session's role, which logs another browser in.
+func consoleLogin(t *testing.T, g *gatewayClient) {
+	minted := mintCLIToken(t, http.DefaultClient, g.url, roleTokenOf("Viewer"), "Viewer")
+	b := newBrowser(t)
+	b.do(t, time.Minute,
+		chromedp.Navigate(g.url+"/aws_mwaa/aws-console-sso?login=true#"+minted),
+		chromedp.WaitVisible(chromedp.ID("login-link")),
+	)
+	if loc, who, role := eval[string](t, b, `location.pathname`), eval[string](t, b, `document.getElementById('who').textContent`),
+		eval[string](t, b, `document.getElementById('role').textContent`); loc != "/admin/rest_api/" || who != "viewer-bot/minted" || role != "Viewer" {
+		t.Errorf("the console login link led to %s as %s (%s)", loc, who, role)
+	}
+	b.do(t, time.Minute, chromedp.Click(chromedp.ID("login-link")), chromedp.WaitVisible(chromedp.ID("login-link-url")))
+	link := eval[string](t, b, `document.getElementById('login-link-url').value`)
+	if !strings.HasPrefix(link, g.url+"/login?token=agw1.") {
+		t.Fatalf("the login link shown: %q", link)
+	}
+	other := newBrowser(t)
+	other.do(t, time.Minute, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("login-link")))
+	if who := eval[string](t, other, `document.getElementById('who').textContent`); who != "viewer-bot/minted" {
+		t.Errorf("the login link logged in as %q", who)
+	}
+	for _, m := range append(b.console(), other.console()...) {
+		t.Errorf("console: %s (%s:%d)", m, m.URL, m.Line+1)
 	}
 }
 

@@ -4,6 +4,7 @@
 //	airflow-gateway check --config FILE   check the configuration and the Airflow installation
 //	airflow-gateway version               print the gateway's version
 //	airflow-gateway hash-token            read a token on stdin, print its SHA-256 for the tokens file
+//	airflow-gateway token create          mint a short-lived token through a running gateway
 package main
 
 import (
@@ -35,12 +36,13 @@ func main() {
 	}
 }
 
-const usage = `usage: airflow-gateway [serve|check|version|hash-token] [--config FILE]
+const usage = `usage: airflow-gateway [serve|check|version|hash-token|token create] [--config FILE]
 
   serve       run the server (the default)
   check       load the configuration, find Airflow, print what was found
   version     print the gateway's version
   hash-token  read a token on stdin and print its SHA-256, for [auth] tokens_file
+  token       token create [--ttl 2h] [--role ROLE]: mint a short-lived token through a running gateway
 `
 
 // run is the whole program; ctx ends it.
@@ -48,6 +50,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	sub := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		sub, args = args[0], args[1:]
+	}
+	if sub == "token" {
+		return tokenCommand(ctx, args, getenv, stdout, stderr)
 	}
 	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)

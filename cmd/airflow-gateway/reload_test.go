@@ -22,7 +22,7 @@ func TestSIGHUPReloadsTokens(t *testing.T) {
 	home := testbed.MustHome(t, "3")
 	file := mustTokensFile(t, "Admin", "Viewer")
 	logs := &testbed.Buffer{}
-	proc, url := gatewayProcessWith(t, home, "executor = subprocess\nlog_format = json\n\n[auth]\ntokens_file = "+file+"\n", logs)
+	proc, url := gatewayProcessWith(t, home, "executor = subprocess\nlog_format = json\nsecret_key = reload-test-secret-key-0123456789\n\n[auth]\ntokens_file = "+file+"\n", logs)
 	g := &gatewayClient{url: url, ran: map[string]bool{}, logs: logs}
 	admin, viewer, user := roleTokenOf("Admin"), roleTokenOf("Viewer"), roleTokenOf("User")
 
@@ -40,6 +40,11 @@ func TestSIGHUPReloadsTokens(t *testing.T) {
 	}
 	if code := withSession(); code != http.StatusOK {
 		t.Fatalf("the Viewer's session before the reload: %d", code)
+	}
+	// A token minted from the Viewer's works until the reload that removes its parent.
+	minted := mintCLIToken(t, http.DefaultClient, url, viewer, "Viewer")
+	if code, _ := g.as(t, minted, "/api/v1/commands"); code != http.StatusOK {
+		t.Fatalf("the minted token before the reload: %d", code)
 	}
 	if code, _ := g.as(t, user, "/api/v1/commands"); code != http.StatusUnauthorized {
 		t.Fatalf("the User token before it is added: %d", code)
@@ -75,6 +80,9 @@ func TestSIGHUPReloadsTokens(t *testing.T) {
 	}
 	if code := withSession(); code != http.StatusUnauthorized {
 		t.Errorf("the removed Viewer's session: %d", code)
+	}
+	if code, _ := g.as(t, minted, "/api/v1/commands"); code != http.StatusUnauthorized {
+		t.Errorf("the token minted from the removed Viewer: %d", code)
 	}
 	if code := <-running; code != http.StatusOK {
 		t.Errorf("the command that ran across the reload: %d", code)

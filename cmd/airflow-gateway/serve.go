@@ -50,6 +50,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		log.Warn("no token is configured: every request is let in with role Admin", "listen", cfg.Listen)
 	}
 	creds.SignSessions([]byte(cfg.SecretKey), cfg.TLSCert != "")
+	creds.MaxTokenTTL = cfg.MaxTokenTTL
 	reloadTokensOnHangup(ctx, cfg, creds, log)
 	policy := commands.NewPolicy(st.catalog, st.dags)
 	policy.AllowDaemons = cfg.AllowDaemons

@@ -68,6 +68,7 @@ func TestReplicas(t *testing.T) {
 	t.Run("client flows through the balancer", func(t *testing.T) { clientFlows(t, lb.URL, homeA) })
 	t.Run("concurrent forced deploys", func(t *testing.T) { deployRace(t, lb.URL, homeA, homeB) })
 	t.Run("a job across replicas", func(t *testing.T) { jobAcrossReplicas(t, homeA, urlA, urlB) })
+	t.Run("a token minted by one replica", func(t *testing.T) { mintedAcrossReplicas(t, urlA, urlB) })
 	t.Run("failover", func(t *testing.T) { failover(t, lb.URL, a, databaseURL) })
 	t.Run("a replica killed while its job runs", func(t *testing.T) { killedWithAJob(t, lb.URL, a, b, databaseURL) })
 }
@@ -196,6 +197,36 @@ func jobAcrossReplicas(t *testing.T, home *testbed.Home, urlA, urlB string) {
 		testbed.AssertExited(t, pids)
 	}
 	t.Logf("a cancel ended A's job in %s through A, in %s through B", took[urlA].Round(time.Millisecond), took[urlB].Round(time.Millisecond))
+}
+
+// mintedAcrossReplicas mints a token through replica a and runs a command with it through replica b,
+// which shares the secret_key: minted tokens are stateless.
+func mintedAcrossReplicas(t *testing.T, urlA, urlB string) {
+	req, _ := http.NewRequest(http.MethodPost, urlA+"/api/v1/tokens", strings.NewReader(`{"ttl": "10m", "role": "Viewer"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var minted struct{ Token string }
+	_ = json.NewDecoder(resp.Body).Decode(&minted)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("mint through a: %d", resp.StatusCode)
+	}
+	for name, url := range map[string]string{"a": urlA, "b": urlB} {
+		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/command?command=version", nil)
+		req.Header.Set("Authorization", "Bearer "+minted.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("the token minted by a, on replica %s: %d", name, resp.StatusCode)
+		}
+	}
 }
 
 // failover keeps 4 clients sending through the balancer, each a request every 10 ms or as soon as the

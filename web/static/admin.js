@@ -393,6 +393,31 @@
     }
   }
 
+  // --- Login link ----------------------------------------------------------------------------------
+
+  // mintLoginLink mints a 2-hour token of the session's role and shows the link that logs a browser in
+  // with it, as the DMS console hands one out.
+  async function mintLoginLink() {
+    const out = byId('login-link-result');
+    const r = await send('/api/v1/tokens', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ttl: '2h' }) });
+    out.hidden = false;
+    out.textContent = '';
+    if (r.status !== 201 || !r.body) {
+      out.className = 'banner error';
+      out.textContent = explain(r);
+      return;
+    }
+    out.className = 'banner';
+    out.append('A login link for ' + r.body.name + ' (role ' + r.body.role + '), valid until ' + r.body.expires_at + ': ');
+    const link = document.createElement('input');
+    link.id = 'login-link-url';
+    link.readOnly = true;
+    link.value = r.body.login_url;
+    link.size = 60;
+    out.append(link);
+    link.select();
+  }
+
   window.addEventListener('hashchange', showPanel);
   for (const button of document.querySelectorAll('button[data-example]')) button.addEventListener('click', fillExample);
   showPanel();
@@ -400,6 +425,7 @@
   byId('console-form').addEventListener('submit', runConsole);
   byId('dags-refresh').addEventListener('click', loadDags);
   byId('jobs-refresh').addEventListener('click', loadJobs);
+  if (byId('login-link')) byId('login-link').addEventListener('click', mintLoginLink);
   loadDags();
   loadJobs();
 })();

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The MWAA dialect against the command dialect: one warm gateway on a fresh Airflow home, then rounds in
+# which bench/load sends `version` through each dialect in turn (CLIENTS clients, DURATION each). Prints
+# each run and, per round, the time per answer of the MWAA dialect over the command dialect's.
+#
+#   bench/mwaa.sh [2|3] [ROUNDS] [CLIENTS] [DURATION]      (3, 3 rounds, 4 clients, 15s)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+major=${1:-3} rounds=${2:-3} clients=${3:-4} duration=${4:-15s}
+work=$(mktemp -d)
+trap 'kill "$gw" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+envfile=$("$top/testbed/setup.sh" "$major")
+airflow=$(grep "^AIRFLOW_GATEWAY_TEST_AIRFLOW_${major}=" "$envfile" | cut -d= -f2-)
+"$top/testbed/home.sh" "$airflow" "$work/airflow" >/dev/null
+token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+cat > "$work/gateway.cfg" <<CFG
+[gateway]
+listen = 127.0.0.1:0
+airflow_bin = $airflow
+airflow_home = $work/airflow
+executor = warm
+
+[rest_api_plugin]
+rest_api_plugin_expected_http_token = $token
+CFG
+(cd "$top" && go build -o "$work/airflow-gateway" ./cmd/airflow-gateway && go build -o "$work/load" ./bench/load)
+"$work/airflow-gateway" serve --config "$work/gateway.cfg" > "$work/out" 2> "$work/log" &
+gw=$!
+for _ in $(seq 120); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.5; done
+url=$(grep -o 'http://[^ ]*' "$work/out")
+for _ in $(seq 240); do curl -sf "$url/health" | grep -q '"warm":true' && break; sleep 0.5; done
+echo "gateway pid $gw on $url (Airflow $("$airflow" version 2>/dev/null | tail -1)), warm, $(nproc) cores"
+rate() { grep -o '([0-9.]* per second)' | grep -o '[0-9.]*' | head -1; }
+for round in $(seq "$rounds"); do
+  cmd=$("$work/load" -url "$url" -token "$token" -clients "$clients" -duration "$duration" -dialect command | tee /dev/stderr | rate)
+  mw=$("$work/load" -url "$url" -token "$token" -clients "$clients" -duration "$duration" -dialect mwaa | tee /dev/stderr | rate)
+  echo "round $round: command $cmd/s, MWAA $mw/s, time per answer MWAA/command $(awk -v a="$cmd" -v b="$mw" 'BEGIN { printf "%.3f", a / b }')"
+done
