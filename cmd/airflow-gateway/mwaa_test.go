@@ -222,6 +222,26 @@ func TestMWAAClientsAgainstAirflow(t *testing.T) {
 			}
 		})
 
+		t.Run("airflow-gateway token create", func(t *testing.T) {
+			env := map[string]string{"AIRFLOW_GATEWAY_URL": g.url, "AIRFLOW_GATEWAY_TOKEN": roleTokenOf("Op")}
+			var out, errs strings.Builder
+			if err := run(t.Context(), []string{"token", "create", "--ttl", "60s", "--role", "Viewer"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs); err != nil {
+				t.Fatalf("token create: %v\n%s", err, errs.String())
+			}
+			var minted struct{ Token, Name, Role string }
+			if err := json.Unmarshal([]byte(out.String()), &minted); err != nil || minted.Name != "op-bot/minted" || minted.Role != "Viewer" {
+				t.Fatalf("token create printed %q (%v)", out.String(), err)
+			}
+			if got := viaPipeline(t, g.url, minted.Token, "", "version"); got.exitCode != 0 {
+				t.Errorf("the token from token create: %+v", got)
+			}
+			// Above the minting token's role: the gateway's reason, and a failure.
+			err := run(t.Context(), []string{"token", "create", "--role", "Admin"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs)
+			if err == nil || !strings.Contains(err.Error(), "cannot mint one of role Admin") {
+				t.Errorf("token create above its role: %v", err)
+			}
+		})
+
 		t.Run("a 10-second token expires", func(t *testing.T) {
 			if major != "3" {
 				t.Skip("the expiry is the gateway's alone: one Airflow version shows it")
