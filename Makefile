@@ -6,7 +6,7 @@ GO ?= go
 # Each fuzz target runs a fixed number of inputs, not a fixed time: Go 1.26's fuzz coordinator can report
 # "context deadline exceeded" as a failure when a -fuzztime duration ends while a worker is busy.
 FUZZEXECS ?= 100000
-FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzSplitCommand commands:FuzzResolvePlugin \
+FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzResolveArgv commands:FuzzSplitCommand commands:FuzzResolvePlugin \
 	commands:FuzzCheckDAGFileName commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
 	config:FuzzParseTokens gateway:FuzzSessionCookie gateway:FuzzMintedToken
 
@@ -14,7 +14,7 @@ FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzSplitCommand commands:FuzzR
 # packages at a time, so that their waits overlap on a machine of two cores.
 LONG_PACKAGES = ./commands/warm ./testbed/replicas ./cmd/airflow-gateway
 
-.PHONY: test test-short testbed check fuzz demo build
+.PHONY: test test-short testbed check fuzz demo build dist cross
 
 # setup.sh prints the env file naming the installed Airflows and schemathesis, chromium.sh the browser the
 # admin page's tests drive, postgres.sh the PostgreSQL server's programs, debian.sh the load balancer in
@@ -41,7 +41,7 @@ testbed:
 	./testbed/debian.sh jq jq
 	./testbed/debian.sh curl curl
 
-check:
+check: cross
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet ./...
 
@@ -51,8 +51,32 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZEXECS)x -fuzzminimizetime=2s ./$${t%%:*}; \
 	done
 
+STAMP = -X main.commit=$(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +changes)
+
 build:
-	$(GO) build -o bin/airflow-gateway ./cmd/airflow-gateway
+	$(GO) build -ldflags "$(STAMP)" -o bin/airflow-gateway ./cmd/airflow-gateway
+
+# The systems clients run on. The server runs on Linux; the other builds are the client (run, jobs,
+# token create) and say so when asked to serve.
+DIST_TARGETS = linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+VERSION ?= $(shell sed -n 's/^var version = "\(.*\)"/\1/p' cmd/airflow-gateway/main.go)
+
+# make cross   checks that the client builds for every system of DIST_TARGETS (make check runs it)
+cross:
+	@set -e; for t in $(DIST_TARGETS); do \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o /dev/null ./cmd/airflow-gateway; echo "builds for $$t"; \
+	done
+
+# make dist    static binaries for DIST_TARGETS in dist/, with SHA256SUMS
+dist:
+	rm -rf dist && mkdir -p dist
+	@set -e; for t in $(DIST_TARGETS); do \
+		ext=""; [ "$${t%/*}" = windows ] && ext=.exe; \
+		out=dist/airflow-gateway-$(VERSION)-$${t%/*}-$${t#*/}$$ext; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -trimpath -ldflags "-s -w $(STAMP)" -o $$out ./cmd/airflow-gateway; \
+		echo "$$out"; \
+	done
+	cd dist && sha256sum airflow-gateway-* > SHA256SUMS
 
 demo:
 	./testbed/demo.sh

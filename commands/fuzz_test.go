@@ -126,3 +126,26 @@ func FuzzSplitCommand(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResolveArgv feeds arbitrary exact words ({"argv": [...]}), joined by NUL in the corpus, to the
+// resolver: what it accepts comes out canonical, with no NUL and no control character but tab and newline.
+func FuzzResolveArgv(f *testing.F) {
+	for _, tt := range commandstest.HostileLines {
+		f.Add(strings.ReplaceAll(tt.Line, " ", "\x00"))
+	}
+	for _, words := range [][]string{{"dags", "trigger", "gw_conf", "-c", `{"a": "b c"}`}, {"variables", "set", "k", "two words"},
+		{"variables", "set", "k", "line one\nline two"}, {"dags list"}, {"dags", "list", "--subdir", "/etc"}, {"airflow", "version"}} {
+		f.Add(strings.Join(words, "\x00"))
+	}
+	policy := mustPolicy(f, "3")
+	f.Fuzz(func(t *testing.T, joined string) {
+		inv, err := policy.ResolveArgv(strings.Split(joined, "\x00"), commands.RoleAdmin)
+		if err != nil {
+			if commands.ErrorCode(err) == commands.EINTERNAL || err.Error() == "" {
+				t.Fatalf("refused without a message for the caller: %v", err)
+			}
+			return
+		}
+		assertCanonical(t, joined, inv, "\x00\r")
+	})
+}

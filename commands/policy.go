@@ -30,6 +30,15 @@ func NewPolicy(catalog *Catalog, dagsFolder string) *Policy {
 // DagsFolder returns the folder that confined paths must lie in.
 func (p *Policy) DagsFolder() string { return p.dagsFolder }
 
+// ResolveArgv checks exact words (see CheckArgv) and resolves them; see Resolve.
+func (p *Policy) ResolveArgv(words []string, role Role) (*Invocation, error) {
+	words, err := CheckArgv(words)
+	if err != nil {
+		return nil, err
+	}
+	return p.Resolve(words, role)
+}
+
 // ResolveLine splits a command line and resolves it; see Resolve.
 func (p *Policy) ResolveLine(line string, role Role) (*Invocation, error) {
 	words, err := SplitCommand(line)

@@ -57,6 +57,29 @@ func SplitCommand(line string) ([]string, error) {
 	return words, nil
 }
 
+// CheckArgv holds exact words, given as an argv rather than a line (`{"argv": [...]}`), to the limits a
+// command line has: at most MaxCommandBytes in all and valid UTF-8, with no control character but tab and
+// newline (a value may span lines; it is never read by a shell). Nothing is split or unquoted.
+func CheckArgv(words []string) ([]string, error) {
+	if len(words) == 0 {
+		return nil, Errorf(EINVALID, "argv is empty; send the command's words, such as [\"dags\", \"list\"]")
+	}
+	total := 0
+	for i, w := range words {
+		total += len(w) + 1
+		if total > MaxCommandBytes {
+			return nil, Errorf(EINVALID, "argv is over %d bytes in all; the limit is that of a command line", MaxCommandBytes)
+		}
+		if !utf8.ValidString(w) {
+			return nil, Errorf(EINVALID, "argv word %d is not valid UTF-8; send UTF-8 text", i)
+		}
+		if strings.ContainsFunc(w, func(r rune) bool { return unicode.IsControl(r) && r != '\t' && r != '\n' }) {
+			return nil, Errorf(EINVALID, "argv word %d, %q, holds a control character; only tab and newline may stand in a value", i, Shorten(w))
+		}
+	}
+	return words, nil
+}
+
 func operatorAt(line string, pos int) string {
 	end := pos
 	for end < len(line) && strings.IndexByte(";&|<>", line[end]) >= 0 {

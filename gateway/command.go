@@ -27,11 +27,11 @@ type commandResponse struct {
 
 // handleCommand runs one command of the command dialect: GET|POST /api/v1/command.
 func (s *Server) handleCommand(c echo.Context) error {
-	line, err := commandLine(c)
+	cmd, err := readCommand(c)
 	if err != nil {
 		return writeProblem(c, err, nil)
 	}
-	inv, res, err := s.runLine(c, line)
+	inv, res, err := s.runCommand(c, cmd)
 	if err != nil {
 		return writeProblem(c, err, res)
 	}
@@ -53,11 +53,26 @@ func (s *Server) handleCommand(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, out)
 }
 
-// runLine resolves a command line for the caller and runs it, as the command and the MWAA dialects do.
-// A command stopped because the gateway shuts down is an error (answered 503 with its output); one
-// stopped because the client went away comes back with res.Canceled set, for nobody to answer.
-func (s *Server) runLine(c echo.Context, line string) (*commands.Invocation, *commands.Result, error) {
-	inv, err := s.svc.ResolveLine(line, principalOf(c).Role)
+// commandRequest is the command a request names: a line, split into words as a shell would, or the
+// exact words of {"argv": [...]}, which nothing splits.
+type commandRequest struct {
+	line string
+	argv []string
+}
+
+// resolve checks the command for role.
+func (cmd commandRequest) resolve(svc *commands.Service, role commands.Role) (*commands.Invocation, error) {
+	if cmd.argv != nil {
+		return svc.ResolveArgv(cmd.argv, role)
+	}
+	return svc.ResolveLine(cmd.line, role)
+}
+
+// runCommand resolves a command for the caller and runs it, as the command and the MWAA dialects do. A
+// command stopped because the gateway shuts down is an error (answered 503 with its output); one stopped
+// because the client went away comes back with res.Canceled set, for nobody to answer.
+func (s *Server) runCommand(c echo.Context, cmd commandRequest) (*commands.Invocation, *commands.Result, error) {
+	inv, err := cmd.resolve(s.svc, principalOf(c).Role)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,50 +87,64 @@ func (s *Server) runLine(c echo.Context, line string) (*commands.Invocation, *co
 	return inv, res, err
 }
 
-// commandLine reads the command from the query string, a form field or a JSON body {"command": "..."}.
-func commandLine(c echo.Context) (string, error) {
+// readCommand reads the command from the query string, a form field, or a JSON body {"command": "..."}
+// or {"argv": [...]}.
+func readCommand(c echo.Context) (commandRequest, error) {
+	line, argv, err := commandLine(c)
+	return commandRequest{line: line, argv: argv}, err
+}
+
+// commandLine reads the command line from the query string, a form field or a JSON body, or the exact
+// words of a JSON body's argv.
+func commandLine(c echo.Context) (string, []string, error) {
 	r := c.Request()
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return "", commands.Errorf(commands.EINVALID, "the query string cannot be read (%v); percent-encode `;` as %%3B and `&` inside values as %%26", err)
+		return "", nil, commands.Errorf(commands.EINVALID, "the query string cannot be read (%v); percent-encode `;` as %%3B and `&` inside values as %%26", err)
 	}
 	if q := query["command"]; len(q) > 0 {
 		if len(q) > 1 {
-			return "", commands.Errorf(commands.EINVALID, "`command` is given %d times; send one command per request", len(q))
+			return "", nil, commands.Errorf(commands.EINVALID, "`command` is given %d times; send one command per request", len(q))
 		}
-		return q[0], nil
+		return q[0], nil, nil
 	}
 	if r.Method != http.MethodPost {
-		return "", commands.Errorf(commands.EINVALID, "no command given: add ?command=... (for example ?command=dags%%20list)")
+		return "", nil, commands.Errorf(commands.EINVALID, "no command given: add ?command=... (for example ?command=dags%%20list)")
 	}
 	ctype, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 	switch ctype {
 	case echo.MIMEApplicationJSON:
 		var body struct {
-			Command *string `json:"command"`
+			Command *string   `json:"command"`
+			Argv    *[]string `json:"argv"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			return "", bodyError(err, "the JSON body cannot be read (%v); send {\"command\": \"dags list\"}")
+			return "", nil, bodyError(err, "the JSON body cannot be read (%v); send {\"command\": \"dags list\"} or {\"argv\": [\"dags\", \"list\"]}")
 		}
-		if body.Command == nil {
-			return "", commands.Errorf(commands.EINVALID, "the JSON body has no \"command\"; send {\"command\": \"dags list\"}")
+		switch {
+		case body.Command != nil && body.Argv != nil:
+			return "", nil, commands.Errorf(commands.EINVALID, "the JSON body has both \"command\" and \"argv\"; send one: a line to split, or the exact words")
+		case body.Argv != nil:
+			return "", *body.Argv, nil
+		case body.Command == nil:
+			return "", nil, commands.Errorf(commands.EINVALID, "the JSON body has no \"command\"; send {\"command\": \"dags list\"} or {\"argv\": [\"dags\", \"list\"]}")
 		}
-		return *body.Command, nil
+		return *body.Command, nil, nil
 	case echo.MIMEApplicationForm, echo.MIMEMultipartForm:
 		form, err := c.FormParams()
 		if err != nil {
-			return "", bodyError(err, "the form cannot be read (%v); send command=... as a form field")
+			return "", nil, bodyError(err, "the form cannot be read (%v); send command=... as a form field")
 		}
 		if v := form["command"]; len(v) == 1 {
-			return v[0], nil
+			return v[0], nil, nil
 		} else if len(v) > 1 {
-			return "", commands.Errorf(commands.EINVALID, "`command` is given %d times; send one command per request", len(v))
+			return "", nil, commands.Errorf(commands.EINVALID, "`command` is given %d times; send one command per request", len(v))
 		}
-		return "", commands.Errorf(commands.EINVALID, "the form has no `command` field")
+		return "", nil, commands.Errorf(commands.EINVALID, "the form has no `command` field")
 	case "":
-		return "", commands.Errorf(commands.EINVALID, "no command given: add ?command=..., a form field `command`, or a JSON body {\"command\": \"...\"}")
+		return "", nil, commands.Errorf(commands.EINVALID, "no command given: add ?command=..., a form field `command`, or a JSON body {\"command\": \"...\"}")
 	}
-	return "", commands.Errorf(commands.EINVALID, "content type %q is not accepted; send application/json, a form, or ?command=...", strings.TrimSpace(ctype))
+	return "", nil, commands.Errorf(commands.EINVALID, "content type %q is not accepted; send application/json, a form, or ?command=...", strings.TrimSpace(ctype))
 }
 
 // handleCommands lists the commands the caller's role may run: GET /api/v1/commands.

@@ -44,11 +44,11 @@ func (s *Server) handleJobStart(c echo.Context) error {
 	if s.jobs == nil {
 		return writeProblem(c, jobsOff, nil)
 	}
-	line, err := commandLine(c)
+	cmd, err := readCommand(c)
 	if err != nil {
 		return writeProblem(c, err, nil)
 	}
-	inv, err := s.svc.ResolveLine(line, principalOf(c).Role)
+	inv, err := cmd.resolve(s.svc, principalOf(c).Role)
 	if err != nil {
 		return writeProblem(c, err, nil)
 	}

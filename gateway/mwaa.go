@@ -37,7 +37,7 @@ func (s *Server) handleMWAA(c echo.Context) error {
 	if err != nil {
 		return writeMWAAError(c, err, nil)
 	}
-	_, res, err := s.runLine(c, line)
+	_, res, err := s.runCommand(c, commandRequest{line: line})
 	if err != nil {
 		return writeMWAAError(c, err, res)
 	}

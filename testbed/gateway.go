@@ -129,7 +129,9 @@ type JobDoc struct {
 	ServedBy string `json:"-"` // the X-Served-By header a balancer in front sets: the replica that answered
 }
 
-// JobCall sends one request to a job endpoint with token.
+// JobCall sends one request to a job endpoint with token. A 5xx that is not the gateway's JSON, as a
+// balancer answers while the replica it chose has just died, comes back with its status and text as
+// Detail, for the caller to try again.
 func JobCall(tb testing.TB, base, token, method, path string) *JobDoc {
 	tb.Helper()
 	req, _ := http.NewRequest(method, base+path, nil)
@@ -139,9 +141,13 @@ func JobCall(tb testing.TB, base, token, method, path string) *JobDoc {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
 	var d JobDoc
-	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
+	if err := json.Unmarshal(body, &d); err != nil {
+		if resp.StatusCode < 500 {
+			tb.Fatalf("%s %s: %d %v: %.200s", method, path, resp.StatusCode, err, body)
+		}
+		d.Detail = string(body)
 	}
 	d.Status = resp.StatusCode
 	d.ServedBy = resp.Header.Get("X-Served-By")

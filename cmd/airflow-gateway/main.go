@@ -5,6 +5,8 @@
 //	airflow-gateway version               print the gateway's version
 //	airflow-gateway hash-token            read a token on stdin, print its SHA-256 for the tokens file
 //	airflow-gateway token create          mint a short-lived token through a running gateway
+//	airflow-gateway run -- ARGS...        run an Airflow command through a gateway (also as `airflow ARGS`)
+//	airflow-gateway jobs list|follow|cancel
 package main
 
 import (
@@ -18,6 +20,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -25,7 +29,16 @@ import (
 // version is the gateway's version; release builds set it with -ldflags "-X main.version=...".
 var version = "0.1.0"
 
+// commit is the commit the binary was built from, set by make build and make dist with -ldflags
+// "-X main.commit=..."; without it, the version control stamp of go build is read.
+var commit = ""
+
 func main() {
+	if isClient(os.Args) {
+		interrupts := make(chan os.Signal, 2)
+		signal.Notify(interrupts, os.Interrupt)
+		os.Exit(runClient(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr, interrupts))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
@@ -37,6 +50,7 @@ func main() {
 }
 
 const usage = `usage: airflow-gateway [serve|check|version|hash-token|token create] [--config FILE]
+       airflow-gateway run [--job] -- ARGS...   (see airflow-gateway run --help)
 
   serve       run the server (the default)
   check       load the configuration, find Airflow, print what was found
@@ -69,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch sub {
 	case "version":
-		fmt.Fprintln(stdout, version)
+		fmt.Fprintln(stdout, versionLine())
 		return nil
 	case "hash-token":
 		return hashToken(stdin, stdout)
@@ -97,4 +111,28 @@ func hashToken(stdin io.Reader, stdout io.Writer) error {
 	sum := sha256.Sum256([]byte(token))
 	fmt.Fprintln(stdout, hex.EncodeToString(sum[:]))
 	return nil
+}
+
+// versionLine is what `airflow-gateway version` prints: the version, then the commit it was built from
+// and when, and the Go release, as the build recorded them.
+func versionLine() string {
+	built, when, modified, goVersion := "unknown", "", false, runtime.Version()
+	if commit != "" {
+		built = commit
+	} else if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				built = s.Value[:min(len(s.Value), 12)]
+			case "vcs.time":
+				when = " " + s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if modified {
+		built += "+changes"
+	}
+	return fmt.Sprintf("airflow-gateway %s (commit %s%s, %s, %s/%s)", version, built, when, goVersion, runtime.GOOS, runtime.GOARCH)
 }
