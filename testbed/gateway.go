@@ -36,6 +36,16 @@ var gatewayBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// GatewayBinary returns the gateway's binary, built from this module once per test process.
+func GatewayBinary(tb testing.TB) string {
+	tb.Helper()
+	bin, err := gatewayBinary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bin
+}
+
 // GatewayProcess starts the gateway (built from this module) as a process of its own on home, with the
 // plugin token token and extra lines in [gateway] (other sections may follow them; a `listen =` among
 // them replaces 127.0.0.1:0), logging to logs. It returns the process and its URL, and stops the process

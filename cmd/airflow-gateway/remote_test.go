@@ -1,0 +1,386 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/cmd/airflow-gateway/client"
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
+)
+
+// ran is what a command printed, and how it exited.
+type ran struct {
+	stdout, stderr string
+	code           int
+}
+
+// clientEnv is the environment of a client of g: its URL and token, and a configuration folder of its own.
+func clientEnv(tb testing.TB, url string) map[string]string {
+	return map[string]string{"AIRFLOW_GATEWAY_URL": url, "AIRFLOW_GATEWAY_TOKEN": testToken, "XDG_CONFIG_HOME": tb.TempDir()}
+}
+
+// viaClient runs `airflow-gateway run -- args` in-process against the gateway at url.
+func viaClient(tb testing.TB, url string, args ...string) ran {
+	tb.Helper()
+	env := clientEnv(tb, url)
+	var stdout, stderr strings.Builder
+	code := runClient(context.Background(), append([]string{"airflow-gateway", "run", "--"}, args...), func(k string) string { return env[k] },
+		&stdout, &stderr, make(chan os.Signal))
+	return ran{stdout.String(), stderr.String(), code}
+}
+
+// direct runs the local `airflow` on the home, as the gateway's token would be named in Airflow's audit
+// log and its runs' triggering user.
+func direct(tb testing.TB, home *testbed.Home, args ...string) ran {
+	tb.Helper()
+	cmd := exec.Command(home.Airflow, args...)
+	cmd.Env = append(os.Environ(), "AIRFLOW_HOME="+home.Dir, "LOGNAME=gateway-rest_api_plugin", "USER=gateway-rest_api_plugin")
+	cmd.Dir = home.Dir
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := ran{stdout.String(), stderr.String(), 0}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// sameAs fails tb unless the client printed what the local CLI did: the same exit code, and stdout and
+// stderr equal once the values that change from run to run are masked and each run's own names (pairs
+// of own: what, then what it stands for) are put back. filter drops Airflow's log lines from the local
+// stdout, as the gateway's command dialect does.
+func sameAs(tb testing.TB, label string, got, want ran, filter bool, own ...string) {
+	tb.Helper()
+	if filter {
+		want.stdout = commands.FilterLoadingMessages(want.stdout)
+	}
+	norm := func(s string) string {
+		for i := 0; i+1 < len(own); i += 2 {
+			s = strings.ReplaceAll(s, own[i], own[i+1])
+		}
+		return commandstest.MaskRun(s)
+	}
+	if got.code != want.code || norm(got.stdout) != norm(want.stdout) || norm(got.stderr) != norm(want.stderr) {
+		tb.Errorf("%s: through the gateway\n%q\n%q\nexit %d\ndirectly\n%q\n%q\nexit %d", label, got.stdout, got.stderr, got.code,
+			want.stdout, want.stderr, want.code)
+	}
+}
+
+// TestRemoteCLIAgainstAirflow runs commands through `airflow-gateway run` and directly through the local
+// `airflow` on the same home, on each Airflow version, and compares what they print and how they exit.
+func TestRemoteCLIAgainstAirflow(t *testing.T) {
+	forEachAirflow(t, "", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+		v2 := major == "2"
+		t.Run("same as the local CLI", func(t *testing.T) {
+			sameAs(t, "version", viaClient(t, g.url, "version"), direct(t, home, "version"), true)
+			sameAs(t, "dags list -o json", viaClient(t, g.url, "dags", "list", "-o", "json"), direct(t, home, "dags", "list", "-o", "json"), true)
+			// The conf arrives byte for byte: the words are sent as they are, quotes and spaces and all.
+			cliDate, localDate := []string{}, []string{}
+			if v2 {
+				cliDate, localDate = []string{"-e", "2024-06-01"}, []string{"-e", "2024-06-02"}
+			}
+			sameAs(t, "dags trigger", viaClient(t, g.url, append([]string{"dags", "trigger", "gw_conf", "-r", "cli_run", "-c", `{"a": "b c"}`}, cliDate...)...),
+				direct(t, home, append([]string{"dags", "trigger", "gw_conf", "-r", "loc_run", "-c", `{"a": "b c"}`}, localDate...)...), true,
+				"cli_run", "RUN", "loc_run", "RUN", "2024-06-01", "DATE", "2024-06-02", "DATE")
+			if !v2 {
+				if s := home.Run(t, "dags", "state", "gw_conf", "cli_run"); !strings.Contains(s, `{"a": "b c"}`) {
+					t.Errorf("the run triggered through the client has the conf %q", s)
+				}
+			}
+			sameAs(t, "variables set", viaClient(t, g.url, "variables", "set", "rc_k", "two words"), direct(t, home, "variables", "set", "rc_k", "two words"), true)
+			got := viaClient(t, g.url, "variables", "get", "rc_k")
+			sameAs(t, "variables get", got, direct(t, home, "variables", "get", "rc_k"), true)
+			if strings.TrimSpace(got.stdout) != "two words" {
+				t.Errorf("variables get: %q", got.stdout)
+			}
+			failing := viaClient(t, g.url, "tasks", "state", "gw_conf", "show_conf", "no_such_run")
+			sameAs(t, "a failing tasks state", failing, direct(t, home, "tasks", "state", "gw_conf", "show_conf", "no_such_run"), true)
+			if failing.code == 0 {
+				t.Errorf("a failing tasks state exits 0 through the client")
+			}
+		})
+
+		t.Run("long commands run as jobs", func(t *testing.T) {
+			// gw_fails' task fails: the exit code of dags test comes through (a job keeps Airflow's log lines).
+			failed := viaClient(t, g.url, "dags", "test", "gw_fails", "2024-06-03")
+			if want := direct(t, home, "dags", "test", "gw_fails", "2024-06-04"); failed.code != want.code || failed.code == 0 {
+				t.Errorf("dags test gw_fails through the client exits %d, directly %d", failed.code, want.code)
+			}
+			if !strings.Contains(failed.stdout+failed.stderr, "this task fails on purpose") {
+				t.Errorf("dags test gw_fails through the client printed %q", tail(failed.stdout+failed.stderr))
+			}
+			ok := viaClient(t, g.url, "dags", "test", "gw_two_tasks", "2024-06-05")
+			if ok.code != 0 || !strings.Contains(ok.stdout+ok.stderr, "extracted 3 rows") {
+				t.Errorf("dags test gw_two_tasks as a job: exit %d, %q", ok.code, tail(ok.stdout+ok.stderr))
+			}
+		})
+
+		t.Run("refusals and client failures", func(t *testing.T) {
+			for _, tt := range []struct {
+				env  map[string]string
+				args []string
+				code int
+				says string
+			}{
+				{nil, []string{"dags", "list;", "id"}, client.ExitRefused, "takes one of"},
+				{nil, []string{"frobnicate"}, client.ExitRefused, "unknown command"},
+				{map[string]string{"AIRFLOW_GATEWAY_TOKEN": "wrong-token-0123456789"}, []string{"version"}, client.ExitUnauthorized, "valid token"},
+				{map[string]string{"AIRFLOW_GATEWAY_TOKEN": ""}, []string{"version"}, client.ExitConfig, "no token"},
+				{map[string]string{"AIRFLOW_GATEWAY_URL": "http://127.0.0.1:1"}, []string{"version"}, client.ExitUnreachable, "cannot reach"},
+			} {
+				env := clientEnv(t, g.url)
+				for k, v := range tt.env {
+					env[k] = v
+				}
+				var stdout, stderr strings.Builder
+				code := runClient(context.Background(), append([]string{"airflow-gateway", "run", "--"}, tt.args...), func(k string) string { return env[k] },
+					&stdout, &stderr, make(chan os.Signal))
+				if code != tt.code || !strings.Contains(stderr.String(), tt.says) {
+					t.Errorf("%q with %v: exit %d, stderr %q; want %d saying %q", tt.args, tt.env, code, stderr.String(), tt.code, tt.says)
+				}
+			}
+		})
+	})
+}
+
+// TestAirflowByName runs a shell script written for the local CLI with the binary linked as `airflow` first
+// on PATH, and the same script with the local Airflow: the same runs come out.
+func TestAirflowByName(t *testing.T) {
+	home := testbed.MustHome(t, "3")
+	g := mustServe(t, home, "")
+	bin := filepath.Join(t.TempDir(), "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(testbed.GatewayBinary(t), filepath.Join(bin, "airflow")); err != nil {
+		t.Fatal(err)
+	}
+	const script = `set -e
+airflow dags trigger gw_conf -r "$RUN" -c '{"from": "a script"}' > /dev/null
+airflow dags list-runs gw_conf -o json | grep -o "\"run_id\": \"$RUN\""
+airflow tasks state gw_conf show_conf no_such_run || echo "exit code $?"
+`
+	runScript := func(path, run string) string {
+		cmd := exec.Command("bash", "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+path+":"+os.Getenv("PATH"), "RUN="+run, "AIRFLOW_HOME="+home.Dir,
+			"AIRFLOW_GATEWAY_URL="+g.url, "AIRFLOW_GATEWAY_TOKEN="+testToken, "XDG_CONFIG_HOME="+t.TempDir())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("the script with %s: %v\n%s", path, err, out)
+		}
+		return strings.ReplaceAll(string(out), run, "RUN")
+	}
+	viaGateway, local := runScript(bin, "via_link"), runScript(filepath.Dir(home.Airflow), "via_home")
+	if viaGateway != local || !strings.Contains(local, `"run_id": "RUN"`) || !strings.Contains(local, "exit code 1") {
+		t.Errorf("the script printed\nthrough the link:\n%s\nwith the local airflow:\n%s", viaGateway, local)
+	}
+}
+
+// TestJobOutputStreamsAndResumes follows `dags test` through a proxy that is stopped and started while the
+// output comes: the client prints the first line long before the last, the output is whole and in order,
+// and Ctrl-C cancels a job with no process of it left.
+func TestJobOutputStreamsAndResumes(t *testing.T) {
+	t.Setenv("GW_SLOW_TICKS", "16") // 8 seconds of ticks, then the task ends
+	home := testbed.MustHome(t, "3")
+	testbed.PlantSlowDAG(t, home)
+	g := mustServe(t, home, "")
+	waitWarm(t, g)
+	proxy := startProxy(t, strings.TrimPrefix(g.url, "http://"))
+	env := clientEnv(t, "http://"+proxy.addr)
+
+	t.Run("a broken stream resumes", func(t *testing.T) {
+		out := &timedWriter{}
+		done := make(chan int, 1)
+		go func() {
+			done <- runClient(context.Background(), []string{"airflow-gateway", "run", "--job", "--", "tasks", "test", "gw_slow", "tick", "2024-01-01"},
+				func(k string) string { return env[k] }, out, out, make(chan os.Signal))
+		}()
+		// Once some ticks are out, the proxy goes away for a while, then comes back on the same address.
+		out.waitFor(t, "tick 2")
+		proxy.stop()
+		time.Sleep(1500 * time.Millisecond)
+		proxy.start(t)
+		var code int
+		select {
+		case code = <-done:
+		case <-time.After(3 * time.Minute):
+			t.Fatal("the client did not finish")
+		}
+		text := out.String()
+		var ticks []string
+		for _, m := range tickLine.FindAllStringSubmatch(text, -1) {
+			ticks = append(ticks, m[1])
+		}
+		if code != 0 || len(ticks) != 16 || proxy.cuts() == 0 {
+			t.Fatalf("exit %d, ticks %v, %d connections cut:\n%s", code, ticks, proxy.cuts(), tail(text))
+		}
+		for i, n := range ticks {
+			if n != strconv.Itoa(i) {
+				t.Errorf("tick %d printed as %s: a line was lost or repeated: %v", i, n, ticks)
+				break
+			}
+		}
+		first, last := out.firstAt("tick 0"), out.firstAt("tick 15")
+		t.Logf("%d ticks in order across %d cut connections; the first tick came %s before the last", len(ticks), proxy.cuts(), last.Sub(first).Round(time.Millisecond))
+		if last.Sub(first) < 2*time.Second {
+			t.Errorf("the first tick came only %s before the last: the output was not streamed", last.Sub(first))
+		}
+	})
+
+	t.Run("Ctrl-C cancels the job", func(t *testing.T) {
+		_ = os.Remove(filepath.Join(home.Dir, "gw_slow.pids"))
+		out := &timedWriter{}
+		interrupts := make(chan os.Signal, 2)
+		done := make(chan int, 1)
+		go func() {
+			done <- runClient(context.Background(), []string{"airflow-gateway", "run", "--", "tasks", "test", "gw_slow", "tick", "2024-01-02"},
+				func(k string) string { return env[k] }, out, out, interrupts)
+		}()
+		out.waitFor(t, "tick 1")
+		pids := testbed.SlowPIDs(t, home)
+		interrupts <- syscall.SIGINT
+		var code int
+		select {
+		case code = <-done:
+		case <-time.After(2 * time.Minute):
+			t.Fatal("the client did not end after Ctrl-C")
+		}
+		if code != client.ExitInterrupted || !strings.Contains(out.String(), "was canceled") {
+			t.Errorf("after Ctrl-C: exit %d\n%s", code, tail(out.String()))
+		}
+		testbed.AssertExited(t, pids)
+	})
+}
+
+// tickLine is gw_slow's line for one tick, as the task prints it.
+var tickLine = regexp.MustCompile(`(?m)\btick (\d+)$`)
+
+// timedWriter keeps what is written, and when each piece came.
+type timedWriter struct {
+	mu     sync.Mutex
+	text   strings.Builder
+	pieces []timedPiece
+}
+
+type timedPiece struct {
+	at   time.Time
+	text string
+}
+
+func (w *timedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pieces = append(w.pieces, timedPiece{time.Now(), string(p)})
+	return w.text.Write(p)
+}
+
+func (w *timedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.text.String()
+}
+
+// firstAt returns when the first piece holding s was written.
+func (w *timedWriter) firstAt(s string) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.pieces {
+		if strings.Contains(p.text, s) {
+			return p.at
+		}
+	}
+	return time.Time{}
+}
+
+// waitFor waits until s has been written.
+func (w *timedWriter) waitFor(tb testing.TB, s string) {
+	tb.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(w.String(), s); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%q was not written within 2 minutes:\n%s", s, tail(w.String()))
+		}
+	}
+}
+
+// tcpProxy forwards connections on addr to a target; stopping it closes its listener and cuts every
+// connection, as a proxy that restarts does, and starting it listens on the same address again.
+type tcpProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+	cut          int
+}
+
+func startProxy(tb testing.TB, target string) *tcpProxy {
+	p := &tcpProxy{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(testbed.FreePort(tb))), target: target}
+	p.start(tb)
+	tb.Cleanup(p.stop)
+	return p
+}
+
+func (p *tcpProxy) start(tb testing.TB) {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", p.target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+func (p *tcpProxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	if len(p.conns) > 0 {
+		p.cut++
+	}
+	p.conns = nil
+}
+
+func (p *tcpProxy) cuts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut
+}
