@@ -8,10 +8,11 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 major=${1:-3} rounds=${2:-3} clients=${3:-4} duration=${4:-15s}
-work=$(mktemp -d)
+work=$(mktemp -d) gw=""
 trap 'kill "$gw" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-envfile=$("$top/testbed/setup.sh" "$major")
+major=${major%%.*}
+envfile=$("$top/testbed/setup.sh" "$([ "$major" = 2 ] && echo 2.10 || echo "$major")")
 airflow=$(grep "^AIRFLOW_GATEWAY_TEST_AIRFLOW_${major}=" "$envfile" | cut -d= -f2-)
 "$top/testbed/home.sh" "$airflow" "$work/airflow" >/dev/null
 token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')

@@ -15,6 +15,7 @@ import (
 
 const runUsage = `usage: airflow-gateway run [--url URL] [--token-file FILE] [--profile NAME] [--cacert FILE] [--job] -- ARGS...
        airflow-gateway jobs list | follow ID | cancel ID    (the same flags before list, follow or cancel)
+       airflow-gateway deploy [--force] [--pause|--unpause] FILE.py|FILE.zip ...
        airflow ARGS...                                      (the binary installed or linked as airflow)
 
 Runs the Airflow command ARGS through a gateway: its stdout and stderr come out here, and its exit code is
@@ -34,7 +35,7 @@ func isClient(args []string) bool {
 	if clientName(args[0]) {
 		return true
 	}
-	return len(args) > 1 && (args[1] == "run" || args[1] == "jobs")
+	return len(args) > 1 && (args[1] == "run" || args[1] == "jobs" || args[1] == "deploy")
 }
 
 // clientName reports whether the program runs under the name airflow (installed or linked so), in which
@@ -47,6 +48,7 @@ func clientName(arg0 string) bool {
 func runClient(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, interrupts <-chan os.Signal) int {
 	var flags client.Flags
 	var asJob bool
+	var deploy struct{ force, pause, unpause bool }
 	var rest []string
 	sub := "run"
 	if clientName(args[0]) {
@@ -62,6 +64,11 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 		fs.StringVar(&flags.CACert, "cacert", "", "PEM certificates to trust for an HTTPS gateway, besides the system's")
 		if sub == "run" {
 			fs.BoolVar(&asJob, "job", false, "run the command as a job, with its output printed as it comes")
+		}
+		if sub == "deploy" {
+			fs.BoolVar(&deploy.force, "force", false, "replace a file of the same name (the gateway keeps the old one as a backup)")
+			fs.BoolVar(&deploy.pause, "pause", false, "pause the DAGs the file defines")
+			fs.BoolVar(&deploy.unpause, "unpause", false, "unpause the DAGs the file defines")
 		}
 		if err := fs.Parse(args[2:]); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
@@ -88,6 +95,12 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 		return runRemote(ctx, cl, rest, asJob, stdout, stderr, interrupts)
 	case "jobs":
 		return jobsCommand(ctx, cl, rest, stdout, stderr, interrupts)
+	case "deploy":
+		if len(rest) == 0 {
+			fmt.Fprint(stderr, runUsage)
+			return client.ExitRefused
+		}
+		return deployFiles(ctx, cl, rest, deploy.force, deploy.pause, deploy.unpause, stdout, stderr)
 	}
 	return client.ExitRefused
 }
@@ -200,13 +213,35 @@ func jobsCommand(ctx context.Context, cl *client.Client, args []string, stdout, 
 	return client.ExitRefused
 }
 
+// deployFiles uploads each file and prints what the gateway did with it and the file's import errors;
+// it exits 1 when a file was deployed with import errors, or the exit code of the first failure.
+func deployFiles(ctx context.Context, cl *client.Client, files []string, force, pause, unpause bool, stdout, stderr io.Writer) int {
+	code := 0
+	for _, file := range files {
+		d, err := cl.Deploy(ctx, file, force, pause, unpause)
+		if err != nil {
+			if c := report(stderr, fmt.Errorf("%s: %w", file, err)); code == 0 {
+				code = c
+			}
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", file, d.Output)
+		if d.Warning != "" {
+			fmt.Fprintf(stderr, "%s: %s\n", file, d.Warning)
+		}
+		if d.ImportErrors && code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
 // report prints why the client failed and returns the exit code it stands for.
 func report(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "airflow-gateway:", err)
 	var e *client.Error
 	if errors.As(err, &e) {
-		fmt.Fprintln(stderr, "airflow-gateway:", e.Message)
 		return e.Code
 	}
-	fmt.Fprintln(stderr, "airflow-gateway:", err)
 	return client.ExitSoftware
 }

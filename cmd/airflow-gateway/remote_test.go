@@ -190,6 +190,34 @@ airflow tasks state gw_conf show_conf no_such_run || echo "exit code $?"
 	if viaGateway != local || !strings.Contains(local, `"run_id": "RUN"`) || !strings.Contains(local, "exit code 1") {
 		t.Errorf("the script printed\nthrough the link:\n%s\nwith the local airflow:\n%s", viaGateway, local)
 	}
+
+	// airflow-gateway deploy: a good file, the same name again without --force, and a broken file.
+	dir := t.TempDir()
+	good, broken := filepath.Join(dir, "gw_client_deployed.py"), filepath.Join(dir, "gw_client_broken.py")
+	if err := os.WriteFile(good, []byte(testbed.UploadedDAG("gw_client_deployed", "by the client")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(broken, []byte("from airflow import DAG\nraise RuntimeError('broken on purpose')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := clientEnv(t, g.url)
+	deploy := func(args ...string) (int, string, string) {
+		var stdout, stderr strings.Builder
+		code := runClient(context.Background(), append([]string{"airflow-gateway", "deploy"}, args...), func(k string) string { return env[k] }, &stdout, &stderr, make(chan os.Signal))
+		return code, stdout.String(), stderr.String()
+	}
+	if code, out, errs := deploy("--pause", good); code != 0 || !strings.Contains(out, "gw_client_deployed.py") {
+		t.Errorf("deploy of a good file: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, _, errs := deploy(good); code != client.ExitRefused || !strings.Contains(errs, "already exists") {
+		t.Errorf("deploy again without --force: exit %d, %s", code, errs)
+	}
+	if code, _, errs := deploy("--force", good); code != 0 {
+		t.Errorf("deploy again with --force: exit %d, %s", code, errs)
+	}
+	if code, _, errs := deploy(broken); code != 1 || !strings.Contains(errs, "broken on purpose") {
+		t.Errorf("deploy of a broken file: exit %d, %s", code, errs)
+	}
 }
 
 // TestJobOutputStreamsAndResumes follows `dags test` through a proxy that is stopped and started while the

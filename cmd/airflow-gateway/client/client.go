@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -407,4 +409,61 @@ func readEvents(r io.Reader, fn func(name, id, data string) bool) error {
 		}
 	}
 	return sc.Err()
+}
+
+// Deployed is what deploy_dag answered for one file.
+type Deployed struct {
+	Output       string // what the gateway did: the file written, the DAGs paused or unpaused
+	Warning      string // the file's import errors, and anything else to warn about
+	ImportErrors bool
+}
+
+// Deploy uploads a DAG file (.py or .zip) through the plugin dialect's deploy_dag, with force (replace a
+// file of the same name) and pause or unpause (of the DAGs the file defines).
+func (c *Client) Deploy(ctx context.Context, path string, force, pause, unpause bool) (*Deployed, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, failf(ExitRefused, "%v", err)
+	}
+	defer f.Close()
+	var body bytes.Buffer
+	form := multipart.NewWriter(&body)
+	part, err := form.CreateFormFile("dag_file", filepath.Base(path))
+	if err == nil {
+		_, err = io.Copy(part, f)
+	}
+	if err != nil {
+		return nil, failf(ExitRefused, "read %s: %v", path, err)
+	}
+	for name, on := range map[string]bool{"force": force, "pause": pause, "unpause": unpause} {
+		if on {
+			_ = form.WriteField(name, "on")
+		}
+	}
+	form.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/admin/rest_api/api?api=deploy_dag", &body)
+	if err != nil {
+		return nil, failf(ExitConfig, "%v", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", form.FormDataContentType())
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, failf(ExitUnreachable, "cannot reach the gateway at %s: %v", c.base, err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Status  string `json:"status"`
+		Output  any    `json:"output"`
+		Warning string `json:"warning"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&env); err != nil {
+		return nil, failf(ExitSoftware, "the gateway's answer cannot be read: %v", err)
+	}
+	text, _ := env.Output.(string)
+	if resp.StatusCode != http.StatusOK || env.Status != "OK" {
+		return nil, failure(&http.Response{StatusCode: resp.StatusCode, Status: resp.Status,
+			Body: io.NopCloser(strings.NewReader(`{"detail": ` + strconv.Quote(first(text, resp.Status)) + `}`))}, io.Discard, io.Discard)
+	}
+	return &Deployed{Output: text, Warning: env.Warning, ImportErrors: strings.Contains(env.Warning, "import error")}, nil
 }

@@ -106,8 +106,13 @@ func readProfile(name string, getenv func(string) string) (*ini.Section, error) 
 	return file.Section(name), nil
 }
 
-// readToken reads a token: the first line of the file, trimmed.
+// readToken reads a token: the first line of the file (a leading ~/ is the home folder), trimmed.
 func readToken(path string) (string, error) {
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = filepath.Join(home, rest)
+		}
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("read the token file: %w", err)
