@@ -27,7 +27,7 @@ func TestArgvIsTakenAsItIs(t *testing.T) {
 		want []string
 	}{
 		{`{"argv": ["dags", "trigger", "gw_conf", "-c", "{\"a\": \"b c\"}"]}`, []string{"dags", "trigger", `--conf={"a": "b c"}`, "--", "gw_conf"}},
-		{`{"argv": ["airflow", "variables", "set", "k", "it's $(not) a `+"`shell`"+`"]}`, []string{"variables", "set", "--", "k", "it's $(not) a `shell`"}},
+		{`{"argv": ["airflow", "variables", "set", "k", "it's $(not) a ` + "`shell`" + `"]}`, []string{"variables", "set", "--", "k", "it's $(not) a `shell`"}},
 		{`{"argv": ["variables", "set", "k", "line one\nline two"]}`, []string{"variables", "set", "--", "k", "line one\nline two"}},
 	} {
 		if status, doc := postJSON(t, srv.URL, "/api/v1/command", tt.body); status != http.StatusOK {
