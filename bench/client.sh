@@ -11,27 +11,8 @@ major=${1:-3} n=${2:-20}
 work=$(mktemp -d) gw=""
 trap 'kill "$gw" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-major=${major%%.*}
-envfile=$("$top/testbed/setup.sh" "$([ "$major" = 2 ] && echo 2.10 || echo "$major")")
-airflow=$(grep "^AIRFLOW_GATEWAY_TEST_AIRFLOW_${major}=" "$envfile" | cut -d= -f2-)
-"$top/testbed/home.sh" "$airflow" "$work/airflow" >/dev/null
-token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-cat > "$work/gateway.cfg" <<CFG
-[gateway]
-listen = 127.0.0.1:0
-airflow_bin = $airflow
-airflow_home = $work/airflow
-executor = warm
-
-[rest_api_plugin]
-rest_api_plugin_expected_http_token = $token
-CFG
-(cd "$top" && go build -o "$work/airflow-gateway" ./cmd/airflow-gateway)
-"$work/airflow-gateway" serve --config "$work/gateway.cfg" > "$work/out" 2> "$work/log" &
-gw=$!
-for _ in $(seq 120); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.5; done
-url=$(grep -o 'http://[^ ]*' "$work/out")
-for _ in $(seq 240); do curl -sf "$url/health" | grep -q '"warm":true' && break; sleep 0.5; done
+. "$top/bench/lib.sh"
+start_gateway "$major" warm
 echo "gateway on $url (Airflow $("$airflow" version 2>/dev/null | tail -1)), warm, $(nproc) cores, $n runs each"
 
 # median NAME COMMAND...: runs the command n times and prints its median wall time in milliseconds.

@@ -1,9 +1,9 @@
 package testbed
 
 import (
-	"bufio"
 	"io"
-	"strings"
+
+	"github.com/airflow-gateway/airflow-gateway/cmd/airflow-gateway/client"
 )
 
 // Event is one Server-Sent Event as a client sees it.
@@ -13,42 +13,8 @@ type Event struct {
 	Data string
 }
 
-// ReadEvents reads Server-Sent Events from r as a browser's EventSource would, and hands each to fn until
-// fn returns false or the stream ends. Comments are skipped.
+// ReadEvents reads Server-Sent Events from r as the gateway's own client does, and hands each to fn until
+// fn returns false or the stream ends.
 func ReadEvents(r io.Reader, fn func(Event) bool) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 8<<20)
-	var ev Event
-	var data []string
-	seen := false
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			if seen {
-				ev.Data = strings.Join(data, "\n")
-				if ev.Name == "" {
-					ev.Name = "message"
-				}
-				if !fn(ev) {
-					return nil
-				}
-			}
-			ev, data, seen = Event{}, nil, false
-			continue
-		}
-		if strings.HasPrefix(line, ":") {
-			continue
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "event":
-			ev.Name, seen = value, true
-		case "id":
-			ev.ID, seen = value, true
-		case "data":
-			data, seen = append(data, value), true
-		}
-	}
-	return sc.Err()
+	return client.ReadEvents(r, func(name, id, data string) bool { return fn(Event{Name: name, ID: id, Data: data}) })
 }

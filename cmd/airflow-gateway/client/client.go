@@ -350,7 +350,7 @@ func (c *Client) followOnce(ctx context.Context, id string, last *string, stdout
 		return nil, failure(resp, io.Discard, io.Discard)
 	}
 	var ended *Job
-	err = readEvents(resp.Body, func(name, id, data string) bool {
+	err = ReadEvents(resp.Body, func(name, id, data string) bool {
 		switch name {
 		case "stdout", "stderr":
 			w := stdout
@@ -377,9 +377,10 @@ func (c *Client) followOnce(ctx context.Context, id string, last *string, stdout
 	return nil, failf(ExitUnreachable, "the job's output stream broke: %v", err)
 }
 
-// readEvents reads Server-Sent Events and hands each event's name, id and data to fn until fn returns
-// false or the stream ends.
-func readEvents(r io.Reader, fn func(name, id, data string) bool) error {
+// ReadEvents reads Server-Sent Events as a browser's EventSource does, and hands each event's name
+// ("message" when the stream names none), id and data to fn until fn returns false or the stream ends.
+// Comments are skipped.
+func ReadEvents(r io.Reader, fn func(name, id, data string) bool) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	var name, id string
@@ -409,6 +410,20 @@ func readEvents(r io.Reader, fn func(name, id, data string) bool) error {
 		}
 	}
 	return sc.Err()
+}
+
+// MintToken asks the gateway for a short-lived token (POST /api/v1/tokens) and returns its answer as the
+// gateway wrote it: token, name, role, expires_at and login_url.
+func (c *Client) MintToken(ctx context.Context, ttl, role string) ([]byte, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/api/v1/tokens", map[string]string{"ttl": ttl, "role": role})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return nil, failure(resp, io.Discard, io.Discard)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }
 
 // Deployed is what deploy_dag answered for one file.
