@@ -5,7 +5,7 @@
 GO ?= go
 # Each fuzz target runs a fixed number of inputs, not a fixed time: Go 1.26's fuzz coordinator can report
 # "context deadline exceeded" as a failure when a -fuzztime duration ends while a worker is busy.
-FUZZEXECS ?= 100000
+FUZZEXECS ?= 50000
 FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzResolveArgv commands:FuzzSplitCommand commands:FuzzResolvePlugin \
 	commands:FuzzCheckDAGFileName commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
 	config:FuzzParseTokens gateway:FuzzSessionCookie gateway:FuzzMintedToken

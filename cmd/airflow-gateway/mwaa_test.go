@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -286,9 +287,14 @@ func TestMWAAOverHTTPS(t *testing.T) {
 	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	cli := mintCLIToken(t, trusting, g.url, testToken, "Viewer")
 	want := strings.TrimSpace(home.Run(t, "version"))
+	// The remote CLI, trusting the certificate through AIRFLOW_GATEWAY_CACERT.
+	env := map[string]string{"AIRFLOW_GATEWAY_URL": g.url, "AIRFLOW_GATEWAY_TOKEN": cli, "AIRFLOW_GATEWAY_CACERT": cert, "XDG_CONFIG_HOME": t.TempDir()}
+	var stdout, stderr strings.Builder
+	code := runClient(context.Background(), []string{"airflow-gateway", "run", "--", "version"}, func(k string) string { return env[k] }, &stdout, &stderr, make(chan os.Signal))
 	for name, got := range map[string]mwaaRun{
-		"pipeline": viaPipeline(t, g.url, cli, cert, "version"),
-		"python":   viaPython(t, home, g.url, cli, cert, "version"),
+		"pipeline":   viaPipeline(t, g.url, cli, cert, "version"),
+		"python":     viaPython(t, home, g.url, cli, cert, "version"),
+		"remote CLI": {stdout: stdout.String(), stderr: stderr.String(), exitCode: code},
 	} {
 		if got.exitCode != 0 || strings.TrimSpace(got.stdout) != want {
 			t.Errorf("%s over HTTPS: %+v, want %s", name, got, want)

@@ -159,9 +159,11 @@ func followRemoteJob(ctx context.Context, cl *client.Client, id string, cancels 
 			return
 		}
 		fmt.Fprintf(stderr, "airflow-gateway: canceling job %s (Ctrl-C again leaves it)\n", id)
-		if _, err := cl.CancelJob(followCtx, id); err != nil {
-			fmt.Fprintf(stderr, "airflow-gateway: the cancel failed: %v\n", err)
-		}
+		go func() { // the gateway answers a cancel once the job has stopped: a second Ctrl-C must not wait for it
+			if _, err := cl.CancelJob(ctx, id); err != nil && followCtx.Err() == nil {
+				fmt.Fprintf(stderr, "airflow-gateway: the cancel failed: %v\n", err)
+			}
+		}()
 		select {
 		case <-interrupts:
 			fmt.Fprintf(stderr, "airflow-gateway: leaving; job %s may still run (airflow-gateway jobs cancel %s)\n", id, id)

@@ -271,6 +271,59 @@ func TestJobOutputStreamsAndResumes(t *testing.T) {
 		}
 	})
 
+	t.Run("jobs list, cancel and follow", func(t *testing.T) {
+		jobs := func(args ...string) (int, string) {
+			var out strings.Builder
+			code := runClient(context.Background(), append([]string{"airflow-gateway", "jobs"}, args...), func(k string) string { return env[k] }, &out, &out, make(chan os.Signal))
+			return code, out.String()
+		}
+		settings, err := client.Load(client.Flags{}, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := client.New(settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, err := cl.StartJob(context.Background(), []string{"tasks", "test", "gw_slow", "tick", "2024-01-03"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, out := jobs("list"); code != 0 || !strings.Contains(out, job.ID+"  running") {
+			t.Errorf("jobs list: exit %d\n%s", code, out)
+		}
+		if code, out := jobs("cancel", job.ID); code != 0 || !strings.Contains(out, job.ID) {
+			t.Errorf("jobs cancel: exit %d\n%s", code, out)
+		}
+		if code, out := jobs("follow", job.ID); code != client.ExitInterrupted || !strings.Contains(out, "was canceled") {
+			t.Errorf("jobs follow of the canceled job: exit %d\n%s", code, tail(out))
+		}
+		if code, out := jobs("follow", strings.Repeat("0", 32)); code != client.ExitRefused || !strings.Contains(out, "no job") {
+			t.Errorf("jobs follow of a job that is not there: exit %d\n%s", code, out)
+		}
+	})
+
+	t.Run("a second Ctrl-C leaves at once", func(t *testing.T) {
+		out := &timedWriter{}
+		interrupts := make(chan os.Signal, 2)
+		done := make(chan int, 1)
+		go func() {
+			done <- runClient(context.Background(), []string{"airflow-gateway", "run", "--", "tasks", "test", "gw_slow", "tick", "2024-01-04"},
+				func(k string) string { return env[k] }, out, out, interrupts)
+		}()
+		out.waitFor(t, "tick 1")
+		interrupts <- syscall.SIGINT
+		interrupts <- syscall.SIGINT
+		select {
+		case code := <-done:
+			if code != client.ExitInterrupted || !strings.Contains(out.String(), "may still run") {
+				t.Errorf("after two Ctrl-C: exit %d\n%s", code, tail(out.String()))
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("the client did not leave at the second Ctrl-C")
+		}
+	})
+
 	t.Run("Ctrl-C cancels the job", func(t *testing.T) {
 		_ = os.Remove(filepath.Join(home.Dir, "gw_slow.pids"))
 		out := &timedWriter{}
