@@ -138,12 +138,14 @@ func sameRun(tb testing.TB, label string, got mwaaRun, want *commandAnswer, own 
 	}
 }
 
-// TestMWAAClientsAgainstAirflow runs MWAA's documented client shapes against the gateway on each Airflow
-// version: their decoded output and exit code equal the command dialect's, refusals print the gateway's
-// reason through the same pipeline, and minted tokens log a browser in as DMS's login token does.
-func TestMWAAClientsAgainstAirflow(t *testing.T) {
+// TestClientsAgainstAirflow runs the clients that talk to a gateway from elsewhere against one home and
+// gateway per Airflow version: MWAA's documented client shapes (their decoded output and exit code equal
+// the command dialect's, refusals print the gateway's reason through the same pipeline, and minted tokens
+// log a browser in as DMS's login token does), then the gateway's own remote CLI against the local CLI.
+func TestClientsAgainstAirflow(t *testing.T) {
 	tokens := mustTokensFile(t, "Viewer", "Op")
 	forEachAirflow(t, "[gateway]\nsecret_key = mwaa-test-secret-key-0123456789\n[auth]\ntokens_file = "+tokens+"\n", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+		t.Run("remote CLI", func(t *testing.T) { remoteCLIAgainstAirflow(t, major, home, g) })
 		cli := mintCLIToken(t, http.DefaultClient, g.url, testToken, "Admin")
 
 		t.Run("same answers as the command dialect", func(t *testing.T) {

@@ -342,7 +342,9 @@ func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string)
 	}
 	name := job.ServedBy
 	served := map[string]bool{}
-	for i := 0; i < 40 && !served[name]; i++ { // the balancer takes it back after its next health check
+	// The balancer takes it back once its health check passes: once the replica's first metadata DB check
+	// has answered, which on a busy machine takes a cold Airflow start while the forkserver warms up.
+	for deadline := time.Now().Add(time.Minute); !served[name] && time.Now().Before(deadline); {
 		resp, err := http.Get(url + "/health/live")
 		if err != nil {
 			t.Fatal(err)
