@@ -346,7 +346,12 @@ func (c *Client) followOnce(ctx context.Context, id string, last *string, stdout
 		return nil, failf(ExitUnreachable, "cannot reach the gateway at %s: %v", c.base, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		// a balancer between replicas, or a job store for a while away: the stream is opened again
+		return nil, failf(ExitUnreachable, "the job's output stream: %v", failure(resp, io.Discard, io.Discard))
+	default:
 		return nil, failure(resp, io.Discard, io.Discard)
 	}
 	var ended *Job

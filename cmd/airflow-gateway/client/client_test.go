@@ -52,3 +52,36 @@ func TestBusyGatewayIsAskedAgain(t *testing.T) {
 		t.Errorf("always busy: %v after %d calls, want exit %d after %d", err, calls.Load(), client.ExitBusy, cl.Retries+1)
 	}
 }
+
+// TestFollowWaitsOutABalancer follows a job behind a balancer that has no replica for a while: its 502 and
+// 503 pages are not the end of the stream, which resumes from the last event.
+func TestFollowWaitsOutABalancer(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n := calls.Add(1); {
+		case n == 1:
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Write([]byte("id: 1\nevent: stdout\ndata: first\n\n"))
+		case n <= 3:
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(map[int32]int{2: http.StatusBadGateway, 3: http.StatusServiceUnavailable}[n])
+			w.Write([]byte("<html><body><h1>503 Service Unavailable</h1>No server is available</body></html>"))
+		default:
+			if got := r.Header.Get("Last-Event-ID"); got != "1" {
+				t.Errorf("the stream was opened again from %q, want 1", got)
+			}
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Write([]byte("id: 2\nevent: stdout\ndata: second\n\nevent: end\ndata: {\"id\": \"j\", \"state\": \"succeeded\", \"exit_code\": 0}\n\n"))
+		}
+	}))
+	defer srv.Close()
+	cl, err := client.New(client.Settings{URL: srv.URL, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	job, err := cl.Follow(context.Background(), "j", &out, &out)
+	if err != nil || job == nil || job.State != "succeeded" || out.String() != "firstsecond" || calls.Load() != 4 {
+		t.Errorf("Follow: %+v, %v, %q after %d calls", job, err, out.String(), calls.Load())
+	}
+}
