@@ -15,6 +15,7 @@ const (
 	ECONFLICT     = "conflict"     // the request clashes with the state of things (a daemon already running)
 	ETOOLARGE     = "too_large"    // the request body is over a configured limit
 	ETIMEOUT      = "timeout"      // the command ran past its time limit
+	ESLOWBODY     = "slow_body"    // the request body did not arrive within its time limit
 	EUNAVAILABLE  = "unavailable"  // no capacity right now; retry later
 	EFAILED       = "failed"       // the command ran and exited non-zero
 	EINTERNAL     = "internal"     // a fault of the gateway itself

@@ -36,6 +36,9 @@ type Config struct {
 	LongCommandTimeout    time.Duration `key:"gateway.long_command_timeout" default:"1h" validate:"min=1000000000"`
 	MaxOutputBytes        int           `key:"gateway.max_output_bytes" default:"1048576" validate:"min=1024"`
 	MaxUploadBytes        int64         `key:"gateway.max_upload_bytes" default:"10485760" validate:"min=1"`
+	IdleTimeout           time.Duration `key:"gateway.idle_timeout" default:"120s" validate:"min=1000000000"`
+	BodyTimeout           time.Duration `key:"gateway.body_timeout" default:"60s" validate:"min=1000000000"`
+	MaxConnections        int           `key:"gateway.max_connections" default:"1024" validate:"min=8,max=1000000"`
 	AllowDaemons          bool          `key:"gateway.allow_daemons" default:"False"`
 	Executor              string        `key:"gateway.executor" default:"warm" validate:"oneof=warm subprocess"`
 	PythonBin             string        `key:"gateway.python_bin"`

@@ -152,9 +152,12 @@ func (s *Server) handleCommands(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, s.svc.Allowed(principalOf(c).Role))
 }
 
-// bodyError explains why a request body could not be read: over the size limit (the body-limit middleware
-// stops reading there), or malformed, described by format with the error.
+// bodyError explains why a request body could not be read: too slow to arrive, over the size limit (the
+// body-limit middleware stops reading there), or malformed, described by format with the error.
 func bodyError(err error, format string) error {
+	if slow, ok := isBodyTimeout(err); ok {
+		return slow
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
 		return &commands.Error{Code: commands.ETOOLARGE, Message: tooLargeMessage}

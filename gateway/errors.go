@@ -20,6 +20,7 @@ var statusOf = map[string]int{
 	commands.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	commands.EFAILED:       http.StatusInternalServerError,
 	commands.ETIMEOUT:      http.StatusGatewayTimeout,
+	commands.ESLOWBODY:     http.StatusRequestTimeout,
 	commands.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	commands.EINTERNAL:     http.StatusInternalServerError,
 }

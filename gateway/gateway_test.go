@@ -62,13 +62,18 @@ func (s *scriptedExecutor) Run(ctx context.Context, x commands.Exec) (*commands.
 // mustServer starts a gateway over the embedded Airflow 3 catalog and ex, with a token per role.
 func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *httptest.Server {
 	tb.Helper()
+	return mustServerWith(tb, ex, opts, testCredentials())
+}
+
+// testCredentials has the token of every role, and signs sessions.
+func testCredentials() *gateway.Credentials {
 	creds := gateway.NewCredentials("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
 	creds.SignSessions([]byte("test-session-key-0123456789"), false)
 	for _, r := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp} {
 		creds.AddToken(strings.ToLower(r.String()), sha256.Sum256([]byte(roleToken(r))), r)
 	}
-	return mustServerWith(tb, ex, opts, creds)
+	return creds
 }
 
 // gateways maps each test server's URL to its gateway, for tests that change it before sending requests.
@@ -76,6 +81,17 @@ var gateways sync.Map
 
 // mustServerWith starts a gateway over the embedded Airflow 3 catalog and ex, with creds.
 func mustServerWith(tb testing.TB, ex commands.Executor, opts commands.Options, creds *gateway.Credentials) *httptest.Server {
+	tb.Helper()
+	gw := newGateway(tb, ex, opts, creds)
+	srv := httptest.NewServer(conformant(tb, gw))
+	gateways.Store(srv.URL, gw)
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
+// newGateway returns a gateway over the embedded Airflow 3 catalog and ex, with creds and a job store, all
+// closed when tb ends.
+func newGateway(tb testing.TB, ex commands.Executor, opts commands.Options, creds *gateway.Credentials) *gateway.Server {
 	tb.Helper()
 	cat, err := commands.CatalogFor("3.3.2")
 	if err != nil {
@@ -99,15 +115,12 @@ func mustServerWith(tb testing.TB, ex commands.Executor, opts commands.Options, 
 	base, stop := context.WithCancel(context.Background())
 	js := jobs.New(store, svc, base, jobs.Options{Retention: time.Hour, Ended: gw.JobEnded})
 	gw.ServeJobs(js)
-	srv := httptest.NewServer(conformant(tb, gw))
-	gateways.Store(srv.URL, gw)
 	tb.Cleanup(func() {
-		srv.Close()
 		stop()
 		_ = js.Wait(context.Background())
 		store.Close()
 	})
-	return srv
+	return gw
 }
 
 func get(tb testing.TB, srv *httptest.Server, path string, header ...string) (*http.Response, map[string]any) {

@@ -18,6 +18,7 @@ const adminPage = "/admin/rest_api/"
 // handleLogin turns a token into a session cookie: GET /login?token=T (as the managed-service clients do)
 // or the login form's POST. Without a token it shows the form.
 func (s *Server) handleLogin(c echo.Context) error {
+	loginHeaders(c)
 	if s.creds.Open() {
 		return renderLogin(c, http.StatusOK, web.LoginPage{Open: true})
 	}
@@ -33,6 +34,9 @@ func (s *Server) handleLogin(c echo.Context) error {
 			if err = r.ParseMultipartForm(maxLoginBody); errors.Is(err, http.ErrNotMultipart) {
 				err = nil
 			}
+		}
+		if slow, ok := isBodyTimeout(err); ok {
+			return renderLogin(c, http.StatusRequestTimeout, web.LoginPage{Error: "The form did not arrive in time (" + slow.Message + ")."})
 		}
 		if err != nil {
 			return renderLogin(c, http.StatusBadRequest, web.LoginPage{Error: fmt.Sprintf(
@@ -56,6 +60,14 @@ func (s *Server) handleLogin(c echo.Context) error {
 	return c.Redirect(http.StatusFound, adminPage)
 }
 
+// loginHeaders keep a token sent in a login URL out of the Referer of whatever the answer leads to, and
+// out of every cache: the answer to /login?token= names no other site and is never stored.
+func loginHeaders(c echo.Context) {
+	h := c.Response().Header()
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+}
+
 // maxLoginBody bounds the login form: a token and little else.
 const maxLoginBody = 16 << 10
 
@@ -67,6 +79,7 @@ func (s *Server) handleLogout(c echo.Context) error {
 
 func renderLogin(c echo.Context, status int, page web.LoginPage) error {
 	pageHeaders(c)
+	loginHeaders(c)
 	c.Response().WriteHeader(status)
 	return web.RenderLogin(c.Response(), page)
 }

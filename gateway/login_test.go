@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -171,5 +172,54 @@ func TestSetTokensReplacesTheWholeSet(t *testing.T) {
 	}
 	if status("new-token-0123456789") != 200 {
 		t.Error("a refused empty set changed the tokens")
+	}
+}
+
+// TestLoginTokensStayOutOfLogsAndReferers logs in with tokens in query strings, and sends tokens in the
+// query strings of other endpoints: no line of the access log or the audit log, in text or in JSON, holds
+// one; the login answers forbid a Referer and any cache; and the login sends nowhere but the admin page.
+func TestLoginTokensStayOutOfLogsAndReferers(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			var logged bytes.Buffer
+			var handler slog.Handler = slog.NewTextHandler(&logged, nil)
+			if format == "json" {
+				handler = slog.NewJSONHandler(&logged, nil)
+			}
+			was := slog.Default()
+			slog.SetDefault(slog.New(handler))
+			gw := newGateway(t, &scriptedExecutor{}, commands.Options{}, testCredentials())
+			slog.SetDefault(was)
+			srv := httptest.NewServer(gw)
+			defer srv.Close()
+			const wrong = "not-a-token-but-secret-looking"
+			for _, target := range []string{
+				"/login?token=" + token,
+				"/login?token=" + wrong,
+				"/login?token=" + token + "&next=https://evil.example/&redirect=//evil.example",
+				"/aws_mwaa/aws-console-sso?login=true&token=" + token,
+				"/api/v1/command?command=version&token=" + token,
+				"/admin/rest_api/api?api=version&rest_api_plugin_http_token=" + token,
+				"/no/such/page?token=" + token,
+			} {
+				resp, err := noRedirects.Get(srv.URL + target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				path, _, _ := strings.Cut(target, "?")
+				if path == "/login" || path == "/aws_mwaa/aws-console-sso" {
+					if resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "no-store" {
+						t.Errorf("%s: Referrer-Policy %q, Cache-Control %q", target, resp.Header.Get("Referrer-Policy"), resp.Header.Get("Cache-Control"))
+					}
+				}
+				if loc := resp.Header.Get("Location"); loc != "" && loc != "/admin/rest_api/" {
+					t.Errorf("%s sent the browser to %q", target, loc)
+				}
+			}
+			if strings.Contains(logged.String(), token) || strings.Contains(logged.String(), wrong) || !strings.Contains(logged.String(), "/login") {
+				t.Errorf("the log holds a token, or no login:\n%s", logged.String())
+			}
+		})
 	}
 }

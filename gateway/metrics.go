@@ -29,6 +29,8 @@ type metrics struct {
 	deploys      *prometheus.CounterVec
 	jobsStarted  prometheus.Counter
 	jobsEnded    *prometheus.CounterVec
+	connsOpen    prometheus.Gauge
+	connsRefused prometheus.Counter
 	// off stops the timing and counting of requests and commands, and /metrics answers 404.
 	off bool
 }
@@ -65,6 +67,10 @@ func newMetrics(s *Server) *metrics {
 			Help: "Jobs started by this process."}),
 		jobsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "jobs_ended_total",
 			Help: "Jobs of this process that ended, by state."}, []string{"state"}),
+		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "connections_open",
+			Help: "HTTP connections open now (at most max_connections)."}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "connections_refused_total",
+			Help: "Connections answered 503 and closed because max_connections were open."}),
 	}
 	slots := func(busy bool) func() float64 {
 		return func() float64 {
@@ -79,7 +85,7 @@ func newMetrics(s *Server) *metrics {
 		return func() float64 { return f(s.svc.ExecutorStatus()) }
 	}
 	m.registry.MustRegister(m.requests, m.requestTime, m.commands, m.commandTime, m.queueWait, m.authFailures, m.rateLimited,
-		m.deploys, m.jobsStarted, m.jobsEnded,
+		m.deploys, m.jobsStarted, m.jobsEnded, m.connsOpen, m.connsRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots", Help: "Command slots (max_concurrent_commands)."}, slots(false)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots_busy", Help: "Command slots taken now."}, slots(true)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "forkserver_warm", Help: "1 while a warm forkserver takes commands."},

@@ -115,6 +115,7 @@ func denyMWAA(c echo.Context, why denial) error {
 // /aws_mwaa/login.
 func (s *Server) handleConsoleSSO(c echo.Context) error {
 	pageHeaders(c)
+	loginHeaders(c)
 	c.Response().WriteHeader(http.StatusOK)
 	return web.RenderSSO(c.Response())
 }

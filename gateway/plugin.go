@@ -283,6 +283,9 @@ func (s *Server) readPluginRequest(c echo.Context) (*pluginRequest, error) {
 
 // formError explains why a form could not be read.
 func formError(err error, tooLarge error) error {
+	if slow, ok := isBodyTimeout(err); ok {
+		return slow
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return tooLarge

@@ -17,6 +17,9 @@ const maxRequestBody = "1M"
 // while reading.
 var tooLargeMessage = fmt.Sprintf("the request body is over %s; a command is at most %d bytes", maxRequestBody, commands.MaxCommandBytes)
 
+// pluginAPI is the plugin dialect's endpoint, which takes deploy_dag uploads.
+const pluginAPI = "/admin/rest_api/api"
+
 // routes lists every endpoint of the gateway.
 func (s *Server) routes() {
 	e := s.echo

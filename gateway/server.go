@@ -46,8 +46,10 @@ type Server struct {
 	metrics *metrics
 	// PublicMetrics serves /metrics without a token ([metrics] public); set it before serving.
 	PublicMetrics bool
-	log           *slog.Logger
-	echo          *echo.Echo
+	// Limits are the connection limits; set them before serving.
+	Limits Limits
+	log    *slog.Logger
+	echo   *echo.Echo
 }
 
 // New returns a Server that writes its access and audit lines to log; its routes are in routes.go.
@@ -64,9 +66,6 @@ func New(svc *commands.Service, creds *Credentials, info Info, log *slog.Logger)
 
 // ServeJobs serves the job endpoints with js.
 func (s *Server) ServeJobs(js *jobs.Service) { s.jobs = js }
-
-// ServeHTTP makes the Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)

@@ -4,12 +4,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -71,6 +71,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary,
 	}, log)
 	srv.PublicMetrics = cfg.MetricsPublic
+	srv.Limits = gateway.Limits{IdleTimeout: cfg.IdleTimeout, BodyTimeout: cfg.BodyTimeout, MaxConnections: cfg.MaxConnections}
 	if !cfg.MetricsEnabled {
 		srv.DisableMetrics()
 	}
@@ -97,26 +98,28 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	js.PruneEvery(time.Hour)
 	srv.ServeJobs(js)
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-	}
+	hs := srv.HTTPServer(baseCtx)
 	scheme := "http"
 	if cfg.TLSCert != "" {
 		scheme = "https"
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("[gateway] tls_cert and tls_key: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
+	tcp, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	ln := srv.LimitConnections(tcp, hs.TLSConfig)
 	fmt.Fprintf(stdout, "airflow-gateway %s listening on %s://%s (Airflow %s)\n", version, scheme, ln.Addr(), st.version)
 	log.Info("listening", "addr", ln.Addr().String(), "airflow", st.version, "dags_folder", st.dags)
 
 	errc := make(chan error, 1)
 	go func() {
-		if cfg.TLSCert != "" {
-			errc <- hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		if hs.TLSConfig != nil {
+			errc <- hs.ServeTLS(ln, "", "")
 		} else {
 			errc <- hs.Serve(ln)
 		}

@@ -1,0 +1,295 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
+)
+
+// mustTransport serves a gateway over ex as `airflow-gateway serve` does, with its own http.Server, limits
+// and connection cap, and returns its address (host:port).
+func mustTransport(tb testing.TB, ex commands.Executor, limits gateway.Limits) (string, *gateway.Server) {
+	tb.Helper()
+	gw := newGateway(tb, ex, commands.Options{}, testCredentials())
+	gw.Limits = limits
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := gw.HTTPServer(context.Background())
+	go hs.Serve(gw.LimitConnections(tcp, nil))
+	tb.Cleanup(func() { hs.Close() })
+	return tcp.Addr().String(), gw
+}
+
+var roomy = gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: 64}
+
+// rawRequest writes head and body on a new connection, all of it before reading, and returns the answer.
+func rawRequest(tb testing.TB, addr, head string, body []byte) (*http.Response, string, error) {
+	tb.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.WriteString(conn, head); err != nil {
+		return nil, "", err
+	}
+	if _, err := conn.Write(body); err != nil {
+		return nil, "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b), nil
+}
+
+func TestRequestHeadersOver64KBAre431(t *testing.T) {
+	addr, _ := mustTransport(t, &scriptedExecutor{}, roomy)
+	for _, tt := range []struct {
+		size int
+		want int
+	}{{60 << 10, http.StatusOK}, {66 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+		head := fmt.Sprintf("GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: %s\r\n\r\n", strings.Repeat("a", tt.size))
+		resp, _, err := rawRequest(t, addr, head, nil)
+		if err != nil || resp.StatusCode != tt.want {
+			t.Errorf("%d bytes of headers: %v, %v; want %d", tt.size, resp, err, tt.want)
+		}
+	}
+}
+
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	addr, _ := mustTransport(t, &scriptedExecutor{}, gateway.Limits{IdleTimeout: 300 * time.Millisecond, BodyTimeout: time.Minute, MaxConnections: 64})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	io.WriteString(conn, "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("a keep-alive request: %v, %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := r.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the idle connection: read %d, %v; want the gateway to close it", n, err)
+	}
+	if idle := time.Since(start); idle > 5*time.Second {
+		t.Errorf("the idle connection was closed after %s, with idle_timeout 300ms", idle)
+	}
+}
+
+func TestSlowBodiesAre408(t *testing.T) {
+	addr, _ := mustTransport(t, &scriptedExecutor{}, gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: 300 * time.Millisecond, MaxConnections: 64})
+	for _, tt := range []struct{ head, says string }{
+		{"POST /api/v1/command HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+			"did not arrive within 300ms ([gateway] body_timeout)"},
+		// The test gateway takes uploads of 64 KiB: one second more to send them at 64 KiB/s.
+		{"POST /admin/rest_api/api?api=deploy_dag HTTP/1.1\r\nHost: x\r\nrest_api_plugin_http_token: " + token + "\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n",
+			"did not arrive within 1.3s ([gateway] body_timeout, plus max_upload_bytes at 64 KiB/s)"},
+	} {
+		start := time.Now()
+		resp, body, err := rawRequest(t, addr, tt.head, []byte(`{"command": "ver`))
+		if err != nil || resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, tt.says) {
+			t.Errorf("a body that stops: %v, %v, %s", resp, err, body)
+			continue
+		}
+		t.Logf("answered 408 after %s: %s", time.Since(start).Round(time.Millisecond), body)
+	}
+}
+
+func TestOverSizeBodiesAreAnsweredToClientsThatWriteFirst(t *testing.T) {
+	addr, _ := mustTransport(t, &scriptedExecutor{}, roomy)
+	// A body of 5 MB on the command dialect (1 MB at most), written whole before the answer is read.
+	body := []byte(`{"command": "` + strings.Repeat("x", 5<<20) + `"}`)
+	head := fmt.Sprintf("POST /api/v1/command HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", token, len(body))
+	resp, text, err := rawRequest(t, addr, head, body)
+	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(text, "over 1M") {
+		t.Errorf("5 MB written before reading: %v, %v, %s", resp, err, text)
+	}
+
+	// Python's urllib sends all of a 20 MB deploy_dag upload before it reads the answer.
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3 is needed to upload as urllib does")
+		}
+		t.Skip("no python3 on PATH to upload as urllib does")
+	}
+	out, err := exec.Command(python, "-c", urllibUpload, "http://"+addr+"/admin/rest_api/api?api=deploy_dag", token, fmt.Sprint(20<<20)).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "413\n") || !strings.Contains(string(out), "max_upload_bytes") {
+		t.Errorf("urllib's 20 MB upload: %v\n%s", err, out)
+	}
+}
+
+// urllibUpload posts a multipart deploy_dag upload of a file of argv[3] bytes with urllib, and prints the
+// status and body of the answer.
+const urllibUpload = `
+import sys, urllib.request, urllib.error
+url, token, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+head = b'--b\r\nContent-Disposition: form-data; name="dag_file"; filename="big.py"\r\nContent-Type: text/x-python\r\n\r\n'
+body = head + b'#' * size + b'\r\n--b--\r\n'
+req = urllib.request.Request(url, data=body, headers={'Content-Type': 'multipart/form-data; boundary=b', 'rest_api_plugin_http_token': token})
+try:
+    with urllib.request.urlopen(req) as resp:
+        print(resp.status)
+        print(resp.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code)
+    print(e.read().decode())
+`
+
+func TestOverSizeAnswerComesBeforeTheBody(t *testing.T) {
+	addr, _ := mustTransport(t, &scriptedExecutor{}, roomy)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The client announces 10 MB and waits before it sends any: the answer does not wait for the body.
+	fmt.Fprintf(conn, "POST /api/v1/command HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", token, 10<<20)
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || resp.ContentLength <= 0 {
+		t.Fatalf("%v, %v", resp, err)
+	}
+	// The answer has its length, so that a client reads it to its end (as curl does before it closes).
+	if b, err := io.ReadAll(resp.Body); err != nil || !strings.Contains(string(b), "over 1M") {
+		t.Errorf("the answer: %v, %s", err, b)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the 413 came whole after %s", took)
+	}
+}
+
+func TestConnectionsOverTheCapAre503(t *testing.T) {
+	const max = 8
+	addr, _ := mustTransport(t, &scriptedExecutor{}, gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: max})
+	// max keep-alive clients, each holding its connection open.
+	var held []*http.Client
+	for range max {
+		c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+		resp, err := c.Get("http://" + addr + "/health/live")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("client %d: %v, %v", len(held), resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		held = append(held, c)
+	}
+	fresh := func() (*http.Response, string) {
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/command", strings.NewReader(`{"command": "version"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("a client over the cap: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, body := fresh()
+	var p gateway.Problem
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || json.Unmarshal([]byte(body), &p) != nil ||
+		!strings.Contains(p.Detail, "[gateway] max_connections") {
+		t.Errorf("over the cap: %d, Retry-After %q, %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	// A held connection still works; once one is closed, a new client gets in.
+	if resp, err := held[0].Get("http://" + addr + "/health/live"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("a held connection: %v, %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	held[1].CloseIdleConnections()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, _ := fresh(); resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new client got in after a held connection closed")
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := held[0].Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	refused := regexp.MustCompile(`(?m)^airflow_gateway_connections_refused_total ([1-9]\d*)$`).FindSubmatch(metrics)
+	open := regexp.MustCompile(`(?m)^airflow_gateway_connections_open ([1-8])$`).FindSubmatch(metrics)
+	if refused == nil || open == nil {
+		t.Errorf("the connection metrics: %d\n%s", resp.StatusCode, metrics)
+	}
+}
+
+// TestStreamsAndLongCommandsOutlastTheTimeouts holds a command and a job's event stream open longer than
+// the idle and body timeouts: neither is cut.
+func TestStreamsAndLongCommandsOutlastTheTimeouts(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "done\n"}, block: make(chan struct{})}
+	addr, _ := mustTransport(t, ex, gateway.Limits{IdleTimeout: 100 * time.Millisecond, BodyTimeout: 300 * time.Millisecond, MaxConnections: 64})
+	url := "http://" + addr
+	post := func(path, body string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return resp
+	}
+	resp := post("/api/v1/jobs", `{"command": "dags test gw_two_tasks 2024-01-01"}`)
+	var job struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&job)
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/jobs/"+job.ID+"/output", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("the job's event stream: %v, %v", stream, err)
+	}
+	defer stream.Body.Close()
+	answered := make(chan *http.Response, 1)
+	go func() { answered <- post("/api/v1/command", `{"command": "dags list"}`) }()
+	time.Sleep(800 * time.Millisecond) // past both timeouts
+	close(ex.block)
+	select {
+	case resp := <-answered:
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "done") {
+			t.Errorf("the held command: %d %s", resp.StatusCode, b)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the held command was not answered")
+	}
+	events, _ := io.ReadAll(stream.Body)
+	if !strings.Contains(string(events), "event: end") {
+		t.Errorf("the event stream ended without its end event:\n%s", events)
+	}
+}
