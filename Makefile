@@ -3,6 +3,16 @@
 # make demo         starts the gateway on 127.0.0.1:8080 against a local Airflow 3 with the example DAGs
 
 GO ?= go
+# The Go that builds, tests and checks everything: the go command fetches this release from the module
+# proxy. It has the standard library's security fixes that govulncheck asks for (go.mod's toolchain line
+# says the same to a go command that follows it).
+GOTOOLCHAIN ?= go1.27.3
+export GOTOOLCHAIN
+# Pinned analysers: staticcheck, govulncheck, and the Go vulnerability database as of a golang.org/x/vulndb
+# module version (testbed/vulncheck.sh).
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK_VERSION = v1.9.0
+VULNDB_VERSION = v0.0.0-20261105234957-e22db6528018
 # Each fuzz target runs a fixed number of inputs, not a fixed time: Go 1.26's fuzz coordinator can report
 # "context deadline exceeded" as a failure when a -fuzztime duration ends while a worker is busy.
 FUZZEXECS ?= 50000
@@ -41,9 +51,13 @@ testbed:
 	./testbed/debian.sh jq jq
 	./testbed/debian.sh curl curl
 
+# make check   formatting, go vet, staticcheck, govulncheck, go mod verify, and the client's cross-builds
 check: cross
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet ./...
+	$(GO) mod verify
+	$(GO) run $(STATICCHECK) ./...
+	./testbed/vulncheck.sh $(GOVULNCHECK_VERSION) $(VULNDB_VERSION)
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

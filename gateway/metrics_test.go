@@ -222,11 +222,10 @@ func TestMetricsCanBeTurnedOff(t *testing.T) {
 	srv := mustServer(t, &pathExecutor{}, commands.Options{})
 	gw, _ := gateways.Load(srv.URL)
 	gw.(*gateway.Server).DisableMetrics()
-	resp, doc := get(t, srv, "/api/v1/command?command=version", bearer...)
-	if resp.StatusCode != http.StatusOK {
+	if resp, _ := get(t, srv, "/api/v1/command?command=version", bearer...); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a command with the metrics off: %d", resp.StatusCode)
 	}
-	resp, doc = get(t, srv, "/metrics", bearer...)
+	resp, doc := get(t, srv, "/metrics", bearer...)
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(doc["detail"].(string), "enabled = False") {
 		t.Errorf("/metrics with the metrics off: %d %v", resp.StatusCode, doc)
 	}
