@@ -53,10 +53,12 @@ func (s *Service) Follow(ctx context.Context, id string, from int64, a Asker, f 
 		if err != nil {
 			return err
 		}
+		job, held := s.overlay(job, from)
 		chunks, err := s.store.Output(ctx, id, from)
 		if err != nil {
 			return err
 		}
+		chunks = joinHeld(chunks, held)
 		for _, c := range chunks {
 			if c.Offset < from { // a client that resumes inside a chunk gets the rest of it
 				c.Text, c.Offset = c.Text[from-c.Offset:], from

@@ -22,11 +22,13 @@ func (s *Service) Get(ctx context.Context, id string, a Asker, withOutput bool) 
 	if err != nil {
 		return nil, err
 	}
+	job, held := s.overlay(job, 0)
 	if withOutput {
 		chunks, err := s.store.Output(ctx, id, 0)
 		if err != nil {
 			return nil, err
 		}
+		chunks = joinHeld(chunks, held)
 		var out [2]strings.Builder
 		for _, c := range chunks {
 			out[c.Stream].WriteString(c.Text)

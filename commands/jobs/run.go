@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
@@ -22,7 +23,7 @@ func (s *Service) Start(ctx context.Context, inv *commands.Invocation, owner str
 		return nil, err
 	}
 	jctx, cancel := context.WithCancelCause(commands.WithCaller(s.base, owner))
-	lj := &liveJob{cancel: cancel, done: make(chan struct{}), changed: make(chan struct{})}
+	lj := &liveJob{cancel: cancel, done: make(chan struct{}), changed: make(chan struct{}), record: job}
 	s.mu.Lock()
 	s.live[job.ID] = lj
 	s.mu.Unlock()
@@ -45,39 +46,49 @@ func (s *Service) Start(ctx context.Context, inv *commands.Invocation, owner str
 	}
 }
 
-// run runs one job to its end and stores what became of it.
+// run runs one job to its end and stores what became of it. A job's record and output are written as
+// they change; what the store does not take (it is away, or its disk is full) is held and written, in
+// order, once it takes writes again: the command is never stopped for it (see save and saveEnd).
 func (s *Service) run(ctx context.Context, job *Job, inv *commands.Invocation, lj *liveJob, started chan<- Job) {
 	defer s.wg.Done()
 	store := context.WithoutCancel(ctx) // the record is written whatever stopped the command
 	res, err := s.cmds.RunWatched(ctx, inv, commands.Watch{
 		Started: func() {
 			now := time.Now()
+			lj.mu.Lock()
 			job.State, job.StartedAt = Running, &now
-			if err := s.store.Update(store, job); err != nil {
-				s.opts.Log.Error("storing a job's start", "job", job.ID, "err", err)
-			}
-			lj.notify()
-			started <- *job
+			lj.dirty = true
+			s.save(store, job, lj)
+			lj.notifyLocked()
+			snapshot := *job
+			lj.mu.Unlock()
+			started <- snapshot
 		},
 		Output: func(stream commands.Stream, text string) {
 			lj.mu.Lock()
 			defer lj.mu.Unlock()
 			c := Chunk{Offset: lj.offset, Stream: stream, Text: text}
 			lj.offset = c.End()
-			if err := s.store.Append(store, job.ID, c); err != nil {
-				s.opts.Log.Error("storing a job's output", "job", job.ID, "err", err)
+			if lj.heldBytes+len(text) > maxHeldOutput {
+				lj.dropped = true
+			} else {
+				lj.held = append(lj.held, c)
+				lj.heldBytes += len(text)
 			}
+			s.save(store, job, lj)
 			lj.notifyLocked()
 		},
 		Marker:       job.ID,
 		KeepLogLines: true,
 	})
 
-	s.mu.Lock()
-	delete(s.live, job.ID)
-	s.mu.Unlock()
-	defer close(lj.done)
-	defer lj.notify()
+	defer func() {
+		s.mu.Lock()
+		delete(s.live, job.ID)
+		s.mu.Unlock()
+		close(lj.done)
+		lj.notify()
+	}()
 
 	cause := context.Cause(ctx)
 	if res == nil && job.StartedAt == nil && (commands.ErrorCode(err) == commands.EUNAVAILABLE || errors.Is(cause, errAbandoned)) {
@@ -87,6 +98,7 @@ func (s *Service) run(ctx context.Context, job *Job, inv *commands.Invocation, l
 		}
 		return
 	}
+	lj.mu.Lock()
 	now := time.Now()
 	job.EndedAt = &now
 	switch {
@@ -115,11 +127,77 @@ func (s *Service) run(ctx context.Context, job *Job, inv *commands.Invocation, l
 	if res != nil {
 		job.ExitCode, job.Truncated = &res.ExitCode, res.Truncated
 	}
-	if err := s.store.Update(store, job); err != nil {
-		s.opts.Log.Error("storing a job's end", "job", job.ID, "state", job.State, "err", err)
-	}
+	lj.dirty = true
+	lj.mu.Unlock()
+	s.saveEnd(store, job, lj)
 	if s.opts.Ended != nil {
 		s.opts.Ended(job.State)
+	}
+}
+
+// maxHeldOutput bounds the output held for a job while the store does not take it.
+const maxHeldOutput = 8 << 20
+
+// How long the end of a job, with the output held for it, is retried before the output is given up and
+// only the end is written (nanoseconds), and how often.
+var (
+	saveEndFor   atomic.Int64
+	saveEndEvery atomic.Int64
+)
+
+func init() {
+	saveEndFor.Store(int64(time.Minute))
+	saveEndEvery.Store(int64(2 * time.Second))
+}
+
+// save writes what is held for the job, output first and then its record, and stops at the first write
+// the store refuses; lj.mu is held.
+func (s *Service) save(ctx context.Context, job *Job, lj *liveJob) error {
+	for len(lj.held) > 0 {
+		if err := s.store.Append(ctx, job.ID, lj.held[0]); err != nil {
+			return err
+		}
+		lj.heldBytes -= len(lj.held[0].Text)
+		lj.held = lj.held[1:]
+	}
+	if !lj.dirty {
+		return nil
+	}
+	if lj.dropped && job.State.Ended() && !strings.Contains(job.Detail, droppedNote) {
+		job.Detail = strings.TrimPrefix(job.Detail+"; "+droppedNote, "; ")
+		job.Truncated = true
+	}
+	if err := s.store.Update(ctx, job); err != nil {
+		return err
+	}
+	lj.dirty = false
+	return nil
+}
+
+// droppedNote is the detail of a job whose output the store could not take in time.
+const droppedNote = "some of its output was not stored: the job store did not take writes"
+
+// saveEnd writes the ended job: with all its output while the store comes back within saveEndFor, then
+// without the output still held, until the store takes it or the gateway stops. A job whose end is not
+// stored when the gateway stops reads lost at the next start.
+func (s *Service) saveEnd(ctx context.Context, job *Job, lj *liveJob) {
+	ended := time.Now()
+	for {
+		lj.mu.Lock()
+		if time.Since(ended) > time.Duration(saveEndFor.Load()) && len(lj.held) > 0 {
+			lj.held, lj.heldBytes, lj.dropped = nil, 0, true
+		}
+		err := s.save(ctx, job, lj)
+		lj.mu.Unlock()
+		if err == nil {
+			return
+		}
+		select {
+		case <-time.After(time.Duration(saveEndEvery.Load())):
+		case <-s.base.Done():
+			s.opts.Log.Error("the end of a job was not stored before the gateway stopped; it will read lost", "job", job.ID, "state", job.State, "err", err)
+			return
+		}
 	}
 }
 

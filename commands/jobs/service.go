@@ -60,9 +60,38 @@ type liveJob struct {
 	done   chan struct{} // closed once the job has ended and its record says so
 	err    error         // why it never ran, when it did not: a full queue
 
-	mu      sync.Mutex
-	offset  int64         // the bytes of output so far
-	changed chan struct{} // closed, and replaced, when the output or the state changes
+	mu        sync.Mutex
+	offset    int64         // the bytes of output so far
+	changed   chan struct{} // closed, and replaced, when the output or the state changes
+	held      []Chunk       // output the store has not taken yet, in order
+	heldBytes int
+	dropped   bool // output was given up: more than maxHeldOutput held, or the store stayed away
+	dirty     bool // the record has changed since the store last took it
+	record    *Job // the job as this process knows it
+}
+
+// overlay returns the record and the output from offset from on of a job as this process knows them,
+// when it runs the job and the store has not taken all of it yet (the store is away, or its disk is
+// full); otherwise job and nil. held follows the output the store has.
+func (s *Service) overlay(job *Job, from int64) (_ *Job, held []Chunk) {
+	s.mu.Lock()
+	lj := s.live[job.ID]
+	s.mu.Unlock()
+	if lj == nil {
+		return job, nil
+	}
+	lj.mu.Lock()
+	defer lj.mu.Unlock()
+	for _, c := range lj.held {
+		if c.End() > from {
+			held = append(held, c)
+		}
+	}
+	if lj.dirty {
+		record := *lj.record
+		return &record, held
+	}
+	return job, held
 }
 
 // Asker is who asks about jobs: the name of their token and its role. Viewers and Users see their own
@@ -86,7 +115,7 @@ func New(store Store, cmds *commands.Service, base context.Context, opts Options
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Service{store: store, cmds: cmds, base: base, opts: opts, live: map[string]*liveJob{}}
+	return &Service{store: &guarded{Store: store, log: opts.Log}, cmds: cmds, base: base, opts: opts, live: map[string]*liveJob{}}
 }
 
 // Wait waits until every job started by this Service has ended and its record says so, or ctx ends.
@@ -106,4 +135,18 @@ func (s *Service) Running() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.live)
+}
+
+// joinHeld puts the held output after the stored output, leaving out what the store took meanwhile.
+func joinHeld(stored, held []Chunk) []Chunk {
+	end := int64(-1)
+	if n := len(stored); n > 0 {
+		end = stored[n-1].End()
+	}
+	for _, c := range held {
+		if c.Offset >= end {
+			stored = append(stored, c)
+		}
+	}
+	return stored
 }

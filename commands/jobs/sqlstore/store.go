@@ -125,7 +125,7 @@ func (s *Store) Update(ctx context.Context, j *jobs.Job) error {
 
 // Append implements jobs.Store.
 func (s *Store) Append(ctx context.Context, id string, c jobs.Chunk) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO job_output (job_id, pos, stream, text) VALUES ($1, $2, $3, $4)`, id, c.Offset, int(c.Stream), c.Text)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO job_output (job_id, pos, stream, text) VALUES ($1, $2, $3, $4) ON CONFLICT (job_id, pos) DO NOTHING`, id, c.Offset, int(c.Stream), c.Text)
 	return err
 }
 
