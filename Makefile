@@ -22,7 +22,7 @@ FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzResolveArgv commands:FuzzSp
 
 # The packages whose tests take minutes, mostly waiting on Airflow processes: they start first, three
 # packages at a time, so that their waits overlap on a machine of two cores.
-LONG_PACKAGES = ./commands/warm ./testbed/replicas ./cmd/airflow-gateway
+LONG_PACKAGES = ./commands/warm ./testbed/replicas ./cmd/airflow-gateway ./testbed/faults
 
 .PHONY: test test-short testbed check fuzz demo build dist cross
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -129,6 +130,9 @@ func (s *Service) afterPlacing(ctx context.Context, d *Deployment, up Upload) er
 func (s *Service) receive(content io.Reader) (string, error) {
 	f, err := os.CreateTemp(s.dagsFolder, ".airflow-gateway-upload-*.tmp")
 	if err != nil {
+		if full := diskFull(err, "the DAGs folder", "the upload could not be written"); full != nil {
+			return "", full
+		}
 		return "", fmt.Errorf("create upload file: %w", err)
 	}
 	n, err := io.Copy(f, io.LimitReader(content, s.opts.MaxUploadBytes+1))
@@ -149,6 +153,9 @@ func (s *Service) receive(content io.Reader) (string, error) {
 		var de *Error
 		if errors.As(err, &de) {
 			return "", err
+		}
+		if full := diskFull(err, "the DAGs folder", "the upload could not be written"); full != nil {
+			return "", full
 		}
 		return "", Errorf(EINVALID, "the upload could not be read to its end; send it again")
 	}
@@ -197,6 +204,9 @@ func (s *Service) backUp(path, name string) (string, error) {
 	stamp := time.Now().UTC().Format("20060102T150405.000000000Z")
 	dst, err := os.OpenFile(filepath.Join(dir, name+"."+stamp), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
+		if full := diskFull(err, "the state folder", "the file it replaces could not be backed up"); full != nil {
+			return "", full
+		}
 		return "", fmt.Errorf("create the backup: %w", err)
 	}
 	_, err = io.Copy(dst, src)
@@ -208,9 +218,21 @@ func (s *Service) backUp(path, name string) (string, error) {
 	}
 	if err != nil {
 		os.Remove(dst.Name())
+		if full := diskFull(err, "the state folder", "the file it replaces could not be backed up"); full != nil {
+			return "", full
+		}
 		return "", fmt.Errorf("write the backup: %w", err)
 	}
 	return filepath.Join("dag-backups", filepath.Base(dst.Name())), nil
+}
+
+// diskFull answers a write that failed because the disk under what is full: nothing was changed, and the
+// client learns what to free. It returns nil for any other error.
+func diskFull(err error, what, failed string) error {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return nil
+	}
+	return Errorf(ENOSPACE, "the disk under %s is full: %s, so nothing was changed; free space there and send the file again", what, failed)
 }
 
 func syncDir(dir string) error {

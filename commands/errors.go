@@ -16,6 +16,7 @@ const (
 	ETOOLARGE     = "too_large"    // the request body is over a configured limit
 	ETIMEOUT      = "timeout"      // the command ran past its time limit
 	ESLOWBODY     = "slow_body"    // the request body did not arrive within its time limit
+	ENOSPACE      = "no_space"     // a disk the gateway writes to is full
 	EUNAVAILABLE  = "unavailable"  // no capacity right now; retry later
 	EFAILED       = "failed"       // the command ran and exited non-zero
 	EINTERNAL     = "internal"     // a fault of the gateway itself

@@ -21,6 +21,7 @@ var statusOf = map[string]int{
 	commands.EFAILED:       http.StatusInternalServerError,
 	commands.ETIMEOUT:      http.StatusGatewayTimeout,
 	commands.ESLOWBODY:     http.StatusRequestTimeout,
+	commands.ENOSPACE:      http.StatusInsufficientStorage,
 	commands.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	commands.EINTERNAL:     http.StatusInternalServerError,
 }

@@ -22,11 +22,12 @@ import (
 // Postgres is a PostgreSQL server of a test: Debian's package, run from a temporary directory on a free
 // port of 127.0.0.1, as an unprivileged user when the test runs as root (the server refuses root).
 type Postgres struct {
-	Port  int
-	dir   string
-	cmd   *exec.Cmd
-	admin *sql.DB
-	dbs   atomic.Int32
+	Port   int
+	dir    string
+	server func() *exec.Cmd // the server's command, as it was first started
+	cmd    *exec.Cmd
+	admin  *sql.DB
+	dbs    atomic.Int32
 }
 
 // PostgresBin returns the folder of the PostgreSQL server's programs: $AIRFLOW_GATEWAY_TEST_PG_BIN (which
@@ -76,19 +77,28 @@ func StartPostgres(tb testing.TB) *Postgres {
 	if out, err := run("initdb", "-D", data, "-U", "gateway", "-A", "trust", "-E", "UTF8", "--no-sync").CombinedOutput(); err != nil {
 		tb.Fatalf("initdb: %v\n%s", err, out)
 	}
-	log, err := os.Create(filepath.Join(dir, "server.log"))
+	p.server = func() *exec.Cmd {
+		return run("postgres", "-D", data, "-p", strconv.Itoa(p.Port), "-k", dir, "-c", "listen_addresses=127.0.0.1",
+			"-c", "fsync=off", "-c", "max_connections=200")
+	}
+	if p.admin, err = sql.Open("pgx", p.URL("postgres")); err != nil {
+		tb.Fatal(err)
+	}
+	p.Start(tb)
+	return p
+}
+
+// Start starts the server (again, after Stop) on its port, and waits until it takes connections.
+func (p *Postgres) Start(tb testing.TB) {
+	tb.Helper()
+	log, err := os.OpenFile(filepath.Join(p.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer log.Close()
-	p.cmd = run("postgres", "-D", data, "-p", strconv.Itoa(p.Port), "-k", dir, "-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "max_connections=200")
+	p.cmd = p.server()
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	if err := p.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	p.admin, err = sql.Open("pgx", p.URL("postgres"))
-	if err != nil {
 		tb.Fatal(err)
 	}
 	for i := 0; ; i++ {
@@ -96,10 +106,10 @@ func StartPostgres(tb testing.TB) *Postgres {
 		err = p.admin.PingContext(ctx)
 		cancel()
 		if err == nil {
-			return p
+			return
 		}
 		if i == 300 {
-			out, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+			out, _ := os.ReadFile(filepath.Join(p.dir, "server.log"))
 			tb.Fatalf("PostgreSQL did not start: %v\n%s", err, out)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -132,22 +142,29 @@ func (p *Postgres) NewDatabaseName(tb testing.TB) string {
 	return name
 }
 
-// stop shuts the server down (a fast shutdown: it ends its sessions) and removes its files.
+// Stop shuts the server down (a fast shutdown: it ends its sessions) and keeps its files for Start.
+func (p *Postgres) Stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	p.cmd = nil
+}
+
+// stop stops the server and removes its files.
 func (p *Postgres) stop() {
 	if p.admin != nil {
 		p.admin.Close()
 	}
-	if p.cmd != nil && p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(syscall.SIGINT)
-		done := make(chan struct{})
-		go func() { _ = p.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
+	p.Stop()
 	os.RemoveAll(p.dir)
 }
 

@@ -1,0 +1,420 @@
+// Package faults_test breaks what a running gateway depends on, under load, and checks what its clients
+// see and what is left: a package of its own, so that its waits run beside the other suites.
+package faults_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs/sqlite"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
+)
+
+const token = "faults-test-token-0123456789"
+
+// tickLine is gw_slow's line for one tick, as the task prints it.
+var tickLine = regexp.MustCompile(`(?m)\btick (\d+)$`)
+
+// waitWarm waits until the gateway at url runs commands on its warm executor.
+func waitWarm(tb testing.TB, url string, logs *testbed.Buffer) {
+	tb.Helper()
+	for range 1200 {
+		resp, err := http.Get(url + "/health")
+		if err == nil {
+			var h struct {
+				Executor struct {
+					Warm bool `json:"warm"`
+				} `json:"executor"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			if h.Executor.Warm {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("the warm executor was not warm after 2 minutes:\n%s", logs)
+}
+
+// call sends one request with the token and returns the status and the body.
+func call(tb testing.TB, method, target string) (int, string) {
+	tb.Helper()
+	req, _ := http.NewRequest(method, target, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Errorf("%s %s: %v", method, target, err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// tally counts the statuses a load loop saw, keeping one body of each status.
+type tally struct {
+	mu     sync.Mutex
+	counts map[int]int
+	bodies map[int]string
+}
+
+func (t *tally) add(status int, body string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.counts == nil {
+		t.counts, t.bodies = map[int]int{}, map[int]string{}
+	}
+	t.counts[status]++
+	t.bodies[status] = body
+}
+
+func (t *tally) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return fmt.Sprint(t.counts)
+}
+
+// load sends requests from n clients until stop is closed.
+func load(tb testing.TB, n int, stop <-chan struct{}, each func() (int, string), into *tally) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				into.add(each())
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	return &wg
+}
+
+// TestJobStoreGoesAway stops the PostgreSQL server of the job store for 20 s while clients send commands
+// and read jobs, and a job runs across the outage. While it is away the job endpoints answer 503 saying
+// so, and commands are answered as ever; once it is back the gateway serves jobs again without a
+// restart, the job that ended before is as it was, and the job that ran across the outage ends with all
+// its output, in order.
+func TestJobStoreGoesAway(t *testing.T) {
+	const ticks = 60 // 30 s of gw_slow's ticks: the job runs across the outage
+	t.Setenv("GW_SLOW_TICKS", strconv.Itoa(ticks))
+	pg := testbed.StartPostgres(t)
+	home := testbed.MustHome(t, "3")
+	testbed.PlantSlowDAG(t, home)
+	logs := &testbed.Buffer{}
+	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\n\n[jobs]\ndatabase_url = "+pg.NewDatabase(t)+"\n", logs)
+	waitWarm(t, base, logs)
+
+	before := testbed.StartJob(t, base, token, "version")
+	for d := before; d.State == "running"; time.Sleep(100 * time.Millisecond) {
+		d = testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+before.ID+"?output=true")
+		before = d
+	}
+	across := testbed.StartJob(t, base, token, "tasks test gw_slow tick 2024-01-01")
+	testbed.FollowJob(t, base, token, across.ID, "", func(ev testbed.Event) bool { return !strings.Contains(ev.Data, "tick 2") })
+
+	stop := make(chan struct{})
+	var commands, jobReads tally
+	cmds := load(t, 4, stop, func() (int, string) {
+		return call(t, http.MethodGet, base+"/api/v1/command?command="+url.QueryEscape("variables get nope"))
+	}, &commands)
+	reads := load(t, 2, stop, func() (int, string) { return call(t, http.MethodGet, base+"/api/v1/jobs/"+across.ID) }, &jobReads)
+
+	pg.Stop()
+	outage := time.Now()
+	var during tally
+	for time.Since(outage) < 20*time.Second {
+		during.add(call(t, http.MethodGet, base+"/api/v1/jobs"))
+		during.add(call(t, http.MethodPost, base+"/api/v1/jobs?command=version"))
+		time.Sleep(500 * time.Millisecond)
+	}
+	pg.Start(t)
+	back := time.Now()
+	for {
+		status, _ := call(t, http.MethodGet, base+"/api/v1/jobs")
+		if status == http.StatusOK {
+			break
+		}
+		if time.Since(back) > 30*time.Second {
+			t.Fatalf("the job endpoints did not recover within 30 s of the store's return (%d):\n%s", status, logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("job endpoints answered again %s after the store came back", time.Since(back).Round(time.Millisecond))
+	close(stop)
+	cmds.Wait()
+	reads.Wait()
+
+	if len(during.counts) != 1 || during.counts[http.StatusServiceUnavailable] == 0 || !strings.Contains(during.bodies[http.StatusServiceUnavailable], "job store is unavailable") {
+		t.Errorf("job endpoints while the store was away: %v, %v", &during, during.bodies)
+	}
+	// `variables get nope` reads Airflow's metadata DB and fails there: 200 with Airflow's own error.
+	if len(commands.counts) != 1 || commands.counts[http.StatusOK] == 0 || !strings.Contains(commands.bodies[http.StatusOK], "does not exist") {
+		t.Errorf("commands across the outage: %v, %v", &commands, commands.bodies)
+	}
+	for status := range jobReads.counts {
+		if status != http.StatusOK && status != http.StatusServiceUnavailable {
+			t.Errorf("reads of the running job across the outage: %v, %s", &jobReads, jobReads.bodies[status])
+		}
+	}
+	t.Logf("while the store was away: job endpoints %v; across the outage: commands %v, reads of the running job %v", &during, &commands, &jobReads)
+
+	if after := testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+before.ID+"?output=true"); after.State != "succeeded" ||
+		after.Stdout != before.Stdout || after.ExitCode == nil || *after.ExitCode != 0 {
+		t.Errorf("the job that ended before the outage: %+v, was %+v", after, before)
+	}
+	var got []string
+	testbed.FollowJob(t, base, token, across.ID, "", func(ev testbed.Event) bool {
+		if ev.Name == "stdout" || ev.Name == "stderr" {
+			for _, m := range tickLine.FindAllStringSubmatch(ev.Data, -1) {
+				got = append(got, m[1])
+			}
+		}
+		return true
+	})
+	final := testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+across.ID)
+	if final.State != "succeeded" || len(got) != ticks {
+		t.Errorf("the job across the outage: %s %q, %d ticks: %v", final.State, final.Detail, len(got), got)
+	}
+	for i, n := range got {
+		if n != strconv.Itoa(i) {
+			t.Errorf("tick %d reads %s: a line was lost or repeated: %v", i, n, got)
+			break
+		}
+	}
+	if d := testbed.StartJob(t, base, token, "version"); d.Status != http.StatusAccepted {
+		t.Errorf("a new job after the outage: %+v", d)
+	}
+}
+
+// smallDisk mounts a tmpfs of size bytes on dir, keeping the files dir had, and unmounts it when tb
+// ends. Mounting needs root: elsewhere the test skips and says so, except under CI, where it fails.
+func smallDisk(tb testing.TB, dir string, size int) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("the full-disk tests mount a tmpfs, which needs root; CI runs as root")
+		}
+		tb.Skip("the full-disk tests mount a tmpfs, which needs root")
+	}
+	keep := tb.TempDir()
+	if out, err := exec.Command("cp", "-a", dir+"/.", keep).CombinedOutput(); err != nil {
+		tb.Fatalf("copy %s aside: %v\n%s", dir, err, out)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0755", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		tb.Fatalf("mount a tmpfs on %s: %v\n%s", dir, err, out)
+	}
+	tb.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			tb.Errorf("umount %s: %v\n%s", dir, err, out)
+		}
+	})
+	if out, err := exec.Command("cp", "-a", keep+"/.", dir).CombinedOutput(); err != nil {
+		tb.Fatalf("copy the files back onto the tmpfs: %v\n%s", err, out)
+	}
+}
+
+// fill writes a file into dir until its disk is full, and returns a function that removes it.
+func fill(tb testing.TB, dir string) (free func()) {
+	tb.Helper()
+	path := filepath.Join(dir, ".filler")
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	block := make([]byte, 4096)
+	for {
+		if _, err := f.Write(block); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				tb.Fatal(err)
+			}
+			break
+		}
+	}
+	f.Close()
+	return func() {
+		if err := os.Remove(path); err != nil {
+			tb.Error(err)
+		}
+	}
+}
+
+// deploy uploads content as name through deploy_dag with force, and returns the status and the output.
+func deploy(tb testing.TB, base, name, content string) (int, string) {
+	tb.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("force", "on")
+	part, _ := w.CreateFormFile("dag_file", name)
+	io.WriteString(part, content)
+	w.Close()
+	req, _ := http.NewRequest(http.MethodPost, base+"/admin/rest_api/api?api=deploy_dag", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("rest_api_plugin_http_token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Output string `json:"output"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &env)
+	return resp.StatusCode, env.Output
+}
+
+// leftovers lists the files of dir that are not in want.
+func leftovers(tb testing.TB, dir string, want ...string) []string {
+	tb.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		tb.Fatal(err)
+	}
+	var extra []string
+	for _, e := range entries {
+		if !slices.Contains(want, e.Name()) {
+			extra = append(extra, e.Name())
+		}
+	}
+	return extra
+}
+
+// TestFullDisks fills the disk under the DAGs folder, then the one under state_dir (each a small tmpfs):
+// deploy_dag answers 507 saying which, the file it would replace stays byte for byte and no temporary
+// file is left; a job whose output arrives while state_dir is full ends all the same, is answered from
+// what the gateway holds, and is stored whole once there is room; commands run throughout.
+func TestFullDisks(t *testing.T) {
+	t.Setenv("GW_SLOW_TICKS", "8")
+	home := testbed.MustHome(t, "3")
+	testbed.PlantSlowDAG(t, home)
+	state := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	smallDisk(t, home.Dags, 2<<20)
+	smallDisk(t, state, 1<<20)
+	logs := &testbed.Buffer{}
+	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\nstate_dir = "+state+"\n", logs)
+	waitWarm(t, base, logs)
+	dagFiles := func() []string {
+		entries, _ := os.ReadDir(home.Dags)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	const name = "gw_full.py"
+	old := testbed.UploadedDAG("gw_full", "the first upload")
+	if status, out := deploy(t, base, name, old); status != http.StatusOK {
+		t.Fatalf("the first upload: %d %s", status, out)
+	}
+	files := append(dagFiles(), ".filler")
+	replacement := testbed.UploadedDAG("gw_full", "the second upload "+strings.Repeat("x", 256<<10))
+	check := func(what string, wantStatus int, says string) {
+		t.Helper()
+		status, out := deploy(t, base, name, replacement)
+		if status != wantStatus || !strings.Contains(out, says) {
+			t.Errorf("deploy_dag with %s: %d %q", what, status, out)
+		}
+		if got, _ := os.ReadFile(filepath.Join(home.Dags, name)); string(got) != old {
+			t.Errorf("deploy_dag with %s changed the file it would replace", what)
+		}
+		if extra := leftovers(t, home.Dags, files...); len(extra) > 0 {
+			t.Errorf("deploy_dag with %s left %v in the DAGs folder", what, extra)
+		}
+		if extra := leftovers(t, filepath.Join(state, "dag-backups"), ".filler"); len(extra) > 0 {
+			t.Errorf("deploy_dag with %s left %v in the backups folder", what, extra)
+		}
+	}
+
+	t.Run("the DAGs folder's disk is full", func(t *testing.T) {
+		free := fill(t, home.Dags)
+		defer free()
+		check("the DAGs folder full", http.StatusInsufficientStorage, "the disk under the DAGs folder is full")
+		if status, body := call(t, http.MethodGet, base+"/api/v1/command?command=version"); status != http.StatusOK {
+			t.Errorf("a command with the DAGs folder full: %d %s", status, body)
+		}
+	})
+
+	t.Run("state_dir's disk is full", func(t *testing.T) {
+		if err := os.MkdirAll(filepath.Join(state, "dag-backups"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		job := testbed.StartJob(t, base, token, "tasks test gw_slow tick 2024-01-01")
+		testbed.FollowJob(t, base, token, job.ID, "", func(ev testbed.Event) bool { return !strings.Contains(ev.Data, "tick 1") })
+		free := fill(t, state)
+		check("state_dir full", http.StatusInsufficientStorage, "the disk under the state folder is full")
+		if status, body := call(t, http.MethodGet, base+"/api/v1/command?command=version"); status != http.StatusOK {
+			t.Errorf("a command with state_dir full: %d %s", status, body)
+		}
+		// The job ends while its output cannot be stored: the gateway answers with what it holds.
+		var held *testbed.JobDoc
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			if held = testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+job.ID+"?output=true"); held.State != "running" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the job did not end: %+v", held)
+			}
+		}
+		if held.State != "succeeded" || !strings.Contains(held.Stdout+held.Stderr, "tick 7") {
+			t.Errorf("the job that ended with state_dir full: %+v", held)
+		}
+		if !strings.Contains(logs.String(), "the job store is unavailable") {
+			t.Errorf("the job store took every write with its disk full:\n%s", logs)
+		}
+		free()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			stored := storedState(t, filepath.Join(state, "jobs.db"), job.ID)
+			if stored == "succeeded" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the job's end was not stored once there was room: %q\n%s", stored, logs)
+			}
+		}
+		if got := testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+job.ID+"?output=true"); got.Stdout != held.Stdout || got.Stderr != held.Stderr {
+			t.Errorf("the stored output differs from what the gateway held:\n%+v\n%+v", got, held)
+		}
+	})
+}
+
+// storedState reads a job's state from the gateway's SQLite job store itself.
+func storedState(tb testing.TB, path, id string) string {
+	tb.Helper()
+	store, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		return err.Error()
+	}
+	defer store.Close()
+	job, err := store.Get(context.Background(), id)
+	if err != nil {
+		return err.Error()
+	}
+	return string(job.State)
+}
