@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs/sqlite"
+	"github.com/airflow-gateway/airflow-gateway/commands/procfs"
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
@@ -417,4 +418,74 @@ func storedState(tb testing.TB, path, id string) string {
 		return err.Error()
 	}
 	return string(job.State)
+}
+
+// TestForkserverKilledUnderLoad SIGKILLs the warm executor's forkserver while 32 clients send commands
+// through 4 command slots: every request is answered, 200 or a 503 that says why; once the load is over
+// and a new forkserver is warm, no process of the old one is left.
+func TestForkserverKilledUnderLoad(t *testing.T) {
+	home := testbed.MustHome(t, "3")
+	logs := &testbed.Buffer{}
+	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\nmax_concurrent_commands = 4\nqueue_timeout = 30s\n", logs)
+	waitWarm(t, base, logs)
+	forkservers := func() []int {
+		var found []int
+		for _, pid := range testbed.ProcessesIn(home.Dir) {
+			if argv := procfs.Argv(pid); len(argv) > 0 && strings.Contains(argv[len(argv)-1], "airflow-gateway-forkserver") {
+				found = append(found, pid)
+			}
+		}
+		return found
+	}
+	old := forkservers()
+	if len(old) != 1 {
+		t.Fatalf("forkservers before: %v", old)
+	}
+	var answers tally
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 32)
+	for range 32 {
+		wg.Go(func() {
+			for i := range 3 {
+				status, body := call(t, http.MethodGet, base+"/api/v1/command?command="+url.QueryEscape("variables get nope"))
+				answers.add(status, body)
+				if i == 0 {
+					started <- struct{}{}
+				}
+			}
+		})
+	}
+	for range 8 {
+		<-started
+	}
+	if err := syscall.Kill(old[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	t.Logf("answers of 96 commands with the forkserver killed: %v; a 503: %.300s", &answers, answers.bodies[http.StatusServiceUnavailable])
+	for status, body := range answers.bodies {
+		switch {
+		case status == http.StatusOK && strings.Contains(body, "does not exist"):
+		case status == http.StatusServiceUnavailable && strings.Contains(body, `"detail"`):
+		default:
+			t.Errorf("an answer %d: %s", status, body)
+		}
+	}
+	if answers.counts[http.StatusOK] == 0 {
+		t.Errorf("no command succeeded: %v", &answers)
+	}
+	waitWarm(t, base, logs)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		left := testbed.ProcessesIn(home.Dir)
+		now := forkservers()
+		if len(now) == 1 && now[0] != old[0] && len(left) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range left {
+				t.Errorf("left: %d %.200s", pid, strings.Join(procfs.Argv(pid), " "))
+			}
+			t.Fatalf("forkservers %v (the killed one %d)", now, old[0])
+		}
+	}
 }

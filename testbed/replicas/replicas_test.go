@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +72,66 @@ func TestReplicas(t *testing.T) {
 	t.Run("a token minted by one replica", func(t *testing.T) { mintedAcrossReplicas(t, urlA, urlB) })
 	t.Run("failover", func(t *testing.T) { failover(t, lb.URL, a, databaseURL) })
 	t.Run("a replica killed while its job runs", func(t *testing.T) { killedWithAJob(t, lb.URL, a, b, databaseURL) })
+	t.Run("the database goes away", func(t *testing.T) { databaseAway(t, pg, urlA) })
+}
+
+// databaseAway stops the PostgreSQL server that holds Airflow's metadata DB (and the jobs): /health turns
+// 503 within its TTL, a command answers Airflow's own failure, and both recover when the server is back.
+func databaseAway(t *testing.T, pg *testbed.Postgres, url string) {
+	health := func() (int, string) {
+		resp, err := http.Get(url + "/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	command := func(line string) map[string]any {
+		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/command?command="+neturl.QueryEscape(line), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var answer map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&answer)
+		answer["status"] = resp.StatusCode
+		return answer
+	}
+	// within waits until ok, at most limit, and returns how long it took.
+	within := func(what string, limit time.Duration, ok func() bool) time.Duration {
+		start := time.Now()
+		for !ok() {
+			if time.Since(start) > limit {
+				t.Fatalf("%s did not happen within %s", what, limit)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		return time.Since(start).Round(100 * time.Millisecond)
+	}
+	pg.Stop()
+	var body string
+	took := within("/health turning 503", 45*time.Second, func() bool {
+		var status int
+		status, body = health()
+		return status == http.StatusServiceUnavailable
+	})
+	t.Logf("/health answered 503 %s after the database stopped: %.300s", took, body)
+	// db check opens the database, and says why it cannot, as the local CLI would. (Airflow 3's
+	// `variables get` answers "does not exist" instead: its secrets backends swallow the error.)
+	failed := command("db check")
+	stderr, _ := failed["stderr"].(string)
+	if failed["status"] != http.StatusOK || failed["exit_code"] == 0.0 || !strings.Contains(stderr, "Connection refused") {
+		t.Errorf("a command with the database away: %v", failed)
+	}
+	pg.Start(t)
+	took = within("/health turning 200 again", 45*time.Second, func() bool { status, _ := health(); return status == http.StatusOK })
+	t.Logf("/health answered 200 %s after the database came back", took)
+	if again := command("variables get replicaVar"); again["exit_code"] != 0.0 || strings.TrimSpace(again["stdout"].(string)) != "fromTheBalancer" {
+		t.Errorf("a command after the database came back: %v", again)
+	}
 }
 
 // clientFlows runs the plugin README's curl flow and the managed-service flow through the balancer at
