@@ -274,3 +274,26 @@ def uploaded():
 uploaded()
 `, note, id)
 }
+
+// WaitWarm waits until the gateway at url runs commands on its warm executor, as /health tells, and fails
+// tb with the gateway's logs after two minutes.
+func WaitWarm(tb testing.TB, url string, logs fmt.Stringer) {
+	tb.Helper()
+	for range 1200 {
+		resp, err := http.Get(url + "/health")
+		if err == nil {
+			var h struct {
+				Executor struct {
+					Warm bool `json:"warm"`
+				} `json:"executor"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			if h.Executor.Warm {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("the warm executor was not warm after 2 minutes:\n%s", logs)
+}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
@@ -139,24 +138,7 @@ func onAirflow(t *testing.T, major, extra string, body func(t *testing.T, major 
 // waitWarm waits until the gateway's warm executor takes commands, as /health tells.
 func waitWarm(tb testing.TB, g *gatewayClient) {
 	tb.Helper()
-	for range 1200 {
-		resp, err := http.Get(g.url + "/health")
-		if err == nil {
-			var h struct {
-				Executor struct {
-					Warm   bool   `json:"warm"`
-					Detail string `json:"detail"`
-				} `json:"executor"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if h.Executor.Warm {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	tb.Fatalf("the warm executor was not warm after 2 minutes:\n%s", g.logs)
+	testbed.WaitWarm(tb, g.url, g.logs)
 }
 
 // commandAnswer is the command dialect's answer, success or problem.

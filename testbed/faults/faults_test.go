@@ -35,28 +35,6 @@ const token = "faults-test-token-0123456789"
 // tickLine is gw_slow's line for one tick, as the task prints it.
 var tickLine = regexp.MustCompile(`(?m)\btick (\d+)$`)
 
-// waitWarm waits until the gateway at url runs commands on its warm executor.
-func waitWarm(tb testing.TB, url string, logs *testbed.Buffer) {
-	tb.Helper()
-	for range 1200 {
-		resp, err := http.Get(url + "/health")
-		if err == nil {
-			var h struct {
-				Executor struct {
-					Warm bool `json:"warm"`
-				} `json:"executor"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if h.Executor.Warm {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	tb.Fatalf("the warm executor was not warm after 2 minutes:\n%s", logs)
-}
-
 // call sends one request with the token and returns the status and the body.
 func call(tb testing.TB, method, target string) (int, string) {
 	tb.Helper()
@@ -127,7 +105,7 @@ func TestJobStoreGoesAway(t *testing.T) {
 	testbed.PlantSlowDAG(t, home)
 	logs := &testbed.Buffer{}
 	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\n\n[jobs]\ndatabase_url = "+pg.NewDatabase(t)+"\n", logs)
-	waitWarm(t, base, logs)
+	testbed.WaitWarm(t, base, logs)
 
 	before := testbed.StartJob(t, base, token, "version")
 	for d := before; d.State == "running"; time.Sleep(100 * time.Millisecond) {
@@ -320,7 +298,7 @@ func TestFullDisks(t *testing.T) {
 	smallDisk(t, state, 1<<20)
 	logs := &testbed.Buffer{}
 	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\nstate_dir = "+state+"\n", logs)
-	waitWarm(t, base, logs)
+	testbed.WaitWarm(t, base, logs)
 	dagFiles := func() []string {
 		entries, _ := os.ReadDir(home.Dags)
 		var names []string
@@ -427,7 +405,7 @@ func TestForkserverKilledUnderLoad(t *testing.T) {
 	home := testbed.MustHome(t, "3")
 	logs := &testbed.Buffer{}
 	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\nmax_concurrent_commands = 4\nqueue_timeout = 30s\n", logs)
-	waitWarm(t, base, logs)
+	testbed.WaitWarm(t, base, logs)
 	forkservers := func() []int {
 		var found []int
 		for _, pid := range testbed.ProcessesIn(home.Dir) {
@@ -474,7 +452,7 @@ func TestForkserverKilledUnderLoad(t *testing.T) {
 	if answers.counts[http.StatusOK] == 0 {
 		t.Errorf("no command succeeded: %v", &answers)
 	}
-	waitWarm(t, base, logs)
+	testbed.WaitWarm(t, base, logs)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		left := testbed.ProcessesIn(home.Dir)
 		now := forkservers()
