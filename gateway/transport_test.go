@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,11 +18,18 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
 // mustTransport serves a gateway over ex as `airflow-gateway serve` does, with its own http.Server, limits
 // and connection cap, and returns its address (host:port).
 func mustTransport(tb testing.TB, ex commands.Executor, limits gateway.Limits) (string, *gateway.Server) {
+	tb.Helper()
+	return mustTransportTLS(tb, ex, limits, nil)
+}
+
+// mustTransportTLS is mustTransport serving TLS with tlsConfig, when it is not nil.
+func mustTransportTLS(tb testing.TB, ex commands.Executor, limits gateway.Limits, tlsConfig *tls.Config) (string, *gateway.Server) {
 	tb.Helper()
 	gw := newGateway(tb, ex, commands.Options{}, testCredentials())
 	gw.Limits = limits
@@ -30,7 +38,13 @@ func mustTransport(tb testing.TB, ex commands.Executor, limits gateway.Limits) (
 		tb.Fatal(err)
 	}
 	hs := gw.HTTPServer(context.Background())
-	go hs.Serve(gw.LimitConnections(tcp, nil))
+	hs.TLSConfig = tlsConfig
+	ln := gw.LimitConnections(tcp, tlsConfig)
+	if tlsConfig != nil {
+		go hs.ServeTLS(ln, "", "")
+	} else {
+		go hs.Serve(ln)
+	}
 	tb.Cleanup(func() { hs.Close() })
 	return tcp.Addr().String(), gw
 }
@@ -291,5 +305,37 @@ func TestStreamsAndLongCommandsOutlastTheTimeouts(t *testing.T) {
 	events, _ := io.ReadAll(stream.Body)
 	if !strings.Contains(string(events), "event: end") {
 		t.Errorf("the event stream ended without its end event:\n%s", events)
+	}
+}
+
+// TestConnectionsOverTheCapAre503OverTLS fills the cap with HTTP/2 clients over TLS: a client over it gets
+// its 503 over TLS too.
+func TestConnectionsOverTheCapAre503OverTLS(t *testing.T) {
+	certFile, keyFile := testbed.SelfSigned(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := mustTransportTLS(t, &scriptedExecutor{}, gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: 8},
+		&tls.Config{Certificates: []tls.Certificate{cert}})
+	client := func() *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true, MaxConnsPerHost: 1,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	}
+	for i := range 8 {
+		resp, err := client().Get("https://" + addr + "/health/live")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("client %d: %v, %v", i, resp, err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := client().Get("https://" + addr + "/health/live")
+	if err != nil {
+		t.Fatalf("a client over the cap: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "max_connections") {
+		t.Errorf("over the cap over TLS: %d %s", resp.StatusCode, body)
 	}
 }

@@ -2,17 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -275,7 +268,7 @@ func TestClientsAgainstAirflow(t *testing.T) {
 // makes, trusted through the clients' own options (curl --cacert, requests' verify).
 func TestMWAAOverHTTPS(t *testing.T) {
 	home := testbed.MustHome(t, "3")
-	cert, key := mustSelfSigned(t)
+	cert, key := testbed.SelfSigned(t)
 	g := mustServe(t, home, fmt.Sprintf("[gateway]\ntls_cert = %s\ntls_key = %s\nsecret_key = mwaa-test-secret-key-0123456789\n", cert, key))
 	if !strings.HasPrefix(g.url, "https://") {
 		t.Fatalf("the gateway serves %s", g.url)
@@ -302,37 +295,4 @@ func TestMWAAOverHTTPS(t *testing.T) {
 			t.Errorf("%s over HTTPS: %+v, want %s", name, got, want)
 		}
 	}
-}
-
-// mustSelfSigned writes a self-signed certificate for 127.0.0.1 and its key, and returns their paths.
-func mustSelfSigned(tb testing.TB) (cert, key string) {
-	tb.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "airflow-gateway test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	dir := tb.TempDir()
-	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	return cert, key
 }
