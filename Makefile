@@ -24,23 +24,27 @@ FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzResolveArgv commands:FuzzSp
 # packages at a time, so that their waits overlap on a machine of two cores.
 LONG_PACKAGES = ./commands/warm ./testbed/replicas ./cmd/airflow-gateway ./testbed/faults
 
-.PHONY: test test-short testbed check fuzz demo build dist cross
+.PHONY: test test-short testbed check check-fast analyse fuzz demo build dist cross
 
 # setup.sh prints the env file naming the installed Airflows and schemathesis, chromium.sh the browser the
 # admin page's tests drive, postgres.sh the PostgreSQL server's programs, debian.sh the load balancer in
 # front of the replicas; the tests read them from the environment. Artifacts (the browser tests'
-# screenshots) go to test-output/.
-test: check
+# screenshots) go to test-output/. The analysers of make check and the fuzz runs go on beside the tests,
+# at a lower priority, in the cycles the tests leave idle while they wait on Airflow; their output comes
+# after the tests'.
+test: check-fast
 	mkdir -p test-output
 	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && pgbin=$$(./testbed/postgres.sh) && \
 	haproxy=$$(./testbed/debian.sh haproxy haproxy) && ./testbed/debian.sh jq jq >/dev/null && ./testbed/debian.sh curl curl >/dev/null && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
 	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && set +a && \
-	$(GO) test -count=1 -timeout 40m -p 3 -artifacts -outputdir=$(CURDIR)/test-output $(LONG_PACKAGES) ./...
-	$(MAKE) fuzz
+	{ nice -n 10 $(MAKE) --no-print-directory analyse fuzz > test-output/analyse-and-fuzz.log 2>&1 & beside=$$!; \
+	  $(GO) test -count=1 -timeout 40m -p 3 -artifacts -outputdir=$(CURDIR)/test-output $(LONG_PACKAGES) ./...; tests=$$?; \
+	  wait $$beside; besides=$$?; cat test-output/analyse-and-fuzz.log; \
+	  [ $$besides = 0 ] || echo "staticcheck, govulncheck or a fuzz target failed: see above"; [ $$tests = 0 ] && [ $$besides = 0 ]; }
 
 # -short skips every test that needs a real Airflow, Chromium, PostgreSQL, haproxy or schemathesis, and
 # says so; the fuzz targets run their seed corpora as tests.
-test-short: check
+test-short: check-fast
 	$(GO) test -short -count=1 ./...
 
 testbed:
@@ -51,11 +55,15 @@ testbed:
 	./testbed/debian.sh jq jq
 	./testbed/debian.sh curl curl
 
-# make check   formatting, go vet, staticcheck, govulncheck, go mod verify, and the client's cross-builds
-check: cross
+# make check   formatting, go vet, go mod verify, the client's cross-builds, staticcheck and govulncheck
+check: check-fast analyse
+
+check-fast: cross
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet ./...
 	$(GO) mod verify
+
+analyse:
 	$(GO) run $(STATICCHECK) ./...
 	./testbed/vulncheck.sh $(GOVULNCHECK_VERSION) $(VULNDB_VERSION)
 
