@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares the executors on a fresh Airflow home (SQLite, the example DAGs), one Airflow version after the
 # other: medians of N runs of each command started directly, through a gateway on the subprocess executor
-# and through one on the warm executor, with the ratios; the throughput of 32 clients sending
+# and through one on the warm executor, with the ratios, and each command's floor (its own work in a warm
+# process, bench/executors/floor.py); the throughput of 32 clients sending
 # `variables get` for 30 s to each gateway; the warm gateway's and its forkserver's resident memory.
 #
 #   bench/executors.sh [N] [VERSION...]      (N = 20, both versions, by default)
@@ -53,7 +54,7 @@ for v in "${versions[@]}"; do
   echo
   echo "Airflow $("$airflow" version 2>/dev/null | tail -1), $(nproc) cores, medians of $n"
   "$work/executors" -airflow "$airflow" -home "$home" -token "$token" -n "$n" \
-    -warm "$warm_url" -warm-pid "$warm_pid" -subprocess "$sub_url" \
+    -warm "$warm_url" -warm-pid "$warm_pid" -subprocess "$sub_url" -floor "$top/bench/executors/floor.py" \
     -commands "version|variables get gw_bench|pools list -o json|dags list -o json|dags details gw_conf|$runs"
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true

@@ -39,14 +39,19 @@ func main() {
 	clients := flag.Int("clients", 32, "clients of the throughput test")
 	duration := flag.Duration("duration", 30*time.Second, "length of each throughput test")
 	throughputCommand := flag.String("throughput-command", "variables get gw_bench", "the command of the throughput test")
+	floorScript := flag.String("floor", "", "floor.py, to measure each command's own work in a warm process (none: no floor column)")
 	flag.Parse()
 
-	fmt.Printf("%-24s %10s %12s %10s %14s %16s\n", "command", "direct", "subprocess", "warm", "direct/warm", "subprocess/warm")
+	fmt.Printf("%-24s %10s %12s %10s %10s %14s %16s\n", "command", "direct", "subprocess", "warm", "floor", "direct/warm", "subprocess/warm")
 	for _, command := range strings.Split(*list, "|") {
 		direct := median(*n, func() time.Duration { return runDirect(*airflow, *home, command) })
 		sub := median(*n, func() time.Duration { return runHTTP(*subURL, *token, command) })
 		hot := median(*n, func() time.Duration { return runHTTP(*warmURL, *token, command) })
-		fmt.Printf("%-24s %10s %12s %10s %13.1fx %15.1fx\n", command, ms(direct), ms(sub), ms(hot),
+		floor := "-"
+		if *floorScript != "" {
+			floor = runFloor(*airflow, *home, *floorScript, *n, command)
+		}
+		fmt.Printf("%-24s %10s %12s %10s %10s %13.1fx %15.1fx\n", command, ms(direct), ms(sub), ms(hot), floor,
 			float64(direct)/float64(hot), float64(sub)/float64(hot))
 	}
 
@@ -89,6 +94,23 @@ func runDirect(bin, home, command string) time.Duration {
 		fail("airflow %s: %v\n%s", command, err, out)
 	}
 	return time.Since(start)
+}
+
+// runFloor has floor.py time the command's own work in one warm process (the median of n runs after
+// one to warm up), with the Python of the Airflow installation.
+func runFloor(bin, home, script string, n int, command string) string {
+	python, err := warm.PythonOf(bin)
+	if err != nil {
+		fail("the Python of %s: %v", bin, err)
+	}
+	cmd := exec.Command(python, append([]string{script, fmt.Sprint(n)}, strings.Fields(command)...)...)
+	cmd.Env = append(os.Environ(), "AIRFLOW_HOME="+home)
+	out, err := cmd.Output()
+	if err != nil {
+		fail("floor of %s: %v", command, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1] + " ms"
 }
 
 var client = &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
