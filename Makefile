@@ -37,7 +37,7 @@ test: check-fast
 	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && pgbin=$$(./testbed/postgres.sh) && \
 	haproxy=$$(./testbed/debian.sh haproxy haproxy) && ./testbed/debian.sh jq jq >/dev/null && ./testbed/debian.sh curl curl >/dev/null && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
 	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && set +a && \
-	{ nice -n 10 $(MAKE) --no-print-directory analyse fuzz > test-output/analyse-and-fuzz.log 2>&1 & beside=$$!; \
+	{ nice -n 19 $(MAKE) --no-print-directory analyse fuzz > test-output/analyse-and-fuzz.log 2>&1 & beside=$$!; \
 	  $(GO) test -count=1 -timeout 40m -p 3 -artifacts -outputdir=$(CURDIR)/test-output $(LONG_PACKAGES) ./...; tests=$$?; \
 	  wait $$beside; besides=$$?; cat test-output/analyse-and-fuzz.log; \
 	  [ $$besides = 0 ] || echo "staticcheck, govulncheck or a fuzz target failed: see above"; [ $$tests = 0 ] && [ $$besides = 0 ]; }
