@@ -43,6 +43,7 @@ type Config struct {
 	Executor              string        `key:"gateway.executor" default:"warm" validate:"oneof=warm subprocess"`
 	PythonBin             string        `key:"gateway.python_bin"`
 	WarmMaxAge            time.Duration `key:"gateway.warm_max_age" default:"1h" validate:"min=0"`
+	WarmTemplates         bool          `key:"gateway.warm_templates" default:"True"`
 	StateDir              string        `key:"gateway.state_dir"`
 	ShutdownGrace         time.Duration `key:"gateway.shutdown_grace" default:"30s" validate:"min=0"`
 	LogFormat             string        `key:"gateway.log_format" default:"text" validate:"oneof=text json"`

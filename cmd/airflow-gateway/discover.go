@@ -112,6 +112,7 @@ func (st *setup) executor(policy *commands.Policy, log *slog.Logger) (ex command
 		MaxOutputBytes: st.exec.MaxOutputBytes,
 		KillGrace:      st.exec.KillGrace,
 		MaxAge:         st.cfg.WarmMaxAge,
+		NoTemplates:    !st.cfg.WarmTemplates,
 		Paths:          policy.Paths(),
 		Log:            log,
 	}

@@ -92,6 +92,7 @@ func TestWarmAnswersLikeSubprocess(t *testing.T) {
 			ex.Paths = policy.Paths() // as the gateway warms them
 		})
 		f.waitWarm(t, 0)
+		tpl := f.waitTemplate(t, "providers", 0) // the commands of its class fork from it
 		covered := map[string]bool{}
 		for _, g := range equivalenceGroups(major) {
 			answers := map[string][]string{}
@@ -134,8 +135,13 @@ func TestWarmAnswersLikeSubprocess(t *testing.T) {
 				t.Errorf("no command of the path %q was compared", c.Path)
 			}
 		}
-		if st := f.warm.Status(); !st.Warm || st.Forks < uint64(len(covered)) {
+		st := f.warm.Status()
+		if !st.Warm || st.Forks < uint64(len(covered)) {
 			t.Errorf("status after the comparison: %+v", st)
+		}
+		// Every path of the template's class ran at least once, each from the template.
+		if len(st.Templates) != 1 || st.Templates[0].PID != tpl.PID || st.Templates[0].Forks < uint64(tpl.Commands) || tpl.Commands < 10 {
+			t.Errorf("the template after the comparison: %+v, before it: %+v", st.Templates, tpl)
 		}
 	})
 }

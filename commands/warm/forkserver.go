@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,6 +33,10 @@ type readyInfo struct {
 	Threads       int      `json:"threads"`
 	ThreadNames   []string `json:"thread_names"`
 	WarmMS        int      `json:"warm_ms"`
+	// Classes maps each whitelisted path that has a template to its class; TemplatesOff says why there
+	// are none when the forkserver cannot have them.
+	Classes      map[string]string `json:"classes"`
+	TemplatesOff string            `json:"templates_off"`
 }
 
 // message is one packet from the forkserver.
@@ -41,7 +47,21 @@ type message struct {
 	Code   int    `json:"code"`
 	Signal int    `json:"signal"`
 	Error  string `json:"error"`
+	// Template is the class of the template a command was forked from, "" for the forkserver itself.
+	Template string `json:"template"`
 	readyInfo
+	templateInfo
+}
+
+// templateInfo is what the forkserver reports of a template: up (Ready), or gone or never made (Error).
+type templateInfo struct {
+	Class     string   `json:"class"`
+	Ready     bool     `json:"ready"`
+	MS        int      `json:"ms"` // how long its class's work took
+	RSSKB     int64    `json:"rss_kb"`
+	PSSKB     int64    `json:"pss_kb"`
+	PrivateKB int64    `json:"private_kb"`
+	Commands  []string `json:"commands"`
 }
 
 // forkserver is one warm Python process and the gateway's end of its control socket.
@@ -61,6 +81,8 @@ type forkserver struct {
 	done    chan struct{} // closed when the control socket reads EOF: the forkserver is gone
 	waited  chan struct{} // closed when the process has been reaped
 	waitErr error
+	// templates are the templates that are up, by class (guarded by mu).
+	templates map[string]commands.TemplateStatus
 
 	// Guarded by the Executor's mutex.
 	running   int
@@ -138,13 +160,16 @@ func launch(e *Executor) (*forkserver, error) {
 	if !newest.Before(fs.startedAt) {
 		fs.fingerprint = "changed while warming up" // so the first look finds it stale
 	}
-	go fs.read()
+	if info.TemplatesOff != "" {
+		e.log().Warn("the warm executor has no templates; every command forks from the forkserver", "reason", info.TemplatesOff)
+	}
+	go fs.read(e)
 	return fs, nil
 }
 
 // handshake asks the forkserver to warm up and reads its answer.
 func (fs *forkserver) handshake(e *Executor) (*readyInfo, error) {
-	if err := fs.send(map[string]any{"op": "warm", "paths": e.Paths, "binary": e.Binary}); err != nil {
+	if err := fs.send(map[string]any{"op": "warm", "paths": e.Paths, "binary": e.Binary, "templates": !e.NoTemplates}); err != nil {
 		return nil, fmt.Errorf("the forkserver did not take its warm-up request: %w", err)
 	}
 	limit := e.WarmUpTimeout
@@ -211,12 +236,16 @@ func (fs *forkserver) receive() (*message, error) {
 }
 
 // read hands each message to the command it is about, until the forkserver is gone.
-func (fs *forkserver) read() {
+func (fs *forkserver) read(e *Executor) {
 	defer close(fs.done)
 	for {
 		m, err := fs.receive()
 		if err != nil {
 			return
+		}
+		if m.Op == "template" {
+			fs.template(e, m)
+			continue
 		}
 		fs.mu.Lock()
 		ch := fs.waiting[m.ID]
@@ -225,6 +254,49 @@ func (fs *forkserver) read() {
 			ch <- *m
 		}
 	}
+}
+
+// template records and logs a template that is up, gone or could not be made.
+func (fs *forkserver) template(e *Executor, m *message) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.templates == nil {
+		fs.templates = map[string]commands.TemplateStatus{}
+	}
+	if !m.Ready {
+		delete(fs.templates, m.Class)
+		e.log().Warn("a template of the warm executor is not in service", "class", m.Class, "pid", m.PID, "reason", m.Error)
+		return
+	}
+	fs.templates[m.Class] = commands.TemplateStatus{Class: m.Class, PID: m.PID, Commands: len(m.Commands),
+		RSSBytes: m.RSSKB << 10, PrivateBytes: m.PrivateKB << 10}
+	e.log().Info("template of the warm executor ready", "class", m.Class, "pid", m.PID, "commands", len(m.Commands),
+		"work_ms", m.MS, "rss_kb", m.RSSKB, "pss_kb", m.PSSKB, "private_kb", m.PrivateKB)
+}
+
+// forkedFrom counts a command forked from the template of class (none for "").
+func (fs *forkserver) forkedFrom(class string) {
+	if class == "" {
+		return
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if t, ok := fs.templates[class]; ok {
+		t.Forks++
+		fs.templates[class] = t
+	}
+}
+
+// templateStatus lists the templates that are up, by class.
+func (fs *forkserver) templateStatus() []commands.TemplateStatus {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var out []commands.TemplateStatus
+	for _, t := range fs.templates {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b commands.TemplateStatus) int { return strings.Compare(a.Class, b.Class) })
+	return out
 }
 
 func (fs *forkserver) pid() int { return fs.cmd.Process.Pid }
@@ -319,6 +391,7 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, x commands.Exec) (*c
 			return nil, fmt.Errorf("%w: %s", errNotStarted, m.Error)
 		}
 		pid = m.PID
+		fs.forkedFrom(m.Template)
 	case <-fs.done:
 		outR.Close()
 		errR.Close()

@@ -7,8 +7,18 @@ socketpair as file descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packe
   forkserver -> gateway  {"op": "ready", ...what it loaded...} or {"op": "failed", "error": "..."}
   gateway -> forkserver  {"op": "run", "id": N, "argv": [...], "env": [...], "cwd": "..."}
                          with the write ends of the child's stdout and stderr pipes (SCM_RIGHTS)
-  forkserver -> gateway  {"op": "started", "id": N, "pid": P} or {"op": "refused", "id": N, "error": "..."}
+  forkserver -> gateway  {"op": "started", "id": N, "pid": P, "template": "class or empty"}
+                         or {"op": "refused", "id": N, "error": "..."}
   forkserver -> gateway  {"op": "exited", "id": N, "pid": P, "code": C, "signal": S}
+  forkserver -> gateway  {"op": "template", "class": "...", "pid": P, "ready": true, ...} when a template is
+                         up, or {"op": "template", "class": "...", "error": "..."} when one cannot be or died
+
+Templates. Some commands do per-process work before their own, such as reading every provider's
+configuration (Airflow's providers_configuration_loaded). After warming up, the forkserver forks one
+template per class of such work; the template does that work once, and the commands of its class are forked
+from it instead of from the forkserver. A command's class is found from its function: the decorators it is
+wrapped in. The forkserver stays the parent of every command (a template forks twice, and the forkserver is
+the child subreaper), so a template that dies never takes a command's exit status with it.
 
 The child calls setsid, so its pid is its process group and the gateway stops a command by signalling the
 group. The forkserver never imports a DAG file, a plugin or any other user code: only the children do.
@@ -17,15 +27,18 @@ and exits, so nothing outlives the gateway.
 """
 
 import atexit
+import ctypes
 import gc
 import importlib
 import json
 import os
 import runpy
+import select
 import selectors
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 
@@ -88,28 +101,91 @@ def thread_count():
         return threading.active_count()
 
 
+def subparser(parser, words):
+    """The parser of the command path words, or None when they are not one."""
+    action = parser
+    for word in words:
+        sub = None
+        for a in action._actions:
+            choices = getattr(a, "choices", None)
+            if isinstance(choices, dict) and word in choices:
+                sub = choices[word]
+                break
+        if sub is None:
+            return None
+        action = sub
+    return action
+
+
+def lazy_target(func):
+    """The "module.function" that Airflow's lazy loader will import for a command, or None."""
+    for cell in getattr(func, "__closure__", None) or ():
+        value = cell.cell_contents
+        if isinstance(value, str) and "." in value:
+            return value
+    return None
+
+
 def command_modules(parser, paths):
     """The modules that hold the functions of the whitelisted command paths, as Airflow's lazy loader names them."""
     modules = set()
     for path in paths:
-        action = parser
-        for word in path.split():
-            sub = None
-            for a in action._actions:
-                choices = getattr(a, "choices", None)
-                if isinstance(choices, dict) and word in choices:
-                    sub = choices[word]
-                    break
-            if sub is None:
-                break
-            action = sub
-        else:
-            func = action.get_default("func")
-            for cell in getattr(func, "__closure__", None) or ():
-                value = cell.cell_contents
-                if isinstance(value, str) and "." in value:
-                    modules.add(value.rpartition(".")[0])
+        action = subparser(parser, path.split())
+        target = lazy_target(action.get_default("func")) if action is not None else None
+        if target:
+            modules.add(target.rpartition(".")[0])
     return sorted(modules)
+
+
+# The per-process work that a template does ahead of the commands of its class. Each step is a decorator of
+# Airflow's that command functions are wrapped in and that does the same work whatever it wraps: the
+# template calls it once around nothing, and the commands forked from the template find the work done (the
+# decorator checks, and skips it). Only work that is the same for every command, prints nothing, starts no
+# thread and imports no user code belongs here; the template checks the last three.
+TEMPLATE_STEPS = {
+    # Reads the configuration description of every provider (PyYAML) and adds their defaults to conf.
+    "providers": ("airflow.utils.providers_configuration_loader", "providers_configuration_loaded"),
+}
+
+
+def command_classes(parser, paths):
+    """The class of each command path that has one: the template steps its function is wrapped in."""
+    decorators = {}
+    for step, (module_name, name) in TEMPLATE_STEPS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if callable(getattr(module, name, None)):
+            decorators[step] = (os.path.realpath(module.__file__), name + ".<locals>.")
+    classes = {}
+    for path in paths:
+        action = subparser(parser, path.split())
+        target = lazy_target(action.get_default("func")) if action is not None else None
+        if not target:
+            continue
+        module_name, _, name = target.rpartition(".")
+        func = getattr(sys.modules.get(module_name), name, None)
+        found = set()
+        while func is not None:  # the decorators' wrappers, outermost first, down to the function
+            code = getattr(func, "__code__", None)
+            for step, (file, prefix) in decorators.items():
+                if code is not None and os.path.realpath(code.co_filename) == file and \
+                        getattr(code, "co_qualname", prefix).startswith(prefix):
+                    found.add(step)
+            func = getattr(func, "__wrapped__", None)
+        if found:
+            classes[path] = "+".join(step for step in TEMPLATE_STEPS if step in found)
+    return classes
+
+
+def class_of(classes, argv):
+    """The class of a command line: a command path is a leaf of the parser, so no other path is its prefix."""
+    for n in range(2, min(len(argv), 5) + 1):
+        name = classes.get(" ".join(argv[1:n]))
+        if name:
+            return name
+    return ""
 
 
 def user_code_loaded(folders):
@@ -138,6 +214,7 @@ def warm(request):
     modules = command_modules(parser, request.get("paths", []))
     for module in modules:
         importlib.import_module(module)
+    classes = command_classes(parser, request.get("paths", [])) if request.get("templates", True) else {}
     warmed = []
     for module in WARM_MODULES:
         try:
@@ -178,6 +255,7 @@ def warm(request):
         "dags_folder": dags_folder,
         "site_packages": site_packages,
         "modules": modules + warmed,
+        "classes": classes,
         "user_code": user_code_loaded([dags_folder, plugins_folder]),
         "plugins_loaded": plugins_loaded(),
         "threads": thread_count(),
@@ -222,7 +300,8 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
-        os.close(ready_w)  # tells the forkserver the group exists
+        os.write(ready_w, str(os.getpid()).encode())  # tells the forkserver the group exists, and its pid
+        os.close(ready_w)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
@@ -263,7 +342,131 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
         os._exit(code & 0xFF)
 
 
-def serve(sock):
+def read_pid(fd, timeout):
+    """The pid a child writes on its ready pipe before closing it; 0 if the pipe closed without one, or
+    None if nothing came within timeout seconds."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 32)
+        if not chunk:
+            return int(data) if data.isdigit() else 0
+        data += chunk
+
+
+def memory():
+    """This process's resident memory, in kB: all of it, its proportional share, and what only it holds."""
+    fields = {}
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if value.strip().endswith("kB"):
+                    fields[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return {"rss_kb": fields.get("Rss", 0), "pss_kb": fields.get("Pss", 0),
+            "private_kb": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
+
+
+def prepare(name, folders):
+    """Does the work of a template's steps in this process; returns why it cannot be a template, or ""."""
+    capture = tempfile.TemporaryFile()
+    saved = [os.dup(1), os.dup(2)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(capture.fileno(), 1)
+    os.dup2(capture.fileno(), 2)
+    error = ""
+    try:
+        for step in name.split("+"):
+            module_name, decorator = TEMPLATE_STEPS[step]
+            try:
+                getattr(importlib.import_module(module_name), decorator)(lambda: None)()
+            except Exception as exc:
+                error = f"{module_name}.{decorator} failed: {type(exc).__name__}: {exc}"
+                break
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+    capture.seek(0)
+    printed = capture.read(500).decode(errors="replace")
+    capture.close()
+    if error:
+        return error
+    if printed:
+        # A command that does the work itself prints this on its own stderr; done ahead, it would be lost.
+        return f"doing it printed {printed.splitlines()[0]!r}, which its commands would not print then"
+    threads = thread_count()
+    if threads != 1:
+        return f"doing it started threads ({threads} now): forking the template would be unsafe"
+    user_code = user_code_loaded(folders)
+    if user_code:
+        return f"doing it imported user code ({', '.join(user_code)})"
+    if plugins_loaded():
+        return "doing it loaded Airflow's plugins"
+    return ""
+
+
+def template(name, sock, folders):
+    """Runs in a template: does its class's work once, then forks the commands the forkserver sends it.
+
+    Each command is forked twice: the first child forks the command and exits at once, so the command is
+    orphaned and the forkserver, the child subreaper, adopts it, reaps it and reports its exit status."""
+    started = time.monotonic()
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    error = prepare(name, folders)
+    if error:
+        send(sock, {"op": "failed", "error": error})
+        os._exit(0)
+    gc.collect()
+    gc.freeze()
+    send(sock, {"op": "ready", "ms": int((time.monotonic() - started) * 1000), **memory()})
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 3)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            os._exit(0)  # the forkserver is gone, or has let this template go
+        threads = thread_count()
+        if len(fds) != 3 or threads != 1:
+            for fd in fds:
+                os.close(fd)  # the forkserver sees the ready pipe close without a pid, and forks it itself
+            if threads != 1:
+                send(sock, {"op": "failed", "error": f"the template has {threads} threads; forking it is unsafe"})
+                os._exit(0)
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            if os.fork() == 0:
+                child(json.loads(data), fds[0], fds[1], fds[2], [sock.fileno()])
+            os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        os.waitpid(pid, 0)
+
+
+class Template:
+    """The forkserver's side of one template."""
+
+    def __init__(self, name, pid, sock):
+        self.name, self.pid, self.sock = name, pid, sock
+        self.ready = False
+        self.error = ""
+
+
+def serve(sock, info):
     sel = selectors.DefaultSelector()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -274,24 +477,145 @@ def serve(sock):
     sel.register(sock, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
     running = {}  # pid -> request id
+    templates = {}  # class -> Template
+    by_pid = {}  # template pid -> Template
+    respawns = {}  # class -> templates started again after one died in service
+    classes = info["classes"]
+    folders = [info["dags_folder"], info["plugins_folder"]]
+
+    def own_fds():
+        return [wake_r, wake_w, sock.fileno(), sel.fileno(), *(t.sock.fileno() for t in templates.values())]
+
+    def spawn(name):
+        if thread_count() != 1:
+            send(sock, {"op": "template", "class": name, "error": "the forkserver has threads: forking it is unsafe"})
+            return
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        inherited = own_fds()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                mine.close()
+                for fd in inherited:
+                    os.close(fd)
+                template(name, theirs, folders)
+            finally:
+                os._exit(1)
+        theirs.close()
+        t = Template(name, pid, mine)
+        templates[name] = by_pid[pid] = t
+        sel.register(mine, selectors.EVENT_READ, t)
+
+    def let_go(t, why):
+        """Takes a template out of service; the reap reports it once it has exited."""
+        if templates.get(t.name) is t:
+            del templates[t.name]
+            sel.unregister(t.sock)
+            t.sock.close()
+            t.error = t.error or why
+        try:
+            os.kill(t.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def template_exited(t, status):
+        let_go(t, "")
+        del by_pid[t.pid]
+        if os.WIFSIGNALED(status):
+            how = f"it was killed by signal {os.WTERMSIG(status)}"
+        else:
+            how = f"it exited with status {os.WEXITSTATUS(status)}"
+        why = t.error or how
+        again = t.ready and respawns.get(t.name, 0) < 3
+        then = "; its commands fork from the forkserver" + (" until a new template is ready" if again else "")
+        send(sock, {"op": "template", "class": t.name, "pid": t.pid, "error": why + then})
+        if again:
+            respawns[t.name] = respawns.get(t.name, 0) + 1
+            spawn(t.name)
 
     def reap():
-        while running:
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            if pid in by_pid:
+                template_exited(by_pid[pid], status)
+                continue
             rid = running.pop(pid, None)
             if rid is None:
-                continue
+                continue  # an orphan the forkserver adopted as the subreaper, left by a command
             sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + sig
             send(sock, {"op": "exited", "id": rid, "pid": pid, "code": code, "signal": sig})
 
+    def from_template(t):
+        try:
+            data = t.sock.recv(MAX_MESSAGE)
+        except OSError:
+            data = b""
+        if not data:
+            let_go(t, "")  # it is dying: the reap says how
+            return
+        m = json.loads(data)
+        if m.get("op") == "ready":
+            t.ready = True
+            send(sock, {**m, "op": "template", "class": t.name, "pid": t.pid, "ready": True,
+                        "commands": sorted(p for p, c in classes.items() if c == t.name)})
+        else:
+            let_go(t, m.get("error") or "it failed")
+
+    def start_on(t, request, fds):
+        """Has template t fork a command; returns its pid, or 0 if t did not (then t is let go)."""
+        ready_r, ready_w = os.pipe()
+        try:
+            socket.send_fds(t.sock, [json.dumps(request).encode()], [fds[0], fds[1], ready_w])
+        except OSError as exc:
+            os.close(ready_w)
+            os.close(ready_r)
+            let_go(t, f"it could not be sent a command: {exc}")
+            return 0
+        os.close(ready_w)
+        pid = read_pid(ready_r, 10)
+        if pid is None:
+            # Once the template is dead, only a command it forked can still hold the pipe, and it writes
+            # its pid at once: the command runs once or not at all.
+            let_go(t, "it did not fork a command within 10 seconds")
+            pid = read_pid(ready_r, 60) or 0
+        os.close(ready_r)
+        if pid == 0 and templates.get(t.name) is t:
+            let_go(t, "it did not fork a command")
+        return pid
+
+    def start(request, fds):
+        """Forks the command of a run request, from its class's template if one is ready; returns its pid
+        and the template's class ("" for none)."""
+        t = templates.get(class_of(classes, request["argv"]))
+        if t is not None and t.ready:
+            pid = start_on(t, request, fds)
+            if pid:
+                return pid, t.name
+        sys.stdout.flush()
+        sys.stderr.flush()
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            child(request, fds[0], fds[1], ready_w, [ready_r, *own_fds()])
+        os.close(ready_w)
+        read_pid(ready_r, 60)  # returns when the child has called setsid (or died)
+        os.close(ready_r)
+        return pid, ""
+
+    for name in sorted(set(classes.values())):
+        spawn(name)
+
     while True:
         for key, _ in sel.select():
+            if isinstance(key.data, Template):
+                from_template(key.data)
+                continue
             if key.fileobj == wake_r:
                 try:
                     os.read(wake_r, 4096)
@@ -310,6 +634,11 @@ def serve(sock):
                         os.killpg(pid, signal.SIGKILL)
                     except OSError:
                         pass
+                for pid in by_pid:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
                 os._exit(0)
             request = json.loads(data)
             if request.get("op") != "run" or len(fds) != 2:
@@ -325,20 +654,24 @@ def serve(sock):
                 send(sock, {"op": "refused", "id": request["id"], "threads": threads,
                             "error": f"the forkserver has {threads} threads ({names}); forking it is unsafe"})
                 continue
-            sys.stdout.flush()
-            sys.stderr.flush()
-            ready_r, ready_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                child(request, fds[0], fds[1], ready_w, [ready_r, wake_r, wake_w, sock.fileno(), sel.fileno()])
-            os.close(ready_w)
+            pid, name = start(request, fds)
             for fd in fds:
                 os.close(fd)
-            os.read(ready_r, 1)  # returns when the child has called setsid (or died)
-            os.close(ready_r)
             running[pid] = request["id"]
-            send(sock, {"op": "started", "id": request["id"], "pid": pid})
+            send(sock, {"op": "started", "id": request["id"], "pid": pid, "template": name})
             reap()
+
+
+def become_subreaper():
+    """Makes orphaned descendants children of this process (Linux's PR_SET_CHILD_SUBREAPER); returns why
+    not, or ""."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+            return os.strerror(ctypes.get_errno())
+    except (OSError, AttributeError) as exc:
+        return str(exc)
+    return ""
 
 
 def main():
@@ -350,12 +683,17 @@ def main():
     except BaseException as exc:  # the gateway logs it and runs commands as subprocesses
         send(sock, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
         raise
+    if info["classes"]:
+        why = become_subreaper()
+        if why:
+            info["templates_off"] = f"the forkserver cannot adopt its templates' commands ({why})"
+            info["classes"] = {}
     send(sock, {"op": "ready", **info})
     # What warming up made is never garbage: the children's collections need not walk it, nor copy the
     # pages it lies on.
     gc.collect()
     gc.freeze()
-    serve(sock)
+    serve(sock, info)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ type Executor struct {
 	MaxAge         time.Duration     // a forkserver older than this is replaced
 	WarmUpTimeout  time.Duration     // how long a forkserver may take to get warm (default 3 minutes)
 	Paths          []string          // the whitelisted command paths, whose modules the forkserver imports
+	NoTemplates    bool              // fork every command from the forkserver, none from a template
 	Log            *slog.Logger
 
 	mu        sync.Mutex
@@ -98,6 +99,7 @@ func (e *Executor) Status() commands.ExecutorStatus {
 	switch {
 	case e.current != nil:
 		st.Warm, st.WarmSince = true, e.current.readyAt
+		st.Templates = e.current.templateStatus()
 	case e.lastError != "":
 		st.Detail = e.lastError + "; commands run as subprocesses"
 	default:

@@ -277,8 +277,9 @@ func TestForkserverReplacedWhenAirflowChanges(t *testing.T) {
 			t.Errorf("parallelism right after the edit: %q, want 7", got)
 		}
 		f.waitWarm(t, 1)
-		if got := get(); got != "7" {
-			t.Errorf("parallelism from the new forkserver: %q, want 7", got)
+		f.waitTemplate(t, "providers", 0)
+		if got := get(); got != "7" || f.forks("providers") != 1 {
+			t.Errorf("parallelism from the new forkserver's template: %q, want 7; %+v", got, f.warm.Status())
 		}
 		if st := f.warm.Status(); st.Forks == 0 {
 			t.Errorf("the new forkserver ran nothing: %+v", st)
@@ -351,8 +352,14 @@ func TestThreadedForkserverIsNotUsed(t *testing.T) {
 }
 
 func TestForkserverReplacedAfterMaxAge(t *testing.T) {
-	f := mustFixture(t, "3", func(e *warm.Executor) { e.MaxAge = 2 * time.Second })
+	f := mustFixture(t, "3", func(e *warm.Executor) { e.MaxAge, e.NoTemplates = 2*time.Second, true })
 	f.waitWarm(t, 0)
+	if res := f.mustRun(t, f.warm, "config", "get-value", "core", "parallelism"); strings.TrimSpace(res.Stdout) != "32" {
+		t.Errorf("config get-value without templates: %+v", res)
+	}
+	if st := f.warm.Status(); len(st.Templates) != 0 || strings.Contains(f.logs.String(), "template") {
+		t.Errorf("templates when they are off: %+v\n%s", st, f.logs)
+	}
 	time.Sleep(2500 * time.Millisecond)
 	f.mustRun(t, f.warm, "version") // finds it too old: runs as a subprocess and starts a successor
 	f.waitWarm(t, 1)

@@ -406,14 +406,39 @@ func TestForkserverKilledUnderLoad(t *testing.T) {
 	logs := &testbed.Buffer{}
 	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\nmax_concurrent_commands = 4\nqueue_timeout = 30s\n", logs)
 	testbed.WaitWarm(t, base, logs)
+	// The forkserver's templates are its children and have its command line: a forkserver is a process
+	// with it whose parent has not.
+	marked := func(pid int) bool {
+		argv := procfs.Argv(pid)
+		return len(argv) > 0 && strings.Contains(argv[len(argv)-1], "airflow-gateway-forkserver")
+	}
 	forkservers := func() []int {
 		var found []int
 		for _, pid := range testbed.ProcessesIn(home.Dir) {
-			if argv := procfs.Argv(pid); len(argv) > 0 && strings.Contains(argv[len(argv)-1], "airflow-gateway-forkserver") {
+			if p, ok := procfs.Stat(pid); ok && marked(pid) && !marked(p.PPID) {
 				found = append(found, pid)
 			}
 		}
 		return found
+	}
+	// templates are the children of the forkserver fs that outlive commands.
+	templates := func(fs int) int {
+		var st struct {
+			Executor struct {
+				Templates []struct{ PID int }
+			}
+		}
+		_, body := call(t, http.MethodGet, base+"/health")
+		if json.Unmarshal([]byte(body), &st) != nil {
+			return -1
+		}
+		n := 0
+		for _, tpl := range st.Executor.Templates {
+			if p, ok := procfs.Stat(tpl.PID); ok && p.PPID == fs {
+				n++
+			}
+		}
+		return n
 	}
 	old := forkservers()
 	if len(old) != 1 {
@@ -456,7 +481,7 @@ func TestForkserverKilledUnderLoad(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		left := testbed.ProcessesIn(home.Dir)
 		now := forkservers()
-		if len(now) == 1 && now[0] != old[0] && len(left) == 1 {
+		if len(now) == 1 && now[0] != old[0] && len(left) == 1+templates(now[0]) {
 			break
 		}
 		if time.Now().After(deadline) {
