@@ -33,6 +33,7 @@ func main() {
 	warmURL := flag.String("warm", "", "the gateway on the warm executor")
 	warmPID := flag.Int("warm-pid", 0, "its pid, for its memory and its forkserver's")
 	subURL := flag.String("subprocess", "", "the gateway on the subprocess executor")
+	plainURL := flag.String("no-templates", "", "a gateway on the warm executor without templates (none: no such column)")
 	n := flag.Int("n", 20, "runs of each command each way")
 	list := flag.String("commands", "version|variables get gw_bench|pools list -o json|dags list -o json|dags details gw_conf|dags list-runs gw_conf",
 		"the commands, separated by |")
@@ -42,16 +43,21 @@ func main() {
 	floorScript := flag.String("floor", "", "floor.py, to measure each command's own work in a warm process (none: no floor column)")
 	flag.Parse()
 
-	fmt.Printf("%-24s %10s %12s %10s %10s %14s %16s\n", "command", "direct", "subprocess", "warm", "floor", "direct/warm", "subprocess/warm")
+	fmt.Printf("%-24s %10s %12s %12s %10s %10s %14s %16s\n", "command", "direct", "subprocess", "no templates", "warm", "floor",
+		"direct/warm", "subprocess/warm")
 	for _, command := range strings.Split(*list, "|") {
 		direct := median(*n, func() time.Duration { return runDirect(*airflow, *home, command) })
 		sub := median(*n, func() time.Duration { return runHTTP(*subURL, *token, command) })
+		plain := "-"
+		if *plainURL != "" {
+			plain = ms(median(*n, func() time.Duration { return runHTTP(*plainURL, *token, command) }))
+		}
 		hot := median(*n, func() time.Duration { return runHTTP(*warmURL, *token, command) })
 		floor := "-"
 		if *floorScript != "" {
 			floor = runFloor(*airflow, *home, *floorScript, *n, command)
 		}
-		fmt.Printf("%-24s %10s %12s %10s %10s %13.1fx %15.1fx\n", command, ms(direct), ms(sub), ms(hot), floor,
+		fmt.Printf("%-24s %10s %12s %12s %10s %10s %13.1fx %15.1fx\n", command, ms(direct), ms(sub), plain, ms(hot), floor,
 			float64(direct)/float64(hot), float64(sub)/float64(hot))
 	}
 
@@ -59,19 +65,46 @@ func main() {
 	subOK, subAll := load(*subURL, *token, *throughputCommand, *clients, *duration)
 	hotOK, hotAll := load(*warmURL, *token, *throughputCommand, *clients, *duration)
 	perSecond := func(ok int) float64 { return float64(ok) / duration.Seconds() }
-	fmt.Printf("  subprocess  %6d answered 200 of %6d (%.1f/s)\n", subOK, subAll, perSecond(subOK))
-	fmt.Printf("  warm        %6d answered 200 of %6d (%.1f/s)\n", hotOK, hotAll, perSecond(hotOK))
+	fmt.Printf("  subprocess    %6d answered 200 of %6d (%.1f/s)\n", subOK, subAll, perSecond(subOK))
+	if *plainURL != "" {
+		plainOK, plainAll := load(*plainURL, *token, *throughputCommand, *clients, *duration)
+		fmt.Printf("  no templates  %6d answered 200 of %6d (%.1f/s)\n", plainOK, plainAll, perSecond(plainOK))
+	}
+	fmt.Printf("  warm          %6d answered 200 of %6d (%.1f/s)\n", hotOK, hotAll, perSecond(hotOK))
 	if subOK > 0 {
 		fmt.Printf("  warm/subprocess %.1fx\n", float64(hotOK)/float64(subOK))
 	}
 
 	if *warmPID > 0 {
-		fmt.Printf("\nmemory at the end: warm gateway RSS %s (peak %s)", procfs.Status(*warmPID, "VmRSS"), procfs.Status(*warmPID, "VmHWM"))
+		fmt.Printf("\nmemory at the end: warm gateway RSS %s (peak %s)\n", procfs.Status(*warmPID, "VmRSS"), procfs.Status(*warmPID, "VmHWM"))
 		if fs := forkserverOf(*warmPID); fs > 0 {
-			fmt.Printf(", its forkserver RSS %s (peak %s)", procfs.Status(fs, "VmRSS"), procfs.Status(fs, "VmHWM"))
+			rss, pss := smaps(fs)
+			fmt.Printf("  forkserver %7d: RSS %4d MB, PSS %4d MB\n", fs, rss>>10, pss>>10)
+			for _, pid := range procfs.PIDs() {
+				// Once the load is over, the forkserver's children are its templates.
+				if p, ok := procfs.Stat(pid); ok && p.PPID == fs {
+					r, p := smaps(pid)
+					fmt.Printf("  template   %7d: RSS %4d MB, PSS %4d MB\n", pid, r>>10, p>>10)
+					rss, pss = rss+r, pss+p
+				}
+			}
+			fmt.Printf("  the warm executor: RSS %d MB summed (shared pages counted in each), PSS %d MB\n", rss>>10, pss>>10)
 		}
-		fmt.Println()
 	}
+}
+
+// smaps is a process's resident memory, and its proportional share of it, in kB.
+func smaps(pid int) (rss, pss int64) {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	for _, line := range strings.Split(string(data), "\n") {
+		var v int64
+		if _, err := fmt.Sscanf(line, "Rss: %d kB", &v); err == nil {
+			rss = v
+		} else if _, err := fmt.Sscanf(line, "Pss: %d kB", &v); err == nil {
+			pss = v
+		}
+	}
+	return rss, pss
 }
 
 // median runs f n times and returns the median of what it measured.

@@ -137,27 +137,115 @@ def command_modules(parser, paths):
     return sorted(modules)
 
 
-# The per-process work that a template does ahead of the commands of its class. Each step is a decorator of
-# Airflow's that command functions are wrapped in and that does the same work whatever it wraps: the
-# template calls it once around nothing, and the commands forked from the template find the work done (the
-# decorator checks, and skips it). Only work that is the same for every command, prints nothing, starts no
-# thread and imports no user code belongs here; the template checks the last three.
+class Decorator:
+    """Work done by a decorator of Airflow's that command functions are wrapped in, the same whatever it
+    wraps: a template calls it once around nothing, and the commands forked from the template find the work
+    done (the decorator checks, and skips it)."""
+
+    def __init__(self, module, name):
+        self.module, self.name = module, name
+
+    def found_in(self, func):
+        """Whether the decorator is among the wrappers of func (outermost first, down to the function)."""
+        decorator = getattr(sys.modules.get(self.module), self.name, None)
+        if decorator is None:
+            return False
+        file, prefix = os.path.realpath(sys.modules[self.module].__file__), self.name + ".<locals>."
+        while func is not None:
+            code = getattr(func, "__code__", None)
+            if code is not None and os.path.realpath(code.co_filename) == file and \
+                    getattr(code, "co_qualname", prefix).startswith(prefix):
+                return True
+            func = getattr(func, "__wrapped__", None)
+        return False
+
+    def prepare(self):
+        getattr(importlib.import_module(self.module), self.name)(lambda: None)()
+
+
+class Call:
+    """Work done by a function of Airflow's that command functions call, directly or through functions of
+    their own module; a template does, with prepare, what makes the call cheap in its commands."""
+
+    def __init__(self, module, name, prepare):
+        self.module, self.name, self.prepare = module, name, prepare
+
+    def found_in(self, func):
+        target = getattr(sys.modules.get(self.module), self.name, None)
+        if target is None:
+            return False
+        while hasattr(func, "__wrapped__"):
+            func = func.__wrapped__
+        seen, todo = set(), [func]
+        while todo:
+            f = todo.pop()
+            code = getattr(f, "__code__", None)
+            if code is None or code in seen:
+                continue
+            seen.add(code)
+            for name in names_in(code):
+                value = f.__globals__.get(name)
+                if value is target:
+                    return True
+                if getattr(value, "__module__", None) == f.__module__ and hasattr(value, "__code__"):
+                    todo.append(value)
+        return False
+
+
+def names_in(code):
+    """The global names a code object and the functions defined in it refer to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= names_in(const)
+    return names
+
+
+def ready_tls_context():
+    """Loads, ahead, the CA bundle of the TLS context an httpx client makes by default, and has httpx hand
+    that context to the first client of this process (each child has its own copy) that asks for the
+    default under the same SSL_CERT_FILE and SSL_CERT_DIR: reading the bundle is 20-30 ms of OpenSSL
+    parsing certificates. Every other client, and every later one, gets a context of its own as before."""
+    import inspect
+
+    import httpx._transports.default as transports
+
+    original = transports.create_ssl_context
+    if list(inspect.signature(original).parameters) != ["verify", "cert", "trust_env"]:
+        raise RuntimeError(f"httpx's create_ssl_context takes {inspect.signature(original)}, not (verify, cert, trust_env)")
+
+    def where():
+        return os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+
+    made, env = [original(verify=True, cert=None, trust_env=True)], where()
+
+    def create_ssl_context(verify=True, cert=None, trust_env=True):
+        if made and verify is True and cert is None and trust_env is True and where() == env:
+            return made.pop()
+        return original(verify=verify, cert=cert, trust_env=trust_env)
+
+    transports.create_ssl_context = create_ssl_context
+
+
+# The per-process work that a template does ahead of the commands of its class, by name. A command's class
+# is the steps found in its function. Only work that is the same for every command, prints nothing, starts
+# no thread and imports no user code belongs here; the template checks the last three.
 TEMPLATE_STEPS = {
     # Reads the configuration description of every provider (PyYAML) and adds their defaults to conf.
-    "providers": ("airflow.utils.providers_configuration_loader", "providers_configuration_loaded"),
+    "providers": Decorator("airflow.utils.providers_configuration_loader", "providers_configuration_loaded"),
+    # Makes the client of Airflow's API (`pools`, `dags trigger`, `dags delete`): an httpx client, whose
+    # TLS context loads the CA bundle.
+    "api_client": Call("airflow.api.client", "get_current_api_client", ready_tls_context),
 }
 
 
 def command_classes(parser, paths):
-    """The class of each command path that has one: the template steps its function is wrapped in."""
-    decorators = {}
-    for step, (module_name, name) in TEMPLATE_STEPS.items():
+    """The class of each command path that has one: the names of the template steps found in its function."""
+    for step in TEMPLATE_STEPS.values():
         try:
-            module = importlib.import_module(module_name)
+            importlib.import_module(step.module)
         except ImportError:
-            continue
-        if callable(getattr(module, name, None)):
-            decorators[step] = (os.path.realpath(module.__file__), name + ".<locals>.")
+            pass
     classes = {}
     for path in paths:
         action = subparser(parser, path.split())
@@ -166,16 +254,9 @@ def command_classes(parser, paths):
             continue
         module_name, _, name = target.rpartition(".")
         func = getattr(sys.modules.get(module_name), name, None)
-        found = set()
-        while func is not None:  # the decorators' wrappers, outermost first, down to the function
-            code = getattr(func, "__code__", None)
-            for step, (file, prefix) in decorators.items():
-                if code is not None and os.path.realpath(code.co_filename) == file and \
-                        getattr(code, "co_qualname", prefix).startswith(prefix):
-                    found.add(step)
-            func = getattr(func, "__wrapped__", None)
+        found = [step for step, how in TEMPLATE_STEPS.items() if func is not None and how.found_in(func)]
         if found:
-            classes[path] = "+".join(step for step in TEMPLATE_STEPS if step in found)
+            classes[path] = "+".join(found)
     return classes
 
 
@@ -383,11 +464,10 @@ def prepare(name, folders):
     error = ""
     try:
         for step in name.split("+"):
-            module_name, decorator = TEMPLATE_STEPS[step]
             try:
-                getattr(importlib.import_module(module_name), decorator)(lambda: None)()
+                TEMPLATE_STEPS[step].prepare()
             except Exception as exc:
-                error = f"{module_name}.{decorator} failed: {type(exc).__name__}: {exc}"
+                error = f"{step} failed: {type(exc).__name__}: {exc}"
                 break
     finally:
         sys.stdout.flush()
