@@ -49,6 +49,8 @@ type message struct {
 	Error  string `json:"error"`
 	// Template is the class of the template a command was forked from, "" for the forkserver itself.
 	Template string `json:"template"`
+	// Lost says the exit status of a command is not known: the template that forked it died.
+	Lost bool `json:"lost"`
 	readyInfo
 	templateInfo
 }
@@ -426,7 +428,7 @@ wait:
 		select {
 		case m := <-events:
 			if m.Op == "exited" {
-				res.ExitCode = m.Code
+				res.ExitCode, lost = m.Code, m.Lost
 				break wait
 			}
 		case <-fs.done:

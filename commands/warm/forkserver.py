@@ -9,7 +9,8 @@ socketpair as file descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packe
                          with the write ends of the child's stdout and stderr pipes (SCM_RIGHTS)
   forkserver -> gateway  {"op": "started", "id": N, "pid": P, "template": "class or empty"}
                          or {"op": "refused", "id": N, "error": "..."}
-  forkserver -> gateway  {"op": "exited", "id": N, "pid": P, "code": C, "signal": S}
+  forkserver -> gateway  {"op": "exited", "id": N, "pid": P, "code": C, "signal": S, "lost": false}
+                         ("lost": the exit status is not known, as the template that forked it died)
   forkserver -> gateway  {"op": "template", "class": "...", "pid": P, "ready": true, ...} when a template is
                          up, or {"op": "template", "class": "...", "error": "..."} when one cannot be or died
 
@@ -17,8 +18,8 @@ Templates. Some commands do per-process work before their own, such as reading e
 configuration (Airflow's providers_configuration_loaded). After warming up, the forkserver forks one
 template per class of such work; the template does that work once, and the commands of its class are forked
 from it instead of from the forkserver. A command's class is found from its function: the decorators it is
-wrapped in. The forkserver stays the parent of every command (a template forks twice, and the forkserver is
-the child subreaper), so a template that dies never takes a command's exit status with it.
+wrapped in and the functions it calls. A template reports the exits of its commands to the forkserver; the
+forkserver is the child subreaper, so the commands of a template that dies become its own children.
 
 The child calls setsid, so its pid is its process group and the gateway stops a command by signalling the
 group. The forkserver never imports a DAG file, a plugin or any other user code: only the children do.
@@ -496,13 +497,14 @@ def prepare(name, folders):
 
 
 def template(name, sock, folders):
-    """Runs in a template: does its class's work once, then forks the commands the forkserver sends it.
-
-    Each command is forked twice: the first child forks the command and exits at once, so the command is
-    orphaned and the forkserver, the child subreaper, adopts it, reaps it and reports its exit status."""
+    """Runs in a template: does its class's work once, then forks the commands the forkserver sends it and
+    reports their exits. If the template dies, the forkserver, the child subreaper, adopts the commands it
+    was running, reaps them and reports their exits."""
     started = time.monotonic()
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     error = prepare(name, folders)
     if error:
         send(sock, {"op": "failed", "error": error})
@@ -510,7 +512,24 @@ def template(name, sock, folders):
     gc.collect()
     gc.freeze()
     send(sock, {"op": "ready", "ms": int((time.monotonic() - started) * 1000), **memory()})
+    own = [sock.fileno(), wake_r, wake_w]
     while True:
+        readable = select.select([sock, wake_r], [], [])[0]
+        if wake_r in readable:
+            try:
+                os.read(wake_r, 4096)
+            except BlockingIOError:
+                pass
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                send(sock, {"op": "exited", "pid": pid, "status": status})
+        if sock not in readable:
+            continue
         try:
             data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 3)
         except OSError:
@@ -527,21 +546,18 @@ def template(name, sock, folders):
             continue
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            if os.fork() == 0:
-                child(json.loads(data), fds[0], fds[1], fds[2], [sock.fileno()])
-            os._exit(0)
+        if os.fork() == 0:
+            child(json.loads(data), fds[0], fds[1], fds[2], own)
         for fd in fds:
             os.close(fd)
-        os.waitpid(pid, 0)
 
 
 class Template:
     """The forkserver's side of one template."""
 
     def __init__(self, name, pid, sock):
-        self.name, self.pid, self.sock = name, pid, sock
+        self.name, self.pid = name, pid
+        self.sock = sock  # None once read to its end
         self.ready = False
         self.error = ""
 
@@ -557,14 +573,15 @@ def serve(sock, info):
     sel.register(sock, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
     running = {}  # pid -> request id
-    templates = {}  # class -> Template
-    by_pid = {}  # template pid -> Template
+    origin = {}  # pid -> the Template that forked it, for commands forked from one
+    templates = {}  # class -> Template, for those in service
+    by_pid = {}  # template pid -> Template, until it is reaped
     respawns = {}  # class -> templates started again after one died in service
     classes = info["classes"]
     folders = [info["dags_folder"], info["plugins_folder"]]
 
     def own_fds():
-        return [wake_r, wake_w, sock.fileno(), sel.fileno(), *(t.sock.fileno() for t in templates.values())]
+        return [wake_r, wake_w, sock.fileno(), sel.fileno(), *(t.sock.fileno() for t in by_pid.values() if t.sock)]
 
     def spawn(name):
         if thread_count() != 1:
@@ -587,20 +604,70 @@ def serve(sock, info):
         sel.register(mine, selectors.EVENT_READ, t)
 
     def let_go(t, why):
-        """Takes a template out of service; the reap reports it once it has exited."""
+        """Takes a template out of service and kills it; its socket is read to its end, and the reap
+        reports it."""
         if templates.get(t.name) is t:
             del templates[t.name]
-            sel.unregister(t.sock)
-            t.sock.close()
-            t.error = t.error or why
+        t.error = t.error or why
         try:
             os.kill(t.pid, signal.SIGKILL)
         except OSError:
             pass
 
+    def report(pid, status, lost=False):
+        """Tells the gateway a command has exited."""
+        origin.pop(pid, None)
+        rid = running.pop(pid, None)
+        if rid is None:
+            return  # an orphan the forkserver adopted as the subreaper, left by a command
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + sig
+        send(sock, {"op": "exited", "id": rid, "pid": pid, "code": code, "signal": sig, "lost": lost})
+
+    def from_template(t, flags=0):
+        """Reads what template t says; returns False at the end of its socket (which it then closes)."""
+        try:
+            data = t.sock.recv(MAX_MESSAGE, flags)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(t.sock)
+            t.sock.close()
+            t.sock = None
+            let_go(t, "")  # it is dying: the reap says how
+            return False
+        m = json.loads(data)
+        if m.get("op") == "exited":
+            report(m["pid"], m["status"])
+        elif m.get("op") == "ready":
+            t.ready = True
+            send(sock, {**m, "op": "template", "class": t.name, "pid": t.pid, "ready": True,
+                        "commands": sorted(p for p, c in classes.items() if c == t.name)})
+        else:
+            let_go(t, m.get("error") or "it failed")
+        return True
+
     def template_exited(t, status):
         let_go(t, "")
         del by_pid[t.pid]
+        while t.sock is not None and from_template(t, socket.MSG_DONTWAIT):
+            pass  # the exits it reported before it died
+        if t.sock is not None:
+            sel.unregister(t.sock)
+            t.sock.close()
+            t.sock = None
+        # Its commands still running are the forkserver's children now; one it reaped without a word
+        # before dying has lost its exit status.
+        for pid in [pid for pid, o in origin.items() if o is t]:
+            try:
+                done, st = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                report(pid, 0, lost=True)
+                continue
+            if done:
+                report(pid, st)
         if os.WIFSIGNALED(status):
             how = f"it was killed by signal {os.WTERMSIG(status)}"
         else:
@@ -623,29 +690,8 @@ def serve(sock, info):
                 return
             if pid in by_pid:
                 template_exited(by_pid[pid], status)
-                continue
-            rid = running.pop(pid, None)
-            if rid is None:
-                continue  # an orphan the forkserver adopted as the subreaper, left by a command
-            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + sig
-            send(sock, {"op": "exited", "id": rid, "pid": pid, "code": code, "signal": sig})
-
-    def from_template(t):
-        try:
-            data = t.sock.recv(MAX_MESSAGE)
-        except OSError:
-            data = b""
-        if not data:
-            let_go(t, "")  # it is dying: the reap says how
-            return
-        m = json.loads(data)
-        if m.get("op") == "ready":
-            t.ready = True
-            send(sock, {**m, "op": "template", "class": t.name, "pid": t.pid, "ready": True,
-                        "commands": sorted(p for p, c in classes.items() if c == t.name)})
-        else:
-            let_go(t, m.get("error") or "it failed")
+            else:
+                report(pid, status)
 
     def start_on(t, request, fds):
         """Has template t fork a command; returns its pid, or 0 if t did not (then t is let go)."""
@@ -676,6 +722,7 @@ def serve(sock, info):
         if t is not None and t.ready:
             pid = start_on(t, request, fds)
             if pid:
+                origin[pid] = t
                 return pid, t.name
         sys.stdout.flush()
         sys.stderr.flush()
