@@ -272,7 +272,7 @@ func (fs *forkserver) template(e *Executor, m *message) {
 	}
 	fs.templates[m.Class] = commands.TemplateStatus{Class: m.Class, PID: m.PID, Commands: len(m.Commands),
 		RSSBytes: m.RSSKB << 10, PrivateBytes: m.PrivateKB << 10}
-	e.log().Info("template of the warm executor ready", "class", m.Class, "pid", m.PID, "commands", len(m.Commands),
+	e.log().Info("template of the warm executor ready", "class", m.Class, "pid", m.PID, "commands", strings.Join(m.Commands, ", "),
 		"work_ms", m.MS, "rss_kb", m.RSSKB, "pss_kb", m.PSSKB, "private_kb", m.PrivateKB)
 }
 

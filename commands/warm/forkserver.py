@@ -375,15 +375,16 @@ def print_uncaught(exc, script):
 
 def child(request, out_fd, err_fd, ready_w, keep_closed):
     """Runs in the forked child: becomes its own session, takes the pipes, and runs Airflow's CLI."""
-    code = 1
+    code, me, told = 1, os.getpid(), False
     try:
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
-        os.write(ready_w, str(os.getpid()).encode())  # tells the forkserver the group exists, and its pid
-        os.close(ready_w)
+        os.set_inheritable(ready_w, False)
+        os.write(ready_w, f"{me}\n".encode())  # tells the forkserver the group exists, and its pid
+        told = True
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out_fd, 1)
@@ -421,22 +422,33 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
                 stream.flush()
             except Exception:
                 pass
+        if told and os.getpid() == me:  # not a process the command forked that came back up here
+            # The output is complete, and the exit status known: the forkserver hears it now, not after
+            # the kernel has torn this large process down (a few milliseconds).
+            try:
+                os.close(1)
+                os.close(2)
+                os.write(ready_w, f"{code & 0xFF}\n".encode())
+            except OSError:
+                pass
         os._exit(code & 0xFF)
 
 
 def read_pid(fd, timeout):
-    """The pid a child writes on its ready pipe before closing it; 0 if the pipe closed without one, or
-    None if nothing came within timeout seconds."""
+    """Reads the first line a child writes on its ready pipe, its pid. Returns the pid (0 if the pipe
+    closed without one, None if nothing came within timeout seconds) and what came after it."""
     data = b""
     deadline = time.monotonic() + timeout
-    while True:
+    while b"\n" not in data:
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return None
-        chunk = os.read(fd, 32)
+            return None, b""
+        chunk = os.read(fd, 64)
         if not chunk:
-            return int(data) if data.isdigit() else 0
+            return 0, b""
         data += chunk
+    line, _, rest = data.partition(b"\n")
+    return (int(line) if line.isdigit() else 0), rest
 
 
 def memory():
@@ -574,6 +586,7 @@ def serve(sock, info):
     sel.register(wake_r, selectors.EVENT_READ)
     running = {}  # pid -> request id
     origin = {}  # pid -> the Template that forked it, for commands forked from one
+    said = {}  # pid -> the read end of its ready pipe, for commands that have not said their exit status
     templates = {}  # class -> Template, for those in service
     by_pid = {}  # template pid -> Template, until it is reaped
     respawns = {}  # class -> templates started again after one died in service
@@ -615,7 +628,8 @@ def serve(sock, info):
             pass
 
     def report(pid, status, lost=False):
-        """Tells the gateway a command has exited."""
+        """Tells the gateway a command has exited: when it says so on its ready pipe, or when it is reaped."""
+        forget(pid)
         origin.pop(pid, None)
         rid = running.pop(pid, None)
         if rid is None:
@@ -694,7 +708,8 @@ def serve(sock, info):
                 report(pid, status)
 
     def start_on(t, request, fds):
-        """Has template t fork a command; returns its pid, or 0 if t did not (then t is let go)."""
+        """Has template t fork a command; returns its pid (0 if t did not, and then t is let go), the read
+        end of its ready pipe and what it read there after the pid."""
         ready_r, ready_w = os.pipe()
         try:
             socket.send_fds(t.sock, [json.dumps(request).encode()], [fds[0], fds[1], ready_w])
@@ -702,28 +717,30 @@ def serve(sock, info):
             os.close(ready_w)
             os.close(ready_r)
             let_go(t, f"it could not be sent a command: {exc}")
-            return 0
+            return 0, -1, b""
         os.close(ready_w)
-        pid = read_pid(ready_r, 10)
+        pid, rest = read_pid(ready_r, 10)
         if pid is None:
             # Once the template is dead, only a command it forked can still hold the pipe, and it writes
             # its pid at once: the command runs once or not at all.
             let_go(t, "it did not fork a command within 10 seconds")
-            pid = read_pid(ready_r, 60) or 0
-        os.close(ready_r)
-        if pid == 0 and templates.get(t.name) is t:
-            let_go(t, "it did not fork a command")
-        return pid
+            pid, rest = read_pid(ready_r, 60)
+        if not pid:
+            os.close(ready_r)
+            if templates.get(t.name) is t:
+                let_go(t, "it did not fork a command")
+            return 0, -1, b""
+        return pid, ready_r, rest
 
     def start(request, fds):
-        """Forks the command of a run request, from its class's template if one is ready; returns its pid
-        and the template's class ("" for none)."""
+        """Forks the command of a run request, from its class's template if one is ready. Returns its pid,
+        the template's class ("" for none), the read end of its ready pipe and what was read there."""
         t = templates.get(class_of(classes, request["argv"]))
         if t is not None and t.ready:
-            pid = start_on(t, request, fds)
+            pid, ready_r, rest = start_on(t, request, fds)
             if pid:
                 origin[pid] = t
-                return pid, t.name
+                return pid, t.name, ready_r, rest
         sys.stdout.flush()
         sys.stderr.flush()
         ready_r, ready_w = os.pipe()
@@ -731,9 +748,24 @@ def serve(sock, info):
         if pid == 0:
             child(request, fds[0], fds[1], ready_w, [ready_r, *own_fds()])
         os.close(ready_w)
-        read_pid(ready_r, 60)  # returns when the child has called setsid (or died)
-        os.close(ready_r)
-        return pid, ""
+        _, rest = read_pid(ready_r, 60)  # returns when the child has called setsid (or died)
+        return pid, "", ready_r, rest
+
+    def forget(pid):
+        """Closes the ready pipe of command pid."""
+        fd = said.pop(pid, None)
+        if fd is not None:
+            sel.unregister(fd)
+            os.close(fd)
+
+    def heard(pid, data):
+        """Takes what command pid wrote on its ready pipe after its pid: its exit status, which is reported
+        at once; or, at the end of the pipe, nothing (its reap reports it)."""
+        line = data.strip()
+        if line.isdigit():
+            report(pid, int(line) << 8)  # the wait status of an exit with that code
+        else:
+            forget(pid)
 
     for name in sorted(set(classes.values())):
         spawn(name)
@@ -742,6 +774,12 @@ def serve(sock, info):
         for key, _ in sel.select():
             if isinstance(key.data, Template):
                 from_template(key.data)
+                continue
+            if isinstance(key.data, int):  # a command's ready pipe
+                try:
+                    heard(key.data, os.read(key.fd, 64))
+                except OSError:
+                    forget(key.data)
                 continue
             if key.fileobj == wake_r:
                 try:
@@ -781,11 +819,15 @@ def serve(sock, info):
                 send(sock, {"op": "refused", "id": request["id"], "threads": threads,
                             "error": f"the forkserver has {threads} threads ({names}); forking it is unsafe"})
                 continue
-            pid, name = start(request, fds)
+            pid, name, ready_r, rest = start(request, fds)
             for fd in fds:
                 os.close(fd)
             running[pid] = request["id"]
             send(sock, {"op": "started", "id": request["id"], "pid": pid, "template": name})
+            said[pid] = ready_r
+            sel.register(ready_r, selectors.EVENT_READ, pid)
+            if rest:
+                heard(pid, rest)
             reap()
 
 
