@@ -98,8 +98,8 @@ func (cr *Credentials) parseMinted(token string) (mintedClaims, error) {
 	if !ok {
 		return claims, errors.New("no signature")
 	}
-	payload, err1 := base64.RawURLEncoding.Strict().DecodeString(enc)
-	mac, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
+	payload, err1 := unbase64(enc)
+	mac, err2 := unbase64(sig)
 	if err1 != nil || err2 != nil || !cr.keyConfigured || !hmac.Equal(mac, cr.mac("minted token", payload)) {
 		return claims, errors.New("bad signature")
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -86,8 +87,8 @@ func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
 	if !ok {
 		return nil
 	}
-	payload, err1 := base64.RawURLEncoding.Strict().DecodeString(enc)
-	mac, err2 := base64.RawURLEncoding.Strict().DecodeString(sig)
+	payload, err1 := unbase64(enc)
+	mac, err2 := unbase64(sig)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, cr.sign(payload)) {
 		return nil
 	}
@@ -107,4 +108,14 @@ func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
 		}
 	}
 	return found
+}
+
+// unbase64 decodes unpadded base64url in its one canonical form. Go's decoder skips line breaks, so that a
+// signed value with one inside would otherwise read as the value itself: another string, same signature.
+func unbase64(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err == nil && base64.RawURLEncoding.EncodedLen(len(b)) != len(s) {
+		return nil, errors.New("not canonical base64url")
+	}
+	return b, err
 }
