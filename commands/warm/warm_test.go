@@ -263,6 +263,10 @@ func TestForkserverReplacedWhenAirflowChanges(t *testing.T) {
 		if got := get(); got != "32" {
 			t.Fatalf("parallelism before the edit: %q", got)
 		}
+		var templates []int
+		for _, class := range []string{"providers", "providers+api_client"} {
+			templates = append(templates, f.waitTemplate(t, class, 0).PID)
+		}
 		// An edit of airflow.cfg: the very next command sees it.
 		cfg := filepath.Join(f.home.Dir, "airflow.cfg")
 		data, err := os.ReadFile(cfg)
@@ -277,6 +281,7 @@ func TestForkserverReplacedWhenAirflowChanges(t *testing.T) {
 			t.Errorf("parallelism right after the edit: %q, want 7", got)
 		}
 		f.waitWarm(t, 1)
+		assertGone(t, templates) // the templates go with their forkserver
 		f.waitTemplate(t, "providers", 0)
 		if got := get(); got != "7" || f.forks("providers") != 1 {
 			t.Errorf("parallelism from the new forkserver's template: %q, want 7; %+v", got, f.warm.Status())
