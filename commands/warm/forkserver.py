@@ -508,6 +508,18 @@ def prepare(name, folders):
     return ""
 
 
+def reaped():
+    """The children that have exited, with their wait statuses, until none is left to reap now."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status
+
+
 def template(name, sock, folders):
     """Runs in a template: does its class's work once, then forks the commands the forkserver sends it and
     reports their exits. If the template dies, the forkserver, the child subreaper, adopts the commands it
@@ -532,13 +544,7 @@ def template(name, sock, folders):
                 os.read(wake_r, 4096)
             except BlockingIOError:
                 pass
-            while True:
-                try:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
+            for pid, status in reaped():
                 send(sock, {"op": "exited", "pid": pid, "status": status})
         if sock not in readable:
             continue
@@ -695,13 +701,7 @@ def serve(sock, info):
             spawn(t.name)
 
     def reap():
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in reaped():
             if pid in by_pid:
                 template_exited(by_pid[pid], status)
             else:
