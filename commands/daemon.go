@@ -25,7 +25,7 @@ type Daemon struct {
 // StartDaemon starts the daemon of a resolved daemon API, detached, with pid and log files the gateway
 // chooses in its state folder. A second start while the first daemon runs is refused.
 func (s *Service) StartDaemon(ctx context.Context, call *PluginCall) (*Result, *Daemon, string, error) {
-	if !call.Daemon || call.Invocation == nil {
+	if call.Action != PluginDaemon || call.Invocation == nil {
 		return nil, nil, "", Errorf(EINTERNAL, "API '%s' is not a daemon", call.API.Name)
 	}
 	s.daemonMu.Lock()

@@ -11,6 +11,7 @@ const (
 	EINVALID      = "invalid"      // the request is malformed or not allowed as written
 	ENOTFOUND     = "not_found"    // the thing asked for does not exist
 	EUNAUTHORIZED = "unauthorized" // no or wrong credentials
+	ETOOMANY      = "too_many"     // the client failed to authenticate too often lately
 	EFORBIDDEN    = "forbidden"    // credentials fine, but not allowed to do this
 	ECONFLICT     = "conflict"     // the request clashes with the state of things (a daemon already running)
 	ETOOLARGE     = "too_large"    // the request body is over a configured limit

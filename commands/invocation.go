@@ -22,6 +22,10 @@ type word struct {
 // Path is the command path, such as "dags trigger".
 func (inv *Invocation) Path() string { return inv.Command.Path }
 
+// ReadOnly reports whether the command only reads (its class is ClassRead): the one test of it, for
+// audit lines and for what a link from another site may run.
+func (inv *Invocation) ReadOnly() bool { return inv.Rule.Class == ClassRead }
+
 // Args returns the argv after the binary: the path's words, the flags as --flag=value, then `--` and the
 // positionals, so that no value can be read as a flag.
 func (inv *Invocation) Args() []string {

@@ -45,7 +45,29 @@ type PluginAPI struct {
 	Example     string      `json:"example"` // the query string of an example call
 	// build turns the arguments into command words; nil for the APIs the gateway answers itself.
 	build func(c *PluginCall) error
+	// answer names what the gateway answers for an API that runs nothing: AnswerAirflowVersion,
+	// AnswerGatewayVersion; empty for the others.
+	answer string
+	// deploys marks deploy_dag, which writes an uploaded file.
+	deploys bool
 }
+
+// PluginAction is what a resolved plugin call does.
+type PluginAction int
+
+// The actions of a plugin call.
+const (
+	PluginRun    PluginAction = iota // runs Invocation
+	PluginAnswer                     // runs nothing: the gateway answers what PluginCall.Answer names
+	PluginDaemon                     // starts Invocation detached (StartDaemon)
+	PluginDeploy                     // writes an uploaded DAG file (Deploy)
+)
+
+// What a PluginAnswer call answers.
+const (
+	AnswerAirflowVersion = "airflow_version" // the version of the Airflow found at start
+	AnswerGatewayVersion = "gateway_version" // the gateway's own version
+)
 
 // PluginAPIs lists every plugin API, in the plugin's order.
 func PluginAPIs() []*PluginAPI { return pluginAPIs }
@@ -64,10 +86,11 @@ func PluginAPIByName(name string) *PluginAPI {
 // PluginCall is a plugin API request resolved against the policy: what the gateway answers or runs.
 type PluginCall struct {
 	API *PluginAPI
-	// Invocation is the command to run; nil for version, rest_api_plugin_version and deploy_dag.
+	// Action is what the call does; Invocation is the command it runs, for PluginRun and PluginDaemon.
+	Action     PluginAction
 	Invocation *Invocation
-	// Daemon is set for the daemon APIs: the invocation is started detached.
-	Daemon   bool
+	// Answer names what a PluginAnswer call answers (AnswerAirflowVersion, AnswerGatewayVersion).
+	Answer   string
 	Warnings []string
 
 	policy *Policy
@@ -128,7 +151,12 @@ func (p *Policy) ResolvePlugin(api string, args map[string]string, role Role) (*
 	if err := call.checkUnpassed(); err != nil {
 		return nil, err
 	}
-	if def.build == nil {
+	switch {
+	case def.answer != "":
+		call.Action, call.Answer = PluginAnswer, def.answer
+		return call, nil
+	case def.deploys:
+		call.Action = PluginDeploy
 		return call, nil
 	}
 	words := append(append([]string{}, call.words...), call.flags...)
@@ -141,6 +169,18 @@ func (p *Policy) ResolvePlugin(api string, args map[string]string, role Role) (*
 	}
 	call.Invocation = inv
 	return call, nil
+}
+
+// ReadOnly reports whether the call only reads: it answers, or runs a read-only command. A link from
+// another site may make a browser send only such calls with its session.
+func (c *PluginCall) ReadOnly() bool {
+	switch c.Action {
+	case PluginAnswer:
+		return true
+	case PluginRun:
+		return c.Invocation.ReadOnly()
+	}
+	return false
 }
 
 // argumentLabel names a plugin argument in errors.

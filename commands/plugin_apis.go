@@ -40,7 +40,7 @@ func daemon(build func(c *PluginCall) error) func(c *PluginCall) error {
 		if !c.policy.AllowDaemons {
 			return Errorf(EFORBIDDEN, "API '%s' starts a daemon, which this gateway does not allow: set [gateway] allow_daemons = True to allow it", c.API.Name)
 		}
-		c.Daemon = true
+		c.Action = PluginDaemon
 		return build(c)
 	}
 }
@@ -61,11 +61,11 @@ func celery(path string, build func(c *PluginCall)) func(c *PluginCall) error {
 var pluginAPIs = []*PluginAPI{
 	{
 		Name: "version", Description: "Displays the version of Airflow the gateway runs", Role: RoleViewer,
-		Example: "api=version",
+		Example: "api=version", answer: AnswerAirflowVersion,
 	},
 	{
 		Name: "rest_api_plugin_version", Description: "Displays the version of the gateway, which serves this API", Role: RoleViewer,
-		Example: "api=rest_api_plugin_version",
+		Example: "api=rest_api_plugin_version", answer: AnswerGatewayVersion,
 	},
 	{
 		Name: "render", Description: "Renders a task instance's templates", Role: RoleOp,
@@ -361,7 +361,7 @@ var pluginAPIs = []*PluginAPI{
 			boolArg("pause", "Pauses the DAGs the file defines"),
 			boolArg("unpause", "Unpauses the DAGs the file defines"),
 		},
-		Example: "api=deploy_dag",
+		Example: "api=deploy_dag", deploys: true,
 	},
 	{
 		Name: "refresh_dag", Description: "Reserializes the DAGs so that a changed DAG is picked up", Role: RoleUser,

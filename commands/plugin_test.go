@@ -202,8 +202,8 @@ func TestPluginDaemonsWhenAllowed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !call.Daemon || call.Invocation.String() != tt.want {
-				t.Errorf("daemon %v, command %s, want %s", call.Daemon, call.Invocation, tt.want)
+			if call.Action != commands.PluginDaemon || call.Invocation.String() != tt.want {
+				t.Errorf("action %v, command %s, want %s", call.Action, call.Invocation, tt.want)
 			}
 		})
 	}

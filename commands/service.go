@@ -92,10 +92,14 @@ func (s *Service) RunWatched(ctx context.Context, inv *Invocation, w Watch) (*Re
 	return res, err
 }
 
-// RunUnqueued runs a command at once, without taking a command slot, as a health check must: it may run beside
-// MaxConcurrent others, so callers run at most one at a time.
-func (s *Service) RunUnqueued(ctx context.Context, x Exec) (*Result, error) {
-	return s.exec.Run(ctx, x)
+// CheckDB reports whether Airflow's metadata database answers `airflow db check` within limit. It runs at
+// once, without taking a command slot, as a health check must even when every slot is busy: it may run
+// beside MaxConcurrent others, so callers run at most one at a time.
+func (s *Service) CheckDB(ctx context.Context, limit time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	res, err := s.exec.Run(ctx, Exec{Args: []string{"db", "check"}, Limit: limit})
+	return err == nil && res.ExitCode == 0 && !res.TimedOut
 }
 
 // RunExec runs a command as Run does; it is for the gateway's own commands, already known to be safe.

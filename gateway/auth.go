@@ -161,51 +161,39 @@ const (
 	ambientKey   = "ambient"
 )
 
-// denial is why authenticate turned a request away.
-type denial int
-
-const (
-	badToken      denial = iota // the token is missing or wrong
-	tooManyMisses               // the client address failed too often lately
-)
-
-// authenticate lets a request through with its principal set, or answers with deny. A client address that
-// has failed to authenticate too often is turned away before its token is looked at.
-func (s *Server) authenticate(deny func(echo.Context, denial) error) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if s.turnedAway(c) {
-				s.metrics.rateLimited.Inc()
-				return deny(c, tooManyMisses)
-			}
-			p, ambient := s.creds.Identify(c.Request())
-			if p == nil {
-				if s.creds.tried(c.Request()) {
-					s.misses.record(clientAddress(c.Request()))
-					s.metrics.authFailures.Inc()
-				}
-				return deny(c, badToken)
-			}
-			c.Set(principalKey, p)
-			c.Set(ambientKey, ambient)
-			// The commands run for this request carry the token's name to Airflow's audit log.
-			c.SetRequest(c.Request().WithContext(commands.WithCaller(c.Request().Context(), p.Name)))
-			return next(c)
+// authenticate lets a request through with its principal set, or turns it away: 401 (errUnauthenticated)
+// without valid credentials, 429 (errTooMany) from a client address that has failed to authenticate too
+// often lately, before its token is looked at.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.turnedAway(c) {
+			s.metrics.rateLimited.Inc()
+			return s.fail(c, errTooMany, nil)
 		}
+		p, ambient := s.creds.Identify(c.Request())
+		if p == nil {
+			if s.creds.tried(c.Request()) {
+				s.misses.record(clientAddress(c.Request()))
+				s.metrics.authFailures.Inc()
+			}
+			return s.fail(c, errUnauthenticated, nil)
+		}
+		c.Set(principalKey, p)
+		c.Set(ambientKey, ambient)
+		// The commands run for this request carry the token's name to Airflow's audit log.
+		c.SetRequest(c.Request().WithContext(commands.WithCaller(c.Request().Context(), p.Name)))
+		return next(c)
 	}
 }
 
 // authenticateUnlessPublic authenticates as authenticate does, unless PublicMetrics says not to.
-func (s *Server) authenticateUnlessPublic(deny func(echo.Context, denial) error) echo.MiddlewareFunc {
-	auth := s.authenticate(deny)
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		checked := auth(next)
-		return func(c echo.Context) error {
-			if s.PublicMetrics {
-				return next(c)
-			}
-			return checked(c)
+func (s *Server) authenticateUnlessPublic(next echo.HandlerFunc) echo.HandlerFunc {
+	checked := s.authenticate(next)
+	return func(c echo.Context) error {
+		if s.PublicMetrics {
+			return next(c)
 		}
+		return checked(c)
 	}
 }
 
@@ -291,12 +279,9 @@ func principalOf(c echo.Context) *Principal {
 // tooManyMessage answers a client address that failed to authenticate too often.
 var tooManyMessage = fmt.Sprintf("too many failed authentications from this address: wait %d seconds, then send a valid token", int(missRefill.Seconds()))
 
-// denyProblem answers a request without valid credentials in the command dialect.
-func denyProblem(c echo.Context, why denial) error {
-	if why == tooManyMisses {
-		return writeProblemStatus(c, http.StatusTooManyRequests, tooManyMessage, nil)
-	}
-	c.Response().Header().Set("WWW-Authenticate", `Bearer realm="airflow-gateway"`)
-	return writeProblem(c, commands.Errorf(commands.EUNAUTHORIZED,
-		"a valid token is required: send it as `Authorization: Bearer TOKEN`, or log in at /login"), nil)
-}
+// The denials of authenticate.
+var (
+	errTooMany         = &commands.Error{Code: commands.ETOOMANY, Message: tooManyMessage}
+	errUnauthenticated = commands.Errorf(commands.EUNAUTHORIZED,
+		"a valid token is required: send it as `Authorization: Bearer TOKEN` (a gateway token, or one minted with POST /api/v1/tokens), or log in at /login")
+)

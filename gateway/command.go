@@ -1,12 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -25,19 +25,14 @@ type commandResponse struct {
 	Data       any    `json:"data,omitempty"`
 }
 
-// handleCommand runs one command of the command dialect: GET|POST /api/v1/command.
-func (s *Server) handleCommand(c echo.Context) error {
-	cmd, err := readCommand(c)
-	if err != nil {
-		return writeProblem(c, err, nil)
-	}
-	inv, res, err := s.runCommand(c, cmd)
-	if err != nil {
-		return writeProblem(c, err, res)
-	}
-	if res.Canceled {
-		return nil // the client went away: nobody to answer
-	}
+// problems is the command dialect's shape, which the gateway's other JSON endpoints (jobs, tokens,
+// health, metrics) share: a command's result as commandResponse, every error as an RFC 7807 problem
+// document. dialect names it in the access log.
+type problems struct{ dialect string }
+
+func (p problems) name() string { return p.dialect }
+
+func (problems) writeResult(c echo.Context, inv *commands.Invocation, res *commands.Result) error {
 	out := commandResponse{
 		Stdout:     res.Stdout,
 		Stderr:     res.Stderr,
@@ -49,8 +44,49 @@ func (s *Server) handleCommand(c echo.Context) error {
 	if v, _ := inv.Value("output"); v == "json" && !res.Truncated {
 		out.Data = commands.ParseJSONOutput(res.Stdout)
 	}
-	c.Response().Header().Set("X-Airflow-Exit-Code", strconv.Itoa(res.ExitCode))
 	return writeJSON(c, http.StatusOK, out)
+}
+
+func (problems) writeError(c echo.Context, status int, err *commands.Error, res *commands.Result) error {
+	p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: err.Message, RequestID: requestID(c)}
+	if res != nil {
+		p.Stdout, p.Stderr, p.Truncated = &res.Stdout, &res.Stderr, &res.Truncated
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	c.Response().WriteHeader(status)
+	return encodeJSON(c, p)
+}
+
+// Problem is an RFC 7807 problem document.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	// Output of a command stopped at its time limit.
+	Stdout    *string `json:"stdout,omitempty"`
+	Stderr    *string `json:"stderr,omitempty"`
+	Truncated *bool   `json:"truncated,omitempty"`
+	RequestID string  `json:"request_id,omitempty"`
+}
+
+// handleCommand runs one command of the command dialect: GET|POST /api/v1/command.
+func (s *Server) handleCommand(c echo.Context) error {
+	return s.runCommand(c, readCommand)
+}
+
+// runCommand reads a command with read, resolves it for the caller and runs it, as the command and the
+// MWAA dialects do.
+func (s *Server) runCommand(c echo.Context, read func(echo.Context) (commandRequest, error)) error {
+	cmd, err := read(c)
+	if err != nil {
+		return s.fail(c, err, nil)
+	}
+	inv, err := cmd.resolve(s.svc, principalOf(c).Role)
+	if err != nil {
+		return s.fail(c, err, nil)
+	}
+	return s.run(c, inv, inv.ReadOnly(), func(ctx context.Context) (*commands.Result, error) { return s.svc.Run(ctx, inv) })
 }
 
 // commandRequest is the command a request names: a line, split into words as a shell would, or the
@@ -66,25 +102,6 @@ func (cmd commandRequest) resolve(svc *commands.Service, role commands.Role) (*c
 		return svc.ResolveArgv(cmd.argv, role)
 	}
 	return svc.ResolveLine(cmd.line, role)
-}
-
-// runCommand resolves a command for the caller and runs it, as the command and the MWAA dialects do. A
-// command stopped because the gateway shuts down is an error (answered 503 with its output); one stopped
-// because the client went away comes back with res.Canceled set, for nobody to answer.
-func (s *Server) runCommand(c echo.Context, cmd commandRequest) (*commands.Invocation, *commands.Result, error) {
-	inv, err := cmd.resolve(s.svc, principalOf(c).Role)
-	if err != nil {
-		return nil, nil, err
-	}
-	if crossSiteGET(c) && inv.Rule.Class != commands.ClassRead {
-		return inv, nil, crossSiteGETError
-	}
-	res, err := s.svc.Run(c.Request().Context(), inv)
-	s.noteRun(c, inv, res, err)
-	if err == nil && res.Canceled && stoppedByShutdown(c) {
-		err = shutdownError
-	}
-	return inv, res, err
 }
 
 // readCommand reads the command from the query string, a form field, or a JSON body {"command": "..."}

@@ -46,12 +46,10 @@ func (h *healthCheck) last() (ok, known bool, at time.Time) {
 }
 
 func (h *healthCheck) check() {
-	ctx, cancel := context.WithTimeout(context.Background(), healthLimit)
-	defer cancel()
-	res, err := h.svc.RunUnqueued(ctx, commands.Exec{Args: []string{"db", "check"}, Limit: healthLimit})
+	ok := h.svc.CheckDB(context.Background(), healthLimit)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.ok = err == nil && res.ExitCode == 0
+	h.ok = ok
 	h.at = time.Now()
 	h.running = false
 }

@@ -42,20 +42,20 @@ var jobsOff = commands.Errorf(commands.EUNAVAILABLE, "jobs are not enabled on th
 // handleJobStart starts a command as a job: POST /api/v1/jobs.
 func (s *Server) handleJobStart(c echo.Context) error {
 	if s.jobs == nil {
-		return writeProblem(c, jobsOff, nil)
+		return s.fail(c, jobsOff, nil)
 	}
 	cmd, err := readCommand(c)
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	inv, err := cmd.resolve(s.svc, principalOf(c).Role)
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	job, err := s.jobs.Start(c.Request().Context(), inv, principalOf(c).Name)
 	c.Set(commandPathKey, inv.Path())
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	s.metrics.jobsStarted.Inc()
 	s.log.Info("job started", "request_id", requestID(c), "job", job.ID, "token", job.Owner, "airflow_cmd", job.AirflowCmd)
@@ -67,11 +67,11 @@ func (s *Server) handleJobStart(c echo.Context) error {
 func (s *Server) handleJob(c echo.Context) error {
 	id, err := s.jobID(c)
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	job, err := s.jobs.Get(c.Request().Context(), id, askerOf(c), true)
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	return writeJSON(c, http.StatusOK, withOutput(job))
 }
@@ -80,11 +80,11 @@ func (s *Server) handleJob(c echo.Context) error {
 func (s *Server) handleJobCancel(c echo.Context) error {
 	id, err := s.jobID(c)
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	job, err := s.jobs.Cancel(c.Request().Context(), id, askerOf(c))
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	s.log.Info("job cancel", "request_id", requestID(c), "job", job.ID, "token", principalOf(c).Name, "state", job.State)
 	return writeJSON(c, http.StatusOK, job)
@@ -93,15 +93,15 @@ func (s *Server) handleJobCancel(c echo.Context) error {
 // handleJobs lists jobs, newest first: GET /api/v1/jobs?state=&limit=&before=.
 func (s *Server) handleJobs(c echo.Context) error {
 	if s.jobs == nil {
-		return writeProblem(c, jobsOff, nil)
+		return s.fail(c, jobsOff, nil)
 	}
 	f, err := jobFilter(c.Request().URL.RawQuery)
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	list, err := s.jobs.List(c.Request().Context(), f, askerOf(c))
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	out := jobList{Jobs: list}
 	if out.Jobs == nil {
@@ -145,18 +145,18 @@ func jobFilter(rawQuery string) (jobs.Filter, error) {
 func (s *Server) handleJobOutput(c echo.Context) error {
 	id, err := s.jobID(c)
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	var from int64
 	if h := c.Request().Header.Get("Last-Event-ID"); h != "" {
 		if from, err = jobs.ParseOffset(h); err != nil {
-			return writeProblem(c, err, nil)
+			return s.fail(c, err, nil)
 		}
 	}
 	ev := &eventStream{c: c, offset: from}
 	err = s.jobs.Follow(c.Request().Context(), id, from, askerOf(c), ev)
 	if err != nil && !ev.begun {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	return nil // once the stream has begun, an error means the client went away
 }

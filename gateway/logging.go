@@ -9,17 +9,27 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
 
-// Keys under which handlers leave what the access log reports.
+// Keys under which handlers leave what the access log reports, and the access log when the request came.
 const (
 	commandPathKey = "command_path"
 	exitCodeKey    = "exit_code"
+	startKey       = "start"
 )
+
+// requestStart is when the request came in, before authentication.
+func requestStart(c echo.Context) time.Time {
+	if t, ok := c.Get(startKey).(time.Time); ok {
+		return t
+	}
+	return time.Now()
+}
 
 // accessLog writes one line per request: request id, client address, token name (never the token),
 // dialect, command path, status, exit code and duration.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
+		c.Set(startKey, start)
 		err := next(c)
 		if err != nil {
 			c.Error(err) // answer now, so that the status below is the one sent
@@ -28,7 +38,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"request_id", requestID(c),
 			"client", clientAddress(c.Request()),
 			"token", principalOf(c).Name,
-			"dialect", dialectOf(c.Path()),
+			"dialect", s.dialectOf(c.Request()).name(),
 			"method", c.Request().Method,
 			"path", c.Request().URL.Path,
 			"status", c.Response().Status,
@@ -46,20 +56,6 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func dialectOf(route string) string {
-	switch {
-	case strings.HasPrefix(route, "/api/v1/"):
-		return "command"
-	case route == "/admin/rest_api/api":
-		return "plugin"
-	case route == "/aws_mwaa/cli":
-		return "mwaa"
-	case strings.HasPrefix(route, "/admin/rest_api/"), route == "/login", route == "/logout", strings.HasPrefix(route, "/aws_mwaa/"):
-		return "page"
-	}
-	return "-"
-}
-
 // noteRun records a command that ran for the access log, and writes an audit line when the command can
 // change state (any class but read).
 func (s *Server) noteRun(c echo.Context, inv *commands.Invocation, res *commands.Result, err error) {
@@ -69,7 +65,7 @@ func (s *Server) noteRun(c echo.Context, inv *commands.Invocation, res *commands
 		return
 	}
 	c.Set(exitCodeKey, res.ExitCode)
-	if inv.Rule.Class == commands.ClassRead {
+	if inv.ReadOnly() {
 		return
 	}
 	p := principalOf(c)

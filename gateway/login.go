@@ -8,7 +8,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/web"
 )
 
@@ -83,28 +82,3 @@ func renderLogin(c echo.Context, status int, page web.LoginPage) error {
 	c.Response().WriteHeader(status)
 	return web.RenderLogin(c.Response(), page)
 }
-
-// crossOrigin refuses state-changing requests that a browser sent from another origin (it judges
-// Sec-Fetch-Site and Origin; requests without them, such as curl's, pass), answering with deny.
-func (s *Server) crossOrigin(deny func(echo.Context, error) error) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if err := s.origins.Check(c.Request()); err != nil {
-				return deny(c, crossOriginError)
-			}
-			return next(c)
-		}
-	}
-}
-
-var crossOriginError = commands.Errorf(commands.EFORBIDDEN, "a request from another site was refused: send it from the gateway's own pages, or without a browser (with a token)")
-
-// crossSiteGET reports a GET that a browser sent from another site with ambient credentials only: the
-// session cookie, or none on an open gateway.
-func crossSiteGET(c echo.Context) bool {
-	ambient, _ := c.Get(ambientKey).(bool)
-	return ambient && c.Request().Method == http.MethodGet && c.Request().Header.Get("Sec-Fetch-Site") == "cross-site"
-}
-
-// crossSiteGETError refuses a cross-site GET that would run more than a read-only command.
-var crossSiteGETError = commands.Errorf(commands.EFORBIDDEN, "a link from another site may only run read-only commands with your session; run this one from the gateway's own pages, or with a token")

@@ -163,7 +163,7 @@ func (s *Server) handleMetrics() echo.HandlerFunc {
 	serve := echo.WrapHandler(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	return func(c echo.Context) error {
 		if s.metrics.off {
-			return writeProblem(c, metricsOff, nil)
+			return s.fail(c, metricsOff, nil)
 		}
 		return serve(c)
 	}

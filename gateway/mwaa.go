@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -33,25 +32,38 @@ func base64Of(s string) string { return base64.StdEncoding.EncodeToString([]byte
 
 // handleMWAA runs one command of the MWAA dialect: POST /aws_mwaa/cli with the command line as the body.
 func (s *Server) handleMWAA(c echo.Context) error {
-	line, err := mwaaCommand(c)
-	if err != nil {
-		return writeMWAAError(c, err, nil)
-	}
-	_, res, err := s.runCommand(c, commandRequest{line: line})
-	if err != nil {
-		return writeMWAAError(c, err, res)
-	}
-	if res.Canceled {
-		return nil // the client went away: nobody to answer
-	}
+	return s.runCommand(c, mwaaCommand)
+}
+
+// mwaa is the MWAA dialect's shape.
+type mwaa struct{}
+
+func (mwaa) name() string { return "mwaa" }
+
+func (mwaa) writeResult(c echo.Context, _ *commands.Invocation, res *commands.Result) error {
 	code := res.ExitCode
-	c.Response().Header().Set("X-Airflow-Exit-Code", strconv.Itoa(code))
 	return writeJSON(c, http.StatusOK, mwaaResponse{Stdout: base64Of(res.Stdout), Stderr: base64Of(res.Stderr), ExitCode: &code})
+}
+
+// writeError keeps the output of a command stopped at its time limit or by a shutdown: its stdout as
+// stdout, its stderr before the message.
+func (mwaa) writeError(c echo.Context, status int, err *commands.Error, res *commands.Result) error {
+	out := mwaaResponse{Stderr: base64Of(err.Message + "\n"), Title: http.StatusText(status), Status: status, Detail: err.Message, RequestID: requestID(c)}
+	if res != nil {
+		out.Stdout = base64Of(res.Stdout)
+		out.Stderr = base64Of(res.Stderr + err.Message + "\n")
+	}
+	return writeJSON(c, status, out)
 }
 
 // mwaaCommand reads the command line: the whole text/plain body, as MWAA takes it, or a JSON body
 // {"command": "..."}.
-func mwaaCommand(c echo.Context) (string, error) {
+func mwaaCommand(c echo.Context) (commandRequest, error) {
+	line, err := mwaaLine(c)
+	return commandRequest{line: line}, err
+}
+
+func mwaaLine(c echo.Context) (string, error) {
 	r := c.Request()
 	ctype, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 	switch ctype {
@@ -74,40 +86,6 @@ func mwaaCommand(c echo.Context) (string, error) {
 		return "", commands.Errorf(commands.EINVALID, "the command must be the body, sent with `Content-Type: text/plain` (curl: -H 'Content-Type: text/plain' --data-raw 'dags list'); curl's default form encoding would change it")
 	}
 	return "", commands.Errorf(commands.EINVALID, "content type %q is not accepted; send the command as a text/plain body, or JSON {\"command\": \"...\"}", strings.TrimSpace(ctype))
-}
-
-// writeMWAAError answers err in the MWAA shape; res, when not nil, is the output of a command stopped at
-// its time limit or by a shutdown, which is kept: its stdout as stdout, its stderr before the message.
-func writeMWAAError(c echo.Context, err error, res *commands.Result) error {
-	if commands.ErrorCode(err) == commands.EINTERNAL {
-		logInternal(c, err)
-	}
-	return writeMWAAStatus(c, StatusOf(err), commands.ErrorMessage(err), res)
-}
-
-func writeMWAAStatus(c echo.Context, status int, message string, res *commands.Result) error {
-	out := mwaaResponse{Stderr: base64Of(message + "\n"), Title: http.StatusText(status), Status: status, Detail: message, RequestID: requestID(c)}
-	if res != nil {
-		out.Stdout = base64Of(res.Stdout)
-		out.Stderr = base64Of(res.Stderr + message + "\n")
-	}
-	if status == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", retryAfterSeconds)
-	}
-	return writeJSON(c, status, out)
-}
-
-// refuseMWAA answers a refused request in the MWAA shape.
-func refuseMWAA(c echo.Context, err error) error { return writeMWAAError(c, err, nil) }
-
-// denyMWAA answers a request without valid credentials in the MWAA shape.
-func denyMWAA(c echo.Context, why denial) error {
-	if why == tooManyMisses {
-		return writeMWAAStatus(c, http.StatusTooManyRequests, tooManyMessage, nil)
-	}
-	c.Response().Header().Set("WWW-Authenticate", `Bearer realm="airflow-gateway"`)
-	return writeMWAAStatus(c, http.StatusUnauthorized,
-		"a valid token is required: send it as `Authorization: Bearer TOKEN` (a gateway token, or one minted with POST /api/v1/tokens)", nil)
 }
 
 // handleConsoleSSO serves the page MWAA's console link opens, /aws_mwaa/aws-console-sso?login=true#TOKEN:

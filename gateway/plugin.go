@@ -1,12 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -60,29 +60,67 @@ func (p *pluginRequest) args() map[string]string {
 	return all
 }
 
-// callTimeKey holds when the request came in, for call_time.
-const callTimeKey = "call_time"
+// plugin is the plugin dialect's shape: the plugin's envelope.
+type plugin struct{}
 
-// stampCallTime records when a plugin request came in, before authentication.
-func stampCallTime(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Set(callTimeKey, time.Now())
-		return next(c)
+func (plugin) name() string { return "plugin" }
+
+// writeResult answers a command that ran: 200 when it exited 0, 500 with its output when it did not.
+func (plugin) writeResult(c echo.Context, inv *commands.Invocation, res *commands.Result) error {
+	env := newEnvelope(c)
+	if env.AirflowCmd == "" {
+		env.AirflowCmd = inv.String()
 	}
+	env.ran(res)
+	if res.ExitCode != 0 {
+		return env.send(c, StatusOf(&commands.Error{Code: commands.EFAILED}))
+	}
+	return env.send(c, http.StatusOK)
 }
 
-// newEnvelope starts an answer; req is nil when the arguments are not to be echoed.
-func newEnvelope(c echo.Context, req *pluginRequest) *envelope {
-	start, _ := c.Get(callTimeKey).(time.Time)
-	if start.IsZero() {
-		start = time.Now()
+// writeError answers err in the envelope, with the output of a stopped command when there is one. A
+// request without valid credentials gets the plugin's own answer: 403 "Token Authentication Failed",
+// without the arguments.
+func (plugin) writeError(c echo.Context, status int, err *commands.Error, res *commands.Result) error {
+	env := newEnvelope(c)
+	if err.Code == commands.EUNAUTHORIZED {
+		c.Response().Header().Del("WWW-Authenticate")
+		env.Output = "Token Authentication Failed"
+		return env.send(c, http.StatusForbidden)
 	}
-	env := &envelope{CallTime: start.UTC().Format(http.TimeFormat), Status: "OK", RequestID: requestID(c)}
-	if req != nil {
-		all := req.args()
-		env.Arguments = commands.MaskArguments(req.query, all)
-		env.PostArguments = commands.MaskArguments(req.form, all)
+	env.Output = err.Message
+	if res != nil {
+		env.ran(res)
 	}
+	return env.send(c, status)
+}
+
+// pluginCallKey holds what a plugin call's answer echoes, as the handler learns it.
+const pluginCallKey = "plugin_call"
+
+// pluginState is what the envelope of a plugin call echoes besides its result: the arguments, the
+// warnings, and the command a daemon start or a deploy ran.
+type pluginState struct {
+	req        *pluginRequest
+	warnings   []string
+	airflowCmd string
+	daemon     *commands.Daemon
+}
+
+// newEnvelope starts the answer to the request, with what its handler has learnt of it.
+func newEnvelope(c echo.Context) *envelope {
+	env := &envelope{CallTime: requestStart(c).UTC().Format(http.TimeFormat), Status: "OK", RequestID: requestID(c)}
+	st, _ := c.Get(pluginCallKey).(*pluginState)
+	if st == nil {
+		return env // turned away before the handler: the arguments are not echoed
+	}
+	if st.req != nil {
+		all := st.req.args()
+		env.Arguments = commands.MaskArguments(st.req.query, all)
+		env.PostArguments = commands.MaskArguments(st.req.form, all)
+	}
+	env.AirflowCmd, env.Daemon = st.airflowCmd, st.daemon
+	env.warn(st.warnings)
 	return env
 }
 
@@ -93,22 +131,7 @@ func (env *envelope) send(c echo.Context, status int) error {
 		env.Status = "ERROR"
 	}
 	env.ResponseTime = time.Now().UTC().Format(http.TimeFormat)
-	if status == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", retryAfterSeconds)
-	}
 	return writeJSON(c, status, env)
-}
-
-// fail answers err in the envelope; res, when not nil, is the partial output of a stopped command.
-func (env *envelope) fail(c echo.Context, err error, res *commands.Result) error {
-	env.Output = commands.ErrorMessage(err)
-	if commands.ErrorCode(err) == commands.EINTERNAL {
-		logInternal(c, err)
-	}
-	if res != nil {
-		env.ran(res)
-	}
-	return env.send(c, StatusOf(err))
 }
 
 // ran puts a command's result in the envelope.
@@ -129,82 +152,54 @@ func (env *envelope) warn(warnings []string) {
 	env.Warning += strings.Join(warnings, "; ")
 }
 
-// refuseEnvelope answers a refused request with the plugin's envelope.
-func refuseEnvelope(c echo.Context, err error) error { return newEnvelope(c, nil).fail(c, err, nil) }
-
-// denyEnvelope answers a plugin call without valid credentials, as the plugin did.
-func denyEnvelope(c echo.Context, why denial) error {
-	env := newEnvelope(c, nil)
-	if why == tooManyMisses {
-		env.Output = tooManyMessage
-		return env.send(c, http.StatusTooManyRequests)
-	}
-	env.Output = "Token Authentication Failed"
-	return env.send(c, http.StatusForbidden)
-}
-
 // handlePluginAPI serves the plugin dialect: GET|POST /admin/rest_api/api?api=NAME&...
 func (s *Server) handlePluginAPI(c echo.Context) error {
+	st := &pluginState{}
+	c.Set(pluginCallKey, st)
 	req, err := s.readPluginRequest(c)
+	st.req = req
 	if err != nil {
-		return newEnvelope(c, req).fail(c, err, nil)
+		return s.fail(c, err, nil)
 	}
-	env := newEnvelope(c, req)
 	args := req.args()
 	call, err := s.svc.ResolvePlugin(args["api"], args, principalOf(c).Role)
 	if err != nil {
-		return env.fail(c, err, nil)
+		return s.fail(c, err, nil)
 	}
-	env.warn(call.Warnings)
-	if crossSiteGET(c) && (call.Daemon || call.Invocation != nil && call.Invocation.Rule.Class != commands.ClassRead) {
-		return env.fail(c, crossSiteGETError, nil)
-	}
-	ctx := c.Request().Context()
-	switch {
-	case call.API.Name == "version":
-		env.Output = s.info.AirflowVersion
-	case call.API.Name == "rest_api_plugin_version":
-		env.Output = s.info.GatewayVersion
-	case call.API.Name == "deploy_dag":
-		return s.deploy(c, env, call, req)
-	case call.Daemon:
-		res, daemon, cmd, err := s.svc.StartDaemon(ctx, call)
-		env.AirflowCmd, env.Daemon = cmd, daemon
-		s.noteRun(c, call.Invocation, res, err)
-		if err != nil {
-			return env.fail(c, err, res)
+	st.warnings = call.Warnings
+	switch call.Action {
+	case commands.PluginAnswer:
+		env := newEnvelope(c)
+		env.Output = s.pluginAnswer(call.Answer)
+		return env.send(c, http.StatusOK)
+	case commands.PluginDeploy:
+		if err := crossSiteRule(c, call.ReadOnly()); err != nil {
+			return s.fail(c, err, nil)
 		}
-		return s.answerRun(c, env, res)
-	default:
-		env.AirflowCmd = call.Invocation.String()
-		res, err := s.svc.Run(ctx, call.Invocation)
-		s.noteRun(c, call.Invocation, res, err)
-		if err != nil {
-			return env.fail(c, err, res)
-		}
-		return s.answerRun(c, env, res)
+		return s.deploy(c, st, call, req)
+	case commands.PluginDaemon:
+		return s.run(c, call.Invocation, call.ReadOnly(), func(ctx context.Context) (*commands.Result, error) {
+			res, daemon, cmd, err := s.svc.StartDaemon(ctx, call)
+			st.airflowCmd, st.daemon = cmd, daemon
+			return res, err
+		})
 	}
-	return env.send(c, http.StatusOK)
+	return s.run(c, call.Invocation, call.ReadOnly(), func(ctx context.Context) (*commands.Result, error) {
+		st.airflowCmd = call.Invocation.String()
+		return s.svc.Run(ctx, call.Invocation)
+	})
 }
 
-// answerRun answers a command that ran: 200 when it exited 0, 500 with its output when it did not.
-func (s *Server) answerRun(c echo.Context, env *envelope, res *commands.Result) error {
-	if res.Canceled {
-		if stoppedByShutdown(c) {
-			return env.fail(c, shutdownError, res)
-		}
-		return nil // the client went away: nobody to answer
+// pluginAnswer is what the gateway answers for an API that runs nothing.
+func (s *Server) pluginAnswer(what string) string {
+	if what == commands.AnswerGatewayVersion {
+		return s.info.GatewayVersion
 	}
-	env.ran(res)
-	c.Response().Header().Set("X-Airflow-Exit-Code", strconv.Itoa(res.ExitCode))
-	if res.ExitCode != 0 {
-		return env.send(c, StatusOf(&commands.Error{Code: commands.EFAILED}))
-	}
-	return env.send(c, http.StatusOK)
+	return s.info.AirflowVersion
 }
 
 // deploy serves deploy_dag.
-func (s *Server) deploy(c echo.Context, env *envelope, call *commands.PluginCall, req *pluginRequest) error {
+func (s *Server) deploy(c echo.Context, st *pluginState, call *commands.PluginCall, req *pluginRequest) error {
 	up := commands.Upload{
 		Name:    req.fileName,
 		Force:   call.On("force"),
@@ -212,13 +207,13 @@ func (s *Server) deploy(c echo.Context, env *envelope, call *commands.PluginCall
 		Unpause: call.On("unpause"),
 	}
 	if req.file == nil && (req.form["dag_file"] != "" || req.query["dag_file"] != "") {
-		return env.fail(c, commands.Errorf(commands.EINVALID,
+		return s.fail(c, commands.Errorf(commands.EINVALID,
 			"dag_file came as text, not as a file: upload it in a multipart form, as curl -F 'dag_file=@/path/to/dag.py' does"), nil)
 	}
 	if req.file != nil {
 		f, err := req.file.Open()
 		if err != nil {
-			return env.fail(c, err, nil)
+			return s.fail(c, err, nil)
 		}
 		defer f.Close()
 		up.Content = f
@@ -226,11 +221,12 @@ func (s *Server) deploy(c echo.Context, env *envelope, call *commands.PluginCall
 	d, err := s.svc.Deploy(c.Request().Context(), call, up)
 	if err != nil {
 		s.metrics.deploys.WithLabelValues("refused").Inc()
-		return env.fail(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	s.auditDeploy(c, d)
-	env.AirflowCmd = strings.Join(d.Commands, " && ")
-	env.warn(d.Warnings)
+	st.airflowCmd = strings.Join(d.Commands, " && ")
+	st.warnings = append(st.warnings, d.Warnings...)
+	env := newEnvelope(c)
 	env.Output = d.Output
 	return env.send(c, http.StatusOK)
 }

@@ -29,15 +29,15 @@ func (s *Server) routes() {
 
 	e.GET("/health", s.handleHealth)
 	e.GET("/health/live", s.handleLive)
-	e.GET("/metrics", s.handleMetrics(), s.authenticateUnlessPublic(denyProblem))
+	e.GET("/metrics", s.handleMetrics(), s.authenticateUnlessPublic)
 	e.GET("/api/v1/openapi.json", s.handleOpenAPI())
 
 	e.GET("/login", s.handleLogin)
-	e.POST("/login", s.handleLogin, s.crossOrigin(refuseProblem))
+	e.POST("/login", s.handleLogin, s.crossOrigin)
 	e.GET("/logout", s.handleLogout)
 	e.POST("/logout", s.handleLogout)
 
-	api := e.Group("/api/v1", s.crossOrigin(refuseProblem), middleware.BodyLimit(maxRequestBody), s.authenticate(denyProblem), s.requireCSRF(refuseProblem))
+	api := e.Group("/api/v1", s.crossOrigin, middleware.BodyLimit(maxRequestBody), s.authenticate, s.requireCSRF)
 	api.GET("/command", s.handleCommand)
 	api.POST("/command", s.handleCommand)
 	api.GET("/commands", s.handleCommands)
@@ -49,18 +49,18 @@ func (s *Server) routes() {
 	api.POST("/tokens", s.handleMint)
 
 	// The MWAA dialect, and MWAA's two ways to log in.
-	e.POST("/aws_mwaa/cli", s.handleMWAA, s.crossOrigin(refuseMWAA), middleware.BodyLimit(maxRequestBody), s.authenticate(denyMWAA), s.requireCSRF(refuseMWAA))
-	e.POST("/aws_mwaa/login", s.handleLogin, s.crossOrigin(refuseProblem))
+	e.POST(mwaaCLI, s.handleMWAA, s.crossOrigin, middleware.BodyLimit(maxRequestBody), s.authenticate, s.requireCSRF)
+	e.POST("/aws_mwaa/login", s.handleLogin, s.crossOrigin)
 	e.GET("/aws_mwaa/aws-console-sso", s.handleConsoleSSO)
 
 	// The admin page; its assets hold nothing secret and are served to anyone.
 	e.GET("/", redirectTo(adminPage))
 	e.GET("/admin/rest_api", redirectTo(adminPage))
-	e.GET(adminPage, s.handleAdminPage, s.authenticate(s.denyPage))
+	e.GET(adminPage, s.handleAdminPage, s.authenticate)
 	e.GET(adminPage+"static/*", staticFiles)
 
 	// The plugin dialect reads its own body: deploy_dag uploads may be larger than maxRequestBody.
-	plugin := e.Group("/admin/rest_api", stampCallTime, s.crossOrigin(refuseEnvelope), s.authenticate(denyEnvelope), s.requireCSRF(refuseEnvelope))
+	plugin := e.Group("/admin/rest_api", s.crossOrigin, s.authenticate, s.requireCSRF)
 	plugin.GET("/api", s.handlePluginAPI)
 	plugin.POST("/api", s.handlePluginAPI)
 }

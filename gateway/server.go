@@ -3,9 +3,7 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -14,18 +12,6 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
 )
-
-// ErrShuttingDown is the cause the server's base context is canceled with when the shutdown grace period
-// is over: commands stopped for it are answered 503, not dropped as if their client had gone.
-var ErrShuttingDown = errors.New("the gateway is shutting down")
-
-// stoppedByShutdown reports whether a canceled command was stopped by the shutdown, and answers so.
-func stoppedByShutdown(c echo.Context) bool {
-	return errors.Is(context.Cause(c.Request().Context()), ErrShuttingDown)
-}
-
-// shutdownError is the answer to a command stopped by the shutdown.
-var shutdownError = commands.Errorf(commands.EUNAVAILABLE, "the gateway is shutting down and stopped the command after its grace period; the output so far is included, retry against a running gateway")
 
 // Info is what the gateway found at start.
 type Info struct {
@@ -50,6 +36,7 @@ type Server struct {
 	Limits Limits
 	log    *slog.Logger
 	echo   *echo.Echo
+	pages  dialect
 }
 
 // New returns a Server that writes its access and audit lines to log; its routes are in routes.go.
@@ -58,7 +45,8 @@ func New(svc *commands.Service, creds *Credentials, info Info, log *slog.Logger)
 		origins: http.NewCrossOriginProtection()}
 	s.echo = echo.New()
 	s.echo.HideBanner, s.echo.HidePort = true, true
-	s.echo.HTTPErrorHandler = httpErrorHandler
+	s.echo.HTTPErrorHandler = s.handleError
+	s.pages = pages{s}
 	s.metrics = newMetrics(s)
 	s.routes()
 	return s

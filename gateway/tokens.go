@@ -31,25 +31,25 @@ type mintResponse struct {
 func (s *Server) handleMint(c echo.Context) error {
 	req, err := readMintRequest(c)
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	caller := principalOf(c)
 	ttl := DefaultTokenTTL
 	if req.TTL != "" {
 		if ttl, err = time.ParseDuration(req.TTL); err != nil {
-			return writeProblem(c, commands.Errorf(commands.EINVALID, "ttl %q is not a duration: write it as 90s, 15m or 2h", commands.Shorten(req.TTL)), nil)
+			return s.fail(c, commands.Errorf(commands.EINVALID, "ttl %q is not a duration: write it as 90s, 15m or 2h", commands.Shorten(req.TTL)), nil)
 		}
 	}
 	role := caller.Role
 	if req.Role != "" {
 		var ok bool
 		if role, ok = commands.ParseRole(req.Role); !ok {
-			return writeProblem(c, commands.Errorf(commands.EINVALID, "role %q is not one of Viewer, User, Op, Admin", commands.Shorten(req.Role)), nil)
+			return s.fail(c, commands.Errorf(commands.EINVALID, "role %q is not one of Viewer, User, Op, Admin", commands.Shorten(req.Role)), nil)
 		}
 	}
 	token, minted, err := s.creds.Mint(caller, role, ttl, time.Now())
 	if err != nil {
-		return writeProblem(c, err, nil)
+		return s.fail(c, err, nil)
 	}
 	s.log.Info("token minted", "request_id", requestID(c), "token", caller.Name, "minted", minted.Name,
 		"role", minted.Role.String(), "expires_at", minted.Expires.UTC().Format(time.RFC3339))

@@ -2,9 +2,9 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +12,12 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
@@ -45,6 +48,9 @@ const (
 	lingerPause = 5 * time.Second
 	lingerBytes = 256 << 20
 
+	// wireHeaderBytes is the head net/http reads before it answers 431 itself, in plain text.
+	wireHeaderBytes = 4 * MaxHeaderBytes
+
 	// maxRefusing bounds the connections being answered 503 at once over the cap; beyond it a connection
 	// is closed without an answer.
 	maxRefusing = 64
@@ -56,8 +62,9 @@ const (
 func (s *Server) HTTPServer(base context.Context) *http.Server {
 	return &http.Server{
 		Handler: s,
-		// net/http allows 4 KB over MaxHeaderBytes for its buffering: the header limit is MaxHeaderBytes.
-		MaxHeaderBytes:    MaxHeaderBytes - 4<<10,
+		// net/http answers heads over its own limit in plain text; up to it, ServeHTTP holds them to
+		// MaxHeaderBytes and answers in the dialect of the path.
+		MaxHeaderBytes:    wireHeaderBytes,
 		ReadHeaderTimeout: HeaderTimeout,
 		IdleTimeout:       s.Limits.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
@@ -69,6 +76,13 @@ func (s *Server) HTTPServer(base context.Context) *http.Server {
 // body before reading (Python's urllib) sees the answer, such as a 413, instead of a reset connection.
 // Event streams and running commands have no body being read, so no limit here cuts them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if headSize(r) > MaxHeaderBytes {
+		w.Header().Set("Connection", "close")
+		c := s.echo.NewContext(r, w)
+		_ = s.answerError(c, http.StatusRequestHeaderFieldsTooLarge, commands.Errorf(commands.EINVALID,
+			"the request line and headers are over %d KB: send a shorter URL (put long values in the body) and fewer or shorter headers", MaxHeaderBytes>>10), nil)
+		return
+	}
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		s.echo.ServeHTTP(w, r)
 		return
@@ -93,6 +107,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !b.eof && !b.slow && !(b.n == 0 && r.Header.Get("Expect") == "100-continue") {
 		b.linger()
 	}
+}
+
+// headSize is about the size of r's request line and headers as they came.
+func headSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len("Host: ") + len(r.Host) + 8
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 // heldAnswer holds an answer of status 400 or more, up to maxHeldAnswer bytes, until the handler is done,
@@ -236,16 +261,53 @@ func isBodyTimeout(err error) (*commands.Error, bool) {
 // queue, where a client cannot tell a full gateway from a dead one. tlsConfig, when not nil, is the TLS
 // the listener's connections speak (ln itself is a plain TCP listener).
 func (s *Server) LimitConnections(ln net.Listener, tlsConfig *tls.Config) net.Listener {
-	l := &limitedListener{Listener: ln, max: int64(s.Limits.MaxConnections), refusing: make(chan struct{}, maxRefusing), m: s.metrics}
+	l := &limitedListener{Listener: ln, max: int64(s.Limits.MaxConnections), refusing: make(chan struct{}, maxRefusing), m: s.metrics, s: s}
 	if tlsConfig != nil {
 		l.tls = tlsConfig.Clone()
 		l.tls.NextProtos = []string{"http/1.1"} // the answer is HTTP/1.1's
 	}
-	body, _ := json.Marshal(Problem{Type: "about:blank", Title: http.StatusText(http.StatusServiceUnavailable), Status: http.StatusServiceUnavailable,
-		Detail: fmt.Sprintf("the gateway has %d connections open, its limit ([gateway] max_connections); retry in a few seconds, and keep connections alive rather than opening new ones", l.max)})
-	l.answer = fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
-		retryAfterSeconds, len(body), body)
 	return l
+}
+
+// fullAnswer is the whole HTTP/1.1 answer to a request for target over the connection cap: 503 in the
+// dialect of target's path.
+func (l *limitedListener) fullAnswer(method, target string) []byte {
+	r, err := http.NewRequest(method, "http://gateway"+target, nil)
+	if err != nil {
+		r, _ = http.NewRequest(http.MethodGet, "http://gateway/", nil)
+	}
+	rec := &recordedAnswer{header: http.Header{}}
+	rec.header.Set("Connection", "close")
+	c := l.s.echo.NewContext(r, rec)
+	c.Response().Header().Set(echo.HeaderXRequestID, "-")
+	_ = l.s.fail(c, commands.Errorf(commands.EUNAVAILABLE,
+		"the gateway has %d connections open, its limit ([gateway] max_connections); retry in a few seconds, and keep connections alive rather than opening new ones", l.max), nil)
+	rec.header.Del(echo.HeaderXRequestID)
+	rec.header.Set("Content-Length", strconv.Itoa(rec.body.Len()))
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "HTTP/1.1 %d %s\r\n", rec.status, http.StatusText(rec.status))
+	_ = rec.header.Write(&out)
+	out.WriteString("\r\n")
+	out.Write(rec.body.Bytes())
+	return out.Bytes()
+}
+
+// recordedAnswer is an answer written to memory.
+type recordedAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (a *recordedAnswer) Header() http.Header { return a.header }
+func (a *recordedAnswer) WriteHeader(status int) {
+	if a.status == 0 {
+		a.status = status
+	}
+}
+func (a *recordedAnswer) Write(p []byte) (int, error) {
+	a.WriteHeader(http.StatusOK)
+	return a.body.Write(p)
 }
 
 type limitedListener struct {
@@ -254,8 +316,8 @@ type limitedListener struct {
 	open     atomic.Int64
 	refusing chan struct{}
 	tls      *tls.Config
-	answer   string
 	m        *metrics
+	s        *Server
 }
 
 func (l *limitedListener) Accept() (net.Conn, error) {
@@ -296,8 +358,16 @@ func (l *limitedListener) refuse(c net.Conn) {
 		conn = tc
 	}
 	head := bufio.NewReaderSize(conn, 4<<10)
+	var method, target string
 	for read := 0; read < MaxHeaderBytes; {
 		line, err := head.ReadSlice('\n')
+		if read == 0 {
+			// The request line names the path, and so the dialect the answer speaks.
+			fields := strings.Fields(string(line))
+			if len(fields) == 3 {
+				method, target = fields[0], fields[1]
+			}
+		}
 		read += len(line)
 		if err == nil && (string(line) == "\r\n" || string(line) == "\n") {
 			break
@@ -306,7 +376,7 @@ func (l *limitedListener) refuse(c net.Conn) {
 			return
 		}
 	}
-	if _, err := io.WriteString(conn, l.answer); err != nil {
+	if _, err := conn.Write(l.fullAnswer(method, target)); err != nil {
 		return
 	}
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {

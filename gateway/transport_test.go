@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,13 +81,42 @@ func TestRequestHeadersOver64KBAre431(t *testing.T) {
 	for _, tt := range []struct {
 		size int
 		want int
-	}{{60 << 10, http.StatusOK}, {66 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+	}{{60 << 10, http.StatusOK}, {66 << 10, http.StatusRequestHeaderFieldsTooLarge}, {200 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
 		head := fmt.Sprintf("GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: %s\r\n\r\n", strings.Repeat("a", tt.size))
-		resp, _, err := rawRequest(t, addr, head, nil)
+		resp, body, err := rawRequest(t, addr, head, nil)
 		if err != nil || resp.StatusCode != tt.want {
 			t.Errorf("%d bytes of headers: %v, %v; want %d", tt.size, resp, err, tt.want)
 		}
+		var p gateway.Problem
+		if tt.want != http.StatusOK && (json.Unmarshal([]byte(body), &p) != nil || !strings.Contains(p.Detail, "over 64 KB")) {
+			t.Errorf("%d bytes of headers: the answer is not a problem document: %s", tt.size, body)
+		}
 	}
+	// A client of MWAA's endpoint reads the refusal in MWAA's shape.
+	head := fmt.Sprintf("POST /aws_mwaa/cli HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 7\r\nX-Padding: %s\r\n\r\n", strings.Repeat("a", 70<<10))
+	resp, body, err := rawRequest(t, addr, head, []byte("version"))
+	var answer struct{ Stderr string }
+	if err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || json.Unmarshal([]byte(body), &answer) != nil {
+		t.Fatalf("an MWAA request with 70 KB of headers: %v, %v, %s", resp, err, body)
+	}
+	if why, _ := base64.StdEncoding.DecodeString(answer.Stderr); !strings.Contains(string(why), "over 64 KB") {
+		t.Errorf("the MWAA refusal's stderr: %q", why)
+	}
+}
+
+// mwaaStderr reads an answer in MWAA's shape and returns its stderr, decoded.
+func mwaaStderr(tb testing.TB, resp *http.Response) string {
+	tb.Helper()
+	defer resp.Body.Close()
+	var answer struct{ Stdout, Stderr string }
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		tb.Errorf("not MWAA's shape: %v", err)
+	}
+	why, err := base64.StdEncoding.DecodeString(answer.Stderr)
+	if err != nil {
+		tb.Errorf("stderr is not base64: %v", err)
+	}
+	return string(why)
 }
 
 func TestIdleConnectionsAreClosed(t *testing.T) {
@@ -154,7 +184,34 @@ func TestOverSizeBodiesAreAnsweredToClientsThatWriteFirst(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "413\n") || !strings.Contains(string(out), "max_upload_bytes") {
 		t.Errorf("urllib's 20 MB upload: %v\n%s", err, out)
 	}
+
+	// A 2 MB command sent to MWAA's endpoint by urllib: the refusal keeps MWAA's shape, so that the
+	// documented `jq -r .stderr | base64 --decode` shows why.
+	out, err = exec.Command(python, "-c", urllibMWAA, "http://"+addr+"/aws_mwaa/cli", token, fmt.Sprint(2<<20)).CombinedOutput()
+	status, text, _ := strings.Cut(string(out), "\n")
+	var answer struct{ Stdout, Stderr string }
+	if err != nil || status != "413" || json.Unmarshal([]byte(text), &answer) != nil {
+		t.Fatalf("urllib's 2 MB MWAA command: %v\n%s", err, out)
+	}
+	if why, err := base64.StdEncoding.DecodeString(answer.Stderr); err != nil || !strings.Contains(string(why), "over 1M") {
+		t.Errorf("the MWAA refusal's stderr: %q, %v", why, err)
+	}
 }
+
+// urllibMWAA posts a text/plain command of argv[3] bytes with urllib, as MWAA's Python examples do, and
+// prints the status and body of the answer.
+const urllibMWAA = `
+import sys, urllib.request, urllib.error
+url, token, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+req = urllib.request.Request(url, data=b'dags list ' + b'x' * size, headers={'Content-Type': 'text/plain', 'Authorization': 'Bearer ' + token})
+try:
+    with urllib.request.urlopen(req) as resp:
+        print(resp.status)
+        print(resp.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code)
+    print(e.read().decode())
+`
 
 // urllibUpload posts a multipart deploy_dag upload of a file of argv[3] bytes with urllib, and prints the
 // status and body of the answer.
@@ -231,6 +288,18 @@ func TestConnectionsOverTheCapAre503(t *testing.T) {
 		!strings.Contains(p.Detail, "[gateway] max_connections") {
 		t.Errorf("over the cap: %d, Retry-After %q, %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
+	// An MWAA client over the cap reads its refusal in MWAA's shape.
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/aws_mwaa/cli", strings.NewReader("version"))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "text/plain")
+	if resp, err := c.Do(req); err != nil {
+		t.Errorf("an MWAA client over the cap: %v", err)
+	} else {
+		if why := mwaaStderr(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(why, "[gateway] max_connections") {
+			t.Errorf("an MWAA client over the cap: %d, stderr %q", resp.StatusCode, why)
+		}
+	}
 	// A held connection still works; once one is closed, a new client gets in.
 	if resp, err := held[0].Get("http://" + addr + "/health/live"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("a held connection: %v, %v", resp, err)
@@ -246,7 +315,7 @@ func TestConnectionsOverTheCapAre503(t *testing.T) {
 			t.Fatal("no new client got in after a held connection closed")
 		}
 	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
+	req, _ = http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := held[0].Do(req)
 	if err != nil {
