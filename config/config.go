@@ -152,9 +152,11 @@ func parse(data []byte, source string, getenv func(string) string) (*Config, err
 // checkKnown refuses sections and keys the gateway does not know, which are most often typos.
 func checkKnown(file *ini.File, keys []Key) error {
 	known := map[string]map[string]bool{}
+	var sections []string // in the order Config declares them
 	for _, k := range keys {
 		if known[k.Section] == nil {
 			known[k.Section] = map[string]bool{}
+			sections = append(sections, "["+k.Section+"]")
 		}
 		known[k.Section][k.Name] = true
 	}
@@ -164,7 +166,7 @@ func checkKnown(file *ini.File, keys []Key) error {
 			continue
 		}
 		if known[name] == nil {
-			return fmt.Errorf("config: unknown section [%s]; the sections are [gateway], [auth] and [rest_api_plugin]", name)
+			return fmt.Errorf("config: unknown section [%s]; the sections are %s", name, strings.Join(sections, ", "))
 		}
 		for _, key := range sec.KeyStrings() {
 			if !known[name][key] {

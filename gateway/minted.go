@@ -44,8 +44,9 @@ type mintedClaims struct {
 // maxMintedToken bounds what is read as a minted token before any work is done on it.
 const maxMintedToken = 1024
 
-// errNoSecretKey answers a request to mint on a gateway without a configured secret_key.
-var errNoSecretKey = commands.Errorf(commands.EINVALID,
+// errNoSecretKey answers a request to mint on a gateway without a configured secret_key: the operator's
+// configuration lacks it, so the service is unavailable (503) until it is set, whatever the request.
+var errNoSecretKey = commands.Errorf(commands.EUNAVAILABLE,
 	"minting tokens needs [gateway] secret_key, which signs them: set it to a long random value (openssl rand -hex 32), the same on every replica, and restart")
 
 // Mint returns a new token for role that lives ttl, minted from the credentials of p: its name is
@@ -72,7 +73,7 @@ func (cr *Credentials) Mint(p *Principal, role commands.Role, ttl time.Duration,
 	}
 	t := cr.byName(parent)
 	if t == nil {
-		return "", nil, commands.Errorf(commands.EINVALID, "only a token of the gateway's configuration can mint tokens; these credentials (%s) are not one", p.Name)
+		return "", nil, commands.Errorf(commands.EFORBIDDEN, "only a token of the gateway's configuration, or one minted from it, may mint tokens; these credentials (%s) may not", p.Name)
 	}
 	expires := now.Add(ttl)
 	if !p.Expires.IsZero() && p.Expires.Before(expires) {

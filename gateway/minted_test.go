@@ -124,7 +124,7 @@ func TestMintingNeedsASecretKey(t *testing.T) {
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
 	srv := mustServerWith(t, &scriptedExecutor{}, commands.Options{}, creds)
 	status, doc := mint(t, srv, token, `{}`)
-	if status != http.StatusBadRequest || !strings.Contains(doc["detail"].(string), "[gateway] secret_key") {
+	if status != http.StatusServiceUnavailable || !strings.Contains(doc["detail"].(string), "[gateway] secret_key") {
 		t.Errorf("mint without secret_key: %d %v", status, doc)
 	}
 }

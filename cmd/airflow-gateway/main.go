@@ -7,6 +7,7 @@
 //	airflow-gateway token create          mint a short-lived token through a running gateway
 //	airflow-gateway run -- ARGS...        run an Airflow command through a gateway (also as `airflow ARGS`)
 //	airflow-gateway jobs list|follow|cancel
+//	airflow-gateway deploy FILE           upload a DAG file through a gateway
 package main
 
 import (
@@ -42,21 +43,31 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "airflow-gateway:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // --help asked for the usage, which is printed
 		}
+		fmt.Fprintln(os.Stderr, "airflow-gateway:", err)
 		os.Exit(1)
 	}
 }
 
-const usage = `usage: airflow-gateway [serve|check|version|hash-token|token create] [--config FILE]
-       airflow-gateway run [--job] -- ARGS...   (see airflow-gateway run --help)
+const usage = `usage: airflow-gateway [serve|check|version|hash-token] [--config FILE]
+       airflow-gateway token create [--ttl 2h] [--role ROLE]
+       airflow-gateway run [--job] -- ARGS...
+       airflow-gateway jobs list|follow ID|cancel ID
+       airflow-gateway deploy FILE.py|FILE.zip [--force] [--pause|--unpause]
 
+The server:
   serve       run the server (the default)
   check       load the configuration, find Airflow, print what was found
   version     print the gateway's version
   hash-token  read a token on stdin and print its SHA-256, for [auth] tokens_file
-  token       token create [--ttl 2h] [--role ROLE]: mint a short-lived token through a running gateway
+
+The client, against a running gateway (each has --help):
+  token       token create: mint a short-lived token
+  run         run an Airflow command, with its output and exit code (also as ` + "`airflow ARGS`" + `)
+  jobs        list, follow or cancel jobs
+  deploy      upload a DAG file
 `
 
 // run is the whole program; ctx ends it.

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/airflow-gateway/airflow-gateway/config"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
 func TestHashTokenFeedsTheTokensFile(t *testing.T) {
@@ -30,5 +32,29 @@ func TestHashTokenFeedsTheTokensFile(t *testing.T) {
 		if err := run(context.Background(), []string{"hash-token"}, func(string) string { return "" }, strings.NewReader(in), io.Discard, io.Discard); err == nil {
 			t.Errorf("hash-token accepted %q", in)
 		}
+	}
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	bin := testbed.GatewayBinary(t)
+	for _, args := range [][]string{
+		{"--help"}, {"-h"}, {"serve", "--help"}, {"check", "--help"}, {"token", "--help"}, {"token", "create", "--help"},
+		{"run", "--help"}, {"jobs", "--help"}, {"deploy", "--help"},
+	} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "usage") {
+			t.Errorf("airflow-gateway %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	// The usage names every subcommand.
+	out, _ := exec.Command(bin, "--help").CombinedOutput()
+	for _, sub := range []string{"serve", "check", "version", "hash-token", "token create", "run", "jobs", "deploy"} {
+		if !strings.Contains(string(out), sub) {
+			t.Errorf("the usage does not name %s:\n%s", sub, out)
+		}
+	}
+	// A mistake is not help: it exits non-zero.
+	if err := exec.Command(bin, "serve", "--no-such-flag").Run(); err == nil {
+		t.Error("an unknown flag exited 0")
 	}
 }

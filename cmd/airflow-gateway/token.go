@@ -23,6 +23,10 @@ then a profile of the client's profiles file. A token is never taken from a flag
 
 // tokenCommand runs `airflow-gateway token create`.
 func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stderr, tokenUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprint(stderr, tokenUsage)
 		return errors.New("token: the only subcommand is create")
