@@ -5,7 +5,7 @@ import (
 )
 
 // Invocation is a validated Airflow command: the words to pass to the `airflow` binary, with the policy that
-// applies to it. Both dialects resolve into one; nothing else reaches an Executor.
+// applies to it. Every dialect resolves into one; nothing else reaches an Executor.
 type Invocation struct {
 	Rule    *Rule
 	Command *Command

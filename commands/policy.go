@@ -54,7 +54,7 @@ func (p *Policy) Resolve(words []string, role Role) (*Invocation, error) {
 	return p.resolve(words, role, nil)
 }
 
-// resolve is Resolve for either dialect. labels, given by the plugin dialect, name values by argparse dest
+// resolve is Resolve for every dialect. labels, given by the plugin dialect, name values by argparse dest
 // the way the caller wrote them (its arguments); paths marked PluginOnly resolve only when labels is set.
 func (p *Policy) resolve(words []string, role Role, labels map[string]string) (*Invocation, error) {
 	plugin := labels != nil

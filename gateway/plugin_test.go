@@ -335,7 +335,7 @@ func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
 	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(env["output"].(string), "too many failed authentications") {
 		t.Errorf("the 11th failure: %d %v", resp.StatusCode, env)
 	}
-	// Blocked means blocked: a right token from the same address waits too, on both dialects.
+	// Blocked means blocked: a right token from the same address waits too, in every dialect.
 	if resp, _ := pluginGet(t, srv.URL, "api=version", pluginToken...); resp.StatusCode != 429 {
 		t.Errorf("a right token while blocked: %d", resp.StatusCode)
 	}

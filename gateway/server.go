@@ -1,4 +1,5 @@
-// Package gateway is the HTTP side of airflow-gateway: routes, the two dialects, authentication, and the
+// Package gateway is the HTTP side of airflow-gateway: routes, the dialects (plugin, command, MWAA),
+// the jobs, authentication, and the
 // mapping of domain errors to HTTP answers.
 package gateway
 
@@ -20,10 +21,10 @@ type Info struct {
 	AirflowBinary  string
 }
 
-// Server serves both dialects over one commands.Service.
+// Server serves every dialect and the jobs over one commands.Service.
 type Server struct {
 	svc     *commands.Service
-	jobs    *jobs.Service // nil when the job store could not be opened
+	jobs    *jobs.Service // set by ServeJobs; nil only in tests that serve no jobs
 	creds   *Credentials
 	info    Info
 	health  *healthCheck

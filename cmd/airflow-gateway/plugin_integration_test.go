@@ -507,7 +507,7 @@ func TestPluginDaemonsAgainstAirflow(t *testing.T) {
 }
 
 // TestRolesAgainstAirflow gives a gateway named tokens of each role from a tokens file (hashed with
-// hash-token) and, on both dialects, runs one command at each role's level and is refused one above it.
+// hash-token) and, in the plugin and command dialects, runs one command at each role's level and is refused one above it.
 func TestRolesAgainstAirflow(t *testing.T) {
 	tokensFile := mustTokensFile(t, "Viewer", "User", "Op")
 	forEachAirflow(t, "[auth]\ntokens_file = "+tokensFile+"\n", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {

@@ -1,4 +1,4 @@
-// Package commandstest holds test data shared by the tests of both dialects.
+// Package commandstest holds test data shared by the tests of every dialect.
 package commandstest
 
 import (
