@@ -7,7 +7,7 @@ import (
 // Invocation is a validated Airflow command: the words to pass to the `airflow` binary, with the policy that
 // applies to it. Every dialect resolves into one; nothing else reaches an Executor.
 type Invocation struct {
-	Rule    *Rule
+	Entry   *Entry
 	Command *Command
 	words   []word
 	values  map[string][]string
@@ -24,7 +24,7 @@ func (inv *Invocation) Path() string { return inv.Command.Path }
 
 // ReadOnly reports whether the command only reads (its class is ClassRead): the one test of it, for
 // audit lines and for what a link from another site may run.
-func (inv *Invocation) ReadOnly() bool { return inv.Rule.Class == ClassRead }
+func (inv *Invocation) ReadOnly() bool { return inv.Entry.Class == ClassRead }
 
 // Args returns the argv after the binary: the path's words, the flags as --flag=value, then `--` and the
 // positionals, so that no value can be read as a flag.

@@ -25,14 +25,14 @@ type CommandInfo struct {
 func (p *Policy) Allowed(role Role) Listing {
 	out := Listing{AirflowVersion: p.catalog.AirflowVersion, Role: role.String(), Commands: []CommandInfo{}}
 	for i := range whitelist {
-		rule := &whitelist[i]
-		cmd := p.catalog.Lookup(rule.Path)
-		if cmd == nil || rule.PluginOnly || role < rule.Role {
+		entry := &whitelist[i]
+		cmd := p.catalog.Lookup(entry.Path)
+		if cmd == nil || entry.PluginOnly || role < entry.Role {
 			continue
 		}
 		info := CommandInfo{
-			Path: cmd.Path, Help: cmd.Help, Role: rule.Role.String(), Class: rule.Class, Long: rule.Long,
-			NeedsYes: rule.Confirm, Output: rule.Output, Positionals: cmd.Positionals, Flags: []Arg{},
+			Path: cmd.Path, Help: cmd.Help, Role: entry.Role.String(), Class: entry.Class, Long: entry.Long,
+			NeedsYes: entry.Confirm, Output: entry.Output, Positionals: cmd.Positionals, Flags: []Arg{},
 		}
 		for _, f := range cmd.Flags {
 			if _, bad := forbiddenFlags[f.Dest]; !bad {
@@ -48,9 +48,9 @@ func (p *Policy) Allowed(role Role) Listing {
 // executor: all but the daemons, which always start as subprocesses.
 func (p *Policy) Paths() []string {
 	var paths []string
-	for _, rule := range whitelist {
-		if rule.Class != ClassDaemon && p.catalog.Lookup(rule.Path) != nil {
-			paths = append(paths, rule.Path)
+	for _, entry := range whitelist {
+		if entry.Class != ClassDaemon && p.catalog.Lookup(entry.Path) != nil {
+			paths = append(paths, entry.Path)
 		}
 	}
 	return paths

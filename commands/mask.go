@@ -23,7 +23,7 @@ func maskOutput(inv *Invocation, res *Result) {
 		return
 	}
 	res.Stderr = MaskURIs(res.Stderr)
-	if inv.Rule.Output != "json" {
+	if inv.Entry.Output != "json" {
 		res.Stdout = MaskURIs(res.Stdout)
 		return
 	}

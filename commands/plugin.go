@@ -6,29 +6,31 @@ import (
 	"strings"
 )
 
-// ArgKind says what a plugin API argument holds and how it is checked.
-type ArgKind string
+// ArgType says what a plugin API argument holds: how the admin page's form asks for it, and what the
+// value checker is expected to hold it to. The checker itself goes by the argparse dest the argument
+// becomes (TestPluginArgTypesAreTheCatalogs checks that the two agree).
+type ArgType string
 
-// The kinds of plugin arguments.
+// The types of plugin arguments.
 const (
-	ArgText  ArgKind = "text"   // any printable text
-	ArgID    ArgKind = "id"     // an Airflow key: DAG, task or connection id
-	ArgRunID ArgKind = "run_id" // a DAG run id
-	ArgDate  ArgKind = "date"   // YYYY-MM-DD, optionally with a time (ValidDate)
+	ArgText  ArgType = "text"   // any printable text
+	ArgID    ArgType = "id"     // an Airflow key: DAG, task or connection id
+	ArgRunID ArgType = "run_id" // a DAG run id
+	ArgDate  ArgType = "date"   // YYYY-MM-DD, optionally with a time (ValidDate)
 	// ArgDateOrRunID is a date or a run id: what Airflow's task commands take for a DAG run.
-	ArgDateOrRunID ArgKind = "date_or_run_id"
-	ArgBool        ArgKind = "bool"   // on when present, unless false, 0, off or no
-	ArgJSON        ArgKind = "json"   // a JSON object
-	ArgInt         ArgKind = "int"    // a whole number
-	ArgPath        ArgKind = "path"   // a path inside the DAGs folder
-	ArgChoice      ArgKind = "choice" // one of Choices
-	ArgFile        ArgKind = "file"   // an uploaded file (multipart)
+	ArgDateOrRunID ArgType = "date_or_run_id"
+	ArgBool        ArgType = "bool"   // on when present, unless false, 0, off or no
+	ArgJSON        ArgType = "json"   // a JSON object
+	ArgInt         ArgType = "int"    // a whole number
+	ArgPath        ArgType = "path"   // a path inside the DAGs folder
+	ArgChoice      ArgType = "choice" // one of Choices
+	ArgFile        ArgType = "file"   // an uploaded file (multipart)
 )
 
 // PluginArg is one argument of a plugin API.
 type PluginArg struct {
 	Name        string   `json:"name"`
-	Kind        ArgKind  `json:"kind"`
+	Type        ArgType  `json:"type"`
 	Required    bool     `json:"required,omitempty"`
 	Choices     []string `json:"choices,omitempty"`
 	Description string   `json:"description"`
@@ -125,7 +127,7 @@ func (p *Policy) ResolvePlugin(api string, args map[string]string, role Role) (*
 	}
 	var missing []string
 	for _, a := range def.Args {
-		if a.Required && a.Kind != ArgFile && args[a.Name] == "" {
+		if a.Required && a.Type != ArgFile && args[a.Name] == "" {
 			missing = append(missing, a.Name)
 		}
 	}
@@ -134,7 +136,7 @@ func (p *Policy) ResolvePlugin(api string, args map[string]string, role Role) (*
 	}
 	call := &PluginCall{API: def, policy: p, args: maps.Clone(args), labels: map[string]string{}}
 	for _, a := range def.Args {
-		if v := args[a.Name]; a.Kind == ArgChoice && v != "" && !slices.Contains(a.Choices, strings.ToLower(v)) {
+		if v := args[a.Name]; a.Type == ArgChoice && v != "" && !slices.Contains(a.Choices, strings.ToLower(v)) {
 			return nil, Errorf(EINVALID, "%s must be one of %s, not %q", argumentLabel(a.Name), strings.Join(a.Choices, ", "), v)
 		}
 	}
@@ -192,7 +194,7 @@ func argumentLabel(name string) string { return "the argument '" + name + "'" }
 func (c *PluginCall) checkUnpassed() error {
 	for _, a := range c.API.Args {
 		v := c.args[a.Name]
-		if v == "" || a.Kind == ArgBool || a.Kind == ArgChoice || a.Kind == ArgFile || slices.Contains(slices.Collect(maps.Values(c.labels)), argumentLabel(a.Name)) {
+		if v == "" || a.Type == ArgBool || a.Type == ArgChoice || a.Type == ArgFile || slices.Contains(slices.Collect(maps.Values(c.labels)), argumentLabel(a.Name)) {
 			continue
 		}
 		if _, err := c.policy.checkValue(&Invocation{}, &Arg{Dest: a.Name}, argumentLabel(a.Name), v); err != nil {

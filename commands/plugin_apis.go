@@ -4,14 +4,14 @@ import "strings"
 
 // Arguments shared by many APIs.
 var (
-	argDagID   = PluginArg{Name: "dag_id", Kind: ArgID, Required: true, Description: "The id of the DAG"}
-	argTaskID  = PluginArg{Name: "task_id", Kind: ArgID, Required: true, Description: "The id of the task"}
-	argExecDay = PluginArg{Name: "execution_date", Kind: ArgDateOrRunID, Required: true, Description: "The logical (execution) date of the DAG run, such as 2017-01-02T03:04:05"}
-	argSubdir  = PluginArg{Name: "subdir", Kind: ArgPath, Description: "File or folder inside the DAGs folder to look for the DAG in (Airflow 2 only)"}
+	argDagID   = PluginArg{Name: "dag_id", Type: ArgID, Required: true, Description: "The id of the DAG"}
+	argTaskID  = PluginArg{Name: "task_id", Type: ArgID, Required: true, Description: "The id of the task"}
+	argExecDay = PluginArg{Name: "execution_date", Type: ArgDateOrRunID, Required: true, Description: "The logical (execution) date of the DAG run, such as 2017-01-02T03:04:05"}
+	argSubdir  = PluginArg{Name: "subdir", Type: ArgPath, Description: "File or folder inside the DAGs folder to look for the DAG in (Airflow 2 only)"}
 )
 
 func boolArg(name, description string) PluginArg {
-	return PluginArg{Name: name, Kind: ArgBool, Description: description}
+	return PluginArg{Name: name, Type: ArgBool, Description: description}
 }
 
 // dagTaskDate is the shape of the APIs that name one task instance: `tasks SUB D T E [-S]`.
@@ -76,13 +76,13 @@ var pluginAPIs = []*PluginAPI{
 	{
 		Name: "variables", Description: "Sets, gets, deletes or lists variables", Role: RoleOp,
 		Args: []PluginArg{
-			{Name: "cmd", Kind: ArgChoice, Choices: []string{"set", "get", "delete", "list"}, Description: "What to do: set (with key and value), get, delete or list"},
-			{Name: "key", Kind: ArgText, Description: "The variable's key, for cmd=set, get or delete"},
-			{Name: "value", Kind: ArgText, Description: "The variable's value, for cmd=set"},
-			{Name: "get", Kind: ArgText, Description: "Gets the variable with this key"},
+			{Name: "cmd", Type: ArgChoice, Choices: []string{"set", "get", "delete", "list"}, Description: "What to do: set (with key and value), get, delete or list"},
+			{Name: "key", Type: ArgText, Description: "The variable's key, for cmd=set, get or delete"},
+			{Name: "value", Type: ArgText, Description: "The variable's value, for cmd=set"},
+			{Name: "get", Type: ArgText, Description: "Gets the variable with this key"},
 			boolArg("json", "Reads the value as JSON, for get"),
-			{Name: "default", Kind: ArgText, Description: "The value to answer, for get, when the variable does not exist"},
-			{Name: "delete", Kind: ArgText, Description: "Deletes the variable with this key"},
+			{Name: "default", Type: ArgText, Description: "The value to answer, for get, when the variable does not exist"},
+			{Name: "delete", Type: ArgText, Description: "Deletes the variable with this key"},
 		},
 		Example: "api=variables&cmd=set&key=myVar1&value=myValue1",
 		build:   buildVariables,
@@ -93,10 +93,10 @@ var pluginAPIs = []*PluginAPI{
 			boolArg("list", "Lists the connections (passwords masked)"),
 			boolArg("add", "Adds the connection conn_id"),
 			boolArg("delete", "Deletes the connection conn_id"),
-			{Name: "conn_id", Kind: ArgID, Description: "The connection's id, for add and delete"},
-			{Name: "conn_uri", Kind: ArgText, Description: "The connection as a URI, for add"},
-			{Name: "conn_type", Kind: ArgText, Description: "The connection's type, for add without conn_uri"},
-			{Name: "conn_extra", Kind: ArgText, Description: "The connection's extra field (JSON), for add"},
+			{Name: "conn_id", Type: ArgID, Description: "The connection's id, for add and delete"},
+			{Name: "conn_uri", Type: ArgText, Description: "The connection as a URI, for add"},
+			{Name: "conn_type", Type: ArgText, Description: "The connection's type, for add without conn_uri"},
+			{Name: "conn_extra", Type: ArgText, Description: "The connection's extra field (JSON), for add"},
 		},
 		Example: "api=connections&list",
 		build:   buildConnections,
@@ -121,9 +121,9 @@ var pluginAPIs = []*PluginAPI{
 		Name: "trigger_dag", Description: "Triggers a DAG run", Role: RoleUser,
 		Args: []PluginArg{
 			argDagID,
-			{Name: "run_id", Kind: ArgRunID, Description: "The id of the new run"},
-			{Name: "conf", Kind: ArgJSON, Description: "A JSON object for the run's conf"},
-			{Name: "exec_date", Kind: ArgDate, Description: "The logical (execution) date of the run"},
+			{Name: "run_id", Type: ArgRunID, Description: "The id of the new run"},
+			{Name: "conf", Type: ArgJSON, Description: "A JSON object for the run's conf"},
+			{Name: "exec_date", Type: ArgDate, Description: "The logical (execution) date of the run"},
 			argSubdir,
 		},
 		Example: "api=trigger_dag&dag_id=gw_conf&run_id=run_1&conf=%7B%22key%22%3A%22value%22%7D",
@@ -142,7 +142,7 @@ var pluginAPIs = []*PluginAPI{
 		Args: []PluginArg{
 			argDagID, argTaskID, argExecDay, argSubdir,
 			boolArg("dry_run", "Renders the templates without running the task (Airflow 2 only)"),
-			{Name: "task_params", Kind: ArgJSON, Description: "A JSON object of params for the task"},
+			{Name: "task_params", Type: ArgJSON, Description: "A JSON object of params for the task"},
 		},
 		Example: "api=test&dag_id=gw_two_tasks&task_id=extract&execution_date=2024-01-01",
 		build: func(c *PluginCall) error {
@@ -174,7 +174,7 @@ var pluginAPIs = []*PluginAPI{
 			argDagID, argTaskID, argExecDay, argSubdir,
 			boolArg("mark_success", "Marks the task as succeeded without running it"),
 			boolArg("force", "Runs the task whatever its previous state"),
-			{Name: "pool", Kind: ArgText, Description: "The pool to run the task in"},
+			{Name: "pool", Type: ArgText, Description: "The pool to run the task in"},
 			boolArg("local", "Runs the task with the LocalTaskJob"),
 			boolArg("ignore_all_dependencies", "Ignores all non-critical dependencies"),
 			boolArg("ignore_dependencies", "Ignores task-specific dependencies"),
@@ -214,15 +214,15 @@ var pluginAPIs = []*PluginAPI{
 		Name: "backfill", Description: "Runs a DAG for a range of dates", Role: RoleUser,
 		Args: []PluginArg{
 			argDagID,
-			{Name: "start_date", Kind: ArgDate, Description: "The first logical date"},
-			{Name: "end_date", Kind: ArgDate, Description: "The last logical date"},
-			{Name: "task_regex", Kind: ArgText, Description: "Only the tasks whose ids match this regex (Airflow 2 only)"},
+			{Name: "start_date", Type: ArgDate, Description: "The first logical date"},
+			{Name: "end_date", Type: ArgDate, Description: "The last logical date"},
+			{Name: "task_regex", Type: ArgText, Description: "Only the tasks whose ids match this regex (Airflow 2 only)"},
 			boolArg("mark_success", "Marks the tasks as succeeded without running them (Airflow 2 only)"),
 			boolArg("local", "Runs the tasks with the LocalExecutor (Airflow 2 only)"),
 			boolArg("donot_pickle", "Does not pickle the DAG (Airflow 2 only)"),
 			boolArg("ignore_dependencies", "Ignores task-specific dependencies (Airflow 2 only)"),
 			boolArg("ignore_first_depends_on_past", "Ignores depends_on_past for the first runs (Airflow 2 only)"),
-			{Name: "pool", Kind: ArgText, Description: "The pool to run the tasks in (Airflow 2 only)"},
+			{Name: "pool", Type: ArgText, Description: "The pool to run the tasks in (Airflow 2 only)"},
 			boolArg("dry_run", "Shows what would run without running it"),
 			argSubdir,
 		},
@@ -245,7 +245,7 @@ var pluginAPIs = []*PluginAPI{
 	},
 	{
 		Name: "kerberos", Description: "Starts the Kerberos ticket renewer as a daemon (with allow_daemons)", Role: RoleAdmin,
-		Args:    []PluginArg{{Name: "principal", Kind: ArgText, Description: "The Kerberos principal"}},
+		Args:    []PluginArg{{Name: "principal", Type: ArgText, Description: "The Kerberos principal"}},
 		Example: "api=kerberos",
 		build: daemon(func(c *PluginCall) error {
 			c.command("kerberos")
@@ -258,8 +258,8 @@ var pluginAPIs = []*PluginAPI{
 	{
 		Name: "worker", Description: "Starts a Celery worker as a daemon (with allow_daemons and the Celery provider)", Role: RoleAdmin,
 		Args: []PluginArg{
-			{Name: "queues", Kind: ArgText, Description: "Comma-separated queues to serve"},
-			{Name: "concurrency", Kind: ArgInt, Description: "The number of worker processes"},
+			{Name: "queues", Type: ArgText, Description: "Comma-separated queues to serve"},
+			{Name: "concurrency", Type: ArgInt, Description: "The number of worker processes"},
 		},
 		Example: "api=worker",
 		build: celery("celery worker", func(c *PluginCall) {
@@ -270,9 +270,9 @@ var pluginAPIs = []*PluginAPI{
 	{
 		Name: "flower", Description: "Starts Celery Flower as a daemon (with allow_daemons and the Celery provider)", Role: RoleAdmin,
 		Args: []PluginArg{
-			{Name: "hostname", Kind: ArgText, Description: "The address Flower listens on"},
-			{Name: "port", Kind: ArgInt, Description: "The port Flower listens on"},
-			{Name: "broker_api", Kind: ArgText, Description: "The broker's API"},
+			{Name: "hostname", Type: ArgText, Description: "The address Flower listens on"},
+			{Name: "port", Type: ArgInt, Description: "The port Flower listens on"},
+			{Name: "broker_api", Type: ArgText, Description: "The broker's API"},
 		},
 		Example: "api=flower",
 		build: celery("celery flower", func(c *PluginCall) {
@@ -284,7 +284,7 @@ var pluginAPIs = []*PluginAPI{
 	{
 		Name: "scheduler", Description: "Starts the scheduler as a daemon (with allow_daemons)", Role: RoleAdmin,
 		Args: []PluginArg{
-			{Name: "num_runs", Kind: ArgInt, Description: "Stops after this many scheduling loops"},
+			{Name: "num_runs", Type: ArgInt, Description: "Stops after this many scheduling loops"},
 			argSubdir,
 		},
 		Example: "api=scheduler",
@@ -304,13 +304,13 @@ var pluginAPIs = []*PluginAPI{
 	{
 		Name: "pool", Description: "Sets, gets, deletes or lists pools", Role: RoleViewer,
 		Args: []PluginArg{
-			{Name: "cmd", Kind: ArgChoice, Choices: []string{"set", "get", "delete", "list"}, Description: "What to do: set (with pool_name, slot_count and description), get, delete or list"},
-			{Name: "pool_name", Kind: ArgText, Description: "The pool's name"},
-			{Name: "slot_count", Kind: ArgInt, Description: "The pool's slots, for cmd=set"},
-			{Name: "pool_description", Kind: ArgText, Description: "The pool's description, for cmd=set"},
-			{Name: "description", Kind: ArgText, Description: "The pool's description, for cmd=set (another name of pool_description)"},
-			{Name: "get", Kind: ArgText, Description: "Gets the pool with this name"},
-			{Name: "delete", Kind: ArgText, Description: "Deletes the pool with this name"},
+			{Name: "cmd", Type: ArgChoice, Choices: []string{"set", "get", "delete", "list"}, Description: "What to do: set (with pool_name, slot_count and description), get, delete or list"},
+			{Name: "pool_name", Type: ArgText, Description: "The pool's name"},
+			{Name: "slot_count", Type: ArgInt, Description: "The pool's slots, for cmd=set"},
+			{Name: "pool_description", Type: ArgText, Description: "The pool's description, for cmd=set"},
+			{Name: "description", Type: ArgText, Description: "The pool's description, for cmd=set (another name of pool_description)"},
+			{Name: "get", Type: ArgText, Description: "Gets the pool with this name"},
+			{Name: "delete", Type: ArgText, Description: "Deletes the pool with this name"},
 		},
 		Example: "api=pool&cmd=set&pool_name=myTestpool&slot_count=10&description=myTestpoolDescription",
 		build:   buildPool,
@@ -326,9 +326,9 @@ var pluginAPIs = []*PluginAPI{
 		Name: "clear", Description: "Clears task instances so that they run again", Role: RoleUser,
 		Args: []PluginArg{
 			argDagID,
-			{Name: "task_regex", Kind: ArgText, Description: "Only the tasks whose ids match this regex"},
-			{Name: "start_date", Kind: ArgDate, Description: "From this logical date"},
-			{Name: "end_date", Kind: ArgDate, Description: "Up to this logical date"},
+			{Name: "task_regex", Type: ArgText, Description: "Only the tasks whose ids match this regex"},
+			{Name: "start_date", Type: ArgDate, Description: "From this logical date"},
+			{Name: "end_date", Type: ArgDate, Description: "Up to this logical date"},
 			argSubdir,
 			boolArg("upstream", "Also the upstream tasks"),
 			boolArg("downstream", "Also the downstream tasks"),
@@ -356,7 +356,7 @@ var pluginAPIs = []*PluginAPI{
 	{
 		Name: "deploy_dag", Description: "Uploads a DAG file (.py or .zip) into the DAGs folder", Role: RoleAdmin, Method: "POST",
 		Args: []PluginArg{
-			{Name: "dag_file", Kind: ArgFile, Required: true, Description: "The DAG file to upload: a .py or .zip file"},
+			{Name: "dag_file", Type: ArgFile, Required: true, Description: "The DAG file to upload: a .py or .zip file"},
 			boolArg("force", "Replaces a file of the same name; the old one is kept as a backup"),
 			boolArg("pause", "Pauses the DAGs the file defines"),
 			boolArg("unpause", "Unpauses the DAGs the file defines"),
@@ -365,7 +365,7 @@ var pluginAPIs = []*PluginAPI{
 	},
 	{
 		Name: "refresh_dag", Description: "Reserializes the DAGs so that a changed DAG is picked up", Role: RoleUser,
-		Args:    []PluginArg{{Name: "dag_id", Kind: ArgID, Required: true, Description: "The id of the DAG"}},
+		Args:    []PluginArg{{Name: "dag_id", Type: ArgID, Required: true, Description: "The id of the DAG"}},
 		Example: "api=refresh_dag&dag_id=gw_two_tasks",
 		build: func(c *PluginCall) error {
 			c.command("dags reserialize")

@@ -8,7 +8,7 @@ import (
 )
 
 // kindOf is the plugin kind that describes what the one value checker accepts for arg.
-func kindOf(arg *Arg) ArgKind {
+func typeOf(arg *Arg) ArgType {
 	switch destRules[arg.Dest] {
 	case ruleID, ruleConnID:
 		return ArgID
@@ -30,14 +30,14 @@ func kindOf(arg *Arg) ArgKind {
 	return ArgText
 }
 
-var sampleValues = map[ArgKind]string{
+var sampleValues = map[ArgType]string{
 	ArgText: "x", ArgID: "d", ArgRunID: "r1", ArgDate: "2024-01-01", ArgDateOrRunID: "2024-01-01",
 	ArgJSON: "{}", ArgInt: "1", ArgPath: "my_dag.py",
 }
 
-// TestPluginKindsAreTheCatalogs checks that each plugin argument's kind, which the admin page and the API
+// TestPluginArgTypesAreTheCatalogs checks that each plugin argument's kind, which the admin page and the API
 // table show, describes what the checker holds the flag or positional it becomes to, on both versions.
-func TestPluginKindsAreTheCatalogs(t *testing.T) {
+func TestPluginArgTypesAreTheCatalogs(t *testing.T) {
 	for _, version := range []string{"2.10.5", "3.3.2"} {
 		cat, err := CatalogFor(version)
 		if err != nil {
@@ -52,7 +52,7 @@ func TestPluginKindsAreTheCatalogs(t *testing.T) {
 		checked := 0
 		for _, api := range pluginAPIs {
 			for _, a := range api.Args {
-				sample, ok := sampleValues[a.Kind]
+				sample, ok := sampleValues[a.Type]
 				if !ok {
 					continue
 				}
@@ -62,8 +62,8 @@ func TestPluginKindsAreTheCatalogs(t *testing.T) {
 					args[k] = v[0]
 				}
 				for _, b := range api.Args {
-					if b.Required && args[b.Name] == "" && sampleValues[b.Kind] != "" {
-						args[b.Name] = sampleValues[b.Kind]
+					if b.Required && args[b.Name] == "" && sampleValues[b.Type] != "" {
+						args[b.Name] = sampleValues[b.Type]
 					}
 				}
 				args[a.Name] = sample
@@ -84,9 +84,9 @@ func TestPluginKindsAreTheCatalogs(t *testing.T) {
 							}
 						}
 					}
-					got := kindOf(arg)
-					if got != a.Kind && !(a.Kind == ArgDateOrRunID && got == ArgDate) {
-						t.Errorf("%s: API '%s' argument '%s' is declared %s, but becomes %s of `%s`, which takes %s", version, api.Name, a.Name, a.Kind, dest, call.Invocation.Path(), got)
+					got := typeOf(arg)
+					if got != a.Type && !(a.Type == ArgDateOrRunID && got == ArgDate) {
+						t.Errorf("%s: API '%s' argument '%s' is declared %s, but becomes %s of `%s`, which takes %s", version, api.Name, a.Name, a.Type, dest, call.Invocation.Path(), got)
 					}
 				}
 			}

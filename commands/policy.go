@@ -64,14 +64,14 @@ func (p *Policy) resolve(words []string, role Role, labels map[string]string) (*
 	if len(words) == 0 {
 		return nil, Errorf(EINVALID, "no command given; try `dags list`, or GET /api/v1/commands for the commands you may run")
 	}
-	rule, cmd, rest, err := p.lookup(words, plugin)
+	entry, cmd, rest, err := p.lookup(words, plugin)
 	if err != nil {
 		return nil, err
 	}
-	if role < rule.Role {
-		return nil, Errorf(EFORBIDDEN, "`%s` needs role %s or higher; these credentials have role %s", rule.Path, rule.Role, role)
+	if role < entry.Role {
+		return nil, Errorf(EFORBIDDEN, "`%s` needs role %s or higher; these credentials have role %s", entry.Path, entry.Role, role)
 	}
-	inv := &Invocation{Rule: rule, Command: cmd, values: map[string][]string{}}
+	inv := &Invocation{Entry: entry, Command: cmd, values: map[string][]string{}}
 	if err := p.bind(inv, rest, labels); err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (p *Policy) resolve(words []string, role Role, labels map[string]string) (*
 }
 
 // lookup finds the whitelisted command that words start with.
-func (p *Policy) lookup(words []string, plugin bool) (*Rule, *Command, []string, error) {
+func (p *Policy) lookup(words []string, plugin bool) (*Entry, *Command, []string, error) {
 	major := p.catalog.Major()
 	if strings.ContainsFunc(words[0], unicode.IsSpace) {
 		return nil, nil, nil, Errorf(EINVALID, "the command word %q holds a space; write the command path unquoted, such as `dags list`", words[0])
@@ -99,8 +99,8 @@ func (p *Policy) lookup(words []string, plugin bool) (*Rule, *Command, []string,
 	}
 	for _, c := range candidates {
 		path := c.path
-		rule := ruleFor(path)
-		if rule == nil || rule.PluginOnly && !plugin || len(strings.Fields(path)) != c.words {
+		entry := entryFor(path)
+		if entry == nil || entry.PluginOnly && !plugin || len(strings.Fields(path)) != c.words {
 			continue
 		}
 		rest := words[c.words:]
@@ -108,7 +108,7 @@ func (p *Policy) lookup(words []string, plugin bool) (*Rule, *Command, []string,
 		if cmd == nil {
 			return nil, nil, nil, p.missing(path)
 		}
-		return rule, cmd, rest, nil
+		return entry, cmd, rest, nil
 	}
 	path := candidates[0].path
 	if use, ok := renamed[major][path]; ok {
@@ -226,12 +226,12 @@ func (p *Policy) bind(inv *Invocation, rest []string, labels map[string]string) 
 			return Errorf(EINVALID, "`%s` needs %s; usage: %s", cmd.Path, flagNames(f), usage(cmd))
 		}
 	}
-	if inv.Rule.Confirm {
+	if inv.Entry.Confirm {
 		if _, yes := inv.values["yes"]; !yes {
 			return Errorf(EINVALID, "`%s` asks for confirmation, which an HTTP request cannot give: add --yes (-y) to confirm", cmd.Path)
 		}
 	}
-	if want := inv.Rule.Output; want != "" {
+	if want := inv.Entry.Output; want != "" {
 		if got, given := inv.Value("output"); given && got != want {
 			return Errorf(EINVALID, "`%s` always answers with -o %s so that the gateway can mask passwords; leave out -o %s", cmd.Path, want, got)
 		} else if !given {

@@ -73,7 +73,7 @@ type Watch struct {
 // RunWatched runs inv as Run does, and tells w what it does while it runs.
 func (s *Service) RunWatched(ctx context.Context, inv *Invocation, w Watch) (*Result, error) {
 	limit := s.opts.CommandTimeout
-	if inv.Rule.Long {
+	if inv.Entry.Long {
 		limit = s.opts.LongCommandTimeout
 	}
 	x := Exec{Args: inv.Args(), Limit: limit, Marker: w.Marker}

@@ -69,7 +69,7 @@ func (p *Policy) checkValue(inv *Invocation, arg *Arg, label, value string) (str
 	if len(value) > MaxCommandBytes {
 		return "", Errorf(EINVALID, "%s is %d bytes long; the limit is %d", label, len(value), MaxCommandBytes)
 	}
-	bad := func(rule string) error { return Errorf(EINVALID, "%s must be %s, not %q", label, rule, value) }
+	bad := func(want string) error { return Errorf(EINVALID, "%s must be %s, not %q", label, want, value) }
 	if len(arg.Choices) > 0 && !slices.Contains(arg.Choices, value) {
 		return "", bad("one of " + strings.Join(arg.Choices, ", "))
 	}

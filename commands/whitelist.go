@@ -16,8 +16,8 @@ const (
 	ClassDaemon      Class = "daemon"
 )
 
-// Rule is the policy for one whitelisted command path.
-type Rule struct {
+// Entry is an entry of the whitelist: the policy for one command path.
+type Entry struct {
 	Path    string
 	Role    Role
 	Class   Class
@@ -30,9 +30,9 @@ type Rule struct {
 	PluginOnly bool
 }
 
-// whitelist is every command path the gateway runs, with the rule for it. A path that the running Airflow
+// whitelist is every command path the gateway runs, with its entry. A path that the running Airflow
 // version lacks is refused with the replacement named in renamed.
-var whitelist = []Rule{
+var whitelist = []Entry{
 	{Path: "backfill create", Role: RoleUser, Class: ClassRunsDAGCode, Long: true},
 	{Path: "cheat-sheet", Role: RoleViewer, Class: ClassRead},
 	{Path: "config get-value", Role: RoleOp, Class: ClassRead},
@@ -158,7 +158,7 @@ func IsSensitiveName(name string) bool {
 	return false
 }
 
-func ruleFor(path string) *Rule {
+func entryFor(path string) *Entry {
 	for i := range whitelist {
 		if whitelist[i].Path == path {
 			return &whitelist[i]

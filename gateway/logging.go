@@ -73,7 +73,7 @@ func (s *Server) noteRun(c echo.Context, inv *commands.Invocation, res *commands
 		"request_id", requestID(c),
 		"token", p.Name,
 		"role", p.Role.String(),
-		"class", string(inv.Rule.Class),
+		"class", string(inv.Entry.Class),
 		"airflow_cmd", inv.String(),
 		"exit_code", res.ExitCode,
 		"timed_out", res.TimedOut,

@@ -113,7 +113,7 @@ func TestOpenAPIPluginArguments(t *testing.T) {
 	for _, api := range commands.PluginAPIs() {
 		names = append(names, api.Name)
 		for _, a := range api.Args {
-			if a.Kind != commands.ArgFile {
+			if a.Type != commands.ArgFile {
 				want[a.Name] = true
 			}
 		}

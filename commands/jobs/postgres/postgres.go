@@ -28,7 +28,7 @@ func Open(ctx context.Context, databaseURL string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("the jobs database %s: %w", Redacted(databaseURL), err)
 	}
-	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{LockMigrations: migrationLock})
+	s, err := sqlstore.Open(ctx, db, sqlstore.Options{LockMigrations: migrationLock})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("the jobs database %s: %w", Redacted(databaseURL), err)

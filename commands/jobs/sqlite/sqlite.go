@@ -24,7 +24,7 @@ func Open(ctx context.Context, file string) (*Store, error) {
 	// One connection: SQLite writes one at a time anyway, and no statement waits on another's lock.
 	db.SetMaxOpenConns(1)
 	// An immediate transaction holds the write lock: gateways opening one file at once migrate in turn.
-	s, err := sqlstore.Open(ctx, db, sqlstore.Dialect{})
+	s, err := sqlstore.Open(ctx, db, sqlstore.Options{})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("the jobs database %s: %w", file, err)

@@ -23,8 +23,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Dialect is what differs between the databases.
-type Dialect struct {
+// Options is what differs between the databases.
+type Options struct {
 	// LockMigrations, run first in the migrations' transaction, makes gateways that start at once on one
 	// database apply the migrations one after the other; empty when the transaction itself does that.
 	LockMigrations string
@@ -38,7 +38,7 @@ type Store struct {
 var _ jobs.Store = (*Store)(nil)
 
 // Open brings the schema of db up to date and returns the store on it; on an error it leaves db open.
-func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
+func Open(ctx context.Context, db *sql.DB, d Options) (*Store, error) {
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func Open(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 }
 
 // migrate applies, in one transaction, the migrations the database has not had, in order.
-func migrate(ctx context.Context, db *sql.DB, d Dialect) error {
+func migrate(ctx context.Context, db *sql.DB, d Options) error {
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
