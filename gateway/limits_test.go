@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -180,15 +181,20 @@ func TestOverSizeBodiesAreAnsweredToClientsThatWriteFirst(t *testing.T) {
 		}
 		t.Skip("no python3 on PATH to upload as urllib does")
 	}
-	out, err := exec.Command(python, "-c", urllibUpload, "http://"+addr+"/admin/rest_api/api?api=deploy_dag", token, fmt.Sprint(20<<20)).CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "413\n") || !strings.Contains(string(out), "max_upload_bytes") {
+	upload := append([]byte("--b\r\nContent-Disposition: form-data; name=\"dag_file\"; filename=\"big.py\"\r\nContent-Type: text/x-python\r\n\r\n"),
+		bytes.Repeat([]byte("#"), 20<<20)...)
+	upload = append(upload, "\r\n--b--\r\n"...)
+	out, err := viaURLLib(t, python, "http://"+addr+"/admin/rest_api/api?api=deploy_dag",
+		map[string]string{"Content-Type": "multipart/form-data; boundary=b", "rest_api_plugin_http_token": token}, upload)
+	if err != nil || !strings.HasPrefix(out, "413\n") || !strings.Contains(out, "max_upload_bytes") {
 		t.Errorf("urllib's 20 MB upload: %v\n%s", err, out)
 	}
 
 	// A 2 MB command sent to MWAA's endpoint by urllib: the refusal keeps MWAA's shape, so that the
 	// documented `jq -r .stderr | base64 --decode` shows why.
-	out, err = exec.Command(python, "-c", urllibMWAA, "http://"+addr+"/aws_mwaa/cli", token, fmt.Sprint(2<<20)).CombinedOutput()
-	status, text, _ := strings.Cut(string(out), "\n")
+	out, err = viaURLLib(t, python, "http://"+addr+"/aws_mwaa/cli",
+		map[string]string{"Content-Type": "text/plain", "Authorization": "Bearer " + token}, append([]byte("dags list "), bytes.Repeat([]byte("x"), 2<<20)...))
+	status, text, _ := strings.Cut(out, "\n")
 	var answer struct{ Stdout, Stderr string }
 	if err != nil || status != "413" || json.Unmarshal([]byte(text), &answer) != nil {
 		t.Fatalf("urllib's 2 MB MWAA command: %v\n%s", err, out)
@@ -198,12 +204,11 @@ func TestOverSizeBodiesAreAnsweredToClientsThatWriteFirst(t *testing.T) {
 	}
 }
 
-// urllibMWAA posts a text/plain command of argv[3] bytes with urllib, as MWAA's Python examples do, and
-// prints the status and body of the answer.
-const urllibMWAA = `
-import sys, urllib.request, urllib.error
-url, token, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-req = urllib.request.Request(url, data=b'dags list ' + b'x' * size, headers={'Content-Type': 'text/plain', 'Authorization': 'Bearer ' + token})
+// urllibPost posts its stdin to argv[1] with the headers of the JSON object argv[2], as urllib does: the
+// whole body written before the answer is read. It prints the status and body of the answer.
+const urllibPost = `
+import json, sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], data=sys.stdin.buffer.read(), headers=json.loads(sys.argv[2]))
 try:
     with urllib.request.urlopen(req) as resp:
         print(resp.status)
@@ -213,22 +218,15 @@ except urllib.error.HTTPError as e:
     print(e.read().decode())
 `
 
-// urllibUpload posts a multipart deploy_dag upload of a file of argv[3] bytes with urllib, and prints the
-// status and body of the answer.
-const urllibUpload = `
-import sys, urllib.request, urllib.error
-url, token, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-head = b'--b\r\nContent-Disposition: form-data; name="dag_file"; filename="big.py"\r\nContent-Type: text/x-python\r\n\r\n'
-body = head + b'#' * size + b'\r\n--b--\r\n'
-req = urllib.request.Request(url, data=body, headers={'Content-Type': 'multipart/form-data; boundary=b', 'rest_api_plugin_http_token': token})
-try:
-    with urllib.request.urlopen(req) as resp:
-        print(resp.status)
-        print(resp.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code)
-    print(e.read().decode())
-`
+// viaURLLib posts body to url with urllib (urllibPost) and returns what it printed.
+func viaURLLib(tb testing.TB, python, url string, header map[string]string, body []byte) (string, error) {
+	tb.Helper()
+	h, _ := json.Marshal(header)
+	cmd := exec.Command(python, "-c", urllibPost, url, string(h))
+	cmd.Stdin = bytes.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
 
 func TestOverSizeAnswerComesBeforeTheBody(t *testing.T) {
 	addr, _ := mustTransport(t, &scriptedExecutor{}, roomy)
