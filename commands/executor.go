@@ -22,16 +22,16 @@ type ExecutorStatus struct {
 	Detail    string    `json:"detail,omitempty"`    // why commands run as subprocesses, when they do
 	Forks     uint64    `json:"forks"`               // commands the warm process ran
 	Restarts  uint64    `json:"restarts"`            // warm processes started after the first
-	// Templates are the warm process's templates that are up: each has done one class of commands'
-	// per-process work, and the commands of its class are forked from it.
+	// Templates are the warm process's templates that are up: each has done one preload, the per-process
+	// work some commands do before their own, and the commands that need it are forked from it.
 	Templates []TemplateStatus `json:"templates,omitempty"`
 }
 
 // TemplateStatus is one template of the warm executor.
 type TemplateStatus struct {
-	Class        string `json:"class"`         // the per-process work it has done, such as "providers"
+	Preload      string `json:"preload"`       // the per-process work it has done, such as "providers"
 	PID          int    `json:"pid"`           // its process
-	Commands     int    `json:"commands"`      // the whitelisted command paths of its class
+	Commands     int    `json:"commands"`      // the whitelisted command paths that need its preload
 	Forks        uint64 `json:"forks"`         // commands forked from it
 	RSSBytes     int64  `json:"rss_bytes"`     // its resident memory when it became ready, shared pages included
 	PrivateBytes int64  `json:"private_bytes"` // of that, what it does not share with the warm process
@@ -58,7 +58,7 @@ type Exec struct {
 	// during the call.
 	Live func(s Stream, p []byte)
 	// Marker, when not empty, is put in the command's environment as AIRFLOW_GATEWAY_JOB, so that the
-	// command's processes can be found by it after a crash of the gateway (see FindMarked).
+	// command's processes can be found by it after a crash of the gateway (see subprocess.KillMarked).
 	Marker string
 }
 

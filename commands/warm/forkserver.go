@@ -33,9 +33,9 @@ type readyInfo struct {
 	Threads       int      `json:"threads"`
 	ThreadNames   []string `json:"thread_names"`
 	WarmMS        int      `json:"warm_ms"`
-	// Classes maps each whitelisted path that has a template to its class; TemplatesOff says why there
+	// Preloads maps each whitelisted path that has a template to its preload; TemplatesOff says why there
 	// are none when the forkserver cannot have them.
-	Classes      map[string]string `json:"classes"`
+	Preloads     map[string]string `json:"preloads"`
 	TemplatesOff string            `json:"templates_off"`
 }
 
@@ -47,7 +47,7 @@ type message struct {
 	Code   int    `json:"code"`
 	Signal int    `json:"signal"`
 	Error  string `json:"error"`
-	// Template is the class of the template a command was forked from, "" for the forkserver itself.
+	// Template is the preload of the template a command was forked from, "" for the forkserver itself.
 	Template string `json:"template"`
 	// Lost says the exit status of a command is not known: the template that forked it died.
 	Lost bool `json:"lost"`
@@ -57,9 +57,9 @@ type message struct {
 
 // templateInfo is what the forkserver reports of a template: up (Ready), or gone or never made (Error).
 type templateInfo struct {
-	Class     string   `json:"class"`
+	Preload   string   `json:"preload"`
 	Ready     bool     `json:"ready"`
-	MS        int      `json:"ms"` // how long its class's work took
+	MS        int      `json:"ms"` // how long the work of its preload took
 	RSSKB     int64    `json:"rss_kb"`
 	PSSKB     int64    `json:"pss_kb"`
 	PrivateKB int64    `json:"private_kb"`
@@ -83,7 +83,7 @@ type forkserver struct {
 	done    chan struct{} // closed when the control socket reads EOF: the forkserver is gone
 	waited  chan struct{} // closed when the process has been reaped
 	waitErr error
-	// templates are the templates that are up, by class (guarded by mu).
+	// templates are the templates that are up, by preload (guarded by mu).
 	templates map[string]commands.TemplateStatus
 
 	// Guarded by the Executor's mutex.
@@ -110,8 +110,8 @@ func launch(e *Executor) (*forkserver, error) {
 	}
 	conn := fc.(*net.UnixConn)
 
-	// The marker argument names the forkserver, and its children, which keep its command line, in ps.
-	cmd := exec.Command(e.Python, "-c", forkserverSource, Marker)
+	// The tag argument names the forkserver, and its children, which keep its command line, in ps.
+	cmd := exec.Command(e.Python, "-c", forkserverSource, ProcessTag)
 	cmd.Env = commands.Exec{}.Environ(e.Env)
 	cmd.Dir = e.Home
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3
@@ -266,30 +266,30 @@ func (fs *forkserver) template(e *Executor, m *message) {
 		fs.templates = map[string]commands.TemplateStatus{}
 	}
 	if !m.Ready {
-		delete(fs.templates, m.Class)
-		e.log().Warn("a template of the warm executor is not in service", "class", m.Class, "pid", m.PID, "reason", m.Error)
+		delete(fs.templates, m.Preload)
+		e.log().Warn("a template of the warm executor is not in service", "preload", m.Preload, "pid", m.PID, "reason", m.Error)
 		return
 	}
-	fs.templates[m.Class] = commands.TemplateStatus{Class: m.Class, PID: m.PID, Commands: len(m.Commands),
+	fs.templates[m.Preload] = commands.TemplateStatus{Preload: m.Preload, PID: m.PID, Commands: len(m.Commands),
 		RSSBytes: m.RSSKB << 10, PrivateBytes: m.PrivateKB << 10}
-	e.log().Info("template of the warm executor ready", "class", m.Class, "pid", m.PID, "commands", strings.Join(m.Commands, ", "),
+	e.log().Info("template of the warm executor ready", "preload", m.Preload, "pid", m.PID, "commands", strings.Join(m.Commands, ", "),
 		"work_ms", m.MS, "rss_kb", m.RSSKB, "pss_kb", m.PSSKB, "private_kb", m.PrivateKB)
 }
 
-// forkedFrom counts a command forked from the template of class (none for "").
-func (fs *forkserver) forkedFrom(class string) {
-	if class == "" {
+// forkedFrom counts a command forked from the template of preload (none for "").
+func (fs *forkserver) forkedFrom(preload string) {
+	if preload == "" {
 		return
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if t, ok := fs.templates[class]; ok {
+	if t, ok := fs.templates[preload]; ok {
 		t.Forks++
-		fs.templates[class] = t
+		fs.templates[preload] = t
 	}
 }
 
-// templateStatus lists the templates that are up, by class.
+// templateStatus lists the templates that are up, by preload.
 func (fs *forkserver) templateStatus() []commands.TemplateStatus {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -297,7 +297,7 @@ func (fs *forkserver) templateStatus() []commands.TemplateStatus {
 	for _, t := range fs.templates {
 		out = append(out, t)
 	}
-	slices.SortFunc(out, func(a, b commands.TemplateStatus) int { return strings.Compare(a.Class, b.Class) })
+	slices.SortFunc(out, func(a, b commands.TemplateStatus) int { return strings.Compare(a.Preload, b.Preload) })
 	return out
 }
 

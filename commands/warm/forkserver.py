@@ -7,19 +7,20 @@ socketpair as file descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packe
   forkserver -> gateway  {"op": "ready", ...what it loaded...} or {"op": "failed", "error": "..."}
   gateway -> forkserver  {"op": "run", "id": N, "argv": [...], "env": [...], "cwd": "..."}
                          with the write ends of the child's stdout and stderr pipes (SCM_RIGHTS)
-  forkserver -> gateway  {"op": "started", "id": N, "pid": P, "template": "class or empty"}
+  forkserver -> gateway  {"op": "started", "id": N, "pid": P, "template": "preload or empty"}
                          or {"op": "refused", "id": N, "error": "..."}
   forkserver -> gateway  {"op": "exited", "id": N, "pid": P, "code": C, "signal": S, "lost": false}
                          ("lost": the exit status is not known, as the template that forked it died)
-  forkserver -> gateway  {"op": "template", "class": "...", "pid": P, "ready": true, ...} when a template is
-                         up, or {"op": "template", "class": "...", "error": "..."} when one cannot be or died
+  forkserver -> gateway  {"op": "template", "preload": "...", "pid": P, "ready": true, ...} when a template is
+                         up, or {"op": "template", "preload": "...", "error": "..."} when one cannot be or died
 
 Templates. Some commands do per-process work before their own, such as reading every provider's
 configuration (Airflow's providers_configuration_loaded). After warming up, the forkserver forks one
-template per class of such work; the template does that work once, and the commands of its class are forked
-from it instead of from the forkserver. A command's class is found from its function: the decorators it is
-wrapped in and the functions it calls. A template reports the exits of its commands to the forkserver; the
-forkserver is the child subreaper, so the commands of a template that dies become its own children.
+template per preload, a set of such work; the template does that work once, and the commands that need it
+are forked from it instead of from the forkserver. A command's preload is found from its function: the
+decorators it is wrapped in and the functions it calls. A template reports the exits of its commands to the
+forkserver; the forkserver is the child subreaper, so the commands of a template that dies become its own
+children.
 
 The child calls setsid, so its pid is its process group and the gateway stops a command by signalling the
 group. The forkserver never imports a DAG file, a plugin or any other user code: only the children do.
@@ -228,8 +229,8 @@ def ready_tls_context():
     transports.create_ssl_context = create_ssl_context
 
 
-# The per-process work that a template does ahead of the commands of its class, by name. A command's class
-# is the steps found in its function. Only work that is the same for every command, prints nothing, starts
+# The per-process work that a template does ahead of its commands, by name. A command's preload is the
+# steps found in its function. Only work that is the same for every command, prints nothing, starts
 # no thread and imports no user code belongs here; the template checks the last three.
 TEMPLATE_STEPS = {
     # Reads the configuration description of every provider (PyYAML) and adds their defaults to conf.
@@ -240,14 +241,14 @@ TEMPLATE_STEPS = {
 }
 
 
-def command_classes(parser, paths):
-    """The class of each command path that has one: the names of the template steps found in its function."""
+def command_preloads(parser, paths):
+    """The preload of each command path that has one: the names of the template steps found in its function."""
     for step in TEMPLATE_STEPS.values():
         try:
             importlib.import_module(step.module)
         except ImportError:
             pass
-    classes = {}
+    preloads = {}
     for path in paths:
         action = subparser(parser, path.split())
         target = lazy_target(action.get_default("func")) if action is not None else None
@@ -257,14 +258,14 @@ def command_classes(parser, paths):
         func = getattr(sys.modules.get(module_name), name, None)
         found = [step for step, how in TEMPLATE_STEPS.items() if func is not None and how.found_in(func)]
         if found:
-            classes[path] = "+".join(found)
-    return classes
+            preloads[path] = "+".join(found)
+    return preloads
 
 
-def class_of(classes, argv):
-    """The class of a command line: a command path is a leaf of the parser, so no other path is its prefix."""
+def preload_of(preloads, argv):
+    """The preload of a command line: a command path is a leaf of the parser, so no other path is its prefix."""
     for n in range(2, min(len(argv), 5) + 1):
-        name = classes.get(" ".join(argv[1:n]))
+        name = preloads.get(" ".join(argv[1:n]))
         if name:
             return name
     return ""
@@ -296,7 +297,7 @@ def warm(request):
     modules = command_modules(parser, request.get("paths", []))
     for module in modules:
         importlib.import_module(module)
-    classes = command_classes(parser, request.get("paths", [])) if request.get("templates", True) else {}
+    preloads = command_preloads(parser, request.get("paths", [])) if request.get("templates", True) else {}
     warmed = []
     for module in WARM_MODULES:
         try:
@@ -337,7 +338,7 @@ def warm(request):
         "dags_folder": dags_folder,
         "site_packages": site_packages,
         "modules": modules + warmed,
-        "classes": classes,
+        "preloads": preloads,
         "user_code": user_code_loaded([dags_folder, plugins_folder]),
         "plugins_loaded": plugins_loaded(),
         "threads": thread_count(),
@@ -521,9 +522,9 @@ def reaped():
 
 
 def template(name, sock, folders):
-    """Runs in a template: does its class's work once, then forks the commands the forkserver sends it and
-    reports their exits. If the template dies, the forkserver, the child subreaper, adopts the commands it
-    was running, reaps them and reports their exits."""
+    """Runs in a template: does the work of its preload once, then forks the commands the forkserver sends
+    it and reports their exits. If the template dies, the forkserver, the child subreaper, adopts the
+    commands it was running, reaps them and reports their exits."""
     started = time.monotonic()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -593,10 +594,10 @@ def serve(sock, info):
     running = {}  # pid -> request id
     origin = {}  # pid -> the Template that forked it, for commands forked from one
     said = {}  # pid -> the read end of its ready pipe, for commands that have not said their exit status
-    templates = {}  # class -> Template, for those in service
+    templates = {}  # preload -> Template, for those in service
     by_pid = {}  # template pid -> Template, until it is reaped
-    respawns = {}  # class -> templates started again after one died in service
-    classes = info["classes"]
+    respawns = {}  # preload -> templates started again after one died in service
+    preloads = info["preloads"]
     folders = [info["dags_folder"], info["plugins_folder"]]
 
     def own_fds():
@@ -604,7 +605,7 @@ def serve(sock, info):
 
     def spawn(name):
         if thread_count() != 1:
-            send(sock, {"op": "template", "class": name, "error": "the forkserver has threads: forking it is unsafe"})
+            send(sock, {"op": "template", "preload": name, "error": "the forkserver has threads: forking it is unsafe"})
             return
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         inherited = own_fds()
@@ -663,8 +664,8 @@ def serve(sock, info):
             report(m["pid"], m["status"])
         elif m.get("op") == "ready":
             t.ready = True
-            send(sock, {**m, "op": "template", "class": t.name, "pid": t.pid, "ready": True,
-                        "commands": sorted(p for p, c in classes.items() if c == t.name)})
+            send(sock, {**m, "op": "template", "preload": t.name, "pid": t.pid, "ready": True,
+                        "commands": sorted(p for p, c in preloads.items() if c == t.name)})
         else:
             let_go(t, m.get("error") or "it failed")
         return True
@@ -695,7 +696,7 @@ def serve(sock, info):
         why = t.error or how
         again = t.ready and respawns.get(t.name, 0) < 3
         then = "; its commands fork from the forkserver" + (" until a new template is ready" if again else "")
-        send(sock, {"op": "template", "class": t.name, "pid": t.pid, "error": why + then})
+        send(sock, {"op": "template", "preload": t.name, "pid": t.pid, "error": why + then})
         if again:
             respawns[t.name] = respawns.get(t.name, 0) + 1
             spawn(t.name)
@@ -733,9 +734,10 @@ def serve(sock, info):
         return pid, ready_r, rest
 
     def start(request, fds):
-        """Forks the command of a run request, from its class's template if one is ready. Returns its pid,
-        the template's class ("" for none), the read end of its ready pipe and what was read there."""
-        t = templates.get(class_of(classes, request["argv"]))
+        """Forks the command of a run request, from the template of its preload if one is ready. Returns
+        its pid, the template's preload ("" for none), the read end of its ready pipe and what was read
+        there."""
+        t = templates.get(preload_of(preloads, request["argv"]))
         if t is not None and t.ready:
             pid, ready_r, rest = start_on(t, request, fds)
             if pid:
@@ -767,7 +769,7 @@ def serve(sock, info):
         else:
             forget(pid)
 
-    for name in sorted(set(classes.values())):
+    for name in sorted(set(preloads.values())):
         spawn(name)
 
     while True:
@@ -852,11 +854,11 @@ def main():
     except BaseException as exc:  # the gateway logs it and runs commands as subprocesses
         send(sock, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
         raise
-    if info["classes"]:
+    if info["preloads"]:
         why = become_subreaper()
         if why:
             info["templates_off"] = f"the forkserver cannot adopt its templates' commands ({why})"
-            info["classes"] = {}
+            info["preloads"] = {}
     send(sock, {"op": "ready", **info})
     # What warming up made is never garbage: the children's collections need not walk it, nor copy the
     # pages it lies on.

@@ -19,9 +19,9 @@ import (
 //go:embed forkserver.py
 var forkserverSource string
 
-// Marker is the last argument of the forkserver's command line, and so of its children's: ps and /proc
-// show it for every process the warm executor started.
-const Marker = "airflow-gateway-forkserver"
+// ProcessTag is the last argument of the forkserver's command line, and so of its templates' and
+// children's, which keep it: ps and /proc show it for every process the warm executor forked.
+const ProcessTag = "airflow-gateway-forkserver"
 
 // Executor is a commands.Executor that forks commands from a warm Airflow process, and runs them on Cold
 // while it has none.

@@ -130,7 +130,7 @@ func forkserverPID(tb testing.TB, python string) int {
 	tb.Helper()
 	for _, pid := range procfs.PIDs() {
 		argv := procfs.Argv(pid)
-		if p, ok := procfs.Stat(pid); ok && p.PPID == os.Getpid() && len(argv) > 2 && argv[0] == python && argv[1] == "-c" && argv[len(argv)-1] == warm.Marker {
+		if p, ok := procfs.Stat(pid); ok && p.PPID == os.Getpid() && len(argv) > 2 && argv[0] == python && argv[1] == "-c" && argv[len(argv)-1] == warm.ProcessTag {
 			return pid
 		}
 	}
@@ -264,8 +264,8 @@ func TestForkserverReplacedWhenAirflowChanges(t *testing.T) {
 			t.Fatalf("parallelism before the edit: %q", got)
 		}
 		var templates []int
-		for _, class := range []string{"providers", "providers+api_client"} {
-			templates = append(templates, f.waitTemplate(t, class, 0).PID)
+		for _, preload := range []string{"providers", "providers+api_client"} {
+			templates = append(templates, f.waitTemplate(t, preload, 0).PID)
 		}
 		// An edit of airflow.cfg: the very next command sees it.
 		cfg := filepath.Join(f.home.Dir, "airflow.cfg")
