@@ -467,8 +467,8 @@ def memory():
             "private_kb": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
 
 
-def prepare(name, folders):
-    """Does the work of a template's steps in this process; returns why it cannot be a template, or ""."""
+def prepare(preload, folders):
+    """Does the work of a preload's steps in this process; returns why it cannot be a template, or ""."""
     capture = tempfile.TemporaryFile()
     saved = [os.dup(1), os.dup(2)]
     sys.stdout.flush()
@@ -477,7 +477,7 @@ def prepare(name, folders):
     os.dup2(capture.fileno(), 2)
     error = ""
     try:
-        for step in name.split("+"):
+        for step in preload.split("+"):
             try:
                 TEMPLATE_STEPS[step].prepare()
             except Exception as exc:
@@ -521,7 +521,7 @@ def reaped():
         yield pid, status
 
 
-def template(name, sock, folders):
+def run_template(preload, sock, folders):
     """Runs in a template: does the work of its preload once, then forks the commands the forkserver sends
     it and reports their exits. If the template dies, the forkserver, the child subreaper, adopts the
     commands it was running, reaps them and reports their exits."""
@@ -530,7 +530,7 @@ def template(name, sock, folders):
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    error = prepare(name, folders)
+    error = prepare(preload, folders)
     if error:
         send(sock, {"op": "failed", "error": error})
         os._exit(0)
@@ -574,141 +574,132 @@ def template(name, sock, folders):
 class Template:
     """The forkserver's side of one template."""
 
-    def __init__(self, name, pid, sock):
-        self.name, self.pid = name, pid
+    def __init__(self, preload, pid, sock):
+        self.preload, self.pid = preload, pid
         self.sock = sock  # None once read to its end
         self.ready = False
         self.error = ""
 
 
-def serve(sock, info):
-    sel = selectors.DefaultSelector()
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    os.set_inheritable(wake_r, False)
-    os.set_inheritable(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    sel.register(sock, selectors.EVENT_READ)
-    sel.register(wake_r, selectors.EVENT_READ)
-    running = {}  # pid -> request id
-    origin = {}  # pid -> the Template that forked it, for commands forked from one
-    said = {}  # pid -> the read end of its ready pipe, for commands that have not said their exit status
-    templates = {}  # preload -> Template, for those in service
-    by_pid = {}  # template pid -> Template, until it is reaped
-    respawns = {}  # preload -> templates started again after one died in service
-    preloads = info["preloads"]
-    folders = [info["dags_folder"], info["plugins_folder"]]
+class ForkServer:
+    """The forkserver once warm: it takes the gateway's run requests, forks each command (from the template
+    of its preload when one is ready), tells the gateway when each has started and how it exited, and keeps
+    its templates in service. Everything it does happens in one thread, in serve's loop."""
 
-    def own_fds():
-        return [wake_r, wake_w, sock.fileno(), sel.fileno(), *(t.sock.fileno() for t in by_pid.values() if t.sock)]
+    def __init__(self, sock, info):
+        self.sock = sock  # the control socket to the gateway
+        self.preloads = info["preloads"]
+        self.folders = [info["dags_folder"], info["plugins_folder"]]
+        self.sel = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe()  # written on SIGCHLD: there are children to reap
+        os.set_blocking(self.wake_w, False)
+        os.set_inheritable(self.wake_r, False)
+        os.set_inheritable(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.sel.register(sock, selectors.EVENT_READ)
+        self.sel.register(self.wake_r, selectors.EVENT_READ)
+        self.running = {}  # pid -> request id
+        self.origin = {}  # pid -> the Template that forked it, for commands forked from one
+        self.said = {}  # pid -> the read end of its ready pipe, for commands that have not said their exit status
+        self.templates = {}  # preload -> Template, for those in service
+        self.by_pid = {}  # template pid -> Template, until it is reaped
+        self.respawns = {}  # preload -> templates started again after one died in service
 
-    def spawn(name):
-        if thread_count() != 1:
-            send(sock, {"op": "template", "preload": name, "error": "the forkserver has threads: forking it is unsafe"})
+    def serve(self):
+        """Starts the templates, then hands each event to its method, until the gateway is gone."""
+        for preload in sorted(set(self.preloads.values())):
+            self.spawn(preload)
+        while True:
+            for key, _ in self.sel.select():
+                if isinstance(key.data, Template):
+                    self.from_template(key.data)
+                elif isinstance(key.data, int):  # a command's ready pipe
+                    try:
+                        self.heard(key.data, os.read(key.fd, 64))
+                    except OSError:
+                        self.forget(key.data)
+                elif key.fileobj == self.wake_r:
+                    try:
+                        os.read(self.wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                    self.reap()
+                else:
+                    self.request()
+
+    # Requests: what the gateway sends.
+
+    def request(self):
+        """Reads one request from the gateway and starts its command, or refuses it."""
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, MAX_MESSAGE, 2)
+        except (ConnectionError, OSError):
+            data, fds = b"", []
+        if not data:
+            self.gateway_gone()
+        request = json.loads(data)
+        if request.get("op") != "run" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            send(self.sock, {"op": "refused", "id": request.get("id"), "error": "a run request needs two pipes"})
             return
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        inherited = own_fds()
+        threads = thread_count()
+        if threads != 1:
+            for fd in fds:
+                os.close(fd)
+            names = ", ".join(t.name for t in threading.enumerate())
+            send(self.sock, {"op": "refused", "id": request["id"], "threads": threads,
+                             "error": f"the forkserver has {threads} threads ({names}); forking it is unsafe"})
+            return
+        pid, preload, ready_r, rest = self.start(request, fds)
+        for fd in fds:
+            os.close(fd)
+        self.running[pid] = request["id"]
+        send(self.sock, {"op": "started", "id": request["id"], "pid": pid, "template": preload})
+        self.said[pid] = ready_r
+        self.sel.register(ready_r, selectors.EVENT_READ, pid)
+        if rest:
+            self.heard(pid, rest)
+        self.reap()
+
+    def gateway_gone(self):
+        """The gateway is gone: nothing may outlive it."""
+        for pid in self.running:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in self.by_pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(0)
+
+    # Forks: a command from its template, or from the forkserver itself.
+
+    def start(self, request, fds):
+        """Forks the command of a run request, from the template of its preload if one is ready. Returns
+        its pid, the template's preload ("" for none), the read end of its ready pipe and what was read
+        there."""
+        t = self.templates.get(preload_of(self.preloads, request["argv"]))
+        if t is not None and t.ready:
+            pid, ready_r, rest = self.start_on(t, request, fds)
+            if pid:
+                self.origin[pid] = t
+                return pid, t.preload, ready_r, rest
+        sys.stdout.flush()
+        sys.stderr.flush()
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            try:
-                mine.close()
-                for fd in inherited:
-                    os.close(fd)
-                template(name, theirs, folders)
-            finally:
-                os._exit(1)
-        theirs.close()
-        t = Template(name, pid, mine)
-        templates[name] = by_pid[pid] = t
-        sel.register(mine, selectors.EVENT_READ, t)
+            child(request, fds[0], fds[1], ready_w, [ready_r, *self.own_fds()])
+        os.close(ready_w)
+        _, rest = read_pid(ready_r, 60)  # returns when the child has called setsid (or died)
+        return pid, "", ready_r, rest
 
-    def let_go(t, why):
-        """Takes a template out of service and kills it; its socket is read to its end, and the reap
-        reports it."""
-        if templates.get(t.name) is t:
-            del templates[t.name]
-        t.error = t.error or why
-        try:
-            os.kill(t.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-    def report(pid, status, lost=False):
-        """Tells the gateway a command has exited: when it says so on its ready pipe, or when it is reaped."""
-        forget(pid)
-        origin.pop(pid, None)
-        rid = running.pop(pid, None)
-        if rid is None:
-            return  # an orphan the forkserver adopted as the subreaper, left by a command
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + sig
-        send(sock, {"op": "exited", "id": rid, "pid": pid, "code": code, "signal": sig, "lost": lost})
-
-    def from_template(t, flags=0):
-        """Reads what template t says; returns False at the end of its socket (which it then closes)."""
-        try:
-            data = t.sock.recv(MAX_MESSAGE, flags)
-        except BlockingIOError:
-            return False
-        except OSError:
-            data = b""
-        if not data:
-            sel.unregister(t.sock)
-            t.sock.close()
-            t.sock = None
-            let_go(t, "")  # it is dying: the reap says how
-            return False
-        m = json.loads(data)
-        if m.get("op") == "exited":
-            report(m["pid"], m["status"])
-        elif m.get("op") == "ready":
-            t.ready = True
-            send(sock, {**m, "op": "template", "preload": t.name, "pid": t.pid, "ready": True,
-                        "commands": sorted(p for p, c in preloads.items() if c == t.name)})
-        else:
-            let_go(t, m.get("error") or "it failed")
-        return True
-
-    def template_exited(t, status):
-        let_go(t, "")
-        del by_pid[t.pid]
-        while t.sock is not None and from_template(t, socket.MSG_DONTWAIT):
-            pass  # the exits it reported before it died
-        if t.sock is not None:
-            sel.unregister(t.sock)
-            t.sock.close()
-            t.sock = None
-        # Its commands still running are the forkserver's children now; one it reaped without a word
-        # before dying has lost its exit status.
-        for pid in [pid for pid, o in origin.items() if o is t]:
-            try:
-                done, st = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                report(pid, 0, lost=True)
-                continue
-            if done:
-                report(pid, st)
-        if os.WIFSIGNALED(status):
-            how = f"it was killed by signal {os.WTERMSIG(status)}"
-        else:
-            how = f"it exited with status {os.WEXITSTATUS(status)}"
-        why = t.error or how
-        again = t.ready and respawns.get(t.name, 0) < 3
-        then = "; its commands fork from the forkserver" + (" until a new template is ready" if again else "")
-        send(sock, {"op": "template", "preload": t.name, "pid": t.pid, "error": why + then})
-        if again:
-            respawns[t.name] = respawns.get(t.name, 0) + 1
-            spawn(t.name)
-
-    def reap():
-        for pid, status in reaped():
-            if pid in by_pid:
-                template_exited(by_pid[pid], status)
-            else:
-                report(pid, status)
-
-    def start_on(t, request, fds):
+    def start_on(self, t, request, fds):
         """Has template t fork a command; returns its pid (0 if t did not, and then t is let go), the read
         end of its ready pipe and what it read there after the pid."""
         ready_r, ready_w = os.pipe()
@@ -717,120 +708,157 @@ def serve(sock, info):
         except OSError as exc:
             os.close(ready_w)
             os.close(ready_r)
-            let_go(t, f"it could not be sent a command: {exc}")
+            self.let_go(t, f"it could not be sent a command: {exc}")
             return 0, -1, b""
         os.close(ready_w)
         pid, rest = read_pid(ready_r, 10)
         if pid is None:
             # Once the template is dead, only a command it forked can still hold the pipe, and it writes
             # its pid at once: the command runs once or not at all.
-            let_go(t, "it did not fork a command within 10 seconds")
+            self.let_go(t, "it did not fork a command within 10 seconds")
             pid, rest = read_pid(ready_r, 60)
         if not pid:
             os.close(ready_r)
-            if templates.get(t.name) is t:
-                let_go(t, "it did not fork a command")
+            if self.templates.get(t.preload) is t:
+                self.let_go(t, "it did not fork a command")
             return 0, -1, b""
         return pid, ready_r, rest
 
-    def start(request, fds):
-        """Forks the command of a run request, from the template of its preload if one is ready. Returns
-        its pid, the template's preload ("" for none), the read end of its ready pipe and what was read
-        there."""
-        t = templates.get(preload_of(preloads, request["argv"]))
-        if t is not None and t.ready:
-            pid, ready_r, rest = start_on(t, request, fds)
-            if pid:
-                origin[pid] = t
-                return pid, t.name, ready_r, rest
-        sys.stdout.flush()
-        sys.stderr.flush()
-        ready_r, ready_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            child(request, fds[0], fds[1], ready_w, [ready_r, *own_fds()])
-        os.close(ready_w)
-        _, rest = read_pid(ready_r, 60)  # returns when the child has called setsid (or died)
-        return pid, "", ready_r, rest
+    def own_fds(self):
+        """The forkserver's own descriptors, which a process it forks closes."""
+        return [self.wake_r, self.wake_w, self.sock.fileno(), self.sel.fileno(),
+                *(t.sock.fileno() for t in self.by_pid.values() if t.sock)]
 
-    def forget(pid):
-        """Closes the ready pipe of command pid."""
-        fd = said.pop(pid, None)
-        if fd is not None:
-            sel.unregister(fd)
-            os.close(fd)
+    # Exits: what the commands say on their ready pipes, and what the gateway is told.
 
-    def heard(pid, data):
+    def heard(self, pid, data):
         """Takes what command pid wrote on its ready pipe after its pid: its exit status, which is reported
         at once; or, at the end of the pipe, nothing (its reap reports it)."""
         line = data.strip()
         if line.isdigit():
-            report(pid, int(line) << 8)  # the wait status of an exit with that code
+            self.report(pid, int(line) << 8)  # the wait status of an exit with that code
         else:
-            forget(pid)
+            self.forget(pid)
 
-    for name in sorted(set(preloads.values())):
-        spawn(name)
+    def forget(self, pid):
+        """Closes the ready pipe of command pid."""
+        fd = self.said.pop(pid, None)
+        if fd is not None:
+            self.sel.unregister(fd)
+            os.close(fd)
 
-    while True:
-        for key, _ in sel.select():
-            if isinstance(key.data, Template):
-                from_template(key.data)
-                continue
-            if isinstance(key.data, int):  # a command's ready pipe
-                try:
-                    heard(key.data, os.read(key.fd, 64))
-                except OSError:
-                    forget(key.data)
-                continue
-            if key.fileobj == wake_r:
-                try:
-                    os.read(wake_r, 4096)
-                except BlockingIOError:
-                    pass
-                reap()
-                continue
+    def report(self, pid, status, lost=False):
+        """Tells the gateway a command has exited: when it says so on its ready pipe, or when it is reaped."""
+        self.forget(pid)
+        self.origin.pop(pid, None)
+        rid = self.running.pop(pid, None)
+        if rid is None:
+            return  # an orphan the forkserver adopted as the subreaper, left by a command
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + sig
+        send(self.sock, {"op": "exited", "id": rid, "pid": pid, "code": code, "signal": sig, "lost": lost})
+
+    # Reaping: the children that have exited, commands and templates.
+
+    def reap(self):
+        for pid, status in reaped():
+            if pid in self.by_pid:
+                self.template_exited(self.by_pid[pid], status)
+            else:
+                self.report(pid, status)
+
+    def template_exited(self, t, status):
+        """Reports a template that has died, with the exits of its commands, and starts another in its place
+        while its preload has not died too often."""
+        self.let_go(t, "")
+        del self.by_pid[t.pid]
+        while t.sock is not None and self.from_template(t, socket.MSG_DONTWAIT):
+            pass  # the exits it reported before it died
+        if t.sock is not None:
+            self.sel.unregister(t.sock)
+            t.sock.close()
+            t.sock = None
+        # Its commands still running are the forkserver's children now; one it reaped without a word
+        # before dying has lost its exit status.
+        for pid in [pid for pid, o in self.origin.items() if o is t]:
             try:
-                data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 2)
-            except (ConnectionError, OSError):
-                data, fds = b"", []
-            if not data:
-                # The gateway is gone: nothing may outlive it.
-                for pid in running:
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                for pid in by_pid:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                os._exit(0)
-            request = json.loads(data)
-            if request.get("op") != "run" or len(fds) != 2:
-                for fd in fds:
-                    os.close(fd)
-                send(sock, {"op": "refused", "id": request.get("id"), "error": "a run request needs two pipes"})
+                done, st = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                self.report(pid, 0, lost=True)
                 continue
-            threads = thread_count()
-            if threads != 1:
-                for fd in fds:
+            if done:
+                self.report(pid, st)
+        if os.WIFSIGNALED(status):
+            how = f"it was killed by signal {os.WTERMSIG(status)}"
+        else:
+            how = f"it exited with status {os.WEXITSTATUS(status)}"
+        why = t.error or how
+        again = t.ready and self.respawns.get(t.preload, 0) < 3
+        then = "; its commands fork from the forkserver" + (" until a new template is ready" if again else "")
+        send(self.sock, {"op": "template", "preload": t.preload, "pid": t.pid, "error": why + then})
+        if again:
+            self.respawns[t.preload] = self.respawns.get(t.preload, 0) + 1
+            self.spawn(t.preload)
+
+    # Templates: started, heard and let go.
+
+    def spawn(self, preload):
+        """Forks a template for preload, which tells on its socket when it is ready."""
+        if thread_count() != 1:
+            send(self.sock, {"op": "template", "preload": preload,
+                             "error": "the forkserver has threads: forking it is unsafe"})
+            return
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        inherited = self.own_fds()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                mine.close()
+                for fd in inherited:
                     os.close(fd)
-                names = ", ".join(t.name for t in threading.enumerate())
-                send(sock, {"op": "refused", "id": request["id"], "threads": threads,
-                            "error": f"the forkserver has {threads} threads ({names}); forking it is unsafe"})
-                continue
-            pid, name, ready_r, rest = start(request, fds)
-            for fd in fds:
-                os.close(fd)
-            running[pid] = request["id"]
-            send(sock, {"op": "started", "id": request["id"], "pid": pid, "template": name})
-            said[pid] = ready_r
-            sel.register(ready_r, selectors.EVENT_READ, pid)
-            if rest:
-                heard(pid, rest)
-            reap()
+                run_template(preload, theirs, self.folders)
+            finally:
+                os._exit(1)
+        theirs.close()
+        t = Template(preload, pid, mine)
+        self.templates[preload] = self.by_pid[pid] = t
+        self.sel.register(mine, selectors.EVENT_READ, t)
+
+    def from_template(self, t, flags=0):
+        """Reads what template t says; returns False at the end of its socket (which it then closes)."""
+        try:
+            data = t.sock.recv(MAX_MESSAGE, flags)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self.sel.unregister(t.sock)
+            t.sock.close()
+            t.sock = None
+            self.let_go(t, "")  # it is dying: the reap says how
+            return False
+        m = json.loads(data)
+        if m.get("op") == "exited":
+            self.report(m["pid"], m["status"])
+        elif m.get("op") == "ready":
+            t.ready = True
+            send(self.sock, {**m, "op": "template", "preload": t.preload, "pid": t.pid, "ready": True,
+                             "commands": sorted(p for p, c in self.preloads.items() if c == t.preload)})
+        else:
+            self.let_go(t, m.get("error") or "it failed")
+        return True
+
+    def let_go(self, t, why):
+        """Takes a template out of service and kills it; its socket is read to its end, and the reap
+        reports it."""
+        if self.templates.get(t.preload) is t:
+            del self.templates[t.preload]
+        t.error = t.error or why
+        try:
+            os.kill(t.pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def become_subreaper():
@@ -864,7 +892,7 @@ def main():
     # pages it lies on.
     gc.collect()
     gc.freeze()
-    serve(sock, info)
+    ForkServer(sock, info).serve()
 
 
 if __name__ == "__main__":
