@@ -97,6 +97,10 @@ func launch(e *Executor) (*forkserver, error) {
 	if e.Python == "" {
 		return nil, errors.New("no Python interpreter is known for Airflow: set [gateway] python_bin")
 	}
+	source, err := sourceFile(e.Dir)
+	if err != nil {
+		return nil, err
+	}
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -111,7 +115,7 @@ func launch(e *Executor) (*forkserver, error) {
 	conn := fc.(*net.UnixConn)
 
 	// The tag argument names the forkserver, and its children, which keep its command line, in ps.
-	cmd := exec.Command(e.Python, "-c", forkserverSource, ProcessTag)
+	cmd := exec.Command(e.Python, source, ProcessTag)
 	cmd.Env = commands.Exec{}.Environ(e.Env)
 	cmd.Dir = e.Home
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3

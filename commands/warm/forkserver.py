@@ -1,7 +1,8 @@
 """The warm executor's forkserver: imports Airflow once, then forks one child per command.
 
-The gateway starts it with the Python interpreter of the configured Airflow and hands it one end of a
-socketpair as file descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packet.
+The gateway writes it in a folder of its own and runs it with the Python interpreter of the configured
+Airflow, as `python FILE airflow-gateway-forkserver`, and hands it one end of a socketpair as file
+descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packet.
 
   gateway -> forkserver  {"op": "warm", "paths": ["dags list", ...], "binary": "/.../airflow"}  (first)
   forkserver -> gateway  {"op": "ready", ...what it loaded...} or {"op": "failed", "error": "..."}

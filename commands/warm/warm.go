@@ -38,6 +38,9 @@ type Executor struct {
 	Paths          []string          // the whitelisted command paths, whose modules the forkserver imports
 	NoTemplates    bool              // fork every command from the forkserver, none from a template
 	Log            *slog.Logger
+	// Dir is a folder of the gateway's own (the state folder) where the forkserver's source is written, in
+	// a folder "forkserver"; when empty, a folder of the user's own in the system's temporary folder.
+	Dir string
 
 	mu        sync.Mutex
 	current   *forkserver // nil while none is warm

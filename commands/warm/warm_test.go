@@ -125,12 +125,16 @@ func assertGone(tb testing.TB, pids []int) {
 	}
 }
 
-// forkserverPID finds the forkserver among this process's children.
+// forkserverPID finds the forkserver among this process's children: `python FILE airflow-gateway-forkserver`,
+// FILE holding its source.
 func forkserverPID(tb testing.TB, python string) int {
 	tb.Helper()
 	for _, pid := range procfs.PIDs() {
 		argv := procfs.Argv(pid)
-		if p, ok := procfs.Stat(pid); ok && p.PPID == os.Getpid() && len(argv) > 2 && argv[0] == python && argv[1] == "-c" && argv[len(argv)-1] == warm.ProcessTag {
+		if p, ok := procfs.Stat(pid); ok && p.PPID == os.Getpid() && len(argv) == 3 && argv[0] == python && argv[2] == warm.ProcessTag {
+			if source, err := os.ReadFile(argv[1]); err != nil || !strings.Contains(string(source), "The warm executor's forkserver") {
+				tb.Errorf("the forkserver runs %s, which does not hold its source: %v", argv[1], err)
+			}
 			return pid
 		}
 	}
