@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -57,8 +59,10 @@ type Exec struct {
 	// reading goroutine per stream, so a slow Live holds the command's output back; p is only valid
 	// during the call.
 	Live func(s Stream, p []byte)
-	// Marker, when not empty, is put in the command's environment as AIRFLOW_GATEWAY_JOB, so that the
-	// command's processes can be found by it after a crash of the gateway (see subprocess.KillMarked).
+	// Marker is put in the command's environment as AIRFLOW_GATEWAY_COMMAND, which every process it
+	// starts inherits, so that they can be found by it wherever they went, whatever sessions or groups
+	// they made (see subprocess.KillMarked): when the command is stopped, and after a crash of the gateway.
+	// A job's is its ID; the executors give every other command one of its own (see Marked).
 	Marker string
 }
 
@@ -80,12 +84,23 @@ func (s Stream) String() string {
 }
 
 // MarkerVariable is the environment variable that carries an Exec's Marker.
-const MarkerVariable = "AIRFLOW_GATEWAY_JOB"
+const MarkerVariable = "AIRFLOW_GATEWAY_COMMAND"
+
+// Marked returns x with a Marker: its own, or a new one that no other command has (32 hex digits, as
+// a job's ID).
+func (x Exec) Marked() Exec {
+	if x.Marker == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		x.Marker = hex.EncodeToString(b[:])
+	}
+	return x
+}
 
 // Environ returns base with LOGNAME and USER naming the command's caller as gateway-NAME (the gateway's own
 // commands as gateway), so that Airflow's audit log (its `log` table) says who ran the command. A command
 // whose output is handed over live also gets PYTHONUNBUFFERED=1, so that Python prints as it goes instead
-// of when its buffer fills; one with a Marker gets AIRFLOW_GATEWAY_JOB.
+// of when its buffer fills; one with a Marker gets AIRFLOW_GATEWAY_COMMAND.
 func (x Exec) Environ(base []string) []string {
 	user := "gateway"
 	if x.Caller != "" {

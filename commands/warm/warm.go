@@ -67,6 +67,7 @@ func (e *Executor) Start() {
 
 // Run implements commands.Executor.
 func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
+	x = x.Marked()
 	if x.Detaches {
 		// A daemon must not be a child of the forkserver, nor carry its warm state for days.
 		return e.Cold.Run(ctx, x)
