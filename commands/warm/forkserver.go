@@ -20,6 +20,15 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 )
 
+// markRoom is the room, in bytes, for a command's marker in the environment the forkserver starts with.
+// /proc/PID/environ shows the environment a process was started with, and a forked child never starts:
+// it shows the forkserver's, whatever the child sets later. So the forkserver starts with
+// AIRFLOW_GATEWAY_COMMAND set to markRoom dashes, and each child writes its own marker over them, in its
+// own memory, before it runs Airflow (forkserver.py, mark_environment): the processes of a command that
+// fork without running another program (Airflow's task runners) carry the marker as those that do. A
+// longer marker is not written there.
+const markRoom = 64
+
 // readyInfo is what the forkserver reports once it is warm.
 type readyInfo struct {
 	Airflow       string   `json:"airflow"`
@@ -116,7 +125,9 @@ func launch(e *Executor) (*forkserver, error) {
 
 	// The tag argument names the forkserver, and its children, which keep its command line, in ps.
 	cmd := exec.Command(e.Python, source, ProcessTag)
-	cmd.Env = commands.Exec{}.Environ(e.Env)
+	// Room for a command's marker in the environment the forkserver starts with, which is what /proc
+	// shows of its children's: each child writes its marker there (see markRoom).
+	cmd.Env = append(commands.Exec{}.Environ(e.Env), commands.MarkerVariable+"="+strings.Repeat("-", markRoom))
 	cmd.Dir = e.Home
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -378,7 +389,7 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, x commands.Exec) (*c
 	start := time.Now()
 	err = fs.send(map[string]any{
 		"op": "run", "id": id, "argv": append([]string{e.Binary}, x.Args...),
-		"env": x.Environ(e.Env), "cwd": e.Home,
+		"env": x.Environ(e.Env), "cwd": e.Home, "mark": commands.MarkerVariable + "=" + x.Marker,
 	}, outW, errW)
 	// The forkserver has its own copies now; the child's are the only write ends left after the fork.
 	outW.Close()

@@ -6,7 +6,7 @@ descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packet.
 
   gateway -> forkserver  {"op": "warm", "paths": ["dags list", ...], "binary": "/.../airflow"}  (first)
   forkserver -> gateway  {"op": "ready", ...what it loaded...} or {"op": "failed", "error": "..."}
-  gateway -> forkserver  {"op": "run", "id": N, "argv": [...], "env": [...], "cwd": "..."}
+  gateway -> forkserver  {"op": "run", "id": N, "argv": [...], "env": [...], "cwd": "...", "mark": "NAME=VALUE"}
                          with the write ends of the child's stdout and stderr pipes (SCM_RIGHTS)
   forkserver -> gateway  {"op": "started", "id": N, "pid": P, "template": "preload or empty"}
                          or {"op": "refused", "id": N, "error": "..."}
@@ -24,9 +24,11 @@ forkserver; the forkserver is the child subreaper, so the commands of a template
 children.
 
 The child calls setsid, so its pid is its process group and the gateway stops a command by signalling the
-group. The forkserver never imports a DAG file, a plugin or any other user code: only the children do.
-When the gateway's end of the socket closes, the forkserver kills the groups of the children still running
-and exits, so nothing outlives the gateway.
+group. It also writes its command's marker (the run request's "mark") where /proc shows its environment, so
+that the processes it starts are found by it wherever they went, as those of a command that the gateway
+starts itself. The forkserver never imports a DAG file, a plugin or any other user code: only the children do.
+When the gateway's end of the socket closes, the forkserver kills the groups of the children still running,
+and the processes that carry their markers, and exits, so nothing outlives the gateway.
 """
 
 import atexit
@@ -384,6 +386,7 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
+        mark_environment(request.get("mark", ""))
         os.set_inheritable(ready_w, False)
         os.write(ready_w, f"{me}\n".encode())  # tells the forkserver the group exists, and its pid
         told = True
@@ -434,6 +437,73 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
             except OSError:
                 pass
         os._exit(code & 0xFF)
+
+
+def mark_environment(mark):
+    """Writes mark (NAME=VALUE) over the value of NAME in the environment this process was started with: the
+    memory that /proc/PID/environ shows, which a forked process shares with its parent whatever it sets
+    later. The forkserver starts with NAME set to room for a value (the Go side's markRoom); a value that
+    does not fit, or a process without the room, is left as it is."""
+    name, _, value = mark.partition("=")
+    if not name or not value:
+        return
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start and env_end, fields 50 and 51
+    except (OSError, IndexError, ValueError):
+        return
+    block = ctypes.string_at(start, end - start)
+    key = name.encode() + b"="
+    if block.startswith(key):
+        at = len(key)
+    else:
+        at = block.find(b"\0" + key)
+        if at < 0:
+            return
+        at += 1 + len(key)
+    room = block.find(b"\0", at)
+    room = (room if room >= 0 else len(block)) - at
+    data = value.encode()
+    if len(data) <= room:
+        ctypes.memmove(start + at, data.ljust(room, b"\0"), room)
+
+
+def kill_marked(marks):
+    """Stops (SIGSTOP), then kills with its process group, every process whose environment holds one of
+    marks (NAME=VALUE), and looks again until it finds none, for at most 2 seconds: the processes that
+    commands started in sessions or groups of their own, which killing the commands' groups misses. The
+    gateway's subprocess.KillMarked does the same."""
+    entries = {m.encode() for m in marks if m}
+    own, me = os.getpgrp(), os.getpid()
+    deadline = time.monotonic() + 2
+    while entries and time.monotonic() < deadline:
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    if entries.intersection(f.read().split(b"\0")):
+                        found.append(int(name))
+            except OSError:
+                pass  # gone, or another user's
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                pass
+        for pid in found:
+            try:
+                group = os.getpgid(pid)
+                if group not in (own, 0, 1):
+                    os.killpg(group, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.005)
 
 
 def read_pid(fd, timeout):
@@ -601,6 +671,7 @@ class ForkServer:
         self.sel.register(sock, selectors.EVENT_READ)
         self.sel.register(self.wake_r, selectors.EVENT_READ)
         self.running = {}  # pid -> request id
+        self.marks = {}  # pid -> the marker of its command (NAME=VALUE), while it runs
         self.origin = {}  # pid -> the Template that forked it, for commands forked from one
         self.said = {}  # pid -> the read end of its ready pipe, for commands that have not said their exit status
         self.templates = {}  # preload -> Template, for those in service
@@ -657,6 +728,7 @@ class ForkServer:
         for fd in fds:
             os.close(fd)
         self.running[pid] = request["id"]
+        self.marks[pid] = request.get("mark", "")
         send(self.sock, {"op": "started", "id": request["id"], "pid": pid, "template": preload})
         self.said[pid] = ready_r
         self.sel.register(ready_r, selectors.EVENT_READ, pid)
@@ -671,6 +743,7 @@ class ForkServer:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
+        kill_marked(self.marks.values())
         for pid in self.by_pid:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -752,6 +825,7 @@ class ForkServer:
         """Tells the gateway a command has exited: when it says so on its ready pipe, or when it is reaped."""
         self.forget(pid)
         self.origin.pop(pid, None)
+        self.marks.pop(pid, None)
         rid = self.running.pop(pid, None)
         if rid is None:
             return  # an orphan the forkserver adopted as the subreaper, left by a command
