@@ -36,6 +36,25 @@ var paths = []string{"version", "config get-value", "variables get", "variables 
 // mustFixture makes a home with the DAGs of testdata and a warm executor on it, configured by adjust.
 func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixture {
 	tb.Helper()
+	f := mustColdFixture(tb, major)
+	python, err := warm.PythonOf(f.home.Airflow)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.warm = &warm.Executor{Cold: f.cold, Python: python, Binary: f.home.Airflow, Home: f.home.Dir, Env: f.cold.Env,
+		MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second, MaxAge: time.Hour, Paths: paths, Log: slog.New(slog.NewTextHandler(f.logs, nil))}
+	if adjust != nil {
+		adjust(f.warm)
+	}
+	f.warm.Start()
+	tb.Cleanup(f.warm.Close)
+	return f
+}
+
+// mustColdFixture makes a home with the DAGs of testdata and a subprocess executor on it, without a warm
+// one.
+func mustColdFixture(tb testing.TB, major string) *fixture {
+	tb.Helper()
 	dags, _ := filepath.Glob(filepath.Join("testdata", "*.py"))
 	for i := range dags {
 		dags[i], _ = filepath.Abs(dags[i])
@@ -44,17 +63,6 @@ func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixt
 	f := &fixture{home: home, pids: filepath.Join(tb.TempDir(), "pids"), logs: &testbed.Buffer{}}
 	env := append(subprocess.ChildEnv(os.Environ(), home.Dir), "GW_FAULT_PIDS="+f.pids)
 	f.cold = &subprocess.Executor{Binary: home.Airflow, Home: home.Dir, Env: env, MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second}
-	python, err := warm.PythonOf(home.Airflow)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f.warm = &warm.Executor{Cold: f.cold, Python: python, Binary: home.Airflow, Home: home.Dir, Env: env,
-		MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second, MaxAge: time.Hour, Paths: paths, Log: slog.New(slog.NewTextHandler(f.logs, nil))}
-	if adjust != nil {
-		adjust(f.warm)
-	}
-	f.warm.Start()
-	tb.Cleanup(f.warm.Close)
 	return f
 }
 
