@@ -464,7 +464,7 @@ wait:
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	// A command that was stopped also loses the processes it started in sessions or groups of their own,
 	// which the group's kill misses: they are found by the command's marker. A look through /proc costs a
-	// few microseconds per process (BenchmarkWithEnv), 2 to 10% of `version` on this executor, so a
+	// few microseconds per process (BenchmarkWithEnv), 2 to 5% of `version` on this executor, so a
 	// command that ends by itself is spared it.
 	if res.Canceled || res.TimedOut || lost {
 		subprocess.KillMarked([]string{x.Marker})
