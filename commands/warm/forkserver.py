@@ -6,7 +6,7 @@ descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packet.
 
   gateway -> forkserver  {"op": "warm", "paths": ["dags list", ...], "binary": "/.../airflow"}  (first)
   forkserver -> gateway  {"op": "ready", ...what it loaded...} or {"op": "failed", "error": "..."}
-  gateway -> forkserver  {"op": "run", "id": N, "argv": [...], "env": [...], "cwd": "...", "mark": "NAME=VALUE"}
+  gateway -> forkserver  {"op": "run", "id": N, "argv": [...], "env": [...], "cwd": "...", "mark": "NAME=..."}
                          with the write ends of the child's stdout and stderr pipes (SCM_RIGHTS)
   forkserver -> gateway  {"op": "started", "id": N, "pid": P, "template": "preload or empty"}
                          or {"op": "refused", "id": N, "error": "..."}
@@ -26,9 +26,9 @@ children.
 The child calls setsid, so its pid is its process group and the gateway stops a command by signalling the
 group. It also writes its command's marker (the run request's "mark") where /proc shows its environment, so
 that the processes it starts are found by it wherever they went, as those of a command that the gateway
-starts itself. The forkserver never imports a DAG file, a plugin or any other user code: only the children do.
-When the gateway's end of the socket closes, the forkserver kills the groups of the children still running,
-and the processes that carry their markers, and exits, so nothing outlives the gateway.
+starts itself. The forkserver never imports a DAG file, a plugin or any other user code: only the children
+do. When the gateway's end of the socket closes, the forkserver kills the groups of the children still
+running, and the processes that carry their markers, and exits, so nothing outlives the gateway.
 """
 
 import atexit
