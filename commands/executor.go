@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -22,16 +24,16 @@ type ExecutorStatus struct {
 	Detail    string    `json:"detail,omitempty"`    // why commands run as subprocesses, when they do
 	Forks     uint64    `json:"forks"`               // commands the warm process ran
 	Restarts  uint64    `json:"restarts"`            // warm processes started after the first
-	// Templates are the warm process's templates that are up: each has done one class of commands'
-	// per-process work, and the commands of its class are forked from it.
+	// Templates are the warm process's templates that are up: each has done one preload, the per-process
+	// work some commands do before their own, and the commands that need it are forked from it.
 	Templates []TemplateStatus `json:"templates,omitempty"`
 }
 
 // TemplateStatus is one template of the warm executor.
 type TemplateStatus struct {
-	Class        string `json:"class"`         // the per-process work it has done, such as "providers"
+	Preload      string `json:"preload"`       // the per-process work it has done, such as "providers"
 	PID          int    `json:"pid"`           // its process
-	Commands     int    `json:"commands"`      // the whitelisted command paths of its class
+	Commands     int    `json:"commands"`      // the whitelisted command paths that need its preload
 	Forks        uint64 `json:"forks"`         // commands forked from it
 	RSSBytes     int64  `json:"rss_bytes"`     // its resident memory when it became ready, shared pages included
 	PrivateBytes int64  `json:"private_bytes"` // of that, what it does not share with the warm process
@@ -57,8 +59,10 @@ type Exec struct {
 	// reading goroutine per stream, so a slow Live holds the command's output back; p is only valid
 	// during the call.
 	Live func(s Stream, p []byte)
-	// Marker, when not empty, is put in the command's environment as AIRFLOW_GATEWAY_JOB, so that the
-	// command's processes can be found by it after a crash of the gateway (see FindMarked).
+	// Marker is put in the command's environment as AIRFLOW_GATEWAY_COMMAND, which every process it
+	// starts inherits, so that they can be found by it wherever they went, whatever sessions or groups
+	// they made (see subprocess.KillMarked): when the command is stopped, and after a crash of the gateway.
+	// A job's is its ID; the executors give every other command one of its own (see Marked).
 	Marker string
 }
 
@@ -80,12 +84,23 @@ func (s Stream) String() string {
 }
 
 // MarkerVariable is the environment variable that carries an Exec's Marker.
-const MarkerVariable = "AIRFLOW_GATEWAY_JOB"
+const MarkerVariable = "AIRFLOW_GATEWAY_COMMAND"
+
+// Marked returns x with a Marker: its own, or a new one that no other command has (32 hex digits, as
+// a job's ID).
+func (x Exec) Marked() Exec {
+	if x.Marker == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		x.Marker = hex.EncodeToString(b[:])
+	}
+	return x
+}
 
 // Environ returns base with LOGNAME and USER naming the command's caller as gateway-NAME (the gateway's own
 // commands as gateway), so that Airflow's audit log (its `log` table) says who ran the command. A command
 // whose output is handed over live also gets PYTHONUNBUFFERED=1, so that Python prints as it goes instead
-// of when its buffer fills; one with a Marker gets AIRFLOW_GATEWAY_JOB.
+// of when its buffer fills; one with a Marker gets AIRFLOW_GATEWAY_COMMAND.
 func (x Exec) Environ(base []string) []string {
 	user := "gateway"
 	if x.Caller != "" {

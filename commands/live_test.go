@@ -110,7 +110,7 @@ func TestRunWatchedHandsOverWholeLines(t *testing.T) {
 		t.Errorf("the Result (%q, %q) is not what was handed over", res.Stdout, res.Stderr)
 	}
 	env := strings.Join(ex.env, " ")
-	for _, kv := range []string{"PYTHONUNBUFFERED=1", "AIRFLOW_GATEWAY_JOB=j1"} {
+	for _, kv := range []string{"PYTHONUNBUFFERED=1", "AIRFLOW_GATEWAY_COMMAND=j1"} {
 		if !strings.Contains(env, kv) {
 			t.Errorf("the job's environment lacks %s: %s", kv, env)
 		}

@@ -196,7 +196,7 @@ func load(base, token, command string, clients int, d time.Duration) (ok, all in
 // forkserverOf finds the warm executor's forkserver among the gateway's children.
 func forkserverOf(gateway int) int {
 	for _, pid := range procfs.PIDs() {
-		if p, ok := procfs.Stat(pid); ok && p.PPID == gateway && slices.Contains(procfs.Argv(pid), warm.Marker) {
+		if p, ok := procfs.Stat(pid); ok && p.PPID == gateway && slices.Contains(procfs.Argv(pid), warm.ProcessTag) {
 			return pid
 		}
 	}

@@ -130,7 +130,7 @@ func airflowProcesses(bin string, gateway int) []int {
 		p, ok := procfs.Stat(pid)
 		argv := procfs.Argv(pid)
 		runsAirflow := len(argv) > 0 && argv[0] == bin || len(argv) > 1 && argv[1] == bin
-		warmChild := slices.Contains(argv, warm.Marker) && p.PPID != gateway
+		warmChild := slices.Contains(argv, warm.ProcessTag) && p.PPID != gateway
 		if ok && p.State != "Z" && (runsAirflow || warmChild) {
 			pids = append(pids, pid)
 		}

@@ -113,6 +113,7 @@ func (st *setup) executor(policy *commands.Policy, log *slog.Logger) (ex command
 		KillGrace:      st.exec.KillGrace,
 		MaxAge:         st.cfg.WarmMaxAge,
 		NoTemplates:    !st.cfg.WarmTemplates,
+		Dir:            st.state,
 		Paths:          policy.Paths(),
 		Log:            log,
 	}

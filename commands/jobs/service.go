@@ -18,7 +18,7 @@ type Options struct {
 	// Retention is how long an ended job is kept.
 	Retention time.Duration
 	// KillLeftovers kills the processes still running for the given job IDs (their commands carry the
-	// ID as Job.Marker) and returns how many it killed. It is called at start for the jobs a stopped
+	// ID as their commands.Exec.Marker) and returns how many it found. It is called at start for the jobs a stopped
 	// gateway left behind; nil leaves them alone.
 	KillLeftovers func(ids []string) int
 	// Log gets the faults of the store, which never stop a running command.

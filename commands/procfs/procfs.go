@@ -62,16 +62,20 @@ func PIDs() []int {
 	return pids
 }
 
-// HasEnv reports whether the environment of pid holds the entry kv (NAME=value). Only the processes of
-// the caller's own user (or all, for root) can be read.
-func HasEnv(pid int, kv string) bool {
+// HasEnv reports whether the environment of pid holds one of the entries kvs (NAME=value). Only the
+// processes of the caller's own user (or all, for root) can be read, and a zombie has none. /proc shows
+// the environment a process was started with (or what it wrote over it in memory since), not what it set
+// afterwards.
+func HasEnv(pid int, kvs ...string) bool {
 	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 	if err != nil {
 		return false // gone, or another user's
 	}
 	for entry := range bytes.SplitSeq(env, []byte{0}) {
-		if string(entry) == kv {
-			return true
+		for _, kv := range kvs {
+			if string(entry) == kv {
+				return true
+			}
 		}
 	}
 	return false

@@ -1,5 +1,6 @@
 // Package subprocess runs each Airflow command as a child process of its own: explicit argv, no shell,
-// stdin closed, its own process group, capped output and a time limit enforced on the whole group.
+// stdin closed, its own process group, capped output and a time limit enforced on the whole group and on
+// every process that carries the command's marker (KillMarked).
 package subprocess
 
 import (
@@ -44,6 +45,7 @@ func ChildEnv(environ []string, home string) []string {
 
 // Run implements commands.Executor.
 func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
+	x = x.Marked()
 	runCtx, cancel := context.WithTimeout(ctx, x.Limit)
 	defer cancel()
 
@@ -68,6 +70,13 @@ func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, 
 	// behind. A daemon start that ran to its end is the exception: its daemon is meant to stay.
 	if !x.Detaches || runCtx.Err() != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	// A command that was stopped also loses the processes it started in sessions or groups of their own,
+	// which the group's kill misses: they are found by the command's marker. A look through /proc costs a
+	// few microseconds per process (BenchmarkWithEnv), so a command that ends by itself is spared it, as
+	// on the warm executor, where it would be a measurable part of a short command.
+	if runCtx.Err() != nil {
+		KillMarked([]string{x.Marker})
 	}
 
 	res := &commands.Result{

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,6 +35,22 @@ func TestHelperProcess(t *testing.T) {
 		time.Sleep(time.Hour)
 	case "sleep":
 		signal.Ignore(syscall.SIGTERM)
+		time.Sleep(time.Hour)
+	case "session": // a grandchild in a session of its own, out of reach of the command's group, that forks again
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+		cmd.Env = append(os.Environ(), "GATEWAY_FAKE_AIRFLOW=forks")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			panic(err)
+		}
+		fmt.Println("started")
+		time.Sleep(time.Hour)
+	case "forks": // starts a child that sleeps, then another every 50 ms, for 10 seconds
+		signal.Ignore(syscall.SIGTERM)
+		for range 200 {
+			spawn("sleep")
+			time.Sleep(50 * time.Millisecond)
+		}
 		time.Sleep(time.Hour)
 	case "orphan": // exits at once, leaving a grandchild that holds stdout
 		spawn("sleep")
@@ -113,6 +130,20 @@ func assertAllGone(tb testing.TB, file string, want int) {
 	}
 }
 
+// killRecorded kills the processes listed in file, twice: what one listed process started as the first
+// round went goes in the second.
+func killRecorded(file string) {
+	for range 2 {
+		data, _ := os.ReadFile(file)
+		for _, p := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func TestHangIsKilledWithItsGroup(t *testing.T) {
 	ex, pids := fake(t, "hang")
 	start := time.Now()
@@ -187,6 +218,23 @@ func TestCallerGoneKillsCommand(t *testing.T) {
 	assertAllGone(t, pids, 1)
 }
 
+// TestStoppedCommandLosesOtherSessions stops a command one of whose processes started a session of its
+// own and forks there: found by the command's marker, it goes too, with everything it forked.
+func TestStoppedCommandLosesOtherSessions(t *testing.T) {
+	ex, pids := fake(t, "session")
+	t.Cleanup(func() { killRecorded(pids) }) // should the test fail
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(time.Second, cancel)
+	res, err := ex.Run(ctx, commands.Exec{Args: helperArgs, Limit: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Canceled {
+		t.Errorf("Canceled=%v", res.Canceled)
+	}
+	assertAllGone(t, pids, 4)
+}
+
 func TestChildEnvironment(t *testing.T) {
 	ex, _ := fake(t, "env")
 	ex.Env = subprocess.ChildEnv(append(ex.Env, "AIRFLOW_GATEWAY__AUTH__TOKENS_FILE=/x", "AIRFLOW_GATEWAY_CONFIG=/y", "AIRFLOW_HOME=/wrong", "LOGNAME=root", "USER=root"), ex.Home)
@@ -194,7 +242,12 @@ func TestChildEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(res.Stdout, "AIRFLOW_GATEWAY") {
+	// The one variable of the gateway's a command gets is its marker, a fresh one as it is not a job's.
+	marker := regexp.MustCompile(`(?m)^` + commands.MarkerVariable + `=[0-9a-f]{32}\n`)
+	if !marker.MatchString(res.Stdout) {
+		t.Errorf("the command has no marker:\n%s", res.Stdout)
+	}
+	if strings.Contains(marker.ReplaceAllString(res.Stdout, ""), "AIRFLOW_GATEWAY") {
 		t.Errorf("the gateway's settings reached the child:\n%s", res.Stdout)
 	}
 	if !strings.Contains(res.Stdout, "AIRFLOW_HOME="+ex.Home+"\n") || strings.Contains(res.Stdout, "/wrong") {

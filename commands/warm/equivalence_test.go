@@ -92,10 +92,10 @@ func TestWarmAnswersLikeSubprocess(t *testing.T) {
 			ex.Paths = policy.Paths() // as the gateway warms them
 		})
 		f.waitWarm(t, 0)
-		// The commands of each class fork from its template.
+		// The commands of each preload fork from its template.
 		templates := map[int]commands.TemplateStatus{}
-		for _, class := range []string{"providers", "providers+api_client"} {
-			tpl := f.waitTemplate(t, class, 0)
+		for _, preload := range []string{"providers", "providers+api_client"} {
+			tpl := f.waitTemplate(t, preload, 0)
 			templates[tpl.PID] = tpl
 		}
 		covered := map[string]bool{}
@@ -144,7 +144,7 @@ func TestWarmAnswersLikeSubprocess(t *testing.T) {
 		if !st.Warm || st.Forks < uint64(len(covered)) {
 			t.Errorf("status after the comparison: %+v", st)
 		}
-		// Every path of a template's class ran at least once, each from the template.
+		// Every path that needs a template's preload ran at least once, each from the template.
 		for _, tpl := range st.Templates {
 			if before, ok := templates[tpl.PID]; !ok || tpl.Forks < uint64(before.Commands) || before.Commands < 5 {
 				t.Errorf("the templates after the comparison: %+v, before it: %+v", st.Templates, templates)

@@ -20,6 +20,15 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 )
 
+// markRoom is the room, in bytes, for a command's marker in the environment the forkserver starts with.
+// /proc/PID/environ shows the environment a process was started with, and a forked child never starts:
+// it shows the forkserver's, whatever the child sets later. So the forkserver starts with
+// AIRFLOW_GATEWAY_COMMAND set to markRoom dashes, and each child writes its own marker over them, in its
+// own memory, before it runs Airflow (forkserver.py, mark_environment): the processes of a command that
+// fork without running another program (Airflow's task runners) carry the marker as those that do. A
+// longer marker is not written there.
+const markRoom = 64
+
 // readyInfo is what the forkserver reports once it is warm.
 type readyInfo struct {
 	Airflow       string   `json:"airflow"`
@@ -33,9 +42,9 @@ type readyInfo struct {
 	Threads       int      `json:"threads"`
 	ThreadNames   []string `json:"thread_names"`
 	WarmMS        int      `json:"warm_ms"`
-	// Classes maps each whitelisted path that has a template to its class; TemplatesOff says why there
+	// Preloads maps each whitelisted path that has a template to its preload; TemplatesOff says why there
 	// are none when the forkserver cannot have them.
-	Classes      map[string]string `json:"classes"`
+	Preloads     map[string]string `json:"preloads"`
 	TemplatesOff string            `json:"templates_off"`
 }
 
@@ -47,7 +56,7 @@ type message struct {
 	Code   int    `json:"code"`
 	Signal int    `json:"signal"`
 	Error  string `json:"error"`
-	// Template is the class of the template a command was forked from, "" for the forkserver itself.
+	// Template is the preload of the template a command was forked from, "" for the forkserver itself.
 	Template string `json:"template"`
 	// Lost says the exit status of a command is not known: the template that forked it died.
 	Lost bool `json:"lost"`
@@ -57,9 +66,9 @@ type message struct {
 
 // templateInfo is what the forkserver reports of a template: up (Ready), or gone or never made (Error).
 type templateInfo struct {
-	Class     string   `json:"class"`
+	Preload   string   `json:"preload"`
 	Ready     bool     `json:"ready"`
-	MS        int      `json:"ms"` // how long its class's work took
+	MS        int      `json:"ms"` // how long the work of its preload took
 	RSSKB     int64    `json:"rss_kb"`
 	PSSKB     int64    `json:"pss_kb"`
 	PrivateKB int64    `json:"private_kb"`
@@ -83,7 +92,7 @@ type forkserver struct {
 	done    chan struct{} // closed when the control socket reads EOF: the forkserver is gone
 	waited  chan struct{} // closed when the process has been reaped
 	waitErr error
-	// templates are the templates that are up, by class (guarded by mu).
+	// templates are the templates that are up, by preload (guarded by mu).
 	templates map[string]commands.TemplateStatus
 
 	// Guarded by the Executor's mutex.
@@ -96,6 +105,10 @@ type forkserver struct {
 func launch(e *Executor) (*forkserver, error) {
 	if e.Python == "" {
 		return nil, errors.New("no Python interpreter is known for Airflow: set [gateway] python_bin")
+	}
+	source, err := sourceFile(e.Dir)
+	if err != nil {
+		return nil, err
 	}
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -110,9 +123,11 @@ func launch(e *Executor) (*forkserver, error) {
 	}
 	conn := fc.(*net.UnixConn)
 
-	// The marker argument names the forkserver, and its children, which keep its command line, in ps.
-	cmd := exec.Command(e.Python, "-c", forkserverSource, Marker)
-	cmd.Env = commands.Exec{}.Environ(e.Env)
+	// The tag argument names the forkserver, and its children, which keep its command line, in ps.
+	cmd := exec.Command(e.Python, source, ProcessTag)
+	// Room for a command's marker in the environment the forkserver starts with, which is what /proc
+	// shows of its children's: each child writes its marker there (see markRoom).
+	cmd.Env = append(commands.Exec{}.Environ(e.Env), commands.MarkerVariable+"="+strings.Repeat("-", markRoom))
 	cmd.Dir = e.Home
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -266,30 +281,30 @@ func (fs *forkserver) template(e *Executor, m *message) {
 		fs.templates = map[string]commands.TemplateStatus{}
 	}
 	if !m.Ready {
-		delete(fs.templates, m.Class)
-		e.log().Warn("a template of the warm executor is not in service", "class", m.Class, "pid", m.PID, "reason", m.Error)
+		delete(fs.templates, m.Preload)
+		e.log().Warn("a template of the warm executor is not in service", "preload", m.Preload, "pid", m.PID, "reason", m.Error)
 		return
 	}
-	fs.templates[m.Class] = commands.TemplateStatus{Class: m.Class, PID: m.PID, Commands: len(m.Commands),
+	fs.templates[m.Preload] = commands.TemplateStatus{Preload: m.Preload, PID: m.PID, Commands: len(m.Commands),
 		RSSBytes: m.RSSKB << 10, PrivateBytes: m.PrivateKB << 10}
-	e.log().Info("template of the warm executor ready", "class", m.Class, "pid", m.PID, "commands", strings.Join(m.Commands, ", "),
+	e.log().Info("template of the warm executor ready", "preload", m.Preload, "pid", m.PID, "commands", strings.Join(m.Commands, ", "),
 		"work_ms", m.MS, "rss_kb", m.RSSKB, "pss_kb", m.PSSKB, "private_kb", m.PrivateKB)
 }
 
-// forkedFrom counts a command forked from the template of class (none for "").
-func (fs *forkserver) forkedFrom(class string) {
-	if class == "" {
+// forkedFrom counts a command forked from the template of preload (none for "").
+func (fs *forkserver) forkedFrom(preload string) {
+	if preload == "" {
 		return
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if t, ok := fs.templates[class]; ok {
+	if t, ok := fs.templates[preload]; ok {
 		t.Forks++
-		fs.templates[class] = t
+		fs.templates[preload] = t
 	}
 }
 
-// templateStatus lists the templates that are up, by class.
+// templateStatus lists the templates that are up, by preload.
 func (fs *forkserver) templateStatus() []commands.TemplateStatus {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -297,7 +312,7 @@ func (fs *forkserver) templateStatus() []commands.TemplateStatus {
 	for _, t := range fs.templates {
 		out = append(out, t)
 	}
-	slices.SortFunc(out, func(a, b commands.TemplateStatus) int { return strings.Compare(a.Class, b.Class) })
+	slices.SortFunc(out, func(a, b commands.TemplateStatus) int { return strings.Compare(a.Preload, b.Preload) })
 	return out
 }
 
@@ -374,7 +389,7 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, x commands.Exec) (*c
 	start := time.Now()
 	err = fs.send(map[string]any{
 		"op": "run", "id": id, "argv": append([]string{e.Binary}, x.Args...),
-		"env": x.Environ(e.Env), "cwd": e.Home,
+		"env": x.Environ(e.Env), "cwd": e.Home, "mark": commands.MarkerVariable + "=" + x.Marker,
 	}, outW, errW)
 	// The forkserver has its own copies now; the child's are the only write ends left after the fork.
 	outW.Close()
@@ -447,6 +462,13 @@ wait:
 	}
 	// Whatever is left in the group goes now: no command leaves a process behind.
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	// A command that was stopped also loses the processes it started in sessions or groups of their own,
+	// which the group's kill misses: they are found by the command's marker. A look through /proc costs a
+	// few microseconds per process (BenchmarkWithEnv), 2 to 5% of `version` on this executor, so a
+	// command that ends by itself is spared it.
+	if res.Canceled || res.TimedOut || lost {
+		subprocess.KillMarked([]string{x.Marker})
+	}
 	// The pipes close when the last process holding them exits; one that left the group and keeps them
 	// open is not waited for past the grace period.
 	drained := make(chan struct{})

@@ -1,30 +1,34 @@
 """The warm executor's forkserver: imports Airflow once, then forks one child per command.
 
-The gateway starts it with the Python interpreter of the configured Airflow and hands it one end of a
-socketpair as file descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packet.
+The gateway writes it in a folder of its own and runs it with the Python interpreter of the configured
+Airflow, as `python FILE airflow-gateway-forkserver`, and hands it one end of a socketpair as file
+descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packet.
 
   gateway -> forkserver  {"op": "warm", "paths": ["dags list", ...], "binary": "/.../airflow"}  (first)
   forkserver -> gateway  {"op": "ready", ...what it loaded...} or {"op": "failed", "error": "..."}
-  gateway -> forkserver  {"op": "run", "id": N, "argv": [...], "env": [...], "cwd": "..."}
+  gateway -> forkserver  {"op": "run", "id": N, "argv": [...], "env": [...], "cwd": "...", "mark": "NAME=..."}
                          with the write ends of the child's stdout and stderr pipes (SCM_RIGHTS)
-  forkserver -> gateway  {"op": "started", "id": N, "pid": P, "template": "class or empty"}
+  forkserver -> gateway  {"op": "started", "id": N, "pid": P, "template": "preload or empty"}
                          or {"op": "refused", "id": N, "error": "..."}
   forkserver -> gateway  {"op": "exited", "id": N, "pid": P, "code": C, "signal": S, "lost": false}
                          ("lost": the exit status is not known, as the template that forked it died)
-  forkserver -> gateway  {"op": "template", "class": "...", "pid": P, "ready": true, ...} when a template is
-                         up, or {"op": "template", "class": "...", "error": "..."} when one cannot be or died
+  forkserver -> gateway  {"op": "template", "preload": "...", "pid": P, "ready": true, ...} when a template is
+                         up, or {"op": "template", "preload": "...", "error": "..."} when one cannot be or died
 
 Templates. Some commands do per-process work before their own, such as reading every provider's
 configuration (Airflow's providers_configuration_loaded). After warming up, the forkserver forks one
-template per class of such work; the template does that work once, and the commands of its class are forked
-from it instead of from the forkserver. A command's class is found from its function: the decorators it is
-wrapped in and the functions it calls. A template reports the exits of its commands to the forkserver; the
-forkserver is the child subreaper, so the commands of a template that dies become its own children.
+template per preload, a set of such work; the template does that work once, and the commands that need it
+are forked from it instead of from the forkserver. A command's preload is found from its function: the
+decorators it is wrapped in and the functions it calls. A template reports the exits of its commands to the
+forkserver; the forkserver is the child subreaper, so the commands of a template that dies become its own
+children.
 
 The child calls setsid, so its pid is its process group and the gateway stops a command by signalling the
-group. The forkserver never imports a DAG file, a plugin or any other user code: only the children do.
-When the gateway's end of the socket closes, the forkserver kills the groups of the children still running
-and exits, so nothing outlives the gateway.
+group. It also writes its command's marker (the run request's "mark") where /proc shows its environment, so
+that the processes it starts are found by it wherever they went, as those of a command that the gateway
+starts itself. The forkserver never imports a DAG file, a plugin or any other user code: only the children
+do. When the gateway's end of the socket closes, the forkserver kills the groups of the children still
+running, and the processes that carry their markers, and exits, so nothing outlives the gateway.
 """
 
 import atexit
@@ -228,8 +232,8 @@ def ready_tls_context():
     transports.create_ssl_context = create_ssl_context
 
 
-# The per-process work that a template does ahead of the commands of its class, by name. A command's class
-# is the steps found in its function. Only work that is the same for every command, prints nothing, starts
+# The per-process work that a template does ahead of its commands, by name. A command's preload is the
+# steps found in its function. Only work that is the same for every command, prints nothing, starts
 # no thread and imports no user code belongs here; the template checks the last three.
 TEMPLATE_STEPS = {
     # Reads the configuration description of every provider (PyYAML) and adds their defaults to conf.
@@ -240,14 +244,14 @@ TEMPLATE_STEPS = {
 }
 
 
-def command_classes(parser, paths):
-    """The class of each command path that has one: the names of the template steps found in its function."""
+def command_preloads(parser, paths):
+    """The preload of each command path that has one: the names of the template steps found in its function."""
     for step in TEMPLATE_STEPS.values():
         try:
             importlib.import_module(step.module)
         except ImportError:
             pass
-    classes = {}
+    preloads = {}
     for path in paths:
         action = subparser(parser, path.split())
         target = lazy_target(action.get_default("func")) if action is not None else None
@@ -257,14 +261,14 @@ def command_classes(parser, paths):
         func = getattr(sys.modules.get(module_name), name, None)
         found = [step for step, how in TEMPLATE_STEPS.items() if func is not None and how.found_in(func)]
         if found:
-            classes[path] = "+".join(found)
-    return classes
+            preloads[path] = "+".join(found)
+    return preloads
 
 
-def class_of(classes, argv):
-    """The class of a command line: a command path is a leaf of the parser, so no other path is its prefix."""
+def preload_of(preloads, argv):
+    """The preload of a command line: a command path is a leaf of the parser, so no other path is its prefix."""
     for n in range(2, min(len(argv), 5) + 1):
-        name = classes.get(" ".join(argv[1:n]))
+        name = preloads.get(" ".join(argv[1:n]))
         if name:
             return name
     return ""
@@ -296,7 +300,7 @@ def warm(request):
     modules = command_modules(parser, request.get("paths", []))
     for module in modules:
         importlib.import_module(module)
-    classes = command_classes(parser, request.get("paths", [])) if request.get("templates", True) else {}
+    preloads = command_preloads(parser, request.get("paths", [])) if request.get("templates", True) else {}
     warmed = []
     for module in WARM_MODULES:
         try:
@@ -337,7 +341,7 @@ def warm(request):
         "dags_folder": dags_folder,
         "site_packages": site_packages,
         "modules": modules + warmed,
-        "classes": classes,
+        "preloads": preloads,
         "user_code": user_code_loaded([dags_folder, plugins_folder]),
         "plugins_loaded": plugins_loaded(),
         "threads": thread_count(),
@@ -382,6 +386,7 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
+        mark_environment(request.get("mark", ""))
         os.set_inheritable(ready_w, False)
         os.write(ready_w, f"{me}\n".encode())  # tells the forkserver the group exists, and its pid
         told = True
@@ -434,6 +439,73 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
         os._exit(code & 0xFF)
 
 
+def mark_environment(mark):
+    """Writes mark (NAME=VALUE) over the value of NAME in the environment this process was started with: the
+    memory that /proc/PID/environ shows, which a forked process shares with its parent whatever it sets
+    later. The forkserver starts with NAME set to room for a value (the Go side's markRoom); a value that
+    does not fit, or a process without the room, is left as it is."""
+    name, _, value = mark.partition("=")
+    if not name or not value:
+        return
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start and env_end, fields 50 and 51
+    except (OSError, IndexError, ValueError):
+        return
+    block = ctypes.string_at(start, end - start)
+    key = name.encode() + b"="
+    if block.startswith(key):
+        at = len(key)
+    else:
+        at = block.find(b"\0" + key)
+        if at < 0:
+            return
+        at += 1 + len(key)
+    room = block.find(b"\0", at)
+    room = (room if room >= 0 else len(block)) - at
+    data = value.encode()
+    if len(data) <= room:
+        ctypes.memmove(start + at, data.ljust(room, b"\0"), room)
+
+
+def kill_marked(marks):
+    """Stops (SIGSTOP), then kills with its process group, every process whose environment holds one of
+    marks (NAME=VALUE), and looks again until it finds none, for at most 2 seconds: the processes that
+    commands started in sessions or groups of their own, which killing the commands' groups misses. The
+    gateway's subprocess.KillMarked does the same."""
+    entries = {m.encode() for m in marks if m}
+    own, me = os.getpgrp(), os.getpid()
+    deadline = time.monotonic() + 2
+    while entries and time.monotonic() < deadline:
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    if entries.intersection(f.read().split(b"\0")):
+                        found.append(int(name))
+            except OSError:
+                pass  # gone, or another user's
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                pass
+        for pid in found:
+            try:
+                group = os.getpgid(pid)
+                if group not in (own, 0, 1):
+                    os.killpg(group, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.005)
+
+
 def read_pid(fd, timeout):
     """Reads the first line a child writes on its ready pipe, its pid. Returns the pid (0 if the pipe
     closed without one, None if nothing came within timeout seconds) and what came after it."""
@@ -466,8 +538,8 @@ def memory():
             "private_kb": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
 
 
-def prepare(name, folders):
-    """Does the work of a template's steps in this process; returns why it cannot be a template, or ""."""
+def prepare(preload, folders):
+    """Does the work of a preload's steps in this process; returns why it cannot be a template, or ""."""
     capture = tempfile.TemporaryFile()
     saved = [os.dup(1), os.dup(2)]
     sys.stdout.flush()
@@ -476,7 +548,7 @@ def prepare(name, folders):
     os.dup2(capture.fileno(), 2)
     error = ""
     try:
-        for step in name.split("+"):
+        for step in preload.split("+"):
             try:
                 TEMPLATE_STEPS[step].prepare()
             except Exception as exc:
@@ -520,16 +592,16 @@ def reaped():
         yield pid, status
 
 
-def template(name, sock, folders):
-    """Runs in a template: does its class's work once, then forks the commands the forkserver sends it and
-    reports their exits. If the template dies, the forkserver, the child subreaper, adopts the commands it
-    was running, reaps them and reports their exits."""
+def run_template(preload, sock, folders):
+    """Runs in a template: does the work of its preload once, then forks the commands the forkserver sends
+    it and reports their exits. If the template dies, the forkserver, the child subreaper, adopts the
+    commands it was running, reaps them and reports their exits."""
     started = time.monotonic()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    error = prepare(name, folders)
+    error = prepare(preload, folders)
     if error:
         send(sock, {"op": "failed", "error": error})
         os._exit(0)
@@ -573,141 +645,135 @@ def template(name, sock, folders):
 class Template:
     """The forkserver's side of one template."""
 
-    def __init__(self, name, pid, sock):
-        self.name, self.pid = name, pid
+    def __init__(self, preload, pid, sock):
+        self.preload, self.pid = preload, pid
         self.sock = sock  # None once read to its end
         self.ready = False
         self.error = ""
 
 
-def serve(sock, info):
-    sel = selectors.DefaultSelector()
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    os.set_inheritable(wake_r, False)
-    os.set_inheritable(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    sel.register(sock, selectors.EVENT_READ)
-    sel.register(wake_r, selectors.EVENT_READ)
-    running = {}  # pid -> request id
-    origin = {}  # pid -> the Template that forked it, for commands forked from one
-    said = {}  # pid -> the read end of its ready pipe, for commands that have not said their exit status
-    templates = {}  # class -> Template, for those in service
-    by_pid = {}  # template pid -> Template, until it is reaped
-    respawns = {}  # class -> templates started again after one died in service
-    classes = info["classes"]
-    folders = [info["dags_folder"], info["plugins_folder"]]
+class ForkServer:
+    """The forkserver once warm: it takes the gateway's run requests, forks each command (from the template
+    of its preload when one is ready), tells the gateway when each has started and how it exited, and keeps
+    its templates in service. Everything it does happens in one thread, in serve's loop."""
 
-    def own_fds():
-        return [wake_r, wake_w, sock.fileno(), sel.fileno(), *(t.sock.fileno() for t in by_pid.values() if t.sock)]
+    def __init__(self, sock, info):
+        self.sock = sock  # the control socket to the gateway
+        self.preloads = info["preloads"]
+        self.folders = [info["dags_folder"], info["plugins_folder"]]
+        self.sel = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe()  # written on SIGCHLD: there are children to reap
+        os.set_blocking(self.wake_w, False)
+        os.set_inheritable(self.wake_r, False)
+        os.set_inheritable(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.sel.register(sock, selectors.EVENT_READ)
+        self.sel.register(self.wake_r, selectors.EVENT_READ)
+        self.running = {}  # pid -> request id
+        self.marks = {}  # pid -> the marker of its command (NAME=VALUE), while it runs
+        self.origin = {}  # pid -> the Template that forked it, for commands forked from one
+        self.said = {}  # pid -> the read end of its ready pipe, for commands that have not said their exit status
+        self.templates = {}  # preload -> Template, for those in service
+        self.by_pid = {}  # template pid -> Template, until it is reaped
+        self.respawns = {}  # preload -> templates started again after one died in service
 
-    def spawn(name):
-        if thread_count() != 1:
-            send(sock, {"op": "template", "class": name, "error": "the forkserver has threads: forking it is unsafe"})
+    def serve(self):
+        """Starts the templates, then hands each event to its method, until the gateway is gone."""
+        for preload in sorted(set(self.preloads.values())):
+            self.spawn(preload)
+        while True:
+            for key, _ in self.sel.select():
+                if isinstance(key.data, Template):
+                    self.from_template(key.data)
+                elif isinstance(key.data, int):  # a command's ready pipe
+                    try:
+                        self.heard(key.data, os.read(key.fd, 64))
+                    except OSError:
+                        self.forget(key.data)
+                elif key.fileobj == self.wake_r:
+                    try:
+                        os.read(self.wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                    self.reap()
+                else:
+                    self.request()
+
+    # Requests: what the gateway sends.
+
+    def request(self):
+        """Reads one request from the gateway and starts its command, or refuses it."""
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, MAX_MESSAGE, 2)
+        except (ConnectionError, OSError):
+            data, fds = b"", []
+        if not data:
+            self.gateway_gone()
+        request = json.loads(data)
+        if request.get("op") != "run" or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            send(self.sock, {"op": "refused", "id": request.get("id"), "error": "a run request needs two pipes"})
             return
-        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        inherited = own_fds()
+        threads = thread_count()
+        if threads != 1:
+            for fd in fds:
+                os.close(fd)
+            names = ", ".join(t.name for t in threading.enumerate())
+            send(self.sock, {"op": "refused", "id": request["id"], "threads": threads,
+                             "error": f"the forkserver has {threads} threads ({names}); forking it is unsafe"})
+            return
+        pid, preload, ready_r, rest = self.start(request, fds)
+        for fd in fds:
+            os.close(fd)
+        self.running[pid] = request["id"]
+        self.marks[pid] = request.get("mark", "")
+        send(self.sock, {"op": "started", "id": request["id"], "pid": pid, "template": preload})
+        self.said[pid] = ready_r
+        self.sel.register(ready_r, selectors.EVENT_READ, pid)
+        if rest:
+            self.heard(pid, rest)
+        self.reap()
+
+    def gateway_gone(self):
+        """The gateway is gone: nothing may outlive it."""
+        for pid in self.running:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        kill_marked(self.marks.values())
+        for pid in self.by_pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(0)
+
+    # Forks: a command from its template, or from the forkserver itself.
+
+    def start(self, request, fds):
+        """Forks the command of a run request, from the template of its preload if one is ready. Returns
+        its pid, the template's preload ("" for none), the read end of its ready pipe and what was read
+        there."""
+        t = self.templates.get(preload_of(self.preloads, request["argv"]))
+        if t is not None and t.ready:
+            pid, ready_r, rest = self.start_on(t, request, fds)
+            if pid:
+                self.origin[pid] = t
+                return pid, t.preload, ready_r, rest
+        sys.stdout.flush()
+        sys.stderr.flush()
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            try:
-                mine.close()
-                for fd in inherited:
-                    os.close(fd)
-                template(name, theirs, folders)
-            finally:
-                os._exit(1)
-        theirs.close()
-        t = Template(name, pid, mine)
-        templates[name] = by_pid[pid] = t
-        sel.register(mine, selectors.EVENT_READ, t)
+            child(request, fds[0], fds[1], ready_w, [ready_r, *self.own_fds()])
+        os.close(ready_w)
+        _, rest = read_pid(ready_r, 60)  # returns when the child has called setsid (or died)
+        return pid, "", ready_r, rest
 
-    def let_go(t, why):
-        """Takes a template out of service and kills it; its socket is read to its end, and the reap
-        reports it."""
-        if templates.get(t.name) is t:
-            del templates[t.name]
-        t.error = t.error or why
-        try:
-            os.kill(t.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-    def report(pid, status, lost=False):
-        """Tells the gateway a command has exited: when it says so on its ready pipe, or when it is reaped."""
-        forget(pid)
-        origin.pop(pid, None)
-        rid = running.pop(pid, None)
-        if rid is None:
-            return  # an orphan the forkserver adopted as the subreaper, left by a command
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + sig
-        send(sock, {"op": "exited", "id": rid, "pid": pid, "code": code, "signal": sig, "lost": lost})
-
-    def from_template(t, flags=0):
-        """Reads what template t says; returns False at the end of its socket (which it then closes)."""
-        try:
-            data = t.sock.recv(MAX_MESSAGE, flags)
-        except BlockingIOError:
-            return False
-        except OSError:
-            data = b""
-        if not data:
-            sel.unregister(t.sock)
-            t.sock.close()
-            t.sock = None
-            let_go(t, "")  # it is dying: the reap says how
-            return False
-        m = json.loads(data)
-        if m.get("op") == "exited":
-            report(m["pid"], m["status"])
-        elif m.get("op") == "ready":
-            t.ready = True
-            send(sock, {**m, "op": "template", "class": t.name, "pid": t.pid, "ready": True,
-                        "commands": sorted(p for p, c in classes.items() if c == t.name)})
-        else:
-            let_go(t, m.get("error") or "it failed")
-        return True
-
-    def template_exited(t, status):
-        let_go(t, "")
-        del by_pid[t.pid]
-        while t.sock is not None and from_template(t, socket.MSG_DONTWAIT):
-            pass  # the exits it reported before it died
-        if t.sock is not None:
-            sel.unregister(t.sock)
-            t.sock.close()
-            t.sock = None
-        # Its commands still running are the forkserver's children now; one it reaped without a word
-        # before dying has lost its exit status.
-        for pid in [pid for pid, o in origin.items() if o is t]:
-            try:
-                done, st = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                report(pid, 0, lost=True)
-                continue
-            if done:
-                report(pid, st)
-        if os.WIFSIGNALED(status):
-            how = f"it was killed by signal {os.WTERMSIG(status)}"
-        else:
-            how = f"it exited with status {os.WEXITSTATUS(status)}"
-        why = t.error or how
-        again = t.ready and respawns.get(t.name, 0) < 3
-        then = "; its commands fork from the forkserver" + (" until a new template is ready" if again else "")
-        send(sock, {"op": "template", "class": t.name, "pid": t.pid, "error": why + then})
-        if again:
-            respawns[t.name] = respawns.get(t.name, 0) + 1
-            spawn(t.name)
-
-    def reap():
-        for pid, status in reaped():
-            if pid in by_pid:
-                template_exited(by_pid[pid], status)
-            else:
-                report(pid, status)
-
-    def start_on(t, request, fds):
+    def start_on(self, t, request, fds):
         """Has template t fork a command; returns its pid (0 if t did not, and then t is let go), the read
         end of its ready pipe and what it read there after the pid."""
         ready_r, ready_w = os.pipe()
@@ -716,119 +782,158 @@ def serve(sock, info):
         except OSError as exc:
             os.close(ready_w)
             os.close(ready_r)
-            let_go(t, f"it could not be sent a command: {exc}")
+            self.let_go(t, f"it could not be sent a command: {exc}")
             return 0, -1, b""
         os.close(ready_w)
         pid, rest = read_pid(ready_r, 10)
         if pid is None:
             # Once the template is dead, only a command it forked can still hold the pipe, and it writes
             # its pid at once: the command runs once or not at all.
-            let_go(t, "it did not fork a command within 10 seconds")
+            self.let_go(t, "it did not fork a command within 10 seconds")
             pid, rest = read_pid(ready_r, 60)
         if not pid:
             os.close(ready_r)
-            if templates.get(t.name) is t:
-                let_go(t, "it did not fork a command")
+            if self.templates.get(t.preload) is t:
+                self.let_go(t, "it did not fork a command")
             return 0, -1, b""
         return pid, ready_r, rest
 
-    def start(request, fds):
-        """Forks the command of a run request, from its class's template if one is ready. Returns its pid,
-        the template's class ("" for none), the read end of its ready pipe and what was read there."""
-        t = templates.get(class_of(classes, request["argv"]))
-        if t is not None and t.ready:
-            pid, ready_r, rest = start_on(t, request, fds)
-            if pid:
-                origin[pid] = t
-                return pid, t.name, ready_r, rest
-        sys.stdout.flush()
-        sys.stderr.flush()
-        ready_r, ready_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            child(request, fds[0], fds[1], ready_w, [ready_r, *own_fds()])
-        os.close(ready_w)
-        _, rest = read_pid(ready_r, 60)  # returns when the child has called setsid (or died)
-        return pid, "", ready_r, rest
+    def own_fds(self):
+        """The forkserver's own descriptors, which a process it forks closes."""
+        return [self.wake_r, self.wake_w, self.sock.fileno(), self.sel.fileno(),
+                *(t.sock.fileno() for t in self.by_pid.values() if t.sock)]
 
-    def forget(pid):
-        """Closes the ready pipe of command pid."""
-        fd = said.pop(pid, None)
-        if fd is not None:
-            sel.unregister(fd)
-            os.close(fd)
+    # Exits: what the commands say on their ready pipes, and what the gateway is told.
 
-    def heard(pid, data):
+    def heard(self, pid, data):
         """Takes what command pid wrote on its ready pipe after its pid: its exit status, which is reported
         at once; or, at the end of the pipe, nothing (its reap reports it)."""
         line = data.strip()
         if line.isdigit():
-            report(pid, int(line) << 8)  # the wait status of an exit with that code
+            self.report(pid, int(line) << 8)  # the wait status of an exit with that code
         else:
-            forget(pid)
+            self.forget(pid)
 
-    for name in sorted(set(classes.values())):
-        spawn(name)
+    def forget(self, pid):
+        """Closes the ready pipe of command pid."""
+        fd = self.said.pop(pid, None)
+        if fd is not None:
+            self.sel.unregister(fd)
+            os.close(fd)
 
-    while True:
-        for key, _ in sel.select():
-            if isinstance(key.data, Template):
-                from_template(key.data)
-                continue
-            if isinstance(key.data, int):  # a command's ready pipe
-                try:
-                    heard(key.data, os.read(key.fd, 64))
-                except OSError:
-                    forget(key.data)
-                continue
-            if key.fileobj == wake_r:
-                try:
-                    os.read(wake_r, 4096)
-                except BlockingIOError:
-                    pass
-                reap()
-                continue
+    def report(self, pid, status, lost=False):
+        """Tells the gateway a command has exited: when it says so on its ready pipe, or when it is reaped."""
+        self.forget(pid)
+        self.origin.pop(pid, None)
+        self.marks.pop(pid, None)
+        rid = self.running.pop(pid, None)
+        if rid is None:
+            return  # an orphan the forkserver adopted as the subreaper, left by a command
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + sig
+        send(self.sock, {"op": "exited", "id": rid, "pid": pid, "code": code, "signal": sig, "lost": lost})
+
+    # Reaping: the children that have exited, commands and templates.
+
+    def reap(self):
+        for pid, status in reaped():
+            if pid in self.by_pid:
+                self.template_exited(self.by_pid[pid], status)
+            else:
+                self.report(pid, status)
+
+    def template_exited(self, t, status):
+        """Reports a template that has died, with the exits of its commands, and starts another in its place
+        while its preload has not died too often."""
+        self.let_go(t, "")
+        del self.by_pid[t.pid]
+        while t.sock is not None and self.from_template(t, socket.MSG_DONTWAIT):
+            pass  # the exits it reported before it died
+        if t.sock is not None:
+            self.sel.unregister(t.sock)
+            t.sock.close()
+            t.sock = None
+        # Its commands still running are the forkserver's children now; one it reaped without a word
+        # before dying has lost its exit status.
+        for pid in [pid for pid, o in self.origin.items() if o is t]:
             try:
-                data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 2)
-            except (ConnectionError, OSError):
-                data, fds = b"", []
-            if not data:
-                # The gateway is gone: nothing may outlive it.
-                for pid in running:
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                for pid in by_pid:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                os._exit(0)
-            request = json.loads(data)
-            if request.get("op") != "run" or len(fds) != 2:
-                for fd in fds:
-                    os.close(fd)
-                send(sock, {"op": "refused", "id": request.get("id"), "error": "a run request needs two pipes"})
+                done, st = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                self.report(pid, 0, lost=True)
                 continue
-            threads = thread_count()
-            if threads != 1:
-                for fd in fds:
+            if done:
+                self.report(pid, st)
+        if os.WIFSIGNALED(status):
+            how = f"it was killed by signal {os.WTERMSIG(status)}"
+        else:
+            how = f"it exited with status {os.WEXITSTATUS(status)}"
+        why = t.error or how
+        again = t.ready and self.respawns.get(t.preload, 0) < 3
+        then = "; its commands fork from the forkserver" + (" until a new template is ready" if again else "")
+        send(self.sock, {"op": "template", "preload": t.preload, "pid": t.pid, "error": why + then})
+        if again:
+            self.respawns[t.preload] = self.respawns.get(t.preload, 0) + 1
+            self.spawn(t.preload)
+
+    # Templates: started, heard and let go.
+
+    def spawn(self, preload):
+        """Forks a template for preload, which tells on its socket when it is ready."""
+        if thread_count() != 1:
+            send(self.sock, {"op": "template", "preload": preload,
+                             "error": "the forkserver has threads: forking it is unsafe"})
+            return
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        inherited = self.own_fds()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                mine.close()
+                for fd in inherited:
                     os.close(fd)
-                names = ", ".join(t.name for t in threading.enumerate())
-                send(sock, {"op": "refused", "id": request["id"], "threads": threads,
-                            "error": f"the forkserver has {threads} threads ({names}); forking it is unsafe"})
-                continue
-            pid, name, ready_r, rest = start(request, fds)
-            for fd in fds:
-                os.close(fd)
-            running[pid] = request["id"]
-            send(sock, {"op": "started", "id": request["id"], "pid": pid, "template": name})
-            said[pid] = ready_r
-            sel.register(ready_r, selectors.EVENT_READ, pid)
-            if rest:
-                heard(pid, rest)
-            reap()
+                run_template(preload, theirs, self.folders)
+            finally:
+                os._exit(1)
+        theirs.close()
+        t = Template(preload, pid, mine)
+        self.templates[preload] = self.by_pid[pid] = t
+        self.sel.register(mine, selectors.EVENT_READ, t)
+
+    def from_template(self, t, flags=0):
+        """Reads what template t says; returns False at the end of its socket (which it then closes)."""
+        try:
+            data = t.sock.recv(MAX_MESSAGE, flags)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:
+            self.sel.unregister(t.sock)
+            t.sock.close()
+            t.sock = None
+            self.let_go(t, "")  # it is dying: the reap says how
+            return False
+        m = json.loads(data)
+        if m.get("op") == "exited":
+            self.report(m["pid"], m["status"])
+        elif m.get("op") == "ready":
+            t.ready = True
+            send(self.sock, {**m, "op": "template", "preload": t.preload, "pid": t.pid, "ready": True,
+                             "commands": sorted(p for p, c in self.preloads.items() if c == t.preload)})
+        else:
+            self.let_go(t, m.get("error") or "it failed")
+        return True
+
+    def let_go(self, t, why):
+        """Takes a template out of service and kills it; its socket is read to its end, and the reap
+        reports it."""
+        if self.templates.get(t.preload) is t:
+            del self.templates[t.preload]
+        t.error = t.error or why
+        try:
+            os.kill(t.pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def become_subreaper():
@@ -852,17 +957,17 @@ def main():
     except BaseException as exc:  # the gateway logs it and runs commands as subprocesses
         send(sock, {"op": "failed", "error": f"{type(exc).__name__}: {exc}"})
         raise
-    if info["classes"]:
+    if info["preloads"]:
         why = become_subreaper()
         if why:
             info["templates_off"] = f"the forkserver cannot adopt its templates' commands ({why})"
-            info["classes"] = {}
+            info["preloads"] = {}
     send(sock, {"op": "ready", **info})
     # What warming up made is never garbage: the children's collections need not walk it, nor copy the
     # pages it lies on.
     gc.collect()
     gc.freeze()
-    serve(sock, info)
+    ForkServer(sock, info).serve()
 
 
 if __name__ == "__main__":

@@ -13,28 +13,28 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 )
 
-// waitTemplate waits until the forkserver has a template of class up, other than the process old, and
+// waitTemplate waits until the forkserver has a template of preload up, other than the process old, and
 // returns it.
-func (f *fixture) waitTemplate(tb testing.TB, class string, old int) commands.TemplateStatus {
+func (f *fixture) waitTemplate(tb testing.TB, preload string, old int) commands.TemplateStatus {
 	tb.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		for _, t := range f.warm.Status().Templates {
-			if t.Class == class && t.PID != old {
+			if t.Preload == preload && t.PID != old {
 				return t
 			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("no template %q after 3 minutes: %+v\n%s", class, f.warm.Status(), f.logs)
+			tb.Fatalf("no template %q after 3 minutes: %+v\n%s", preload, f.warm.Status(), f.logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// forks is how many commands the template of class has forked, -1 when it is not up.
-func (f *fixture) forks(class string) int {
+// forks is how many commands the template of preload has forked, -1 when it is not up.
+func (f *fixture) forks(preload string) int {
 	for _, t := range f.warm.Status().Templates {
-		if t.Class == class {
+		if t.Preload == preload {
 			return int(t.Forks)
 		}
 	}
@@ -87,7 +87,7 @@ func TestTemplateKilledDuringCommand(t *testing.T) {
 		if cold := f.mustRun(t, f.cold, "dags", "reserialize"); got.res.Stderr != cold.Stderr {
 			t.Errorf("dags reserialize whose template died printed\n%s\nwant, as a cold run does,\n%s", got.res.Stderr, cold.Stderr)
 		}
-		// A new template takes its place, and its class forks from it.
+		// A new template takes its place, and its commands fork from it.
 		next := f.waitTemplate(t, "providers", tpl.PID)
 		if !strings.Contains(f.logs.String(), "killed by signal 9") {
 			t.Errorf("the log does not say how the template ended:\n%s", f.logs)
@@ -149,7 +149,7 @@ func TestTemplateThatCannotBeMade(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if logs := f.logs.String(); !strings.Contains(logs, "gw noisy provider") || !strings.Contains(logs, "class=providers") {
+	if logs := f.logs.String(); !strings.Contains(logs, "gw noisy provider") || !strings.Contains(logs, "preload=providers") {
 		t.Errorf("the log does not say why there is no template:\n%s", logs)
 	}
 	res := f.mustRun(t, f.warm, "config", "get-value", "core", "parallelism")

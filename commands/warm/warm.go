@@ -19,9 +19,9 @@ import (
 //go:embed forkserver.py
 var forkserverSource string
 
-// Marker is the last argument of the forkserver's command line, and so of its children's: ps and /proc
-// show it for every process the warm executor started.
-const Marker = "airflow-gateway-forkserver"
+// ProcessTag is the last argument of the forkserver's command line, and so of its templates' and
+// children's, which keep it: ps and /proc show it for every process the warm executor forked.
+const ProcessTag = "airflow-gateway-forkserver"
 
 // Executor is a commands.Executor that forks commands from a warm Airflow process, and runs them on Cold
 // while it has none.
@@ -38,6 +38,9 @@ type Executor struct {
 	Paths          []string          // the whitelisted command paths, whose modules the forkserver imports
 	NoTemplates    bool              // fork every command from the forkserver, none from a template
 	Log            *slog.Logger
+	// Dir is a folder of the gateway's own (the state folder) where the forkserver's source is written, in
+	// a folder "forkserver"; when empty, a folder of the user's own in the system's temporary folder.
+	Dir string
 
 	mu        sync.Mutex
 	current   *forkserver // nil while none is warm
@@ -64,6 +67,7 @@ func (e *Executor) Start() {
 
 // Run implements commands.Executor.
 func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
+	x = x.Marked()
 	if x.Detaches {
 		// A daemon must not be a child of the forkserver, nor carry its warm state for days.
 		return e.Cold.Run(ctx, x)

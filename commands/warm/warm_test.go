@@ -36,6 +36,25 @@ var paths = []string{"version", "config get-value", "variables get", "variables 
 // mustFixture makes a home with the DAGs of testdata and a warm executor on it, configured by adjust.
 func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixture {
 	tb.Helper()
+	f := mustColdFixture(tb, major)
+	python, err := warm.PythonOf(f.home.Airflow)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.warm = &warm.Executor{Cold: f.cold, Python: python, Binary: f.home.Airflow, Home: f.home.Dir, Env: f.cold.Env,
+		MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second, MaxAge: time.Hour, Paths: paths, Log: slog.New(slog.NewTextHandler(f.logs, nil))}
+	if adjust != nil {
+		adjust(f.warm)
+	}
+	f.warm.Start()
+	tb.Cleanup(f.warm.Close)
+	return f
+}
+
+// mustColdFixture makes a home with the DAGs of testdata and a subprocess executor on it, without a warm
+// one.
+func mustColdFixture(tb testing.TB, major string) *fixture {
+	tb.Helper()
 	dags, _ := filepath.Glob(filepath.Join("testdata", "*.py"))
 	for i := range dags {
 		dags[i], _ = filepath.Abs(dags[i])
@@ -44,17 +63,6 @@ func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixt
 	f := &fixture{home: home, pids: filepath.Join(tb.TempDir(), "pids"), logs: &testbed.Buffer{}}
 	env := append(subprocess.ChildEnv(os.Environ(), home.Dir), "GW_FAULT_PIDS="+f.pids)
 	f.cold = &subprocess.Executor{Binary: home.Airflow, Home: home.Dir, Env: env, MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second}
-	python, err := warm.PythonOf(home.Airflow)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f.warm = &warm.Executor{Cold: f.cold, Python: python, Binary: home.Airflow, Home: home.Dir, Env: env,
-		MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second, MaxAge: time.Hour, Paths: paths, Log: slog.New(slog.NewTextHandler(f.logs, nil))}
-	if adjust != nil {
-		adjust(f.warm)
-	}
-	f.warm.Start()
-	tb.Cleanup(f.warm.Close)
 	return f
 }
 
@@ -125,12 +133,16 @@ func assertGone(tb testing.TB, pids []int) {
 	}
 }
 
-// forkserverPID finds the forkserver among this process's children.
+// forkserverPID finds the forkserver among this process's children: `python FILE airflow-gateway-forkserver`,
+// FILE holding its source.
 func forkserverPID(tb testing.TB, python string) int {
 	tb.Helper()
 	for _, pid := range procfs.PIDs() {
 		argv := procfs.Argv(pid)
-		if p, ok := procfs.Stat(pid); ok && p.PPID == os.Getpid() && len(argv) > 2 && argv[0] == python && argv[1] == "-c" && argv[len(argv)-1] == warm.Marker {
+		if p, ok := procfs.Stat(pid); ok && p.PPID == os.Getpid() && len(argv) == 3 && argv[0] == python && argv[2] == warm.ProcessTag {
+			if source, err := os.ReadFile(argv[1]); err != nil || !strings.Contains(string(source), "The warm executor's forkserver") {
+				tb.Errorf("the forkserver runs %s, which does not hold its source: %v", argv[1], err)
+			}
 			return pid
 		}
 	}
@@ -264,8 +276,8 @@ func TestForkserverReplacedWhenAirflowChanges(t *testing.T) {
 			t.Fatalf("parallelism before the edit: %q", got)
 		}
 		var templates []int
-		for _, class := range []string{"providers", "providers+api_client"} {
-			templates = append(templates, f.waitTemplate(t, class, 0).PID)
+		for _, preload := range []string{"providers", "providers+api_client"} {
+			templates = append(templates, f.waitTemplate(t, preload, 0).PID)
 		}
 		// An edit of airflow.cfg: the very next command sees it.
 		cfg := filepath.Join(f.home.Dir, "airflow.cfg")
