@@ -1,7 +1,9 @@
 package warm
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,20 +13,54 @@ import (
 	"syscall"
 )
 
-// The forkserver is started as `python FILE airflow-gateway-forkserver`, FILE holding forkserverSource, so
+// The forkserver is started as `python FILE airflow-gateway-forkserver`, FILE holding forkserverMain, so
 // that ps shows one short line that names it, and a traceback of its own shows its source lines. (Passing
-// the 20 KB source as a -c argument put all of it on the command line of the forkserver, of its templates
-// and of every command they fork; reading it from a pipe with a small -c bootstrap needs no file, but ps
-// then shows the bootstrap, and tracebacks no source lines.)
+// the source as a -c argument put all of it on the command line of the forkserver, of its templates and
+// of every command they fork; reading it from a pipe with a small -c bootstrap needs no file, but ps then
+// shows the bootstrap, and tracebacks no source lines.) Python puts FILE's folder first on the import path
+// while it starts, as it does a script's; the folder holds nothing but the forkserver's files.
 //
-// FILE is named by the source's hash, so that gateways of other versions keep their own, and is written in
-// a folder of the gateway's own user that only that user can write: Python reads the file when it starts,
-// and a file another user could write would run their code as the gateway. The folder is checked, never
-// trusted: a folder that is not the user's own, a symlink, or one that others can write is refused, and
-// the warm executor does not start (commands run as subprocesses and the log says why). Only that user
-// (and root) can then put a file in it, so the path is safe to hand to Python. Python puts the folder first
-// on the import path while it starts, as it does a script's; the folder holds nothing but these files,
-// whose names are not module names.
+// The files are written in a folder named by the hash of them all, so that gateways of other versions
+// keep their own, inside a folder of the gateway's own user that only that user can write: Python reads
+// them when it starts, and a file another user could write would run their code as the gateway. Both
+// folders are checked, never trusted: a folder that is not the user's own, a symlink, or one that others
+// can write is refused, and the warm executor does not start (commands run as subprocesses and the log
+// says why). Only that user (and root) can then put a file in them, so the path is safe to hand to Python.
+
+// forkserverSource holds the forkserver: forkserverMain, and any modules it imports.
+//
+//go:embed forkserver.py
+var forkserverSource embed.FS
+
+// forkserverMain is the file of forkserverSource that Python runs.
+const forkserverMain = "forkserver.py"
+
+// sourceNames returns the names of the files of forkserverSource, forkserverMain last: they are written
+// in that order, so that, should a write fail, forkserverMain is not there without the modules it imports.
+func sourceNames() []string {
+	entries, err := fs.ReadDir(forkserverSource, ".")
+	if err != nil {
+		panic(err) // an embedded folder is always there
+	}
+	var names []string
+	for _, entry := range entries {
+		if entry.Name() != forkserverMain {
+			names = append(names, entry.Name())
+		}
+	}
+	return append(names, forkserverMain)
+}
+
+// sourceHash returns the hash of the forkserver's files, names and contents, that names their folder.
+func sourceHash() string {
+	h := sha256.New()
+	for _, name := range sourceNames() {
+		data, _ := forkserverSource.ReadFile(name)
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
 
 // sourceFolder returns the folder the forkserver's source is written in: "forkserver" in dir, or with no
 // dir, a folder of the user's own in the system's temporary folder.
@@ -35,28 +71,40 @@ func sourceFolder(dir string) string {
 	return filepath.Join(dir, "forkserver")
 }
 
-// sourceFile returns the path of a file that holds the forkserver's source, in sourceFolder(dir): the one
-// a gateway of the same version wrote, or a new one.
+// sourceFile returns the path of forkserverMain, with the other files of the forkserver beside it, in the
+// folder of this version in sourceFolder(dir): the files a gateway of the same version wrote, or new ones.
 func sourceFile(dir string) (string, error) {
-	folder := sourceFolder(dir)
-	if err := os.Mkdir(folder, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("make the folder of the forkserver's source: %w", err)
+	folder := filepath.Join(sourceFolder(dir), sourceHash())
+	for _, f := range []string{filepath.Dir(folder), folder} {
+		if err := os.Mkdir(f, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("make the folder of the forkserver's source: %w", err)
+		}
+		if err := ownFolder(f); err != nil {
+			return "", err
+		}
 	}
-	if err := ownFolder(folder); err != nil {
-		return "", err
+	for _, name := range sourceNames() {
+		data, _ := forkserverSource.ReadFile(name)
+		if err := writeSource(folder, name, data); err != nil {
+			return "", fmt.Errorf("write the forkserver's source: %w", err)
+		}
 	}
-	sum := sha256.Sum256([]byte(forkserverSource))
-	path := filepath.Join(folder, "forkserver-"+hex.EncodeToString(sum[:8])+".py")
-	if data, err := os.ReadFile(path); err == nil && string(data) == forkserverSource {
-		return path, nil
+	return filepath.Join(folder, forkserverMain), nil
+}
+
+// writeSource makes the file name in folder hold data, unless it already does.
+func writeSource(folder, name string, data []byte) error {
+	path := filepath.Join(folder, name)
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
 	}
 	// Written whole under another name, then renamed: a forkserver that another gateway starts meanwhile
 	// reads the old file or the new one, never half of one.
-	tmp, err := os.CreateTemp(folder, ".forkserver-*")
+	tmp, err := os.CreateTemp(folder, "."+name+"-*")
 	if err != nil {
-		return "", fmt.Errorf("write the forkserver's source: %w", err)
+		return err
 	}
-	_, err = tmp.WriteString(forkserverSource)
+	_, err = tmp.Write(data)
 	if closeErr := tmp.Close(); err == nil {
 		err = closeErr
 	}
@@ -65,9 +113,8 @@ func sourceFile(dir string) (string, error) {
 	}
 	if err != nil {
 		_ = os.Remove(tmp.Name())
-		return "", fmt.Errorf("write the forkserver's source: %w", err)
 	}
-	return path, nil
+	return err
 }
 
 // ownFolder returns an error unless folder is a folder (not a symlink to one) of the effective user, which

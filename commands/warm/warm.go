@@ -6,7 +6,6 @@ package warm
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,9 +14,6 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
-
-//go:embed forkserver.py
-var forkserverSource string
 
 // ProcessTag is the last argument of the forkserver's command line, and so of its templates' and
 // children's, which keep it: ps and /proc show it for every process the warm executor forked.
