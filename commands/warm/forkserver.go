@@ -24,9 +24,9 @@ import (
 // /proc/PID/environ shows the environment a process was started with, and a forked child never starts:
 // it shows the forkserver's, whatever the child sets later. So the forkserver starts with
 // AIRFLOW_GATEWAY_COMMAND set to markRoom dashes, and each child writes its own marker over them, in its
-// own memory, before it runs Airflow (forkserver.py, mark_environment): the processes of a command that
-// fork without running another program (Airflow's task runners) carry the marker as those that do. A
-// longer marker is not written there.
+// own memory, before it runs Airflow (mark_environment, in _airflow_gateway_child.py): the processes of a
+// command that fork without running another program (Airflow's task runners) carry the marker as those
+// that do. A longer marker is not written there.
 const markRoom = 64
 
 // readyInfo is what the forkserver reports once it is warm.

@@ -17,8 +17,10 @@ import (
 // that ps shows one short line that names it, and a traceback of its own shows its source lines. (Passing
 // the source as a -c argument put all of it on the command line of the forkserver, of its templates and
 // of every command they fork; reading it from a pipe with a small -c bootstrap needs no file, but ps then
-// shows the bootstrap, and tracebacks no source lines.) Python puts FILE's folder first on the import path
-// while it starts, as it does a script's; the folder holds nothing but the forkserver's files.
+// shows the bootstrap, and tracebacks no source lines.) FILE imports the other files of forkserverSource
+// from its own folder, which Python puts first on the import path while it starts, as it does a script's;
+// their module names start with _airflow_gateway_, which no other code imports, and it has Python write no
+// bytecode for them, so that the folder holds only the files written here.
 //
 // The files are written in a folder named by the hash of them all, so that gateways of other versions
 // keep their own, inside a folder of the gateway's own user that only that user can write: Python reads
@@ -27,9 +29,9 @@ import (
 // can write is refused, and the warm executor does not start (commands run as subprocesses and the log
 // says why). Only that user (and root) can then put a file in them, so the path is safe to hand to Python.
 
-// forkserverSource holds the forkserver: forkserverMain, and any modules it imports.
+// forkserverSource holds the forkserver: forkserverMain, and the modules it imports.
 //
-//go:embed forkserver.py
+//go:embed forkserver.py _airflow_gateway_child.py _airflow_gateway_warmup.py
 var forkserverSource embed.FS
 
 // forkserverMain is the file of forkserverSource that Python runs.

@@ -12,7 +12,7 @@ import (
 func sourceWritten(tb testing.TB, folder string) {
 	tb.Helper()
 	names := sourceNames()
-	if len(names) < 1 || names[len(names)-1] != forkserverMain {
+	if len(names) < 2 || names[len(names)-1] != forkserverMain {
 		tb.Fatalf("the forkserver's files: %v", names)
 	}
 	for _, name := range names {

@@ -1,7 +1,8 @@
 // Package warm runs Airflow commands by forking a Python process that has imported Airflow once (the
-// forkserver, forkserver.py), instead of paying Airflow's imports on every command. Commands get the same
-// argv, environment, working directory, process group, limits and output caps as with package subprocess,
-// which also runs every command while no forkserver is warm: a request never waits for a warm-up.
+// forkserver: forkserver.py and the modules it imports), instead of paying Airflow's imports on every
+// command. Commands get the same argv, environment, working directory, process group, limits and output
+// caps as with package subprocess, which also runs every command while no forkserver is warm: a request
+// never waits for a warm-up.
 package warm
 
 import (
