@@ -17,45 +17,30 @@ work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-(cd "$top" && go build -o "$work/airflow-gateway" ./cmd/airflow-gateway && go build -o "$work/executors" ./bench/executors)
-envfile=$("$top/testbed/setup.sh" "${versions[@]}")
-token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-
-# start NAME EXECUTOR [TEMPLATES]: a gateway on the home; sets url and pid.
-start() {
-  cat > "$work/$1.cfg" <<CFG
-[gateway]
-listen = 127.0.0.1:0
-airflow_bin = $airflow
-airflow_home = $home
-executor = $2
-warm_templates = ${3:-True}
-
-[rest_api_plugin]
-rest_api_plugin_expected_http_token = $token
-CFG
-  "$work/airflow-gateway" serve --config "$work/$1.cfg" > "$work/$1.out" 2> "$work/$1.log" &
-  pid=$!
-  pids+=("$pid")
-  for _ in $(seq 240); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.5; done
-  url=$(grep -o 'http://[^ ]*' "$work/$1.out")
-}
+. "$top/bench/lib.sh"
+build_gateway
+(cd "$top" && go build -o "$work/executors" ./bench/executors)
+token=$(random_token)
 
 for v in "${versions[@]}"; do
-  airflow=$(grep "^AIRFLOW_GATEWAY_TEST_AIRFLOW_${v%%.*}=" "$envfile" | cut -d= -f2-)
-  home=$work/home-$v
-  "$top/testbed/home.sh" "$airflow" "$home" >/dev/null
+  use_airflow "$v"
+  new_home "$work/home-$v"
   AIRFLOW_HOME=$home "$airflow" variables set gw_bench 42 >/dev/null 2>&1
-  start warm-$v warm
-  warm_url=$url warm_pid=$pid
-  start plain-$v warm False
+  gateway_config "$work/warm-$v.cfg" gateway.executor=warm
+  serve_gateway "warm-$v" "$work/warm-$v.cfg"
+  pids+=("$gw")
+  warm_url=$url warm_pid=$gw
+  gateway_config "$work/plain-$v.cfg" gateway.executor=warm gateway.warm_templates=False
+  serve_gateway "plain-$v" "$work/plain-$v.cfg"
+  pids+=("$gw")
   plain_url=$url
-  start subprocess-$v subprocess
+  gateway_config "$work/subprocess-$v.cfg" gateway.executor=subprocess
+  serve_gateway "subprocess-$v" "$work/subprocess-$v.cfg"
+  pids+=("$gw")
   sub_url=$url
-  for u in "$warm_url" "$plain_url"; do
-    for _ in $(seq 240); do curl -sf "$u/health" | grep -q '"warm":true' && break; sleep 0.5; done
-  done
-  for _ in $(seq 240); do curl -sf "$warm_url/health" | grep -q '"templates"' && break; sleep 0.5; done
+  wait_warm "$warm_url"
+  wait_warm "$plain_url"
+  wait_health "$warm_url" '"templates"'
   runs="dags list-runs gw_conf"
   [ "${v%%.*}" = 2 ] && runs="dags list-runs -d gw_conf"
   echo

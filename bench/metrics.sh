@@ -12,33 +12,18 @@ gw=""
 trap '[ -n "$gw" ] && kill "$gw" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 wrk=$("$top/testbed/debian.sh" wrk wrk)
-envfile=$("$top/testbed/setup.sh" 3)
-airflow=$(grep "^AIRFLOW_GATEWAY_TEST_AIRFLOW_3=" "$envfile" | cut -d= -f2-)
-"$top/testbed/home.sh" "$airflow" "$work/airflow" >/dev/null
-(cd "$top" && go build -o "$work/airflow-gateway" ./cmd/airflow-gateway)
-token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+. "$top/bench/lib.sh"
+use_airflow 3
+new_home "$work/airflow"
+build_gateway
+token=$(random_token)
 
 # start ENABLED: a gateway with [metrics] enabled = ENABLED; sets url and gw.
 start() {
-  cat > "$work/gateway.cfg" <<CFG
-[gateway]
-listen = 127.0.0.1:0
-airflow_bin = $airflow
-airflow_home = $work/airflow
-executor = subprocess
-
-[metrics]
-enabled = $1
-
-[rest_api_plugin]
-rest_api_plugin_expected_http_token = $token
-CFG
-  "$work/airflow-gateway" serve --config "$work/gateway.cfg" > "$work/out" 2> "$work/log" &
-  gw=$!
-  for _ in $(seq 120); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.5; done
-  url=$(grep -o 'http://[^ ]*' "$work/out")
+  gateway_config "$work/gateway.cfg" gateway.executor=subprocess metrics.enabled="$1"
+  serve_gateway gateway "$work/gateway.cfg"
 }
-stop() { kill "$gw"; wait "$gw" 2>/dev/null || true; gw=""; : > "$work/out"; }
+stop() { kill "$gw"; wait "$gw" 2>/dev/null || true; gw=""; }
 
 # load: requests per second of GET /api/v1/commands, after a 3 s warm-up.
 load() {

@@ -26,9 +26,10 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 pgbin=$("$top/testbed/postgres.sh")
 haproxy=$("$top/testbed/debian.sh" haproxy haproxy)
-envfile=$("$top/testbed/setup.sh" 3)
-airflow=$(grep "^AIRFLOW_GATEWAY_TEST_AIRFLOW_3=" "$envfile" | cut -d= -f2-)
-(cd "$top" && go build -o "$work/airflow-gateway" ./cmd/airflow-gateway && go build -o "$work/load" ./bench/load)
+. "$top/bench/lib.sh"
+use_airflow 3
+build_gateway
+(cd "$top" && go build -o "$work/load" ./bench/load)
 
 mkdir "$work/pg"
 [ "$(id -u)" = 0 ] && chown nobody "$work/pg"
@@ -38,31 +39,20 @@ as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/server.log" -w \
   -o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
 for db in airflow jobs; do "$pgbin/createdb" -h 127.0.0.1 -p "$pgport" -U gateway "$db"; done
 conn=postgresql+psycopg2://gateway@127.0.0.1:$pgport/airflow
-"$top/testbed/home.sh" "$airflow" "$work/home-a" "$conn"
-"$top/testbed/home.sh" "$airflow" "$work/home-b" "$conn" "$work/home-a/dags"
+new_home "$work/home-a" "$conn"
+new_home "$work/home-b" "$conn" "$work/home-a/dags"
 AIRFLOW_HOME=$work/home-a "$airflow" variables set gw_bench 42 >/dev/null 2>&1
 
-token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-secret=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+token=$(random_token)
+secret=$(random_token)
 # start NAME PORT: a warm gateway replica on home-NAME; waits until it is warm.
 start() {
-  cat > "$work/$1.cfg" <<CFG
-[gateway]
-listen = 127.0.0.1:$2
-airflow_bin = $airflow
-airflow_home = $work/home-$1
-executor = warm
-secret_key = $secret
-
-[jobs]
-database_url = postgres://gateway@127.0.0.1:$pgport/jobs?sslmode=disable
-
-[rest_api_plugin]
-rest_api_plugin_expected_http_token = $token
-CFG
-  "$work/airflow-gateway" serve --config "$work/$1.cfg" > "$work/$1.out" 2> "$work/$1.log" &
-  pids+=($!)
-  for _ in $(seq 240); do curl -sf "http://127.0.0.1:$2/health" 2>/dev/null | grep -q '"warm":true' && break; sleep 0.5; done
+  home=$work/home-$1
+  gateway_config "$work/$1.cfg" gateway.listen="127.0.0.1:$2" gateway.executor=warm gateway.secret_key="$secret" \
+    jobs.database_url="postgres://gateway@127.0.0.1:$pgport/jobs?sslmode=disable"
+  serve_gateway "$1" "$work/$1.cfg"
+  pids+=("$gw")
+  wait_warm "$url"
 }
 porta=$(free_port) portb=$(free_port) lbport=$(free_port)
 start a "$porta"

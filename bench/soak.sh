@@ -13,32 +13,16 @@ minutes=${1:-30} major=${2:-3}
 work=$(mktemp -d) gw="" pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; kill "$gw" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-envfile=$("$top/testbed/setup.sh" "$([ "$major" = 2 ] && echo 2.10 || echo "$major")")
-airflow=$(grep "^AIRFLOW_GATEWAY_TEST_AIRFLOW_${major}=" "$envfile" | cut -d= -f2-)
-"$top/testbed/home.sh" "$airflow" "$work/airflow" >/dev/null
-token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-viewer=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-(cd "$top" && go build -o "$work/airflow-gateway" ./cmd/airflow-gateway)
+. "$top/bench/lib.sh"
+use_airflow "$major"
+new_home "$work/airflow"
+token=$(random_token)
+viewer=$(random_token)
+build_gateway
 printf '[viewer-bot]\nrole = Viewer\nsha256 = %s\n' "$(printf '%s' "$viewer" | "$work/airflow-gateway" hash-token)" > "$work/tokens.ini"
-cat > "$work/gateway.cfg" <<CFG
-[gateway]
-listen = 127.0.0.1:0
-airflow_bin = $airflow
-airflow_home = $work/airflow
-executor = warm
-secret_key = soak-run-secret-key-0123456789
-
-[auth]
-tokens_file = $work/tokens.ini
-
-[rest_api_plugin]
-rest_api_plugin_expected_http_token = $token
-CFG
-"$work/airflow-gateway" serve --config "$work/gateway.cfg" > "$work/out" 2> "$work/log" &
-gw=$!
-for _ in $(seq 120); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.5; done
-url=$(grep -o 'http://[^ ]*' "$work/out")
-for _ in $(seq 240); do curl -sf "$url/health" | grep -q '"warm":true' && break; sleep 0.5; done
+gateway_config "$work/gateway.cfg" gateway.executor=warm gateway.secret_key=soak-run-secret-key-0123456789 auth.tokens_file="$work/tokens.ini"
+serve_gateway gateway "$work/gateway.cfg"
+wait_warm "$url"
 echo "gateway on $url (Airflow $("$airflow" version 2>/dev/null | tail -1)), warm, $(nproc) cores, $minutes minutes"
 
 statuses=$work/statuses
@@ -116,6 +100,6 @@ echo "answers by kind and status:"
 sort "$statuses" | uniq -c | awk '{printf "  %-8s %s  %d\n", $2, $3, $1}'
 if awk '$2 ~ /^5/ && $2 != 503 {bad = 1} $2 == "000" {bad = 1} END {exit !bad}' "$statuses"; then
   echo "answers other than the designed 503s failed: see above" >&2
-  grep -E 'level=(ERROR|WARN)' "$work/log" | tail -20 >&2
+  grep -E 'level=(ERROR|WARN)' "$work/gateway.log" | tail -20 >&2
   exit 1
 fi

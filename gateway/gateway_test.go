@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -59,12 +60,6 @@ func (s *scriptedExecutor) Run(ctx context.Context, x commands.Exec) (*commands.
 	return &res, nil
 }
 
-// mustServer starts a gateway over the embedded Airflow 3 catalog and ex, with a token per role.
-func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options) *httptest.Server {
-	tb.Helper()
-	return mustServerWith(tb, ex, opts, testCredentials())
-}
-
 // testCredentials has the token of every role, and signs sessions.
 func testCredentials() *gateway.Credentials {
 	creds := gateway.NewCredentials("rest_api_plugin_http_token")
@@ -79,20 +74,42 @@ func testCredentials() *gateway.Credentials {
 // gateways maps each test server's URL to its gateway, for tests that change it before sending requests.
 var gateways sync.Map
 
-// mustServerWith starts a gateway over the embedded Airflow 3 catalog and ex, with creds.
-func mustServerWith(tb testing.TB, ex commands.Executor, opts commands.Options, creds *gateway.Credentials) *httptest.Server {
-	tb.Helper()
-	gw := newGateway(tb, ex, opts, creds)
-	srv := httptest.NewServer(conformant(tb, gw))
-	gateways.Store(srv.URL, gw)
-	tb.Cleanup(srv.Close)
-	return srv
+// serverSetup is how mustServer makes and serves a gateway; serverOptions change it.
+type serverSetup struct {
+	creds     *gateway.Credentials
+	log       *slog.Logger
+	limits    *gateway.Limits // serve as `airflow-gateway serve` does, with these limits
+	tlsConfig *tls.Config
 }
 
-// newGateway returns a gateway over the embedded Airflow 3 catalog and ex, with creds and a job store, all
-// closed when tb ends.
-func newGateway(tb testing.TB, ex commands.Executor, opts commands.Options, creds *gateway.Credentials) *gateway.Server {
+// serverOption changes how mustServer makes and serves a gateway.
+type serverOption func(*serverSetup)
+
+// withCredentials gives the gateway creds instead of a token per role.
+func withCredentials(creds *gateway.Credentials) serverOption {
+	return func(s *serverSetup) { s.creds = creds }
+}
+
+// withLog has the gateway and its jobs log to h instead of the default logger.
+func withLog(h slog.Handler) serverOption {
+	return func(s *serverSetup) { s.log = slog.New(h) }
+}
+
+// asServe serves the gateway as `airflow-gateway serve` does: its own http.Server with limits and its
+// connection cap, over TLS with tlsConfig when it is not nil.
+func asServe(limits gateway.Limits, tlsConfig *tls.Config) serverOption {
+	return func(s *serverSetup) { s.limits, s.tlsConfig = &limits, tlsConfig }
+}
+
+// mustServer serves a gateway over the embedded Airflow 3 catalog and ex, with a token per role, opts (or
+// two slots and short limits when zero) and a job store, all closed when tb ends. Every answer it gives
+// is checked against the OpenAPI document (conformant): one that the document does not allow fails tb.
+func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options, options ...serverOption) *httptest.Server {
 	tb.Helper()
+	setup := serverSetup{creds: testCredentials(), log: slog.Default()}
+	for _, o := range options {
+		o(&setup)
+	}
 	cat, err := commands.CatalogFor("3.3.2")
 	if err != nil {
 		tb.Fatal(err)
@@ -107,20 +124,38 @@ func newGateway(tb testing.TB, ex commands.Executor, opts commands.Options, cred
 		opts.MaxUploadBytes = 64 << 10
 	}
 	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
-	gw := gateway.New(svc, creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}, slog.Default())
+	gw := gateway.New(svc, setup.creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}, setup.log)
 	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "jobs.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	base, stop := context.WithCancel(context.Background())
-	js := jobs.New(store, svc, base, jobs.Options{Retention: time.Hour, Ended: gw.JobEnded})
+	js := jobs.New(store, svc, base, jobs.Options{Retention: time.Hour, Ended: gw.JobEnded, Log: setup.log})
 	gw.ServeJobs(js)
 	tb.Cleanup(func() {
 		stop()
 		_ = js.Wait(context.Background())
 		store.Close()
 	})
-	return gw
+
+	srv := httptest.NewUnstartedServer(conformant(tb, gw))
+	if setup.limits != nil {
+		gw.Limits = *setup.limits
+		hs := gw.HTTPServer(context.Background())
+		hs.Handler = conformant(tb, hs.Handler)
+		srv.Config = hs
+		srv.Listener = gw.LimitConnections(srv.Listener, setup.tlsConfig)
+	}
+	if setup.tlsConfig != nil {
+		srv.TLS = setup.tlsConfig.Clone()
+		srv.TLS.NextProtos = []string{"h2", "http/1.1"}
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	gateways.Store(srv.URL, gw)
+	tb.Cleanup(srv.Close)
+	return srv
 }
 
 func get(tb testing.TB, srv *httptest.Server, path string, header ...string) (*http.Response, map[string]any) {

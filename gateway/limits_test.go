@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -22,34 +21,6 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
-
-// mustTransport serves a gateway over ex as `airflow-gateway serve` does, with its own http.Server, limits
-// and connection cap, and returns its address (host:port).
-func mustTransport(tb testing.TB, ex commands.Executor, limits gateway.Limits) (string, *gateway.Server) {
-	tb.Helper()
-	return mustTransportTLS(tb, ex, limits, nil)
-}
-
-// mustTransportTLS is mustTransport serving TLS with tlsConfig, when it is not nil.
-func mustTransportTLS(tb testing.TB, ex commands.Executor, limits gateway.Limits, tlsConfig *tls.Config) (string, *gateway.Server) {
-	tb.Helper()
-	gw := newGateway(tb, ex, commands.Options{}, testCredentials())
-	gw.Limits = limits
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hs := gw.HTTPServer(context.Background())
-	hs.TLSConfig = tlsConfig
-	ln := gw.LimitConnections(tcp, tlsConfig)
-	if tlsConfig != nil {
-		go hs.ServeTLS(ln, "", "")
-	} else {
-		go hs.Serve(ln)
-	}
-	tb.Cleanup(func() { hs.Close() })
-	return tcp.Addr().String(), gw
-}
 
 var roomy = gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: 64}
 
@@ -78,7 +49,7 @@ func rawRequest(tb testing.TB, addr, head string, body []byte) (*http.Response, 
 }
 
 func TestRequestHeadersOver64KBAre431(t *testing.T) {
-	addr, _ := mustTransport(t, &scriptedExecutor{}, roomy)
+	addr := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(roomy, nil)).Listener.Addr().String()
 	for _, tt := range []struct {
 		size int
 		want int
@@ -121,7 +92,8 @@ func mwaaStderr(tb testing.TB, resp *http.Response) string {
 }
 
 func TestIdleConnectionsAreClosed(t *testing.T) {
-	addr, _ := mustTransport(t, &scriptedExecutor{}, gateway.Limits{IdleTimeout: 300 * time.Millisecond, BodyTimeout: time.Minute, MaxConnections: 64})
+	limits := gateway.Limits{IdleTimeout: 300 * time.Millisecond, BodyTimeout: time.Minute, MaxConnections: 64}
+	addr := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(limits, nil)).Listener.Addr().String()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +117,8 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 }
 
 func TestSlowBodiesAre408(t *testing.T) {
-	addr, _ := mustTransport(t, &scriptedExecutor{}, gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: 300 * time.Millisecond, MaxConnections: 64})
+	limits := gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: 300 * time.Millisecond, MaxConnections: 64}
+	addr := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(limits, nil)).Listener.Addr().String()
 	for _, tt := range []struct{ head, says string }{
 		{"POST /api/v1/command HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
 			"did not arrive within 300ms ([gateway] body_timeout)"},
@@ -164,7 +137,7 @@ func TestSlowBodiesAre408(t *testing.T) {
 }
 
 func TestOverSizeBodiesAreAnsweredToClientsThatWriteFirst(t *testing.T) {
-	addr, _ := mustTransport(t, &scriptedExecutor{}, roomy)
+	addr := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(roomy, nil)).Listener.Addr().String()
 	// A body of 5 MB on the command dialect (1 MB at most), written whole before the answer is read.
 	body := []byte(`{"command": "` + strings.Repeat("x", 5<<20) + `"}`)
 	head := fmt.Sprintf("POST /api/v1/command HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", token, len(body))
@@ -229,7 +202,7 @@ func viaURLLib(tb testing.TB, python, url string, header map[string]string, body
 }
 
 func TestOverSizeAnswerComesBeforeTheBody(t *testing.T) {
-	addr, _ := mustTransport(t, &scriptedExecutor{}, roomy)
+	addr := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(roomy, nil)).Listener.Addr().String()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +227,8 @@ func TestOverSizeAnswerComesBeforeTheBody(t *testing.T) {
 
 func TestConnectionsOverTheCapAre503(t *testing.T) {
 	const max = 8
-	addr, _ := mustTransport(t, &scriptedExecutor{}, gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: max})
+	limits := gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: max}
+	addr := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(limits, nil)).Listener.Addr().String()
 	// max keep-alive clients, each holding its connection open.
 	var held []*http.Client
 	for range max {
@@ -332,7 +306,8 @@ func TestConnectionsOverTheCapAre503(t *testing.T) {
 // the idle and body timeouts: neither is cut.
 func TestStreamsAndLongCommandsOutlastTheTimeouts(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "done\n"}, block: make(chan struct{})}
-	addr, _ := mustTransport(t, ex, gateway.Limits{IdleTimeout: 100 * time.Millisecond, BodyTimeout: 300 * time.Millisecond, MaxConnections: 64})
+	limits := gateway.Limits{IdleTimeout: 100 * time.Millisecond, BodyTimeout: 300 * time.Millisecond, MaxConnections: 64}
+	addr := mustServer(t, ex, commands.Options{}, asServe(limits, nil)).Listener.Addr().String()
 	url := "http://" + addr
 	post := func(path, body string) *http.Response {
 		req, _ := http.NewRequest(http.MethodPost, url+path, strings.NewReader(body))
@@ -383,8 +358,9 @@ func TestConnectionsOverTheCapAre503OverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, _ := mustTransportTLS(t, &scriptedExecutor{}, gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: 8},
-		&tls.Config{Certificates: []tls.Certificate{cert}})
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: 8},
+		&tls.Config{Certificates: []tls.Certificate{cert}}))
+	addr := srv.Listener.Addr().String()
 	client := func() *http.Client {
 		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true, MaxConnsPerHost: 1,
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}

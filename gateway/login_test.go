@@ -156,7 +156,7 @@ func TestViewerSessionCannotRunAbove(t *testing.T) {
 func TestSetTokensReplacesTheWholeSet(t *testing.T) {
 	creds := gateway.NewCredentials("rest_api_plugin_http_token")
 	creds.AddToken("old", sha256.Sum256([]byte("old-token-0123456789")), commands.RoleAdmin)
-	srv := mustServerWith(t, &scriptedExecutor{}, commands.Options{}, creds)
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(creds))
 	status := func(tok string) int {
 		resp, _ := get(t, srv, "/api/v1/commands", "Authorization", "Bearer "+tok)
 		return resp.StatusCode
@@ -186,12 +186,7 @@ func TestLoginTokensStayOutOfLogsAndReferers(t *testing.T) {
 			if format == "json" {
 				handler = slog.NewJSONHandler(&logged, nil)
 			}
-			was := slog.Default()
-			slog.SetDefault(slog.New(handler))
-			gw := newGateway(t, &scriptedExecutor{}, commands.Options{}, testCredentials())
-			slog.SetDefault(was)
-			srv := httptest.NewServer(gw)
-			defer srv.Close()
+			srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withLog(handler))
 			const wrong = "not-a-token-but-secret-looking"
 			for _, target := range []string{
 				"/login?token=" + token,

@@ -122,7 +122,7 @@ func TestMintingIsBounded(t *testing.T) {
 func TestMintingNeedsASecretKey(t *testing.T) {
 	creds := gateway.NewCredentials("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
-	srv := mustServerWith(t, &scriptedExecutor{}, commands.Options{}, creds)
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(creds))
 	status, doc := mint(t, srv, token, `{}`)
 	if status != http.StatusServiceUnavailable || !strings.Contains(doc["detail"].(string), "[gateway] secret_key") {
 		t.Errorf("mint without secret_key: %d %v", status, doc)
@@ -158,7 +158,7 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
 	creds.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	creds.SignSessions([]byte("test-session-key-0123456789"), false)
-	srv := mustServerWith(t, &scriptedExecutor{}, commands.Options{}, creds)
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(creds))
 	gw, _ := gateways.Load(srv.URL)
 	gw.(*gateway.Server).LimitFailedAuth(100) // every refusal below counts
 	const target = "/api/v1/command?command=version"
@@ -183,14 +183,14 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 	other := gateway.NewCredentials("rest_api_plugin_http_token")
 	other.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	other.SignSessions([]byte("another-secret-key-0123456789"), false)
-	if s := statusWith(t, mustServerWith(t, &scriptedExecutor{}, commands.Options{}, other), target, minted); s != http.StatusUnauthorized {
+	if s := statusWith(t, mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(other)), target, minted); s != http.StatusUnauthorized {
 		t.Errorf("with another secret_key: %d", s)
 	}
 	// The same secret_key and tokens, as on another replica: accepted.
 	replica := gateway.NewCredentials("rest_api_plugin_http_token")
 	replica.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	replica.SignSessions([]byte("test-session-key-0123456789"), false)
-	if s := statusWith(t, mustServerWith(t, &scriptedExecutor{}, commands.Options{}, replica), target, minted); s != http.StatusOK {
+	if s := statusWith(t, mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(replica)), target, minted); s != http.StatusOK {
 		t.Errorf("on a replica with the same secret_key: %d", s)
 	}
 

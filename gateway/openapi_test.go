@@ -166,7 +166,7 @@ func TestOpenAPIStaticFiles(t *testing.T) {
 // TestOpenAPIServed fetches the document from a server whose plugin token header is renamed.
 func TestOpenAPIServed(t *testing.T) {
 	creds := gateway.NewCredentials("x-airflow-token")
-	srv := mustServerWith(t, &scriptedExecutor{}, commands.Options{}, creds)
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(creds))
 	resp, err := http.Get(srv.URL + "/api/v1/openapi.json")
 	if err != nil {
 		t.Fatal(err)

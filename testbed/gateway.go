@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,26 +45,11 @@ func GatewayBinary(tb testing.TB) string {
 	return bin
 }
 
-// GatewayProcess starts the gateway (built from this module) as a process of its own on home, with the
-// plugin token token and extra lines in [gateway] (other sections may follow them; a `listen =` among
-// them replaces 127.0.0.1:0), logging to logs. It returns the process and its URL, and stops the process
-// when tb ends.
-func GatewayProcess(tb testing.TB, home *Home, token, extra string, logs io.Writer) (*exec.Cmd, string) {
+// GatewayProcess starts the gateway (built from this module) as a process of its own with cfg, logging
+// to logs. It returns the process and its URL, and stops the process when tb ends.
+func GatewayProcess(tb testing.TB, cfg Config, logs io.Writer) (*exec.Cmd, string) {
 	tb.Helper()
-	bin, err := gatewayBinary()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if !strings.Contains(extra, "listen =") {
-		extra = "listen = 127.0.0.1:0\n" + extra
-	}
-	cfg := fmt.Sprintf("[rest_api_plugin]\nrest_api_plugin_expected_http_token = %s\n\n[gateway]\nairflow_bin = %s\nairflow_home = %s\n%s",
-		token, home.Airflow, home.Dir, extra)
-	path := filepath.Join(tb.TempDir(), "gateway.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", "--config", path)
+	cmd := exec.Command(GatewayBinary(tb), "serve", "--config", cfg.File(tb))
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -105,94 +89,6 @@ func StopProcess(cmd *exec.Cmd) {
 	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
-	}
-}
-
-// LoginCookie logs in at url with token and returns the session cookie.
-func LoginCookie(tb testing.TB, url, token string) *http.Cookie {
-	tb.Helper()
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.Get(url + "/login?token=" + token)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	for _, c := range resp.Cookies() {
-		if c.Name == "session" {
-			return c
-		}
-	}
-	tb.Fatalf("login gave no session cookie (%d)", resp.StatusCode)
-	return nil
-}
-
-// JobDoc is a job as the job endpoints answer it.
-type JobDoc struct {
-	Status   int
-	ID       string `json:"id"`
-	State    string `json:"state"`
-	ExitCode *int   `json:"exit_code"`
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	Detail   string `json:"detail"`
-	Replica  string `json:"replica"`
-	ServedBy string `json:"-"` // the X-Served-By header a balancer in front sets: the replica that answered
-}
-
-// JobCall sends one request to a job endpoint with token. A 5xx that is not the gateway's JSON, as a
-// balancer answers while the replica it chose has just died, comes back with its status and text as
-// Detail, for the caller to try again.
-func JobCall(tb testing.TB, base, token, method, path string) *JobDoc {
-	tb.Helper()
-	req, _ := http.NewRequest(method, base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var d JobDoc
-	if err := json.Unmarshal(body, &d); err != nil {
-		if resp.StatusCode < 500 {
-			tb.Fatalf("%s %s: %d %v: %.200s", method, path, resp.StatusCode, err, body)
-		}
-		d.Detail = string(body)
-	}
-	d.Status = resp.StatusCode
-	d.ServedBy = resp.Header.Get("X-Served-By")
-	return &d
-}
-
-// StartJob starts line as a job with token, and fails tb unless it is running.
-func StartJob(tb testing.TB, base, token, line string) *JobDoc {
-	tb.Helper()
-	d := JobCall(tb, base, token, http.MethodPost, "/api/v1/jobs?command="+url.QueryEscape(line))
-	if d.Status != http.StatusAccepted || d.State != "running" {
-		tb.Fatalf("POST %s: %d %s %s", line, d.Status, d.State, d.Detail)
-	}
-	return d
-}
-
-// FollowJob reads a job's events, from lastID when not empty, until `end` or until each returns false.
-func FollowJob(tb testing.TB, base, token, id, lastID string, each func(Event) bool) {
-	tb.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/jobs/"+id+"/output", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		tb.Fatalf("output of %s: %d %s", id, resp.StatusCode, body)
-	}
-	if err := ReadEvents(resp.Body, func(ev Event) bool { return each(ev) && ev.Name != "end" }); err != nil {
-		tb.Fatal(err)
 	}
 }
 
@@ -279,17 +175,15 @@ uploaded()
 // tb with the gateway's logs after two minutes.
 func WaitWarm(tb testing.TB, url string, logs fmt.Stringer) {
 	tb.Helper()
+	c := &Client{URL: url}
 	for range 1200 {
-		resp, err := http.Get(url + "/health")
-		if err == nil {
+		if a, err := c.Send(http.MethodGet, "/health", nil); err == nil {
 			var h struct {
 				Executor struct {
 					Warm bool `json:"warm"`
 				} `json:"executor"`
 			}
-			_ = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if h.Executor.Warm {
+			if json.Unmarshal(a.Body, &h) == nil && h.Executor.Warm {
 				return
 			}
 		}

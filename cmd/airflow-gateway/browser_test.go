@@ -173,7 +173,7 @@ func (b *browser) dagRows(tb testing.TB) map[string]string {
 // `dags list-runs` takes the DAG as a positional).
 func TestAdminPageInChromium(t *testing.T) {
 	tokens := mustTokensFile(t, "Admin", "Viewer")
-	onAirflow(t, "3", "[gateway]\nsecret_key = browser-test-secret-key-0123456789\n[auth]\ntokens_file = "+tokens+"\n", func(t *testing.T, _ string, home *testbed.Home, g *gatewayClient) {
+	onAirflow(t, "3", testbed.Config{SecretKey: "browser-test-secret-key-0123456789", TokensFile: tokens}, func(t *testing.T, _ string, home *testbed.Home, g *gatewayClient) {
 		waitWarm(t, g)
 		admin := newBrowser(t)
 		t.Run("admin", func(t *testing.T) { adminSession(t, home, g, admin) })
@@ -187,7 +187,7 @@ func TestAdminPageInChromium(t *testing.T) {
 func adminSession(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser) {
 	login := time.Now()
 	b.do(t, 2*time.Minute,
-		chromedp.Navigate(g.url+"/login?token="+roleTokenOf("Admin")),
+		chromedp.Navigate(g.URL+"/login?token="+roleTokenOf("Admin")),
 		chromedp.WaitVisible(chromedp.CSS(`#dags-table tr[data-dag-id="gw_two_tasks"]`)),
 	)
 	t.Logf("the DAG table showed %s after the login link was opened", time.Since(login).Round(time.Millisecond))
@@ -284,7 +284,7 @@ func adminSession(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser
 	if cookies := eval[string](t, b, `document.cookie`); strings.Contains(cookies, "session=") {
 		t.Errorf("the page's script can read the session cookie: %q", cookies)
 	}
-	jar, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{g.url}})
+	jar, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{g.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func adminSession(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser
 	if i < 0 || !jar.Cookies[i].HTTPOnly || jar.Cookies[i].SameSite != network.CookieSameSiteLax {
 		t.Fatalf("the browser holds no HttpOnly, SameSite=Lax session cookie: %v", jar.Cookies)
 	}
-	out, err := exec.Command("curl", "-sS", "-X", "POST", g.url+"/api/v1/command?command=version", "-b", "session="+jar.Cookies[i].Value).Output()
+	out, err := exec.Command("curl", "-sS", "-X", "POST", g.URL+"/api/v1/command?command=version", "-b", "session="+jar.Cookies[i].Value).Output()
 	var answer commandAnswer
 	if err != nil || json.Unmarshal(out, &answer) != nil || strings.TrimSpace(answer.Stdout) != strings.TrimSpace(home.Run(t, "version")) {
 		t.Errorf("curl -X POST -b session=...: %v %s", err, out)
@@ -402,7 +402,7 @@ func jobsInPage(t *testing.T, home *testbed.Home, b *browser) {
 func viewerSession(t *testing.T, home *testbed.Home, g *gatewayClient) {
 	b := newBrowser(t)
 	b.do(t, 2*time.Minute,
-		chromedp.Navigate(g.url+"/login?token="+roleTokenOf("Viewer")),
+		chromedp.Navigate(g.URL+"/login?token="+roleTokenOf("Viewer")),
 		chromedp.WaitVisible(chromedp.CSS(`#dags-table tr[data-dag-id="gw_conf"]`)),
 	)
 	var want []string
@@ -443,7 +443,7 @@ func viewerSession(t *testing.T, home *testbed.Home, g *gatewayClient) {
 	}
 	// Logging out ends the session: the admin page sends the browser to the login form.
 	b.do(t, time.Minute, chromedp.Click(chromedp.CSS(`.who form button`)), chromedp.WaitVisible(chromedp.ID("token")))
-	b.do(t, time.Minute, chromedp.Navigate(g.url+"/admin/rest_api/"), chromedp.WaitVisible(chromedp.ID("token")))
+	b.do(t, time.Minute, chromedp.Navigate(g.URL+"/admin/rest_api/"), chromedp.WaitVisible(chromedp.ID("token")))
 	if loc := eval[string](t, b, `location.pathname`); loc != "/login" {
 		t.Errorf("after logging out, the admin page led to %s", loc)
 	}
@@ -460,10 +460,10 @@ func viewerSession(t *testing.T, home *testbed.Home, g *gatewayClient) {
 // browser: its page posts the token and the admin page follows, as that Viewer; then the page's "Login
 // link" button mints a 2-hour link for the session's role, which logs another browser in.
 func consoleLogin(t *testing.T, g *gatewayClient) {
-	minted := mintCLIToken(t, http.DefaultClient, g.url, roleTokenOf("Viewer"), "Viewer")
+	minted := g.As(roleTokenOf("Viewer")).Mint(t, "60s", "Viewer").Token
 	b := newBrowser(t)
 	b.do(t, time.Minute,
-		chromedp.Navigate(g.url+"/aws_mwaa/aws-console-sso?login=true#"+minted),
+		chromedp.Navigate(g.URL+"/aws_mwaa/aws-console-sso?login=true#"+minted),
 		chromedp.WaitVisible(chromedp.ID("login-link")),
 	)
 	if loc, who, role := eval[string](t, b, `location.pathname`), eval[string](t, b, `document.getElementById('who').textContent`),
@@ -472,7 +472,7 @@ func consoleLogin(t *testing.T, g *gatewayClient) {
 	}
 	b.do(t, time.Minute, chromedp.Click(chromedp.ID("login-link")), chromedp.WaitVisible(chromedp.ID("login-link-url")))
 	link := eval[string](t, b, `document.getElementById('login-link-url').value`)
-	if !strings.HasPrefix(link, g.url+"/login?token=agw1.") {
+	if !strings.HasPrefix(link, g.URL+"/login?token=agw1.") {
 		t.Fatalf("the login link shown: %q", link)
 	}
 	other := newBrowser(t)
@@ -492,7 +492,7 @@ func crossSite(t *testing.T, home *testbed.Home, g *gatewayClient, b *browser) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><title>another site</title>
 <a id="link" href="%[1]s/admin/rest_api/api?api=trigger_dag&amp;dag_id=gw_conf&amp;run_id=evil_link">a link</a>
-<form id="form" method="post" action="%[1]s/api/v1/command?command=dags%%20trigger%%20gw_conf%%20-r%%20evil_form"><button>send</button></form>`, g.url)
+<form id="form" method="post" action="%[1]s/api/v1/command?command=dags%%20trigger%%20gw_conf%%20-r%%20evil_form"><button>send</button></form>`, g.URL)
 	}))
 	defer evil.Close()
 	page := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)

@@ -87,14 +87,14 @@ func remoteCLIAgainstAirflow(t *testing.T, major string, home *testbed.Home, g *
 	{
 		v2 := major == "2"
 		t.Run("same as the local CLI", func(t *testing.T) {
-			sameAs(t, "version", viaClient(t, g.url, "version"), direct(t, home, "version"), true)
-			sameAs(t, "dags list -o json", viaClient(t, g.url, "dags", "list", "-o", "json"), direct(t, home, "dags", "list", "-o", "json"), true)
+			sameAs(t, "version", viaClient(t, g.URL, "version"), direct(t, home, "version"), true)
+			sameAs(t, "dags list -o json", viaClient(t, g.URL, "dags", "list", "-o", "json"), direct(t, home, "dags", "list", "-o", "json"), true)
 			// The conf arrives byte for byte: the words are sent as they are, quotes and spaces and all.
 			cliDate, localDate := []string{}, []string{}
 			if v2 {
 				cliDate, localDate = []string{"-e", "2024-06-01"}, []string{"-e", "2024-06-02"}
 			}
-			sameAs(t, "dags trigger", viaClient(t, g.url, append([]string{"dags", "trigger", "gw_conf", "-r", "cli_run", "-c", `{"a": "b c"}`}, cliDate...)...),
+			sameAs(t, "dags trigger", viaClient(t, g.URL, append([]string{"dags", "trigger", "gw_conf", "-r", "cli_run", "-c", `{"a": "b c"}`}, cliDate...)...),
 				direct(t, home, append([]string{"dags", "trigger", "gw_conf", "-r", "loc_run", "-c", `{"a": "b c"}`}, localDate...)...), true,
 				"cli_run", "RUN", "loc_run", "RUN", "2024-06-01", "DATE", "2024-06-02", "DATE")
 			if !v2 {
@@ -102,13 +102,13 @@ func remoteCLIAgainstAirflow(t *testing.T, major string, home *testbed.Home, g *
 					t.Errorf("the run triggered through the client has the conf %q", s)
 				}
 			}
-			sameAs(t, "variables set", viaClient(t, g.url, "variables", "set", "rc_k", "two words"), direct(t, home, "variables", "set", "rc_k", "two words"), true)
-			got := viaClient(t, g.url, "variables", "get", "rc_k")
+			sameAs(t, "variables set", viaClient(t, g.URL, "variables", "set", "rc_k", "two words"), direct(t, home, "variables", "set", "rc_k", "two words"), true)
+			got := viaClient(t, g.URL, "variables", "get", "rc_k")
 			sameAs(t, "variables get", got, direct(t, home, "variables", "get", "rc_k"), true)
 			if strings.TrimSpace(got.stdout) != "two words" {
 				t.Errorf("variables get: %q", got.stdout)
 			}
-			failing := viaClient(t, g.url, "tasks", "state", "gw_conf", "show_conf", "no_such_run")
+			failing := viaClient(t, g.URL, "tasks", "state", "gw_conf", "show_conf", "no_such_run")
 			sameAs(t, "a failing tasks state", failing, direct(t, home, "tasks", "state", "gw_conf", "show_conf", "no_such_run"), true)
 			if failing.code == 0 {
 				t.Errorf("a failing tasks state exits 0 through the client")
@@ -118,14 +118,14 @@ func remoteCLIAgainstAirflow(t *testing.T, major string, home *testbed.Home, g *
 		t.Run("long commands run as jobs", func(t *testing.T) {
 			// dags test runs as a job, whose output keeps Airflow's log lines: they are left out on both
 			// sides, as the executors' equivalence test does, and the rest must be equal.
-			ok := viaClient(t, g.url, "dags", "test", "gw_two_tasks", "2024-06-05")
+			ok := viaClient(t, g.URL, "dags", "test", "gw_two_tasks", "2024-06-05")
 			sameAs(t, "dags test gw_two_tasks", ok, direct(t, home, "dags", "test", "gw_two_tasks", "2024-06-06"), true,
 				"2024-06-05", "DATE", "2024-06-06", "DATE")
 			if ok.code != 0 || !strings.Contains(ok.stdout+ok.stderr, "extracted 3 rows") {
 				t.Errorf("dags test gw_two_tasks as a job: exit %d, %q", ok.code, tail(ok.stdout+ok.stderr))
 			}
 			// gw_fails' task fails: the exit code of dags test comes through.
-			failed := viaClient(t, g.url, "dags", "test", "gw_fails", "2024-06-03")
+			failed := viaClient(t, g.URL, "dags", "test", "gw_fails", "2024-06-03")
 			sameAs(t, "dags test gw_fails", failed, direct(t, home, "dags", "test", "gw_fails", "2024-06-04"), true,
 				"2024-06-03", "DATE", "2024-06-04", "DATE")
 			if failed.code == 0 || !strings.Contains(failed.stdout+failed.stderr, "this task fails on purpose") {
@@ -146,7 +146,7 @@ func remoteCLIAgainstAirflow(t *testing.T, major string, home *testbed.Home, g *
 				{map[string]string{"AIRFLOW_GATEWAY_TOKEN": ""}, []string{"version"}, client.ExitConfig, "no token"},
 				{map[string]string{"AIRFLOW_GATEWAY_URL": "http://127.0.0.1:1"}, []string{"version"}, client.ExitUnreachable, "cannot reach"},
 			} {
-				env := clientEnv(t, g.url)
+				env := clientEnv(t, g.URL)
 				for k, v := range tt.env {
 					env[k] = v
 				}
@@ -165,7 +165,7 @@ func remoteCLIAgainstAirflow(t *testing.T, major string, home *testbed.Home, g *
 // on PATH, and the same script with the local Airflow: the same runs come out.
 func TestAirflowByName(t *testing.T) {
 	home := testbed.MustHome(t, "3")
-	g := mustServe(t, home, "")
+	g := mustServe(t, testbed.Config{Home: home})
 	bin := filepath.Join(t.TempDir(), "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ airflow tasks state gw_conf show_conf no_such_run || echo "exit code $?"
 	runScript := func(path, run string) string {
 		cmd := exec.Command("bash", "-c", script)
 		cmd.Env = append(os.Environ(), "PATH="+path+":"+os.Getenv("PATH"), "RUN="+run, "AIRFLOW_HOME="+home.Dir,
-			"AIRFLOW_GATEWAY_URL="+g.url, "AIRFLOW_GATEWAY_TOKEN="+testToken, "XDG_CONFIG_HOME="+t.TempDir())
+			"AIRFLOW_GATEWAY_URL="+g.URL, "AIRFLOW_GATEWAY_TOKEN="+testToken, "XDG_CONFIG_HOME="+t.TempDir())
 		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("the script with %s: %v\n%s", path, err, out)
@@ -202,7 +202,7 @@ airflow tasks state gw_conf show_conf no_such_run || echo "exit code $?"
 	if err := os.WriteFile(broken, []byte("from airflow import DAG\nraise RuntimeError('broken on purpose')\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := clientEnv(t, g.url)
+	env := clientEnv(t, g.URL)
 	deploy := func(args ...string) (int, string, string) {
 		var stdout, stderr strings.Builder
 		code := runClient(context.Background(), append([]string{"airflow-gateway", "deploy"}, args...), func(k string) string { return env[k] }, &stdout, &stderr, make(chan os.Signal))
@@ -229,9 +229,9 @@ func TestJobOutputStreamsAndResumes(t *testing.T) {
 	t.Setenv("GW_SLOW_TICKS", "16") // 8 seconds of ticks, then the task ends
 	home := testbed.MustHome(t, "3")
 	testbed.PlantSlowDAG(t, home)
-	g := mustServe(t, home, "")
+	g := mustServe(t, testbed.Config{Home: home})
 	waitWarm(t, g)
-	addr := strings.TrimPrefix(g.url, "http://")
+	addr := strings.TrimPrefix(g.URL, "http://")
 	proxy := testbed.StartHAProxy(t, addr, addr)
 	env := clientEnv(t, proxy.URL)
 

@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,15 +13,20 @@ import (
 
 const testToken = "integration-token-0123456789"
 
-// gatewayClient talks to one gateway started by mustServe, and remembers which command paths it ran, every
+// gatewayClient talks to one gateway with the test token, and remembers which command paths it ran, every
 // answer it got and every line the gateway logged, so that a test can search them for planted secrets.
 type gatewayClient struct {
-	url    string
+	*testbed.Client
 	home   *testbed.Home
+	logs   *testbed.Buffer
 	mu     sync.Mutex
 	ran    map[string]bool // airflow_cmd of every command that ran
 	bodies []string        // every answer's body, but those of the reads that show a secret on purpose
-	logs   *testbed.Buffer
+}
+
+// newGatewayClient is a client of the gateway at url, on home, that logs to logs.
+func newGatewayClient(url string, home *testbed.Home, logs *testbed.Buffer) *gatewayClient {
+	return &gatewayClient{Client: &testbed.Client{URL: url, Token: testToken}, home: home, logs: logs, ran: map[string]bool{}}
 }
 
 // Secrets the integration tests plant: none may show in any answer or log line, but for the one read that
@@ -77,68 +77,10 @@ func (g *gatewayClient) assertNoSecrets(t *testing.T) {
 	t.Logf("searched %d answers and %d log lines for %d secrets", len(bodies), len(logs), 4)
 }
 
-// mustServe starts the whole gateway in-process, as `airflow-gateway serve` would, against home.
-func mustServe(tb testing.TB, home *testbed.Home, extra string) *gatewayClient {
-	tb.Helper()
-	cfg := fmt.Sprintf(`[gateway]
-listen = 127.0.0.1:0
-airflow_bin = %s
-airflow_home = %s
-command_timeout = 120s
-long_command_timeout = 300s
-
-[rest_api_plugin]
-rest_api_plugin_expected_http_token = %s
-%s`, home.Airflow, home.Dir, testToken, extra)
-	path := filepath.Join(tb.TempDir(), "gateway.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	errc := make(chan error, 1)
-	logs := &testbed.Buffer{}
-	go func() {
-		errc <- run(ctx, []string{"serve", "--config", path}, func(string) string { return "" }, strings.NewReader(""), pw, logs)
-		pw.Close()
-	}()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			tb.Errorf("serve: %v", err)
-		}
-	})
-	return &gatewayClient{url: testbed.ListeningURL(tb, pr), home: home, ran: map[string]bool{}, logs: logs}
-}
-
-// forEachAirflow runs body on each Airflow version, in parallel, each with a fresh home and a gateway on it
-// started with the extra configuration.
-func forEachAirflow(t *testing.T, extra string, body func(t *testing.T, major string, home *testbed.Home, g *gatewayClient)) {
-	t.Helper()
-	for _, major := range testbed.Versions {
-		onAirflow(t, major, extra, body)
-	}
-}
-
-// onAirflow runs body, in parallel with the test's other subtests, on one Airflow version with a fresh
-// home and a gateway on it started with the extra configuration.
-func onAirflow(t *testing.T, major, extra string, body func(t *testing.T, major string, home *testbed.Home, g *gatewayClient)) {
-	t.Helper()
-	t.Run("airflow-"+major, func(t *testing.T) {
-		t.Parallel()
-		home := testbed.MustHome(t, major)
-		g := mustServe(t, home, extra)
-		if !strings.Contains(extra, "executor = subprocess") {
-			waitWarm(t, g) // so that the suite runs on the warm executor, not on the subprocesses it starts with
-		}
-		body(t, major, home, g)
-	})
-}
-
 // waitWarm waits until the gateway's warm executor takes commands, as /health tells.
 func waitWarm(tb testing.TB, g *gatewayClient) {
 	tb.Helper()
-	testbed.WaitWarm(tb, g.url, g.logs)
+	testbed.WaitWarm(tb, g.URL, g.logs)
 }
 
 // commandAnswer is the command dialect's answer, success or problem.
@@ -155,20 +97,11 @@ type commandAnswer struct {
 // command runs one command line through GET /api/v1/command.
 func (g *gatewayClient) command(tb testing.TB, line string) *commandAnswer {
 	tb.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.url+"/api/v1/command?command="+url.QueryEscape(line), nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	g.record(line, body)
+	answer := g.Get(tb, "/api/v1/command?command="+url.QueryEscape(line))
+	g.record(line, answer.Body)
 	var a commandAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
-		tb.Fatalf("%s: %v", line, err)
-	}
-	a.Status = resp.StatusCode
+	answer.Decode(tb, &a)
+	a.Status = answer.Status
 	if a.AirflowCmd != "" {
 		g.mu.Lock()
 		g.ran[a.AirflowCmd] = true
@@ -219,7 +152,7 @@ func field(data any, key string) string {
 // TestCommandDialectAgainstAirflow runs every whitelisted command path of each Airflow version through HTTP
 // and checks what it did with the CLI.
 func TestCommandDialectAgainstAirflow(t *testing.T) {
-	forEachAirflow(t, "", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	forEachAirflow(t, testbed.Config{}, func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
 		v2 := major == "2"
 
 		// listRuns lists a DAG's runs as JSON: 2.10 names the DAG with -d, 3.x as a positional.
@@ -389,19 +322,10 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 // assertRanEveryPath compares the commands that ran with the whitelisted catalog the gateway lists.
 func (g *gatewayClient) assertRanEveryPath(t *testing.T) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.url+"/api/v1/commands", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var listing struct {
 		Commands []struct{ Path string } `json:"commands"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&listing); err != nil {
-		t.Fatal(err)
-	}
+	g.Get(t, "/api/v1/commands").Decode(t, &listing)
 	for _, c := range listing.Commands {
 		found := false
 		for cmd := range g.ran {

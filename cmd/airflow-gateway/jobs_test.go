@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -20,27 +19,17 @@ import (
 // jobDoc is a job as the job endpoints answer it.
 type jobDoc = testbed.JobDoc
 
-// jobCall sends one request to a job endpoint with the test token.
-func jobCall(tb testing.TB, base, method, path string) *jobDoc {
-	tb.Helper()
-	return testbed.JobCall(tb, base, testToken, method, path)
-}
-
-func mustStartJob(tb testing.TB, base, line string) *jobDoc {
-	tb.Helper()
-	return testbed.StartJob(tb, base, testToken, line)
-}
-
 // timedEvent is an event and when it came.
 type timedEvent struct {
 	testbed.Event
 	at time.Time
 }
 
-// followJob reads a job's events, from lastID when not empty, until `end` or until each returns false.
-func followJob(tb testing.TB, base, id, lastID string, each func(timedEvent) bool) {
+// followJob reads a job's events through c, from lastID when not empty, until `end` or until each returns
+// false; each event carries when it came.
+func followJob(tb testing.TB, c *testbed.Client, id, lastID string, each func(timedEvent) bool) {
 	tb.Helper()
-	testbed.FollowJob(tb, base, testToken, id, lastID, func(ev testbed.Event) bool { return each(timedEvent{ev, time.Now()}) })
+	c.Follow(tb, id, lastID, func(ev testbed.Event) bool { return each(timedEvent{ev, time.Now()}) })
 }
 
 // streams puts the events' text together per stream, and checks that each event's id is the byte offset
@@ -65,15 +54,15 @@ func streams(tb testing.TB, events []timedEvent, from int64) (stdout, stderr str
 // TestJobsAgainstAirflow runs long commands as jobs on each Airflow version: live output, the final state
 // against the command dialect's answer, resuming, and cancelling.
 func TestJobsAgainstAirflow(t *testing.T) {
-	forEachAirflow(t, "", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	forEachAirflow(t, testbed.Config{}, func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
 		testbed.PlantSlowDAG(t, home)
 		waitWarm(t, g)
 
 		// dags test as a job: its output comes while it runs, and it ends as the command dialect says.
 		started := time.Now()
-		job := mustStartJob(t, g.url, "dags test gw_two_tasks 2024-01-02")
+		job := g.StartJob(t, "dags test gw_two_tasks 2024-01-02")
 		var events []timedEvent
-		followJob(t, g.url, job.ID, "", func(ev timedEvent) bool { events = append(events, ev); return true })
+		followJob(t, g.Client, job.ID, "", func(ev timedEvent) bool { events = append(events, ev); return true })
 		if len(events) < 3 || events[len(events)-1].Name != "end" {
 			t.Fatalf("dags test gave %d events, the last %+v", len(events), events[len(events)-1].Event)
 		}
@@ -83,7 +72,7 @@ func TestJobsAgainstAirflow(t *testing.T) {
 		if first > end/2 {
 			t.Errorf("the first output came %s after the POST, past half of the job's %s: it was not sent as it came", first, end)
 		}
-		done := jobCall(t, g.url, http.MethodGet, "/api/v1/jobs/"+job.ID)
+		done := g.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID)
 		stdout, stderr := streams(t, events, 0)
 		if done.Stdout != stdout || done.Stderr != stderr {
 			t.Errorf("the stored output differs from the events:\nstored %q\nevents %q", tail(done.Stdout+done.Stderr), tail(stdout+stderr))
@@ -101,43 +90,43 @@ func TestJobsAgainstAirflow(t *testing.T) {
 		}
 
 		// A failing DAG: the job fails with the exit code the command dialect reports.
-		failing := mustStartJob(t, g.url, "dags test gw_fails 2024-01-04")
-		followJob(t, g.url, failing.ID, "", func(timedEvent) bool { return true })
-		failed := jobCall(t, g.url, http.MethodGet, "/api/v1/jobs/"+failing.ID)
+		failing := g.StartJob(t, "dags test gw_fails 2024-01-04")
+		followJob(t, g.Client, failing.ID, "", func(timedEvent) bool { return true })
+		failed := g.Job(t, http.MethodGet, "/api/v1/jobs/"+failing.ID)
 		directFail := g.command(t, "dags test gw_fails 2024-01-05")
 		if failed.ExitCode == nil || *failed.ExitCode != directFail.ExitCode || directFail.ExitCode == 0 || failed.State != "failed" {
 			t.Errorf("gw_fails as a job: %s exit %v; the command dialect: exit %d", failed.State, failed.ExitCode, directFail.ExitCode)
 		}
 
 		// Resume: a client that goes away after two events and comes back with the last id gets every byte once.
-		resumed := mustStartJob(t, g.url, "dags test gw_two_tasks 2024-01-06")
+		resumed := g.StartJob(t, "dags test gw_two_tasks 2024-01-06")
 		var part1, part2 []timedEvent
-		followJob(t, g.url, resumed.ID, "", func(ev timedEvent) bool { part1 = append(part1, ev); return len(part1) < 2 })
+		followJob(t, g.Client, resumed.ID, "", func(ev timedEvent) bool { part1 = append(part1, ev); return len(part1) < 2 })
 		if len(part1) != 2 || part1[1].Name == "end" {
 			t.Fatalf("first part: %+v", part1)
 		}
-		followJob(t, g.url, resumed.ID, part1[1].ID, func(ev timedEvent) bool { part2 = append(part2, ev); return true })
+		followJob(t, g.Client, resumed.ID, part1[1].ID, func(ev timedEvent) bool { part2 = append(part2, ev); return true })
 		stdout, stderr = streams(t, append(part1, part2...), 0)
-		whole := jobCall(t, g.url, http.MethodGet, "/api/v1/jobs/"+resumed.ID)
+		whole := g.Job(t, http.MethodGet, "/api/v1/jobs/"+resumed.ID)
 		if whole.Stdout != stdout || whole.Stderr != stderr || whole.State != "succeeded" {
 			t.Errorf("resumed at %s: the events differ from the stored output (%s)", part1[1].ID, whole.State)
 		}
 		t.Logf("resumed at byte %s: %d + %d events, %d bytes, equal to the stored output", part1[1].ID, len(part1), len(part2)-1, len(stdout)+len(stderr))
 
 		// Cancel: the task and its grandchild are gone, the job reads canceled.
-		slow := mustStartJob(t, g.url, "tasks test gw_slow tick 2024-01-01")
+		slow := g.StartJob(t, "tasks test gw_slow tick 2024-01-01")
 		var seen strings.Builder
-		followJob(t, g.url, slow.ID, "", func(ev timedEvent) bool {
+		followJob(t, g.Client, slow.ID, "", func(ev timedEvent) bool {
 			seen.WriteString(ev.Data)
 			return !strings.Contains(seen.String(), "\ntick 1\n")
 		})
 		pids := testbed.SlowPIDs(t, home)
-		canceled := jobCall(t, g.url, http.MethodDelete, "/api/v1/jobs/"+slow.ID)
+		canceled := g.Job(t, http.MethodDelete, "/api/v1/jobs/"+slow.ID)
 		if canceled.Status != http.StatusOK || canceled.State != "canceled" {
 			t.Errorf("DELETE: %d %s %s", canceled.Status, canceled.State, canceled.Detail)
 		}
 		testbed.AssertExited(t, pids)
-		if again := jobCall(t, g.url, http.MethodDelete, "/api/v1/jobs/"+slow.ID); again.Status != http.StatusOK || again.State != "canceled" {
+		if again := g.Job(t, http.MethodDelete, "/api/v1/jobs/"+slow.ID); again.Status != http.StatusOK || again.State != "canceled" {
 			t.Errorf("a second DELETE: %d %s", again.Status, again.State)
 		}
 
@@ -158,7 +147,7 @@ func queueOf50(t *testing.T, g *gatewayClient) {
 	for i := range results {
 		wg.Go(func() {
 			start := time.Now()
-			doc := jobCall(t, g.url, http.MethodPost, "/api/v1/jobs?command="+url.QueryEscape("tasks list gw_two_tasks"))
+			doc := g.Job(t, http.MethodPost, "/api/v1/jobs?command="+url.QueryEscape("tasks list gw_two_tasks"))
 			results[i] = outcome{doc, time.Since(start)}
 		})
 	}
@@ -168,8 +157,8 @@ func queueOf50(t *testing.T, g *gatewayClient) {
 		switch r.doc.Status {
 		case http.StatusAccepted:
 			accepted++
-			followJob(t, g.url, r.doc.ID, "", func(timedEvent) bool { return true })
-			if done := jobCall(t, g.url, http.MethodGet, "/api/v1/jobs/"+r.doc.ID); done.State != "succeeded" || !strings.Contains(done.Stdout, "extract") {
+			followJob(t, g.Client, r.doc.ID, "", func(timedEvent) bool { return true })
+			if done := g.Job(t, http.MethodGet, "/api/v1/jobs/"+r.doc.ID); done.State != "succeeded" || !strings.Contains(done.Stdout, "extract") {
 				t.Errorf("job %d of 50 ended %s: %s", i, done.State, tail(done.Stdout+done.Stderr))
 			}
 		case http.StatusServiceUnavailable:
@@ -184,12 +173,7 @@ func queueOf50(t *testing.T, g *gatewayClient) {
 	var list struct {
 		Jobs []jobDoc `json:"jobs"`
 	}
-	req, _ := http.NewRequest(http.MethodGet, g.url+"/api/v1/jobs?state=lost", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		_ = json.NewDecoder(resp.Body).Decode(&list)
-		resp.Body.Close()
-	}
+	g.Get(t, "/api/v1/jobs?state=lost").Decode(t, &list)
 	if len(list.Jobs) != 0 {
 		t.Errorf("%d jobs are lost", len(list.Jobs))
 	}
@@ -207,10 +191,10 @@ func readmeCurls(t *testing.T, g *gatewayClient) {
 		return string(out)
 	}
 	var started jobDoc
-	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.url+"/api/v1/jobs", "--data-urlencode", "command=dags test gw_two_tasks 2024-01-09")), &started); err != nil || started.State != "running" {
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.URL+"/api/v1/jobs", "--data-urlencode", "command=dags test gw_two_tasks 2024-01-09")), &started); err != nil || started.State != "running" {
 		t.Fatalf("curl POST: %v %+v", err, started)
 	}
-	stream := curl("-N", "-sS", "-H", auth, g.url+"/api/v1/jobs/"+started.ID+"/output")
+	stream := curl("-N", "-sS", "-H", auth, g.URL+"/api/v1/jobs/"+started.ID+"/output")
 	if !strings.Contains(stream, "event: stdout\nid: ") || !strings.Contains(stream, "event: end\n") || !strings.Contains(stream, `"state":"succeeded"`) {
 		t.Errorf("curl -N output: %s", tail(stream))
 	}
@@ -218,39 +202,26 @@ func readmeCurls(t *testing.T, g *gatewayClient) {
 	if firstID == nil {
 		t.Fatalf("no event id in %s", tail(stream))
 	}
-	rest := curl("-N", "-sS", "-H", auth, "-H", "Last-Event-ID: "+firstID[1], g.url+"/api/v1/jobs/"+started.ID+"/output")
+	rest := curl("-N", "-sS", "-H", auth, "-H", "Last-Event-ID: "+firstID[1], g.URL+"/api/v1/jobs/"+started.ID+"/output")
 	if !strings.Contains(rest, "event: end\n") || len(rest) >= len(stream) || strings.Contains(rest, "\nid: "+firstID[1]+"\n") {
 		t.Errorf("curl -N with Last-Event-ID %s: %s", firstID[1], tail(rest))
 	}
 	var got jobDoc
-	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.url+"/api/v1/jobs/"+started.ID)), &got); err != nil || got.State != "succeeded" || got.Stdout == "" {
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.URL+"/api/v1/jobs/"+started.ID)), &got); err != nil || got.State != "succeeded" || got.Stdout == "" {
 		t.Errorf("curl GET: %v %+v", err, got.State)
 	}
-	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, "-X", "DELETE", g.url+"/api/v1/jobs/"+started.ID)), &got); err != nil || got.State != "succeeded" {
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, "-X", "DELETE", g.URL+"/api/v1/jobs/"+started.ID)), &got); err != nil || got.State != "succeeded" {
 		t.Errorf("curl DELETE of an ended job: %v %+v", err, got.State)
 	}
 	var list struct {
 		Jobs []jobDoc `json:"jobs"`
 	}
-	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.url+"/api/v1/jobs?state=running&limit=20")), &list); err != nil || len(list.Jobs) != 0 {
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.URL+"/api/v1/jobs?state=running&limit=20")), &list); err != nil || len(list.Jobs) != 0 {
 		t.Errorf("curl list of running jobs: %v %+v", err, list)
 	}
-	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.url+"/api/v1/jobs?limit=20")), &list); err != nil || len(list.Jobs) != 5 || list.Jobs[0].ID != started.ID {
+	if err := json.Unmarshal([]byte(curl("-sS", "-H", auth, g.URL+"/api/v1/jobs?limit=20")), &list); err != nil || len(list.Jobs) != 5 || list.Jobs[0].ID != started.ID {
 		t.Errorf("curl list of recent jobs: %v %d jobs", err, len(list.Jobs))
 	}
-}
-
-// gatewayProcess starts the gateway on home as a process of its own and returns its URL.
-func gatewayProcess(tb testing.TB, home *testbed.Home, executor string, logs io.Writer) (*exec.Cmd, string) {
-	tb.Helper()
-	return gatewayProcessWith(tb, home, "executor = "+executor+"\n", logs)
-}
-
-// gatewayProcessWith starts the gateway on home as a process of its own, with the test token and extra
-// lines in [gateway] (other sections may follow them), and returns the process and its URL.
-func gatewayProcessWith(tb testing.TB, home *testbed.Home, extra string, logs io.Writer) (*exec.Cmd, string) {
-	tb.Helper()
-	return testbed.GatewayProcess(tb, home, testToken, extra, logs)
 }
 
 // TestJobsSurviveAGatewayKill kills the gateway (SIGKILL) while a job runs, and starts it again: the job
@@ -264,13 +235,15 @@ func TestJobsSurviveAGatewayKill(t *testing.T) {
 			home := testbed.MustHome(t, major)
 			testbed.PlantSlowDAG(t, home)
 			logs := &testbed.Buffer{}
-			first, url := gatewayProcess(t, home, executor, logs)
+			cfg := testbed.Config{Home: home, PluginToken: testToken, Executor: executor}
+			first, url := testbed.GatewayProcess(t, cfg, logs)
+			g := newGatewayClient(url, home, logs)
 			if executor == "warm" {
-				waitWarm(t, &gatewayClient{url: url, logs: logs})
+				waitWarm(t, g)
 			}
-			job := mustStartJob(t, url, "tasks test gw_slow tick 2024-01-01")
+			job := g.StartJob(t, "tasks test gw_slow tick 2024-01-01")
 			var seen strings.Builder
-			followJob(t, url, job.ID, "", func(ev timedEvent) bool {
+			followJob(t, g.Client, job.ID, "", func(ev timedEvent) bool {
 				seen.WriteString(ev.Data)
 				return !strings.Contains(seen.String(), "\ntick 2\n") // the task's own lines, not the log's mentions of it
 			})
@@ -280,8 +253,9 @@ func TestJobsSurviveAGatewayKill(t *testing.T) {
 			}
 			_ = first.Wait()
 
-			_, url = gatewayProcess(t, home, executor, logs)
-			lost := jobCall(t, url, http.MethodGet, "/api/v1/jobs/"+job.ID)
+			_, url = testbed.GatewayProcess(t, cfg, logs)
+			g = newGatewayClient(url, home, logs)
+			lost := g.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID)
 			if lost.State != "lost" || !strings.Contains(lost.Detail, "stopped") {
 				t.Errorf("after the restart the job reads %s (%s)", lost.State, lost.Detail)
 			}
@@ -299,7 +273,7 @@ func TestJobsSurviveAGatewayKill(t *testing.T) {
 			} else {
 				t.Logf("%s executor: the restart found %d processes of the lost job and killed them", executor, n)
 			}
-			if a := (&gatewayClient{url: url, ran: map[string]bool{}}).command(t, "version"); a.Status != http.StatusOK {
+			if a := g.command(t, "version"); a.Status != http.StatusOK {
 				t.Errorf("the restarted gateway does not serve: %d", a.Status)
 			}
 		})

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -95,26 +94,6 @@ func viaPython(tb testing.TB, home *testbed.Home, base, token, cacert, line stri
 	return run
 }
 
-// mintCLIToken mints a 60-second token, as `aws mwaa create-cli-token` hands one out.
-func mintCLIToken(tb testing.TB, client *http.Client, base, parent, role string) string {
-	tb.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/tokens", strings.NewReader(`{"ttl": "60s", "role": "`+role+`"}`))
-	req.Header.Set("Authorization", "Bearer "+parent)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc struct {
-		Token, Name string
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != http.StatusCreated {
-		tb.Fatalf("mint: %d %v", resp.StatusCode, err)
-	}
-	return doc.Token
-}
-
 // sameRun compares an MWAA client's run with the command dialect's answer to the same line, with the
 // values that change from run to run masked, and other names put in the place of each run's own.
 func sameRun(tb testing.TB, label string, got mwaaRun, want *commandAnswer, own ...string) {
@@ -137,15 +116,15 @@ func sameRun(tb testing.TB, label string, got mwaaRun, want *commandAnswer, own 
 // log a browser in as DMS's login token does), then the gateway's own remote CLI against the local CLI.
 func TestClientsAgainstAirflow(t *testing.T) {
 	tokens := mustTokensFile(t, "Viewer", "Op")
-	forEachAirflow(t, "[gateway]\nsecret_key = mwaa-test-secret-key-0123456789\n[auth]\ntokens_file = "+tokens+"\n", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	forEachAirflow(t, testbed.Config{SecretKey: "mwaa-test-secret-key-0123456789", TokensFile: tokens}, func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
 		t.Run("remote CLI", func(t *testing.T) { remoteCLIAgainstAirflow(t, major, home, g) })
-		cli := mintCLIToken(t, http.DefaultClient, g.url, testToken, "Admin")
+		cli := g.Mint(t, "60s", "Admin").Token // as `aws mwaa create-cli-token` hands one out
 
 		t.Run("same answers as the command dialect", func(t *testing.T) {
 			for _, line := range []string{"version", "dags list -o json", "variables get mwaa_missing"} {
 				want := g.command(t, line)
-				sameRun(t, "pipeline: "+line, viaPipeline(t, g.url, cli, "", line), want)
-				sameRun(t, "python: "+line, viaPython(t, home, g.url, cli, "", line), want)
+				sameRun(t, "pipeline: "+line, viaPipeline(t, g.URL, cli, "", line), want)
+				sameRun(t, "python: "+line, viaPython(t, home, g.URL, cli, "", line), want)
 			}
 			// A trigger with a JSON conf: the conf arrives byte for byte. Airflow 3 prints who triggered the
 			// run, so both send the same token; the run ids are as long as each other, so that the tables
@@ -156,7 +135,7 @@ func TestClientsAgainstAirflow(t *testing.T) {
 			if major == "2" {
 				mwaaDate, cmdlDate = " -e 2024-05-01", " -e 2024-05-02"
 			}
-			viaMWAA := viaPipeline(t, g.url, testToken, "", `dags trigger gw_conf -r mwaa_run -c '{"a": "b c"}'`+mwaaDate)
+			viaMWAA := viaPipeline(t, g.URL, testToken, "", `dags trigger gw_conf -r mwaa_run -c '{"a": "b c"}'`+mwaaDate)
 			sameRun(t, "pipeline: dags trigger", viaMWAA, g.command(t, `dags trigger gw_conf -r cmdl_run -c '{"a": "b c"}'`+cmdlDate),
 				"mwaa_run", "RUN", "cmdl_run", "RUN", "2024-05-01", "DATE", "2024-05-02", "DATE")
 			if major == "3" { // Airflow 2.10's dags state takes a date, not a run id
@@ -164,8 +143,8 @@ func TestClientsAgainstAirflow(t *testing.T) {
 					t.Errorf("the run triggered through MWAA has the conf %q", s)
 				}
 			}
-			sameRun(t, "python: variables set", viaPython(t, home, g.url, cli, "", "variables set mwaa_k 'two words'"), g.command(t, "variables set mwaa_k 'two words'"))
-			got := viaPipeline(t, g.url, cli, "", "variables get mwaa_k")
+			sameRun(t, "python: variables set", viaPython(t, home, g.URL, cli, "", "variables set mwaa_k 'two words'"), g.command(t, "variables set mwaa_k 'two words'"))
+			got := viaPipeline(t, g.URL, cli, "", "variables get mwaa_k")
 			sameRun(t, "pipeline: variables get", got, g.command(t, "variables get mwaa_k"))
 			if strings.TrimSpace(got.stdout) != "two words" {
 				t.Errorf("variables get through MWAA: %q", got.stdout)
@@ -173,45 +152,27 @@ func TestClientsAgainstAirflow(t *testing.T) {
 		})
 
 		t.Run("refusals through the pipeline", func(t *testing.T) {
-			viewer := mintCLIToken(t, http.DefaultClient, g.url, roleTokenOf("Viewer"), "Viewer")
+			viewer := g.As(roleTokenOf("Viewer")).Mint(t, "60s", "Viewer").Token
 			for _, tt := range []struct{ token, line, says string }{
 				{cli, "version; id", "the shell operator `;`"},
 				{"", "version", "a valid token is required"},
 				{viewer, "variables set k v", "needs role Op"},
 			} {
-				if got := viaPipeline(t, g.url, tt.token, "", tt.line); got.exitCode != -1 || got.stdout != "" || !strings.Contains(got.stderr, tt.says) {
+				if got := viaPipeline(t, g.URL, tt.token, "", tt.line); got.exitCode != -1 || got.stdout != "" || !strings.Contains(got.stderr, tt.says) {
 					t.Errorf("%q: the pipeline printed %q %q exit %d, want the reason %q", tt.line, got.stdout, got.stderr, got.exitCode, tt.says)
 				}
 			}
 		})
 
 		t.Run("a login token as DMS hands out", func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, g.url+"/api/v1/tokens", strings.NewReader(`{"ttl": "2h"}`))
-			req.Header.Set("Authorization", "Bearer "+roleTokenOf("Op"))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var minted struct {
-				LoginURL string `json:"login_url"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&minted)
-			resp.Body.Close()
+			minted := g.As(roleTokenOf("Op")).Mint(t, "2h", "")
 			u, err := url.Parse(minted.LoginURL)
 			if err != nil || u.Path != "/login" {
 				t.Fatalf("login_url %q", minted.LoginURL)
 			}
-			session := testbed.LoginCookie(t, g.url, u.Query().Get("token"))
-			req, _ = http.NewRequest(http.MethodPost, g.url+"/api/v1/command?command=dags%20pause%20gw_conf", nil)
-			req.AddCookie(session)
-			resp, err = http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("a command with the session of a minted token: %d", resp.StatusCode)
+			session := g.As(u.Query().Get("token")).Login(t)
+			if a := session.Do(t, http.MethodPost, "/api/v1/command?command=dags%20pause%20gw_conf", nil); a.Status != http.StatusOK {
+				t.Errorf("a command with the session of a minted token: %d", a.Status)
 			}
 			// Airflow's audit log names the minted token, as gateway-PARENT/minted.
 			if owners := home.SQL(t, "SELECT DISTINCT owner FROM log WHERE owner LIKE '%/minted' ORDER BY owner"); owners != "gateway-op-bot/minted\ngateway-rest_api_plugin/minted\n" {
@@ -220,7 +181,7 @@ func TestClientsAgainstAirflow(t *testing.T) {
 		})
 
 		t.Run("airflow-gateway token create", func(t *testing.T) {
-			env := map[string]string{"AIRFLOW_GATEWAY_URL": g.url, "AIRFLOW_GATEWAY_TOKEN": roleTokenOf("Op")}
+			env := map[string]string{"AIRFLOW_GATEWAY_URL": g.URL, "AIRFLOW_GATEWAY_TOKEN": roleTokenOf("Op")}
 			var out, errs strings.Builder
 			if err := run(t.Context(), []string{"token", "create", "--ttl", "60s", "--role", "Viewer"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errs); err != nil {
 				t.Fatalf("token create: %v\n%s", err, errs.String())
@@ -229,7 +190,7 @@ func TestClientsAgainstAirflow(t *testing.T) {
 			if err := json.Unmarshal([]byte(out.String()), &minted); err != nil || minted.Name != "op-bot/minted" || minted.Role != "Viewer" {
 				t.Fatalf("token create printed %q (%v)", out.String(), err)
 			}
-			if got := viaPipeline(t, g.url, minted.Token, "", "version"); got.exitCode != 0 {
+			if got := viaPipeline(t, g.URL, minted.Token, "", "version"); got.exitCode != 0 {
 				t.Errorf("the token from token create: %+v", got)
 			}
 			// Above the minting token's role: the gateway's reason, and a failure.
@@ -243,21 +204,12 @@ func TestClientsAgainstAirflow(t *testing.T) {
 			if major != "3" {
 				t.Skip("the expiry is the gateway's alone: one Airflow version shows it")
 			}
-			req, _ := http.NewRequest(http.MethodPost, g.url+"/api/v1/tokens", strings.NewReader(`{"ttl": "10s", "role": "Viewer"}`))
-			req.Header.Set("Authorization", "Bearer "+roleTokenOf("Viewer"))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var minted struct{ Token string }
-			_ = json.NewDecoder(resp.Body).Decode(&minted)
-			resp.Body.Close()
-			if got := viaPipeline(t, g.url, minted.Token, "", "version"); got.exitCode != 0 {
+			minted := g.As(roleTokenOf("Viewer")).Mint(t, "10s", "Viewer")
+			if got := viaPipeline(t, g.URL, minted.Token, "", "version"); got.exitCode != 0 {
 				t.Fatalf("the fresh token: %+v", got)
 			}
 			time.Sleep(10500 * time.Millisecond)
-			if got := viaPipeline(t, g.url, minted.Token, "", "version"); got.exitCode != -1 || !strings.Contains(got.stderr, "a valid token is required") {
+			if got := viaPipeline(t, g.URL, minted.Token, "", "version"); got.exitCode != -1 || !strings.Contains(got.stderr, "a valid token is required") {
 				t.Errorf("after 10 s the token still works: %+v", got)
 			}
 		})
@@ -269,9 +221,9 @@ func TestClientsAgainstAirflow(t *testing.T) {
 func TestMWAAOverHTTPS(t *testing.T) {
 	home := testbed.MustHome(t, "3")
 	cert, key := testbed.SelfSigned(t)
-	g := mustServe(t, home, fmt.Sprintf("[gateway]\ntls_cert = %s\ntls_key = %s\nsecret_key = mwaa-test-secret-key-0123456789\n", cert, key))
-	if !strings.HasPrefix(g.url, "https://") {
-		t.Fatalf("the gateway serves %s", g.url)
+	g := mustServe(t, testbed.Config{Home: home, TLSCert: cert, TLSKey: key, SecretKey: "mwaa-test-secret-key-0123456789"})
+	if !strings.HasPrefix(g.URL, "https://") {
+		t.Fatalf("the gateway serves %s", g.URL)
 	}
 	pemData, err := os.ReadFile(cert)
 	if err != nil {
@@ -280,15 +232,15 @@ func TestMWAAOverHTTPS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pemData)
 	trusting := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	cli := mintCLIToken(t, trusting, g.url, testToken, "Viewer")
+	cli := (&testbed.Client{URL: g.URL, Token: testToken, HTTP: trusting}).Mint(t, "60s", "Viewer").Token
 	want := strings.TrimSpace(home.Run(t, "version"))
 	// The remote CLI, trusting the certificate through AIRFLOW_GATEWAY_CACERT.
-	env := map[string]string{"AIRFLOW_GATEWAY_URL": g.url, "AIRFLOW_GATEWAY_TOKEN": cli, "AIRFLOW_GATEWAY_CACERT": cert, "XDG_CONFIG_HOME": t.TempDir()}
+	env := map[string]string{"AIRFLOW_GATEWAY_URL": g.URL, "AIRFLOW_GATEWAY_TOKEN": cli, "AIRFLOW_GATEWAY_CACERT": cert, "XDG_CONFIG_HOME": t.TempDir()}
 	var stdout, stderr strings.Builder
 	code := runClient(context.Background(), []string{"airflow-gateway", "run", "--", "version"}, func(k string) string { return env[k] }, &stdout, &stderr, make(chan os.Signal))
 	for name, got := range map[string]mwaaRun{
-		"pipeline":   viaPipeline(t, g.url, cli, cert, "version"),
-		"python":     viaPython(t, home, g.url, cli, cert, "version"),
+		"pipeline":   viaPipeline(t, g.URL, cli, cert, "version"),
+		"python":     viaPython(t, home, g.URL, cli, cert, "version"),
 		"remote CLI": {stdout: stdout.String(), stderr: stderr.String(), exitCode: code},
 	} {
 		if got.exitCode != 0 || strings.TrimSpace(got.stdout) != want {

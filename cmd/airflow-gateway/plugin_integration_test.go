@@ -55,41 +55,37 @@ func (g *gatewayClient) plugin(tb testing.TB, way, query string) *pluginAnswer {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	target := g.url + "/admin/rest_api/api?"
-	var req *http.Request
+	target := "/admin/rest_api/api?"
+	method, body, ctype := http.MethodGet, io.Reader(nil), ""
 	switch way {
 	case viaGET:
-		req, _ = http.NewRequest(http.MethodGet, target+query, nil)
+		target += query
 	case viaForm:
 		api := url.Values{"api": values["api"]}
 		values.Del("api")
-		req, _ = http.NewRequest(http.MethodPost, target+api.Encode(), strings.NewReader(values.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		target += api.Encode()
+		method, body, ctype = http.MethodPost, strings.NewReader(values.Encode()), "application/x-www-form-urlencoded"
 	case viaMultipart:
 		api := url.Values{"api": values["api"]}
 		values.Del("api")
-		var body bytes.Buffer
-		w := multipart.NewWriter(&body)
+		var form bytes.Buffer
+		w := multipart.NewWriter(&form)
 		for k, vs := range values {
 			_ = w.WriteField(k, vs[0])
 		}
 		w.Close()
-		req, _ = http.NewRequest(http.MethodPost, target+api.Encode(), &body)
-		req.Header.Set("Content-Type", w.FormDataContentType())
+		target += api.Encode()
+		method, body, ctype = http.MethodPost, &form, w.FormDataContentType()
 	}
-	req.Header.Set("rest_api_plugin_http_token", testToken)
+	var header []string
+	if ctype != "" {
+		header = []string{"Content-Type", ctype}
+	}
 	before := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	g.record(query, body)
-	a := &pluginAnswer{Status: resp.StatusCode}
-	if err := json.Unmarshal(body, &a.Env); err != nil {
-		tb.Fatalf("%s %s: %v", way, query, err)
-	}
+	answer := g.Plugin().Do(tb, method, target, body, header...)
+	g.record(query, answer.Body)
+	a := &pluginAnswer{Status: answer.Status}
+	answer.Decode(tb, &a.Env)
 	checkEnvelope(tb, way+" "+query, a, before, time.Now())
 	return a
 }
@@ -144,7 +140,7 @@ func (g *gatewayClient) pluginFails(tb testing.TB, way, query string, status int
 // TestPluginDialectAgainstAirflow calls every plugin API, each with GET, a form and a multipart form, on
 // each Airflow version, and checks what it did through the CLI.
 func TestPluginDialectAgainstAirflow(t *testing.T) {
-	forEachAirflow(t, "", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	forEachAirflow(t, testbed.Config{}, func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
 		v2 := major == "2"
 		airflowVersion := strings.TrimSpace(home.Run(t, "version"))
 
@@ -410,7 +406,7 @@ func (g *gatewayClient) curlDeploy(tb testing.TB, file string, extra ...string) 
 	tb.Helper()
 	args := []string{"-sS", "-X", "POST", "-H", "Content-Type: multipart/form-data", "-H", "rest_api_plugin_http_token: " + testToken,
 		"-F", "dag_file=@" + file}
-	args = append(append(args, extra...), g.url+"/admin/rest_api/api?api=deploy_dag")
+	args = append(append(args, extra...), g.URL+"/admin/rest_api/api?api=deploy_dag")
 	before := time.Now()
 	cmd := exec.Command("curl", append(args, "-w", "\n%{http_code}")...)
 	out, err := cmd.Output()
@@ -469,7 +465,7 @@ func sessionMembers(sid int) []int {
 // TestPluginDaemonsAgainstAirflow lets a gateway start the scheduler as a daemon: it runs detached with
 // the gateway's pid file, and a second start is refused while it runs.
 func TestPluginDaemonsAgainstAirflow(t *testing.T) {
-	forEachAirflow(t, "[gateway]\nallow_daemons = True\n", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	forEachAirflow(t, testbed.Config{AllowDaemons: true}, func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
 		pidFile := filepath.Join(home.Dir, "airflow-gateway", "daemons", "scheduler.pid")
 		// Whatever happens, the daemon and its children (its session's process group) go at the end.
 		t.Cleanup(func() {
@@ -510,7 +506,7 @@ func TestPluginDaemonsAgainstAirflow(t *testing.T) {
 // hash-token) and, in the plugin and command dialects, runs one command at each role's level and is refused one above it.
 func TestRolesAgainstAirflow(t *testing.T) {
 	tokensFile := mustTokensFile(t, "Viewer", "User", "Op")
-	forEachAirflow(t, "[auth]\ntokens_file = "+tokensFile+"\n", func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
+	forEachAirflow(t, testbed.Config{TokensFile: tokensFile}, func(t *testing.T, major string, home *testbed.Home, g *gatewayClient) {
 		tests := []struct {
 			role, command, above, api, apiAbove string
 		}{
@@ -578,14 +574,7 @@ func roleTokenOf(role string) string { return strings.ToLower(role) + "-integrat
 // as sends a GET with token and returns the status and body.
 func (g *gatewayClient) as(tb testing.TB, token, target string) (int, string) {
 	tb.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.url+target, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	g.record(target, body)
-	return resp.StatusCode, string(body)
+	a := g.As(token).Get(tb, target)
+	g.record(target, a.Body)
+	return a.Status, string(a.Body)
 }

@@ -22,27 +22,19 @@ func TestSIGHUPReloadsTokens(t *testing.T) {
 	home := testbed.MustHome(t, "3")
 	file := mustTokensFile(t, "Admin", "Viewer")
 	logs := &testbed.Buffer{}
-	proc, url := gatewayProcessWith(t, home, "executor = subprocess\nlog_format = json\nsecret_key = reload-test-secret-key-0123456789\n\n[auth]\ntokens_file = "+file+"\n", logs)
-	g := &gatewayClient{url: url, ran: map[string]bool{}, logs: logs}
+	proc, url := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: testToken, Executor: "subprocess", LogFormat: "json",
+		SecretKey: "reload-test-secret-key-0123456789", TokensFile: file}, logs)
+	g := newGatewayClient(url, home, logs)
 	admin, viewer, user := roleTokenOf("Admin"), roleTokenOf("Viewer"), roleTokenOf("User")
 
 	// The Viewer logs in; its session works.
-	session := testbed.LoginCookie(t, url, viewer)
-	withSession := func() int {
-		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/commands", nil)
-		req.AddCookie(session)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	session := g.As(viewer).Login(t)
+	withSession := func() int { return session.Get(t, "/api/v1/commands").Status }
 	if code := withSession(); code != http.StatusOK {
 		t.Fatalf("the Viewer's session before the reload: %d", code)
 	}
 	// A token minted from the Viewer's works until the reload that removes its parent.
-	minted := mintCLIToken(t, http.DefaultClient, url, viewer, "Viewer")
+	minted := g.As(viewer).Mint(t, "60s", "Viewer").Token
 	if code, _ := g.as(t, minted, "/api/v1/commands"); code != http.StatusOK {
 		t.Fatalf("the minted token before the reload: %d", code)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
@@ -27,13 +28,15 @@ func TestSchemathesis(t *testing.T) {
 	logs := &testbed.Buffer{}
 	// schemathesis sends some requests with made-up credentials, and logins with made-up tokens: with the
 	// default failed_auth_burst, this client would soon be answered 429 whatever it sent.
-	proc, url := gatewayProcessWith(t, home, "executor = warm\ncommand_timeout = 60s\n\n[auth]\nfailed_auth_burst = 1000000\n", logs)
-	waitWarm(t, &gatewayClient{url: url, logs: logs})
+	proc, url := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: testToken, Executor: "warm", CommandTimeout: time.Minute,
+		FailedAuthBurst: 1000000}, logs)
+	g := newGatewayClient(url, home, logs)
+	waitWarm(t, g)
 
 	// Every credential the document names is given a valid value.
 	config := filepath.Join(t.TempDir(), "schemathesis.toml")
 	auth := fmt.Sprintf("[auth.openapi.bearerToken]\nbearer = %q\n\n[auth.openapi.pluginToken]\napi_key = %q\n\n[auth.openapi.session]\napi_key = %q\n",
-		testToken, testToken, testbed.LoginCookie(t, url, testToken).Value)
+		testToken, testToken, g.Login(t).Cookie.Value)
 	if err := os.WriteFile(config, []byte(auth), 0o600); err != nil {
 		t.Fatal(err)
 	}

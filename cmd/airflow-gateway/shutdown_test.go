@@ -1,18 +1,17 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
 // TestHelperProcess is the fake airflow of the shutdown tests (a real one cannot be made to sleep on
@@ -75,25 +74,9 @@ func TestShutdownLetsCommandsFinishOrAnswersThem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := filepath.Join(t.TempDir(), "gateway.cfg")
-			os.WriteFile(cfg, []byte(fmt.Sprintf("[gateway]\nlisten = 127.0.0.1:0\nairflow_bin = %s\nairflow_home = %s\nshutdown_grace = %ds\n",
-				fakeAirflow(t, tt.sleep), t.TempDir(), tt.grace)), 0o600)
-			ctx, sigterm := context.WithCancel(context.Background())
-			defer sigterm()
-			pr, pw := io.Pipe()
-			done := make(chan error, 1)
-			go func() {
-				done <- run(ctx, []string{"serve", "--config", cfg}, func(string) string { return "" }, strings.NewReader(""), pw, io.Discard)
-				pw.Close()
-			}()
-			buf := make([]byte, 512)
-			n, _ := pr.Read(buf)
-			go io.Copy(io.Discard, pr)
-			m := regexp.MustCompile(`listening on (http://\S+)`).FindSubmatch(buf[:n])
-			if m == nil {
-				t.Fatalf("no listening line: %q", buf[:n])
-			}
-			url := string(m[1])
+			s := serveInProcess(t, testbed.Config{AirflowBin: fakeAirflow(t, tt.sleep), AirflowHome: t.TempDir(),
+				ShutdownGrace: time.Duration(tt.grace) * time.Second})
+			c := &testbed.Client{URL: s.URL} // the gateway has no token: it listens on loopback only
 
 			type answer struct {
 				status int
@@ -102,21 +85,20 @@ func TestShutdownLetsCommandsFinishOrAnswersThem(t *testing.T) {
 			}
 			answers := make(chan answer, 2)
 			go func() {
-				resp, err := http.Get(url + "/api/v1/command?command=dags%20list")
+				a, err := c.Send(http.MethodGet, "/api/v1/command?command=dags%20list", nil)
 				if err != nil {
 					answers <- answer{err: err}
 					return
 				}
-				defer resp.Body.Close()
 				var body map[string]any
-				err = json.NewDecoder(resp.Body).Decode(&body)
-				answers <- answer{status: resp.StatusCode, body: body, err: err}
+				err = json.Unmarshal(a.Body, &body)
+				answers <- answer{status: a.Status, body: body, err: err}
 			}()
 			time.Sleep(1500 * time.Millisecond) // the command has started
 			start := time.Now()
-			sigterm()
+			s.Stop() // as SIGTERM does
 			time.Sleep(300 * time.Millisecond)
-			if _, err := http.Get(url + "/health"); err == nil {
+			if _, err := c.Send(http.MethodGet, "/health", nil); err == nil {
 				t.Errorf("a new request was accepted during the shutdown")
 			}
 			a := <-answers
@@ -128,10 +110,7 @@ func TestShutdownLetsCommandsFinishOrAnswersThem(t *testing.T) {
 				t.Errorf("answer %d %v, want %d saying %q", a.status, a.body, tt.status, tt.says)
 			}
 			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("run: %v", err)
-				}
+			case <-s.Ended(): // what run returned is checked at the test's end
 			case <-time.After(time.Duration(tt.grace)*time.Second + 15*time.Second):
 				t.Fatal("run did not return")
 			}

@@ -35,19 +35,16 @@ const token = "faults-test-token-0123456789"
 // tickLine is gw_slow's line for one tick, as the task prints it.
 var tickLine = regexp.MustCompile(`(?m)\btick (\d+)$`)
 
-// call sends one request with the token and returns the status and the body.
-func call(tb testing.TB, method, target string) (int, string) {
+// call sends one request through c and returns the status and the body; a request that got no answer
+// fails tb and reads 0, so that the load loops go on.
+func call(tb testing.TB, c *testbed.Client, method, target string) (int, string) {
 	tb.Helper()
-	req, _ := http.NewRequest(method, target, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	a, err := c.Send(method, target, nil)
 	if err != nil {
 		tb.Errorf("%s %s: %v", method, target, err)
 		return 0, ""
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	return a.Status, string(a.Body)
 }
 
 // tally counts the statuses a load loop saw, keeping one body of each status.
@@ -104,36 +101,37 @@ func TestJobStoreGoesAway(t *testing.T) {
 	home := testbed.MustHome(t, "3")
 	testbed.PlantSlowDAG(t, home)
 	logs := &testbed.Buffer{}
-	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\n\n[jobs]\ndatabase_url = "+pg.NewDatabase(t)+"\n", logs)
+	_, base := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "warm", JobsDatabaseURL: pg.NewDatabase(t)}, logs)
 	testbed.WaitWarm(t, base, logs)
+	c := &testbed.Client{URL: base, Token: token}
 
-	before := testbed.StartJob(t, base, token, "version")
+	before := c.StartJob(t, "version")
 	for d := before; d.State == "running"; time.Sleep(100 * time.Millisecond) {
-		d = testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+before.ID+"?output=true")
+		d = c.Job(t, http.MethodGet, "/api/v1/jobs/"+before.ID+"?output=true")
 		before = d
 	}
-	across := testbed.StartJob(t, base, token, "tasks test gw_slow tick 2024-01-01")
-	testbed.FollowJob(t, base, token, across.ID, "", func(ev testbed.Event) bool { return !strings.Contains(ev.Data, "tick 2") })
+	across := c.StartJob(t, "tasks test gw_slow tick 2024-01-01")
+	c.Follow(t, across.ID, "", func(ev testbed.Event) bool { return !strings.Contains(ev.Data, "tick 2") })
 
 	stop := make(chan struct{})
 	var commands, jobReads tally
 	cmds := load(t, 4, stop, func() (int, string) {
-		return call(t, http.MethodGet, base+"/api/v1/command?command="+url.QueryEscape("variables get nope"))
+		return call(t, c, http.MethodGet, "/api/v1/command?command="+url.QueryEscape("variables get nope"))
 	}, &commands)
-	reads := load(t, 2, stop, func() (int, string) { return call(t, http.MethodGet, base+"/api/v1/jobs/"+across.ID) }, &jobReads)
+	reads := load(t, 2, stop, func() (int, string) { return call(t, c, http.MethodGet, "/api/v1/jobs/"+across.ID) }, &jobReads)
 
 	pg.Stop()
 	outage := time.Now()
 	var during tally
 	for time.Since(outage) < 20*time.Second {
-		during.add(call(t, http.MethodGet, base+"/api/v1/jobs"))
-		during.add(call(t, http.MethodPost, base+"/api/v1/jobs?command=version"))
+		during.add(call(t, c, http.MethodGet, "/api/v1/jobs"))
+		during.add(call(t, c, http.MethodPost, "/api/v1/jobs?command=version"))
 		time.Sleep(500 * time.Millisecond)
 	}
 	pg.Start(t)
 	back := time.Now()
 	for {
-		status, _ := call(t, http.MethodGet, base+"/api/v1/jobs")
+		status, _ := call(t, c, http.MethodGet, "/api/v1/jobs")
 		if status == http.StatusOK {
 			break
 		}
@@ -161,12 +159,12 @@ func TestJobStoreGoesAway(t *testing.T) {
 	}
 	t.Logf("while the store was away: job endpoints %v; across the outage: commands %v, reads of the running job %v", &during, &commands, &jobReads)
 
-	if after := testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+before.ID+"?output=true"); after.State != "succeeded" ||
+	if after := c.Job(t, http.MethodGet, "/api/v1/jobs/"+before.ID+"?output=true"); after.State != "succeeded" ||
 		after.Stdout != before.Stdout || after.ExitCode == nil || *after.ExitCode != 0 {
 		t.Errorf("the job that ended before the outage: %+v, was %+v", after, before)
 	}
 	var got []string
-	testbed.FollowJob(t, base, token, across.ID, "", func(ev testbed.Event) bool {
+	c.Follow(t, across.ID, "", func(ev testbed.Event) bool {
 		if ev.Name == "stdout" || ev.Name == "stderr" {
 			for _, m := range tickLine.FindAllStringSubmatch(ev.Data, -1) {
 				got = append(got, m[1])
@@ -174,7 +172,7 @@ func TestJobStoreGoesAway(t *testing.T) {
 		}
 		return true
 	})
-	final := testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+across.ID)
+	final := c.Job(t, http.MethodGet, "/api/v1/jobs/"+across.ID)
 	if final.State != "succeeded" || len(got) != ticks {
 		t.Errorf("the job across the outage: %s %q, %d ticks: %v", final.State, final.Detail, len(got), got)
 	}
@@ -184,7 +182,7 @@ func TestJobStoreGoesAway(t *testing.T) {
 			break
 		}
 	}
-	if d := testbed.StartJob(t, base, token, "version"); d.Status != http.StatusAccepted {
+	if d := c.StartJob(t, "version"); d.Status != http.StatusAccepted {
 		t.Errorf("a new job after the outage: %+v", d)
 	}
 }
@@ -242,7 +240,7 @@ func fill(tb testing.TB, dir string) (free func()) {
 }
 
 // deploy uploads content as name through deploy_dag with force, and returns the status and the output.
-func deploy(tb testing.TB, base, name, content string) (int, string) {
+func deploy(tb testing.TB, c *testbed.Client, name, content string) (int, string) {
 	tb.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
@@ -250,20 +248,12 @@ func deploy(tb testing.TB, base, name, content string) (int, string) {
 	part, _ := w.CreateFormFile("dag_file", name)
 	io.WriteString(part, content)
 	w.Close()
-	req, _ := http.NewRequest(http.MethodPost, base+"/admin/rest_api/api?api=deploy_dag", &body)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("rest_api_plugin_http_token", token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
+	a := c.Plugin().Do(tb, http.MethodPost, "/admin/rest_api/api?api=deploy_dag", &body, "Content-Type", w.FormDataContentType())
 	var env struct {
 		Output string `json:"output"`
 	}
-	raw, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(raw, &env)
-	return resp.StatusCode, env.Output
+	_ = json.Unmarshal(a.Body, &env)
+	return a.Status, env.Output
 }
 
 // leftovers lists the files of dir that are not in want.
@@ -297,8 +287,9 @@ func TestFullDisks(t *testing.T) {
 	smallDisk(t, home.Dags, 2<<20)
 	smallDisk(t, state, 1<<20)
 	logs := &testbed.Buffer{}
-	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\nstate_dir = "+state+"\n", logs)
+	_, base := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "warm", StateDir: state}, logs)
 	testbed.WaitWarm(t, base, logs)
+	c := &testbed.Client{URL: base, Token: token}
 	dagFiles := func() []string {
 		entries, _ := os.ReadDir(home.Dags)
 		var names []string
@@ -309,14 +300,14 @@ func TestFullDisks(t *testing.T) {
 	}
 	const name = "gw_full.py"
 	old := testbed.UploadedDAG("gw_full", "the first upload")
-	if status, out := deploy(t, base, name, old); status != http.StatusOK {
+	if status, out := deploy(t, c, name, old); status != http.StatusOK {
 		t.Fatalf("the first upload: %d %s", status, out)
 	}
 	files := append(dagFiles(), ".filler")
 	replacement := testbed.UploadedDAG("gw_full", "the second upload "+strings.Repeat("x", 256<<10))
 	check := func(what string, wantStatus int, says string) {
 		t.Helper()
-		status, out := deploy(t, base, name, replacement)
+		status, out := deploy(t, c, name, replacement)
 		if status != wantStatus || !strings.Contains(out, says) {
 			t.Errorf("deploy_dag with %s: %d %q", what, status, out)
 		}
@@ -335,7 +326,7 @@ func TestFullDisks(t *testing.T) {
 		free := fill(t, home.Dags)
 		defer free()
 		check("the DAGs folder full", http.StatusInsufficientStorage, "the disk under the DAGs folder is full")
-		if status, body := call(t, http.MethodGet, base+"/api/v1/command?command=version"); status != http.StatusOK {
+		if status, body := call(t, c, http.MethodGet, "/api/v1/command?command=version"); status != http.StatusOK {
 			t.Errorf("a command with the DAGs folder full: %d %s", status, body)
 		}
 	})
@@ -344,17 +335,17 @@ func TestFullDisks(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(state, "dag-backups"), 0o750); err != nil {
 			t.Fatal(err)
 		}
-		job := testbed.StartJob(t, base, token, "tasks test gw_slow tick 2024-01-01")
-		testbed.FollowJob(t, base, token, job.ID, "", func(ev testbed.Event) bool { return !strings.Contains(ev.Data, "tick 1") })
+		job := c.StartJob(t, "tasks test gw_slow tick 2024-01-01")
+		c.Follow(t, job.ID, "", func(ev testbed.Event) bool { return !strings.Contains(ev.Data, "tick 1") })
 		free := fill(t, state)
 		check("state_dir full", http.StatusInsufficientStorage, "the disk under the state folder is full")
-		if status, body := call(t, http.MethodGet, base+"/api/v1/command?command=version"); status != http.StatusOK {
+		if status, body := call(t, c, http.MethodGet, "/api/v1/command?command=version"); status != http.StatusOK {
 			t.Errorf("a command with state_dir full: %d %s", status, body)
 		}
 		// The job ends while its output cannot be stored: the gateway answers with what it holds.
 		var held *testbed.JobDoc
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-			if held = testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+job.ID+"?output=true"); held.State != "running" {
+			if held = c.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID+"?output=true"); held.State != "running" {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -377,7 +368,7 @@ func TestFullDisks(t *testing.T) {
 				t.Fatalf("the job's end was not stored once there was room: %q\n%s", stored, logs)
 			}
 		}
-		if got := testbed.JobCall(t, base, token, http.MethodGet, "/api/v1/jobs/"+job.ID+"?output=true"); got.Stdout != held.Stdout || got.Stderr != held.Stderr {
+		if got := c.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID+"?output=true"); got.Stdout != held.Stdout || got.Stderr != held.Stderr {
 			t.Errorf("the stored output differs from what the gateway held:\n%+v\n%+v", got, held)
 		}
 	})
@@ -404,8 +395,10 @@ func storedState(tb testing.TB, path, id string) string {
 func TestForkserverKilledUnderLoad(t *testing.T) {
 	home := testbed.MustHome(t, "3")
 	logs := &testbed.Buffer{}
-	_, base := testbed.GatewayProcess(t, home, token, "executor = warm\nmax_concurrent_commands = 4\nqueue_timeout = 30s\n", logs)
+	_, base := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "warm", MaxConcurrentCommands: 4,
+		QueueTimeout: 30 * time.Second}, logs)
 	testbed.WaitWarm(t, base, logs)
+	c := &testbed.Client{URL: base, Token: token}
 	// The forkserver's templates are its children and have its command line: a forkserver is a process
 	// with it whose parent has not.
 	marked := func(pid int) bool {
@@ -431,7 +424,7 @@ func TestForkserverKilledUnderLoad(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			for i := range 3 {
-				status, body := call(t, http.MethodGet, base+"/api/v1/command?command="+url.QueryEscape("variables get nope"))
+				status, body := call(t, c, http.MethodGet, "/api/v1/command?command="+url.QueryEscape("variables get nope"))
 				answers.add(status, body)
 				if i == 0 {
 					started <- struct{}{}

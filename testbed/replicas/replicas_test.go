@@ -5,7 +5,6 @@ package replicas_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -42,8 +41,8 @@ type replica struct {
 func (r *replica) start(databaseURL string) string {
 	r.t.Helper()
 	var url string
-	r.cmd, url = testbed.GatewayProcess(r.t, r.home, token, "listen = "+r.addr+"\nexecutor = warm\nsecret_key = replicas-share-this-key-0123456789\n\n[jobs]\ndatabase_url = "+
-		databaseURL+"\nlease = "+replicaLease.String()+"\n", r.logs)
+	r.cmd, url = testbed.GatewayProcess(r.t, testbed.Config{Home: r.home, PluginToken: token, Listen: r.addr, Executor: "warm",
+		SecretKey: "replicas-share-this-key-0123456789", JobsDatabaseURL: databaseURL, JobsLease: replicaLease}, r.logs)
 	return url
 }
 
@@ -78,26 +77,16 @@ func TestReplicas(t *testing.T) {
 // databaseAway stops the PostgreSQL server that holds Airflow's metadata DB (and the jobs): /health turns
 // 503 within its TTL, a command answers Airflow's own failure, and both recover when the server is back.
 func databaseAway(t *testing.T, pg *testbed.Postgres, url string) {
+	c := &testbed.Client{URL: url, Token: token}
 	health := func() (int, string) {
-		resp, err := http.Get(url + "/health")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		a := c.Get(t, "/health")
+		return a.Status, string(a.Body)
 	}
 	command := func(line string) map[string]any {
-		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/command?command="+neturl.QueryEscape(line), nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		a := c.Get(t, "/api/v1/command?command="+neturl.QueryEscape(line))
 		var answer map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&answer)
-		answer["status"] = resp.StatusCode
+		a.Decode(t, &answer)
+		answer["status"] = a.Status
 		return answer
 	}
 	// within waits until ok, at most limit, and returns how long it took.
@@ -158,20 +147,14 @@ func clientFlows(t *testing.T, url string, home *testbed.Home) {
 	}
 
 	// The managed-service flow: a login link, then commands with the session cookie.
-	session := testbed.LoginCookie(t, url, token)
+	session := (&testbed.Client{URL: url, Token: token}).Login(t)
 	var order []string
 	for i := range 8 {
-		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/command?command=dags%20list%20-o%20json", nil)
-		req.AddCookie(session)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		a := session.Get(t, "/api/v1/command?command=dags%20list%20-o%20json")
+		if a.Status != http.StatusOK {
+			t.Errorf("command %d with the session: %d", i, a.Status)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("command %d with the session: %d", i, resp.StatusCode)
-		}
-		order = append(order, resp.Header.Get("X-Served-By"))
+		order = append(order, a.Header.Get("X-Served-By"))
 	}
 	t.Logf("8 commands with one session were answered by %v", order)
 	if !strings.Contains(strings.Join(order, ""), "a") || !strings.Contains(strings.Join(order, ""), "b") {
@@ -225,35 +208,33 @@ func deployRace(t *testing.T, url string, homes ...*testbed.Home) {
 // jobAcrossReplicas checks a session and a job across the replicas: a session made through A works on B,
 // and a job started through A is read, followed and cancelled through A, and another through B.
 func jobAcrossReplicas(t *testing.T, home *testbed.Home, urlA, urlB string) {
-	session := testbed.LoginCookie(t, urlA, token)
-	req, _ := http.NewRequest(http.MethodGet, urlB+"/api/v1/commands", nil)
-	req.AddCookie(session)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-		t.Errorf("A's session on B: %v %v", resp, err)
-	} else {
-		resp.Body.Close()
+	a, b := &testbed.Client{URL: urlA, Token: token}, &testbed.Client{URL: urlB, Token: token}
+	onB := a.Login(t)
+	onB.URL = urlB
+	if answer, err := onB.Send(http.MethodGet, "/api/v1/commands", nil); err != nil || answer.Status != http.StatusOK {
+		t.Errorf("A's session on B: %v %v", answer, err)
 	}
 
 	// The same job cancelled through A itself, then through B: the difference is what leaving the cancel
 	// in the database for A to find costs (Airflow 3's `tasks test` takes the 5 s grace either way).
 	took := map[string]time.Duration{}
-	for _, through := range []string{urlA, urlB} {
+	for _, through := range []*testbed.Client{a, b} {
 		os.Remove(filepath.Join(home.Dir, "gw_slow.pids"))
-		job := testbed.StartJob(t, urlA, token, "tasks test gw_slow tick 2024-01-01")
-		if got := testbed.JobCall(t, through, token, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "running" || got.Replica != job.Replica {
-			t.Errorf("%s reads A's job as %s on replica %q (A says %q)", through, got.State, got.Replica, job.Replica)
+		job := a.StartJob(t, "tasks test gw_slow tick 2024-01-01")
+		if got := through.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "running" || got.Replica != job.Replica {
+			t.Errorf("%s reads A's job as %s on replica %q (A says %q)", through.URL, got.State, got.Replica, job.Replica)
 		}
 		var seen strings.Builder
-		testbed.FollowJob(t, through, token, job.ID, "", func(ev testbed.Event) bool {
+		through.Follow(t, job.ID, "", func(ev testbed.Event) bool {
 			seen.WriteString(ev.Data)
 			return !strings.Contains(seen.String(), "\ntick 2\n")
 		})
 		pids := testbed.SlowPIDs(t, home)
 		asked := time.Now()
-		canceled := testbed.JobCall(t, through, token, http.MethodDelete, "/api/v1/jobs/"+job.ID)
-		took[through] = time.Since(asked)
+		canceled := through.Job(t, http.MethodDelete, "/api/v1/jobs/"+job.ID)
+		took[through.URL] = time.Since(asked)
 		if canceled.State != "canceled" {
-			t.Errorf("after a DELETE through %s, A's job reads %s (%s)", through, canceled.State, canceled.Detail)
+			t.Errorf("after a DELETE through %s, A's job reads %s (%s)", through.URL, canceled.State, canceled.Detail)
 		}
 		testbed.AssertExited(t, pids)
 	}
@@ -263,29 +244,10 @@ func jobAcrossReplicas(t *testing.T, home *testbed.Home, urlA, urlB string) {
 // mintedAcrossReplicas mints a token through replica a and runs a command with it through replica b,
 // which shares the secret_key: minted tokens are stateless.
 func mintedAcrossReplicas(t *testing.T, urlA, urlB string) {
-	req, _ := http.NewRequest(http.MethodPost, urlA+"/api/v1/tokens", strings.NewReader(`{"ttl": "10m", "role": "Viewer"}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var minted struct{ Token string }
-	_ = json.NewDecoder(resp.Body).Decode(&minted)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("mint through a: %d", resp.StatusCode)
-	}
+	minted := (&testbed.Client{URL: urlA, Token: token}).Mint(t, "10m", "Viewer")
 	for name, url := range map[string]string{"a": urlA, "b": urlB} {
-		req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/command?command=version", nil)
-		req.Header.Set("Authorization", "Bearer "+minted.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("the token minted by a, on replica %s: %d", name, resp.StatusCode)
+		if a := (&testbed.Client{URL: url, Token: minted.Token}).Get(t, "/api/v1/command?command=version"); a.Status != http.StatusOK {
+			t.Errorf("the token minted by a, on replica %s: %d", name, a.Status)
 		}
 	}
 }
@@ -300,26 +262,23 @@ func failover(t *testing.T, url string, a *replica, databaseURL string) {
 	var failures []string
 	stop := time.Now().Add(failoverLoad)
 	var wg sync.WaitGroup
+	c := &testbed.Client{URL: url, Token: token}
 	for i := range 4 {
-		target := url + "/admin/rest_api/api?api=version" // answered by the gateway itself
+		target := "/admin/rest_api/api?api=version" // answered by the gateway itself
 		if i == 0 {
-			target = url + "/api/v1/command?command=version" // runs Airflow
+			target = "/api/v1/command?command=version" // runs Airflow
 		}
 		wg.Go(func() {
 			for time.Now().Before(stop) {
-				req, _ := http.NewRequest(http.MethodGet, target, nil)
-				req.Header.Set("Authorization", "Bearer "+token)
 				sent.Add(1)
-				resp, err := http.DefaultClient.Do(req)
+				a, err := c.Send(http.MethodGet, target, nil)
 				mu.Lock()
 				if err != nil {
 					failures = append(failures, err.Error())
 				} else {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
 					answered.Add(1)
-					statuses[resp.StatusCode]++
-					by[resp.Header.Get("X-Served-By")]++
+					statuses[a.Status]++
+					by[a.Header.Get("X-Served-By")]++
 				}
 				mu.Unlock()
 				time.Sleep(10 * time.Millisecond)
@@ -359,7 +318,8 @@ func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string)
 	for _, r := range []*replica{a, b} {
 		os.Remove(filepath.Join(r.home.Dir, "gw_slow.pids"))
 	}
-	job := testbed.StartJob(t, url, token, "tasks test gw_slow tick 2024-01-01")
+	lb := &testbed.Client{URL: url, Token: token}
+	job := lb.StartJob(t, "tasks test gw_slow tick 2024-01-01")
 	victim, other := a, b
 	switch job.ServedBy {
 	case "a":
@@ -379,7 +339,7 @@ func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string)
 	// Through the balancer, which soon sends everything to the other replica, and directly.
 	var lost *testbed.JobDoc
 	for time.Since(killed) < 10*replicaLease {
-		if lost = testbed.JobCall(t, url, token, http.MethodGet, "/api/v1/jobs/"+job.ID); lost.Status == http.StatusOK && lost.State != "running" {
+		if lost = lb.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); lost.Status == http.StatusOK && lost.State != "running" {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -389,7 +349,7 @@ func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string)
 	if lost.State != "lost" {
 		t.Errorf("the job of the killed replica reads %s", lost.State)
 	}
-	if got := testbed.JobCall(t, "http://"+other.addr, token, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "lost" {
+	if got := (&testbed.Client{URL: "http://" + other.addr, Token: token}).Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "lost" {
 		t.Errorf("the surviving replica reads the job as %s", got.State)
 	}
 	testbed.AssertExited(t, pids)
@@ -398,7 +358,7 @@ func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string)
 	}
 
 	victim.start(databaseURL)
-	if got := testbed.JobCall(t, "http://"+victim.addr, token, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "lost" {
+	if got := (&testbed.Client{URL: "http://" + victim.addr, Token: token}).Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "lost" {
 		t.Errorf("the restarted replica reads the lost job as %s", got.State)
 	}
 	name := job.ServedBy
@@ -406,12 +366,7 @@ func killedWithAJob(t *testing.T, url string, a, b *replica, databaseURL string)
 	// The balancer takes it back once its health check passes: once the replica's first metadata DB check
 	// has answered, which on a busy machine takes a cold Airflow start while the forkserver warms up.
 	for deadline := time.Now().Add(time.Minute); !served[name] && time.Now().Before(deadline); {
-		resp, err := http.Get(url + "/health/live")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		served[resp.Header.Get("X-Served-By")] = true
+		served[lb.Get(t, "/health/live").Header.Get("X-Served-By")] = true
 		time.Sleep(250 * time.Millisecond)
 	}
 	if !served[name] {
@@ -439,16 +394,10 @@ const token = "replica-test-token-0123456789"
 // envelope says OK.
 func pluginOK(t *testing.T, url, query string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url+"/admin/rest_api/api?"+query, nil)
-	req.Header.Set("rest_api_plugin_http_token", token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	a := (&testbed.Client{URL: url, Token: token, TokenHeader: testbed.PluginTokenHeader}).Get(t, "/admin/rest_api/api?"+query)
 	var env map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || resp.StatusCode != http.StatusOK || env["status"] != "OK" {
-		t.Fatalf("%s: %d %v %v", query, resp.StatusCode, env, err)
+	if err := json.Unmarshal(a.Body, &env); err != nil || a.Status != http.StatusOK || env["status"] != "OK" {
+		t.Fatalf("%s: %d %v %v", query, a.Status, env, err)
 	}
 	return env
 }

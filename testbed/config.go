@@ -1,0 +1,124 @@
+package testbed
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Config is a gateway's configuration file as the tests write it. Each field is the key of config.Config
+// of the same name (TestConfigReadsBack holds them to it); a zero field is left out of the file, so that
+// the gateway takes its default.
+type Config struct {
+	// Home, when set, gives airflow_bin and airflow_home, unless they are set themselves.
+	Home *Home
+
+	// [gateway]
+	Listen                string // 127.0.0.1:0 (a free port) when empty
+	AirflowBin            string
+	AirflowHome           string
+	Executor              string
+	MaxConcurrentCommands int
+	QueueTimeout          time.Duration
+	CommandTimeout        time.Duration
+	LongCommandTimeout    time.Duration
+	AllowDaemons          bool
+	StateDir              string
+	ShutdownGrace         time.Duration
+	LogFormat             string
+	SecretKey             string
+	TLSCert               string
+	TLSKey                string
+
+	// [auth]
+	TokensFile      string
+	FailedAuthBurst int
+
+	// [jobs]
+	JobsDatabaseURL string
+	JobsLease       time.Duration
+
+	// [rest_api_plugin]
+	PluginToken string // the plugin-compatible token, of role Admin; none when empty
+}
+
+// String renders the configuration as the gateway's INI file.
+func (c Config) String() string {
+	listen, bin, home := c.Listen, c.AirflowBin, c.AirflowHome
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	if c.Home != nil {
+		bin, home = or(bin, c.Home.Airflow), or(home, c.Home.Dir)
+	}
+	sections := []struct {
+		name string
+		keys [][2]string
+	}{
+		{"gateway", [][2]string{
+			{"listen", listen}, {"airflow_bin", bin}, {"airflow_home", home}, {"executor", c.Executor},
+			{"max_concurrent_commands", number(c.MaxConcurrentCommands)}, {"queue_timeout", duration(c.QueueTimeout)},
+			{"command_timeout", duration(c.CommandTimeout)}, {"long_command_timeout", duration(c.LongCommandTimeout)},
+			{"allow_daemons", boolean(c.AllowDaemons)}, {"state_dir", c.StateDir}, {"shutdown_grace", duration(c.ShutdownGrace)},
+			{"log_format", c.LogFormat}, {"secret_key", c.SecretKey}, {"tls_cert", c.TLSCert}, {"tls_key", c.TLSKey},
+		}},
+		{"auth", [][2]string{{"tokens_file", c.TokensFile}, {"failed_auth_burst", number(c.FailedAuthBurst)}}},
+		{"jobs", [][2]string{{"database_url", c.JobsDatabaseURL}, {"lease", duration(c.JobsLease)}}},
+		{"rest_api_plugin", [][2]string{{"rest_api_plugin_expected_http_token", c.PluginToken}}},
+	}
+	var b strings.Builder
+	for _, s := range sections {
+		header := "[" + s.name + "]\n"
+		for _, kv := range s.keys {
+			if kv[1] == "" {
+				continue
+			}
+			b.WriteString(header)
+			header = ""
+			fmt.Fprintf(&b, "%s = %s\n", kv[0], kv[1])
+		}
+	}
+	return b.String()
+}
+
+// File writes the configuration into a temporary folder of tb, readable by its owner only, and returns
+// its path.
+func (c Config) File(tb testing.TB) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "gateway.cfg")
+	if err := os.WriteFile(path, []byte(c.String()), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+func or(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
+}
+
+func number(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprint(n)
+}
+
+func duration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+func boolean(b bool) string {
+	if !b {
+		return ""
+	}
+	return "True"
+}
