@@ -21,11 +21,11 @@ func (s *Server) handleAdminPage(c echo.Context) error {
 	page := web.AdminPage{
 		User:           p.Name,
 		Role:           p.Role.String(),
-		Open:           s.creds.Open(),
+		Open:           s.keys.Open(),
 		AirflowVersion: s.info.AirflowVersion,
 		GatewayVersion: s.info.GatewayVersion,
 		Executor:       s.svc.ExecutorStatus(),
-		CSRFToken:      s.creds.csrfToken(c.Request()),
+		CSRFToken:      s.keys.csrfToken(c.Request()),
 		Commands:       s.svc.Allowed(p.Role).Commands,
 		MaxUploadBytes: s.svc.MaxUploadBytes(),
 	}
@@ -73,7 +73,7 @@ func (p pages) writeError(c echo.Context, status int, err *commands.Error, _ *co
 	}
 	c.Response().Header().Del("WWW-Authenticate")
 	if _, err := c.Cookie(sessionCookie); err == nil {
-		c.SetCookie(p.s.creds.logoutCookie())
+		c.SetCookie(p.s.keys.logoutCookie())
 	}
 	return c.Redirect(http.StatusFound, "/login")
 }

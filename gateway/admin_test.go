@@ -157,7 +157,7 @@ func TestBrowserPostsNeedThePagesCSRFToken(t *testing.T) {
 // rules as a session's: another site can neither link to a state change nor post without the page's token.
 func TestOpenGatewayHoldsBrowsersToTheCrossSiteRules(t *testing.T) {
 	ex := &scriptedExecutor{}
-	srv := mustServer(t, ex, commands.Options{}, withCredentials(gateway.NewCredentials("rest_api_plugin_http_token")))
+	srv := mustServer(t, ex, commands.Options{}, withKeyring(gateway.NewKeyring("rest_api_plugin_http_token")))
 	resp, html := adminPage(t, srv, nil)
 	if resp.StatusCode != 200 || !strings.Contains(html, "No token is configured") {
 		t.Fatalf("open admin page: %d", resp.StatusCode)

@@ -35,9 +35,10 @@ type Principal struct {
 // allow_unauthenticated).
 var anonymous = &Principal{Name: "anonymous", Role: commands.RoleAdmin}
 
-// Credentials holds the tokens the gateway accepts, as SHA-256 digests only. The set of tokens can be
+// Keyring is the gateway's own keys: the tokens it accepts (as SHA-256 digests only) and the key that
+// signs its session cookies, CSRF tokens and minted tokens. It is not a caller's credentials. The set of tokens can be
 // replaced while requests are served (SetTokens).
-type Credentials struct {
+type Keyring struct {
 	header       string                       // the plugin's token header
 	tokens       atomic.Pointer[[]namedToken] // never changed in place: replaced whole
 	addMu        sync.Mutex                   // one AddToken or SetTokens at a time
@@ -55,26 +56,26 @@ type namedToken struct {
 	sum       [sha256.Size]byte
 }
 
-// NewCredentials returns credentials that read the plugin token from header, and sign session cookies
+// NewKeyring returns credentials that read the plugin token from header, and sign session cookies
 // with a random key until SignSessions sets another.
-func NewCredentials(header string) *Credentials {
+func NewKeyring(header string) *Keyring {
 	key := make([]byte, 32)
 	rand.Read(key) // never fails: crypto/rand panics when the system has no randomness
-	return &Credentials{header: header, sessionKey: key}
+	return &Keyring{header: header, sessionKey: key}
 }
 
 // AddToken accepts token (given as its SHA-256) for the named principal.
-func (cr *Credentials) AddToken(name string, sum [sha256.Size]byte, role commands.Role) {
-	cr.addMu.Lock()
-	defer cr.addMu.Unlock()
-	list := append(slices.Clone(cr.list()), namedToken{principal: Principal{Name: name, Role: role}, sum: sum})
-	cr.tokens.Store(&list)
+func (k *Keyring) AddToken(name string, sum [sha256.Size]byte, role commands.Role) {
+	k.addMu.Lock()
+	defer k.addMu.Unlock()
+	list := append(slices.Clone(k.list()), namedToken{principal: Principal{Name: name, Role: role}, sum: sum})
+	k.tokens.Store(&list)
 }
 
 // SetTokens replaces every accepted token with tokens, at once: requests see the old set or the new one,
 // never a mix. The sessions of a token that is gone end with it. An empty set is refused, since it would
 // let every request in.
-func (cr *Credentials) SetTokens(tokens []config.Token) error {
+func (k *Keyring) SetTokens(tokens []config.Token) error {
 	if len(tokens) == 0 {
 		return errors.New("the new set has no token at all, which would let every request in; the old tokens stay")
 	}
@@ -82,26 +83,26 @@ func (cr *Credentials) SetTokens(tokens []config.Token) error {
 	for i, t := range tokens {
 		list[i] = namedToken{principal: Principal{Name: t.Name, Role: t.Role}, sum: t.SHA256}
 	}
-	cr.addMu.Lock()
-	defer cr.addMu.Unlock()
-	cr.tokens.Store(&list)
+	k.addMu.Lock()
+	defer k.addMu.Unlock()
+	k.tokens.Store(&list)
 	return nil
 }
 
 // list returns the accepted tokens; the slice is never changed.
-func (cr *Credentials) list() []namedToken {
-	if p := cr.tokens.Load(); p != nil {
+func (k *Keyring) list() []namedToken {
+	if p := k.tokens.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
 
 // Open reports whether no token is configured, so that every request is let in.
-func (cr *Credentials) Open() bool { return len(cr.list()) == 0 }
+func (k *Keyring) Open() bool { return len(k.list()) == 0 }
 
 // presented returns the token a request carries: the plugin header, or an Authorization Bearer token.
-func (cr *Credentials) presented(r *http.Request) string {
-	if t := r.Header.Get(cr.header); t != "" {
+func (k *Keyring) presented(r *http.Request) string {
+	if t := r.Header.Get(k.header); t != "" {
 		return t
 	}
 	if scheme, t, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
@@ -115,15 +116,15 @@ func (cr *Credentials) presented(r *http.Request) string {
 // session cookie by itself, and on an open gateway every request is let in; a page of another site can
 // make a browser send such a request, so it is held to the cross-site rules. A token, when sent, decides
 // alone.
-func (cr *Credentials) Identify(r *http.Request) (p *Principal, ambient bool) {
-	if cr.Open() {
+func (k *Keyring) Identify(r *http.Request) (p *Principal, ambient bool) {
+	if k.Open() {
 		return anonymous, true
 	}
-	if token := cr.presented(r); token != "" {
-		p, _ := cr.identifyToken(token)
+	if token := k.presented(r); token != "" {
+		p, _ := k.identifyToken(token)
 		return p, false
 	}
-	if p := cr.fromSession(r, time.Now()); p != nil {
+	if p := k.fromSession(r, time.Now()); p != nil {
 		return p, true
 	}
 	return nil, false
@@ -131,8 +132,8 @@ func (cr *Credentials) Identify(r *http.Request) (p *Principal, ambient bool) {
 
 // tried reports whether a request carries credentials at all, a token or a session cookie: only those
 // count as failed authentications, not a browser that comes to a page before logging in.
-func (cr *Credentials) tried(r *http.Request) bool {
-	if cr.presented(r) != "" {
+func (k *Keyring) tried(r *http.Request) bool {
+	if k.presented(r) != "" {
 		return true
 	}
 	_, err := r.Cookie(sessionCookie)
@@ -141,13 +142,13 @@ func (cr *Credentials) tried(r *http.Request) bool {
 
 // identifyToken returns the principal of a token and the token's SHA-256, or nil. Every configured token
 // is compared, in constant time, whatever matched.
-func (cr *Credentials) identifyToken(token string) (*Principal, [sha256.Size]byte) {
+func (k *Keyring) identifyToken(token string) (*Principal, [sha256.Size]byte) {
 	sum := sha256.Sum256([]byte(token))
 	if strings.HasPrefix(token, mintedPrefix) {
-		return cr.identifyMinted(token, time.Now()), sum
+		return k.identifyMinted(token, time.Now()), sum
 	}
 	var found *Principal
-	tokens := cr.list()
+	tokens := k.list()
 	for i := range tokens {
 		if subtle.ConstantTimeCompare(sum[:], tokens[i].sum[:]) == 1 {
 			found = &tokens[i].principal
@@ -170,9 +171,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			s.metrics.rateLimited.Inc()
 			return s.fail(c, errTooMany, nil)
 		}
-		p, ambient := s.creds.Identify(c.Request())
+		p, ambient := s.keys.Identify(c.Request())
 		if p == nil {
-			if s.creds.tried(c.Request()) {
+			if s.keys.tried(c.Request()) {
 				s.misses.record(clientAddress(c.Request()))
 				s.metrics.authFailures.Inc()
 			}

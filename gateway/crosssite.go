@@ -52,12 +52,12 @@ var crossSiteGETError = commands.Errorf(commands.EFORBIDDEN, "a link from anothe
 // csrfToken returns the token the admin page's forms carry: a MAC of the session cookie (or, on an open
 // gateway without one, of a fixed word), so that it changes with every login and no other site can make
 // it up.
-func (cr *Credentials) csrfToken(r *http.Request) string {
+func (k *Keyring) csrfToken(r *http.Request) string {
 	bound := "open"
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		bound = "session " + c.Value
 	}
-	return base64.RawURLEncoding.EncodeToString(cr.mac("csrf", []byte(bound))[:18])
+	return base64.RawURLEncoding.EncodeToString(k.mac("csrf", []byte(bound))[:18])
 }
 
 // requireCSRF refuses a state-changing request that a browser sent with ambient credentials (the session
@@ -69,7 +69,7 @@ func (s *Server) requireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 		ambient, _ := c.Get(ambientKey).(bool)
 		fromBrowser := r.Header.Get("Sec-Fetch-Site") != "" || r.Header.Get("Origin") != ""
 		if ambient && fromBrowser && !safeMethod(r.Method) &&
-			!hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(s.creds.csrfToken(r))) {
+			!hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(s.keys.csrfToken(r))) {
 			return s.fail(c, csrfError, nil)
 		}
 		return next(c)

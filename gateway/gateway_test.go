@@ -60,9 +60,9 @@ func (s *scriptedExecutor) Run(ctx context.Context, x commands.Exec) (*commands.
 	return &res, nil
 }
 
-// testCredentials has the token of every role, and signs sessions.
-func testCredentials() *gateway.Credentials {
-	creds := gateway.NewCredentials("rest_api_plugin_http_token")
+// testKeyring has the token of every role, and signs sessions.
+func testKeyring() *gateway.Keyring {
+	creds := gateway.NewKeyring("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
 	creds.SignSessions([]byte("test-session-key-0123456789"), false)
 	for _, r := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp} {
@@ -76,7 +76,7 @@ var gateways sync.Map
 
 // serverSetup is how mustServer makes and serves a gateway; serverOptions change it.
 type serverSetup struct {
-	creds     *gateway.Credentials
+	creds     *gateway.Keyring
 	log       *slog.Logger
 	limits    *gateway.Limits // serve as `airflow-gateway serve` does, with these limits
 	tlsConfig *tls.Config
@@ -85,8 +85,8 @@ type serverSetup struct {
 // serverOption changes how mustServer makes and serves a gateway.
 type serverOption func(*serverSetup)
 
-// withCredentials gives the gateway creds instead of a token per role.
-func withCredentials(creds *gateway.Credentials) serverOption {
+// withKeyring gives the gateway creds instead of a token per role.
+func withKeyring(creds *gateway.Keyring) serverOption {
 	return func(s *serverSetup) { s.creds = creds }
 }
 
@@ -106,7 +106,7 @@ func asServe(limits gateway.Limits, tlsConfig *tls.Config) serverOption {
 // is checked against the OpenAPI document (conformant): one that the document does not allow fails tb.
 func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options, options ...serverOption) *httptest.Server {
 	tb.Helper()
-	setup := serverSetup{creds: testCredentials(), log: slog.Default()}
+	setup := serverSetup{creds: testKeyring(), log: slog.Default()}
 	for _, o := range options {
 		o(&setup)
 	}

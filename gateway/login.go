@@ -18,7 +18,7 @@ const adminPage = "/admin/rest_api/"
 // or the login form's POST. Without a token it shows the form.
 func (s *Server) handleLogin(c echo.Context) error {
 	loginHeaders(c)
-	if s.creds.Open() {
+	if s.keys.Open() {
 		return renderLogin(c, http.StatusOK, web.LoginPage{Open: true})
 	}
 	if s.turnedAway(c) {
@@ -49,7 +49,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if token == "" {
 		return renderLogin(c, http.StatusOK, web.LoginPage{})
 	}
-	cookie, p := s.creds.login(token, time.Now())
+	cookie, p := s.keys.login(token, time.Now())
 	if cookie == nil {
 		s.misses.record(client)
 		return renderLogin(c, http.StatusUnauthorized, web.LoginPage{Error: "That token is not valid here. Check it, or ask for one of this gateway's tokens."})
@@ -72,7 +72,7 @@ const maxLoginBody = 16 << 10
 
 // handleLogout clears the session cookie.
 func (s *Server) handleLogout(c echo.Context) error {
-	c.SetCookie(s.creds.logoutCookie())
+	c.SetCookie(s.keys.logoutCookie())
 	return c.Redirect(http.StatusFound, "/login")
 }
 

@@ -154,9 +154,9 @@ func TestViewerSessionCannotRunAbove(t *testing.T) {
 }
 
 func TestSetTokensReplacesTheWholeSet(t *testing.T) {
-	creds := gateway.NewCredentials("rest_api_plugin_http_token")
+	creds := gateway.NewKeyring("rest_api_plugin_http_token")
 	creds.AddToken("old", sha256.Sum256([]byte("old-token-0123456789")), commands.RoleAdmin)
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(creds))
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(creds))
 	status := func(tok string) int {
 		resp, _ := get(t, srv, "/api/v1/commands", "Authorization", "Bearer "+tok)
 		return resp.StatusCode

@@ -53,11 +53,11 @@ var errNoSecretKey = commands.Errorf(commands.EUNAVAILABLE,
 // "PARENT/minted", it never outranks p, and it dies with its parent token (when the tokens file drops or
 // changes it) and when secret_key changes. A token minted from a minted one keeps its parent and never
 // outlives it.
-func (cr *Credentials) Mint(p *Principal, role commands.Role, ttl time.Duration, now time.Time) (token string, minted *Principal, err error) {
-	if !cr.keyConfigured {
+func (k *Keyring) Mint(p *Principal, role commands.Role, ttl time.Duration, now time.Time) (token string, minted *Principal, err error) {
+	if !k.keyConfigured {
 		return "", nil, errNoSecretKey
 	}
-	maxTTL := cr.MaxTokenTTL
+	maxTTL := k.MaxTokenTTL
 	if maxTTL <= 0 {
 		maxTTL = DefaultMaxTokenTTL
 	}
@@ -71,7 +71,7 @@ func (cr *Credentials) Mint(p *Principal, role commands.Role, ttl time.Duration,
 	if p.Parent != "" {
 		parent = p.Parent
 	}
-	t := cr.byName(parent)
+	t := k.byName(parent)
 	if t == nil {
 		return "", nil, commands.Errorf(commands.EFORBIDDEN, "only a token of the gateway's configuration, or one minted from it, may mint tokens; these credentials (%s) may not", p.Name)
 	}
@@ -84,12 +84,12 @@ func (cr *Credentials) Mint(p *Principal, role commands.Role, ttl time.Duration,
 	claims := mintedClaims{Parent: parent, ParentFP: hex.EncodeToString(t.sum[:8]), Role: int(role), Expires: expires.Unix(),
 		Nonce: base64.RawURLEncoding.EncodeToString(nonce)}
 	payload, _ := json.Marshal(claims)
-	token = mintedPrefix + base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(cr.mac("minted token", payload))
-	return token, cr.mintedPrincipal(claims, now), nil
+	token = mintedPrefix + base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(k.mac("minted token", payload))
+	return token, k.mintedPrincipal(claims, now), nil
 }
 
 // parseMinted reads a minted token's claims, when its signature under the current key holds.
-func (cr *Credentials) parseMinted(token string) (mintedClaims, error) {
+func (k *Keyring) parseMinted(token string) (mintedClaims, error) {
 	var claims mintedClaims
 	rest, ok := strings.CutPrefix(token, mintedPrefix)
 	if !ok || len(token) > maxMintedToken {
@@ -101,7 +101,7 @@ func (cr *Credentials) parseMinted(token string) (mintedClaims, error) {
 	}
 	payload, err1 := unbase64(enc)
 	mac, err2 := unbase64(sig)
-	if err1 != nil || err2 != nil || !cr.keyConfigured || !hmac.Equal(mac, cr.mac("minted token", payload)) {
+	if err1 != nil || err2 != nil || !k.keyConfigured || !hmac.Equal(mac, k.mac("minted token", payload)) {
 		return claims, errors.New("bad signature")
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil {
@@ -112,21 +112,21 @@ func (cr *Credentials) parseMinted(token string) (mintedClaims, error) {
 
 // identifyMinted returns the principal of a minted token, or nil when it is forged, expired, or its
 // parent token is gone or changed.
-func (cr *Credentials) identifyMinted(token string, now time.Time) *Principal {
-	claims, err := cr.parseMinted(token)
+func (k *Keyring) identifyMinted(token string, now time.Time) *Principal {
+	claims, err := k.parseMinted(token)
 	if err != nil {
 		return nil
 	}
-	return cr.mintedPrincipal(claims, now)
+	return k.mintedPrincipal(claims, now)
 }
 
 // mintedPrincipal returns who a minted token's claims stand for, while they hold: unexpired, and their
 // parent token still the one they were minted from. Its role is at most the parent's role now.
-func (cr *Credentials) mintedPrincipal(claims mintedClaims, now time.Time) *Principal {
+func (k *Keyring) mintedPrincipal(claims mintedClaims, now time.Time) *Principal {
 	if now.Unix() >= claims.Expires || claims.Role < int(commands.RoleViewer) || claims.Role > int(commands.RoleAdmin) {
 		return nil
 	}
-	t := cr.byName(claims.Parent)
+	t := k.byName(claims.Parent)
 	if t == nil || subtle.ConstantTimeCompare([]byte(hex.EncodeToString(t.sum[:8])), []byte(claims.ParentFP)) != 1 {
 		return nil
 	}
@@ -135,8 +135,8 @@ func (cr *Credentials) mintedPrincipal(claims mintedClaims, now time.Time) *Prin
 }
 
 // byName returns the configured token of that name, or nil.
-func (cr *Credentials) byName(name string) *namedToken {
-	tokens := cr.list()
+func (k *Keyring) byName(name string) *namedToken {
+	tokens := k.list()
 	for i := range tokens {
 		if tokens[i].principal.Name == name {
 			return &tokens[i]

@@ -15,7 +15,7 @@ import (
 // FuzzMintedToken feeds the minted-token reader tokens it did not sign: none may identify anyone, and none
 // may crash it. The seeds include a real minted token and changes of it.
 func FuzzMintedToken(f *testing.F) {
-	cr := NewCredentials("h")
+	cr := NewKeyring("h")
 	cr.AddToken("ci", sha256.Sum256([]byte("fuzz-token-0123456789")), commands.RoleOp)
 	cr.SignSessions([]byte("fuzz-secret-key-0123456789"), false)
 	now := time.Unix(1_800_000_000, 0)

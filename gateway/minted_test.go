@@ -120,9 +120,9 @@ func TestMintingIsBounded(t *testing.T) {
 }
 
 func TestMintingNeedsASecretKey(t *testing.T) {
-	creds := gateway.NewCredentials("rest_api_plugin_http_token")
+	creds := gateway.NewKeyring("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(creds))
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(creds))
 	status, doc := mint(t, srv, token, `{}`)
 	if status != http.StatusServiceUnavailable || !strings.Contains(doc["detail"].(string), "[gateway] secret_key") {
 		t.Errorf("mint without secret_key: %d %v", status, doc)
@@ -154,11 +154,11 @@ func forgeries(minted string) map[string]string {
 }
 
 func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
-	creds := gateway.NewCredentials("rest_api_plugin_http_token")
+	creds := gateway.NewKeyring("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
 	creds.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	creds.SignSessions([]byte("test-session-key-0123456789"), false)
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(creds))
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(creds))
 	gw, _ := gateways.Load(srv.URL)
 	gw.(*gateway.Server).LimitFailedAuth(100) // every refusal below counts
 	const target = "/api/v1/command?command=version"
@@ -180,17 +180,17 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 	}
 
 	// Another secret_key, as after a change of it: the token is not accepted.
-	other := gateway.NewCredentials("rest_api_plugin_http_token")
+	other := gateway.NewKeyring("rest_api_plugin_http_token")
 	other.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	other.SignSessions([]byte("another-secret-key-0123456789"), false)
-	if s := statusWith(t, mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(other)), target, minted); s != http.StatusUnauthorized {
+	if s := statusWith(t, mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(other)), target, minted); s != http.StatusUnauthorized {
 		t.Errorf("with another secret_key: %d", s)
 	}
 	// The same secret_key and tokens, as on another replica: accepted.
-	replica := gateway.NewCredentials("rest_api_plugin_http_token")
+	replica := gateway.NewKeyring("rest_api_plugin_http_token")
 	replica.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	replica.SignSessions([]byte("test-session-key-0123456789"), false)
-	if s := statusWith(t, mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(replica)), target, minted); s != http.StatusOK {
+	if s := statusWith(t, mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(replica)), target, minted); s != http.StatusOK {
 		t.Errorf("on a replica with the same secret_key: %d", s)
 	}
 
@@ -231,7 +231,7 @@ func TestBadMintedTokensCountAsFailedAuthentications(t *testing.T) {
 
 // BenchmarkVerifyMintedToken measures what a request with a minted token costs its authentication.
 func BenchmarkVerifyMintedToken(b *testing.B) {
-	creds := gateway.NewCredentials("rest_api_plugin_http_token")
+	creds := gateway.NewKeyring("rest_api_plugin_http_token")
 	for i := range 20 {
 		creds.AddToken("token"+string(rune('a'+i)), sha256.Sum256([]byte{byte(i)}), commands.RoleOp)
 	}

@@ -29,7 +29,7 @@ func OpenAPI(header string) ([]byte, error) {
 // handleOpenAPI answers GET /api/v1/openapi.json, without authentication: the document describes the
 // API, not the Airflow behind it.
 func (s *Server) handleOpenAPI() echo.HandlerFunc {
-	doc, err := OpenAPI(s.creds.header)
+	doc, err := OpenAPI(s.keys.header)
 	if err != nil {
 		panic("the embedded OpenAPI document does not parse: " + err.Error()) // a build fault, caught by every test
 	}

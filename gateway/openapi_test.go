@@ -165,8 +165,8 @@ func TestOpenAPIStaticFiles(t *testing.T) {
 
 // TestOpenAPIServed fetches the document from a server whose plugin token header is renamed.
 func TestOpenAPIServed(t *testing.T) {
-	creds := gateway.NewCredentials("x-airflow-token")
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withCredentials(creds))
+	creds := gateway.NewKeyring("x-airflow-token")
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(creds))
 	resp, err := http.Get(srv.URL + "/api/v1/openapi.json")
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ type Info struct {
 type Server struct {
 	svc     *commands.Service
 	jobs    *jobs.Service // set by ServeJobs; nil only in tests that serve no jobs
-	creds   *Credentials
+	keys    *Keyring
 	info    Info
 	health  *healthCheck
 	misses  *misses
@@ -41,8 +41,8 @@ type Server struct {
 }
 
 // New returns a Server that writes its access and audit lines to log; its routes are in routes.go.
-func New(svc *commands.Service, creds *Credentials, info Info, log *slog.Logger) *Server {
-	s := &Server{svc: svc, creds: creds, info: info, health: newHealthCheck(svc), misses: newMisses(), log: log,
+func New(svc *commands.Service, creds *Keyring, info Info, log *slog.Logger) *Server {
+	s := &Server{svc: svc, keys: creds, info: info, health: newHealthCheck(svc), misses: newMisses(), log: log,
 		origins: http.NewCrossOriginProtection()}
 	s.echo = echo.New()
 	s.echo.HideBanner, s.echo.HidePort = true, true

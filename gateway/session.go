@@ -30,47 +30,47 @@ type sessionClaims struct {
 }
 
 // SignSessions sets the key that signs session cookies and CSRF tokens (secret_key; when empty, the
-// random key of NewCredentials stays), and whether cookies are marked Secure (under TLS).
-func (cr *Credentials) SignSessions(key []byte, secure bool) {
+// random key of NewKeyring stays), and whether cookies are marked Secure (under TLS).
+func (k *Keyring) SignSessions(key []byte, secure bool) {
 	if len(key) > 0 {
-		cr.sessionKey = key
-		cr.keyConfigured = true
+		k.sessionKey = key
+		k.keyConfigured = true
 	}
-	cr.secureCookie = secure
+	k.secureCookie = secure
 }
 
 // login checks a token and, when it is valid, returns the session cookie standing for it.
-func (cr *Credentials) login(token string, now time.Time) (*http.Cookie, *Principal) {
-	p, sum := cr.identifyToken(token)
+func (k *Keyring) login(token string, now time.Time) (*http.Cookie, *Principal) {
+	p, sum := k.identifyToken(token)
 	if p == nil {
 		return nil, nil
 	}
 	claims := sessionClaims{Name: p.Name, Token: hex.EncodeToString(sum[:8]), Expires: now.Add(sessionTTL).Unix()}
 	if p.Parent != "" {
-		minted, _ := cr.parseMinted(token)
+		minted, _ := k.parseMinted(token)
 		claims.Minted = &minted
 		claims.Expires = min(claims.Expires, minted.Expires)
 	}
 	payload, _ := json.Marshal(claims)
-	value := base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(cr.sign(payload))
+	value := base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(k.sign(payload))
 	return &http.Cookie{
 		Name: sessionCookie, Value: value, Path: "/", MaxAge: int(sessionTTL.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: cr.secureCookie,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: k.secureCookie,
 	}, p
 }
 
 // logoutCookie clears the session cookie.
-func (cr *Credentials) logoutCookie() *http.Cookie {
-	return &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: cr.secureCookie}
+func (k *Keyring) logoutCookie() *http.Cookie {
+	return &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: k.secureCookie}
 }
 
 // sign returns the MAC of a session cookie's payload.
-func (cr *Credentials) sign(payload []byte) []byte { return cr.mac("session", payload) }
+func (k *Keyring) sign(payload []byte) []byte { return k.mac("session", payload) }
 
 // mac returns the HMAC-SHA256 of data with the session key, for one purpose: a MAC made for one purpose
 // (a session cookie) is never valid for another (a CSRF token).
-func (cr *Credentials) mac(purpose string, data []byte) []byte {
-	m := hmac.New(sha256.New, cr.sessionKey)
+func (k *Keyring) mac(purpose string, data []byte) []byte {
+	m := hmac.New(sha256.New, k.sessionKey)
 	m.Write([]byte("airflow-gateway " + purpose + " v1\n"))
 	m.Write(data)
 	return m.Sum(nil)
@@ -78,7 +78,7 @@ func (cr *Credentials) mac(purpose string, data []byte) []byte {
 
 // fromSession returns the principal of a request's session cookie, or nil when it has none, or one that
 // is forged, expired, or stands for a token the gateway no longer accepts.
-func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
+func (k *Keyring) fromSession(r *http.Request, now time.Time) *Principal {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || len(c.Value) > 1024 {
 		return nil
@@ -89,7 +89,7 @@ func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
 	}
 	payload, err1 := unbase64(enc)
 	mac, err2 := unbase64(sig)
-	if err1 != nil || err2 != nil || !hmac.Equal(mac, cr.sign(payload)) {
+	if err1 != nil || err2 != nil || !hmac.Equal(mac, k.sign(payload)) {
 		return nil
 	}
 	var claims sessionClaims
@@ -97,10 +97,10 @@ func (cr *Credentials) fromSession(r *http.Request, now time.Time) *Principal {
 		return nil
 	}
 	if claims.Minted != nil {
-		return cr.mintedPrincipal(*claims.Minted, now)
+		return k.mintedPrincipal(*claims.Minted, now)
 	}
 	var found *Principal
-	tokens := cr.list()
+	tokens := k.list()
 	for i := range tokens {
 		t := &tokens[i]
 		if t.principal.Name == claims.Name && subtle.ConstantTimeCompare([]byte(hex.EncodeToString(t.sum[:8])), []byte(claims.Token)) == 1 {

@@ -13,7 +13,7 @@ import (
 // FuzzSessionCookie feeds the session reader cookie values it did not sign: none may identify anyone, and
 // none may crash it. The seeds include a real cookie and changes of it.
 func FuzzSessionCookie(f *testing.F) {
-	cr := NewCredentials("h")
+	cr := NewKeyring("h")
 	cr.AddToken("ci", sha256.Sum256([]byte("fuzz-token-0123456789")), commands.RoleAdmin)
 	now := time.Unix(1_800_000_000, 0)
 	real, _ := cr.login("fuzz-token-0123456789", now)

@@ -47,7 +47,7 @@ func (s *Server) handleMint(c echo.Context) error {
 			return s.fail(c, commands.Errorf(commands.EINVALID, "role %q is not one of Viewer, User, Op, Admin", commands.Shorten(req.Role)), nil)
 		}
 	}
-	token, minted, err := s.creds.Mint(caller, role, ttl, time.Now())
+	token, minted, err := s.keys.Mint(caller, role, ttl, time.Now())
 	if err != nil {
 		return s.fail(c, err, nil)
 	}

@@ -38,11 +38,11 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 		}
 		fmt.Fprintf(stdout, "python:        %s\n", python)
 	}
-	creds, err := credentials(st.cfg)
+	keys, err := keyring(st.cfg)
 	if err != nil {
 		return err
 	}
-	if err := checkExposure(st.cfg, creds); err != nil {
+	if err := checkExposure(st.cfg, keys); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "ok")
@@ -50,8 +50,8 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 }
 
 // checkExposure refuses to serve without a token anywhere but loopback, unless told to.
-func checkExposure(cfg *config.Config, creds *gateway.Credentials) error {
-	if creds.Open() && !cfg.ListensOnLoopback() && !cfg.AllowUnauthenticated {
+func checkExposure(cfg *config.Config, keys *gateway.Keyring) error {
+	if keys.Open() && !cfg.ListensOnLoopback() && !cfg.AllowUnauthenticated {
 		return fmt.Errorf("no token is configured and %s is not a loopback address: set [rest_api_plugin] rest_api_plugin_expected_http_token (or [auth] tokens_file), or set [gateway] allow_unauthenticated = True", cfg.Listen)
 	}
 	return nil

@@ -41,19 +41,19 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 			log.Info("config", "value", line)
 		}
 	}
-	creds, err := credentials(cfg)
+	keys, err := keyring(cfg)
 	if err != nil {
 		return err
 	}
-	if err := checkExposure(cfg, creds); err != nil {
+	if err := checkExposure(cfg, keys); err != nil {
 		return err
 	}
-	if creds.Open() {
+	if keys.Open() {
 		log.Warn("no token is configured: every request is let in with role Admin", "listen", cfg.Listen)
 	}
-	creds.SignSessions([]byte(cfg.SecretKey), cfg.TLSCert != "")
-	creds.MaxTokenTTL = cfg.MaxTokenTTL
-	reloadTokensOnHangup(ctx, cfg, creds, log)
+	keys.SignSessions([]byte(cfg.SecretKey), cfg.TLSCert != "")
+	keys.MaxTokenTTL = cfg.MaxTokenTTL
+	reloadTokensOnHangup(ctx, cfg, keys, log)
 	policy := commands.NewPolicy(st.catalog, st.dags)
 	policy.AllowDaemons = cfg.AllowDaemons
 	ex, closeExecutor := st.executor(policy, log)
@@ -67,7 +67,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		StateDir:              st.state,
 		MaxUploadBytes:        cfg.MaxUploadBytes,
 	})
-	srv := gateway.New(svc, creds, gateway.Info{
+	srv := gateway.New(svc, keys, gateway.Info{
 		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary,
 	}, log)
 	srv.PublicMetrics = cfg.MetricsPublic

@@ -16,19 +16,19 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
-// credentials builds the accepted tokens from the configuration; see tokenSet.
-func credentials(cfg *config.Config) (*gateway.Credentials, error) {
-	creds := gateway.NewCredentials(cfg.PluginTokenHeader)
+// keyring builds the accepted tokens from the configuration; see tokenSet.
+func keyring(cfg *config.Config) (*gateway.Keyring, error) {
+	keys := gateway.NewKeyring(cfg.PluginTokenHeader)
 	tokens, err := tokenSet(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if len(tokens) > 0 {
-		if err := creds.SetTokens(tokens); err != nil {
+		if err := keys.SetTokens(tokens); err != nil {
 			return nil, err
 		}
 	}
-	return creds, nil
+	return keys, nil
 }
 
 // tokenSet reads the tokens the configuration names: the plugin token (role Admin) and the named tokens of
@@ -51,7 +51,7 @@ func tokenSet(cfg *config.Config) ([]config.Token, error) {
 // reloadTokensOnHangup reads the tokens file again at each SIGHUP until ctx ends: new tokens work at once,
 // removed ones stop, with their sessions, and running commands go on. A file that cannot be read keeps
 // the tokens there are, and the log says why.
-func reloadTokensOnHangup(ctx context.Context, cfg *config.Config, creds *gateway.Credentials, log *slog.Logger) {
+func reloadTokensOnHangup(ctx context.Context, cfg *config.Config, keys *gateway.Keyring, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -68,7 +68,7 @@ func reloadTokensOnHangup(ctx context.Context, cfg *config.Config, creds *gatewa
 			}
 			tokens, err := tokenSet(cfg)
 			if err == nil {
-				err = creds.SetTokens(tokens)
+				err = keys.SetTokens(tokens)
 			}
 			if err != nil {
 				log.Error("SIGHUP: the tokens file was not reloaded; the tokens from before stay", "file", cfg.TokensFile, "err", err)
