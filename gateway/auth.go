@@ -36,8 +36,8 @@ type Principal struct {
 var anonymous = &Principal{Name: "anonymous", Role: commands.RoleAdmin}
 
 // Keyring is the gateway's own keys: the tokens it accepts (as SHA-256 digests only) and the key that
-// signs its session cookies, CSRF tokens and minted tokens. It is not a caller's credentials. The set of tokens can be
-// replaced while requests are served (SetTokens).
+// signs its session cookies, CSRF tokens and minted tokens; not a caller's credentials. The set of tokens
+// can be replaced while requests are served (SetTokens).
 type Keyring struct {
 	header       string                       // the plugin's token header
 	tokens       atomic.Pointer[[]namedToken] // never changed in place: replaced whole
