@@ -27,9 +27,10 @@ func TestSchemathesis(t *testing.T) {
 	home := testbed.MustHome(t, "3")
 	logs := &testbed.Buffer{}
 	// schemathesis sends some requests with made-up credentials, and logins with made-up tokens: with the
-	// default failed_auth_burst, this client would soon be answered 429 whatever it sent.
+	// default failed_auth_burst, this client would soon be answered 429 whatever it sent. A secret_key lets
+	// it mint tokens: without one, minting is the configuration's 503.
 	proc, url := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: testToken, Executor: "warm", CommandTimeout: time.Minute,
-		FailedAuthBurst: 1000000}, logs)
+		FailedAuthBurst: 1000000, SecretKey: "a-secret-key-of-the-schemathesis-run"}, logs)
 	g := newGatewayClient(url, home, logs)
 	waitWarm(t, g)
 
