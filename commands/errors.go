@@ -20,6 +20,7 @@ const (
 	ENOSPACE      = "no_space"     // a disk the gateway writes to is full
 	EUNAVAILABLE  = "unavailable"  // no capacity right now; retry later
 	EFAILED       = "failed"       // the command ran and exited non-zero
+	EUPSTREAM     = "upstream"     // Airflow's REST API failed, or refused the gateway's own credentials
 	EINTERNAL     = "internal"     // a fault of the gateway itself
 )
 

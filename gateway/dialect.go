@@ -14,7 +14,7 @@ import (
 
 // A dialect is one way clients talk to the gateway, reduced to the shapes of its answers: the command
 // dialect's problem documents (command.go), the plugin's envelope (plugin.go), MWAA's base64 streams
-// (mwaa.go), the pages' redirects (admin.go). A dialect's handler reads its request and resolves it
+// (mwaa.go), the pages' redirects (admin.go), Airflow's own error shapes on its REST API (rest.go). A dialect's handler reads its request and resolves it
 // through the domain; everything else is done once, in this file: the cross-site rule, running the
 // command, a client that goes away, the exit-code header, the status of an error, Retry-After and
 // WWW-Authenticate.
@@ -40,6 +40,7 @@ var (
 	otherDialect   dialect = problems{dialect: "-"} // health, metrics: problem documents too
 	pluginDialect  dialect = plugin{}
 	mwaaDialect    dialect = mwaa{}
+	restDialect    dialect = rest{}
 )
 
 // mwaaCLI is the MWAA dialect's endpoint.
@@ -53,6 +54,8 @@ func (s *Server) dialectOf(r *http.Request) dialect {
 		return pluginDialect
 	case p == mwaaCLI:
 		return mwaaDialect
+	case isREST(p):
+		return restDialect
 	case strings.HasPrefix(p, "/api/"):
 		return commandDialect
 	case strings.HasPrefix(p, "/admin/rest_api"), p == "/login", p == "/logout", strings.HasPrefix(p, "/aws_mwaa/"):

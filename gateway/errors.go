@@ -24,6 +24,7 @@ var statusOf = map[string]int{
 	commands.ESLOWBODY:     http.StatusRequestTimeout,
 	commands.ENOSPACE:      http.StatusInsufficientStorage,
 	commands.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	commands.EUPSTREAM:     http.StatusBadGateway,
 	commands.EINTERNAL:     http.StatusInternalServerError,
 }
 

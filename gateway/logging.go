@@ -50,6 +50,9 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if code, ok := c.Get(exitCodeKey).(int); ok {
 			attrs = append(attrs, "exit_code", code)
 		}
+		if code, ok := c.Get(upstreamStatusKey).(int); ok {
+			attrs = append(attrs, "upstream_status", code, "upstream_ms", c.Get(upstreamTimeKey))
+		}
 		s.log.Info("request", attrs...)
 		s.metrics.request(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
 		return nil

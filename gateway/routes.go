@@ -48,6 +48,11 @@ func (s *Server) routes() {
 	api.GET("/jobs/:id/output", s.handleJobOutput)
 	api.POST("/tokens", s.handleMint)
 
+	// Airflow's REST API, after the gateway's own /api/v1 endpoints, which its wildcard does not take.
+	for _, prefix := range []string{"/api/v1/*", "/api/v2/*"} {
+		e.Any(prefix, s.handleREST, s.crossOrigin, middleware.BodyLimit(maxRequestBody), s.authenticateREST, s.requireCSRF)
+	}
+
 	// The MWAA dialect, and MWAA's two ways to log in.
 	e.POST(mwaaCLI, s.handleMWAA, s.crossOrigin, middleware.BodyLimit(maxRequestBody), s.authenticate, s.requireCSRF)
 	e.POST("/aws_mwaa/login", s.handleLogin, s.crossOrigin)

@@ -5,6 +5,8 @@ package gateway
 
 import (
 	"encoding/json"
+	"net/http/httputil"
+	"sync/atomic"
 	"log/slog"
 	"net/http"
 
@@ -38,6 +40,9 @@ type Server struct {
 	log    *slog.Logger
 	echo   *echo.Echo
 	pages  dialect
+	// upstream is Airflow's REST API (ServeAirflowAPI), proxied by proxy; nil until it is known.
+	upstream atomic.Pointer[Upstream]
+	proxy    *httputil.ReverseProxy
 }
 
 // New returns a Server that writes its access and audit lines to log; its routes are in routes.go.
@@ -48,6 +53,7 @@ func New(svc *commands.Service, creds *Keyring, info Info, log *slog.Logger) *Se
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.handleError
 	s.pages = pages{s}
+	s.proxy = s.newProxy()
 	s.metrics = newMetrics(s)
 	s.routes()
 	return s
