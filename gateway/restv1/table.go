@@ -1,0 +1,370 @@
+package restv1
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// table is every v1 endpoint the gateway knows, in the order of Airflow 2.10's v1.yaml, with what it
+// becomes in Airflow 3's v2-rest-api-generated.yaml. docs/rest-api.md shows it; TestTableAgainstOpenAPI
+// checks every entry against both documents.
+var table = []Endpoint{
+	// Monitoring.
+	{Method: "GET", Path: "/health", V2Method: "GET", V2Path: "/monitor/health"},
+	{Method: "GET", Path: "/version", V2Method: "GET", V2Path: "/version"},
+
+	// DAGs.
+	{Method: "GET", Path: "/dags", V2Method: "GET", V2Path: "/dags", Request: listDAGs, Answer: each("dags", dag)},
+	{Method: "PATCH", Path: "/dags", V2Method: "PATCH", V2Path: "/dags", Request: patchDAGs, Answer: each("dags", dag)},
+	{Method: "GET", Path: "/dags/{dag_id}", V2Method: "GET", V2Path: "/dags/{dag_id}", Request: dropFields, Answer: one(dag)},
+	{Method: "PATCH", Path: "/dags/{dag_id}", V2Method: "PATCH", V2Path: "/dags/{dag_id}", Request: patchDAG, Answer: one(dag)},
+	{Method: "DELETE", Path: "/dags/{dag_id}", V2Method: "DELETE", V2Path: "/dags/{dag_id}"},
+	{Method: "GET", Path: "/dags/{dag_id}/details", V2Method: "GET", V2Path: "/dags/{dag_id}/details", Request: dropFields, Answer: one(dagDetails)},
+	{Method: "GET", Path: "/dags/{dag_id}/tasks", V2Method: "GET", V2Path: "/dags/{dag_id}/tasks", Answer: each("tasks", task)},
+	{Method: "GET", Path: "/dags/{dag_id}/tasks/{task_id}", V2Method: "GET", V2Path: "/dags/{dag_id}/tasks/{task_id}", Answer: one(task)},
+
+	// DAG runs.
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns", Request: listRuns, Answer: each("dag_runs", dagRun)},
+	{Method: "POST", Path: "/dags/{dag_id}/dagRuns", V2Method: "POST", V2Path: "/dags/{dag_id}/dagRuns", Request: triggerRun, Answer: one(dagRun), Status: http.StatusOK},
+	{Method: "POST", Path: "/dags/~/dagRuns/list", V2Method: "POST", V2Path: "/dags/~/dagRuns/list", Request: batchRuns, Answer: each("dag_runs", dagRun)},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Answer: one(dagRun)},
+	{Method: "DELETE", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "DELETE", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}"},
+	{Method: "PATCH", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "PATCH", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Request: keepKeys("state"), Answer: one(dagRun)},
+	{Method: "PATCH", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/setNote", V2Method: "PATCH", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Request: setNote, Answer: one(dagRun)},
+	{Method: "POST", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", V2Method: "POST", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", Answer: clearedRun},
+
+	// Task instances.
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Request: listTaskInstances, Answer: each("task_instances", taskInstance)},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", Answer: one(taskInstance)},
+	{Method: "POST", Path: "/dags/~/dagRuns/~/taskInstances/list", V2Method: "POST", V2Path: "/dags/~/dagRuns/~/taskInstances/list", Request: batchTaskInstances, Answer: each("task_instances", taskInstance)},
+	{Method: "POST", Path: "/dags/{dag_id}/clearTaskInstances", V2Method: "POST", V2Path: "/dags/{dag_id}/clearTaskInstances", Request: clearTaskInstances, Answer: each("task_instances", taskReference)},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", V2Method: "GET",
+		V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", Request: logs, Answer: logContent},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries", V2Method: "GET",
+		V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries", Request: pageOf100, Answer: each("xcom_entries", xcom)},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}", V2Method: "GET",
+		V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}", Request: stringify, Answer: one(xcom)},
+
+	// Variables: v1's POST sets a variable whether or not it exists; v2's refuses one that exists (409),
+	// which is then set with PATCH.
+	{Method: "GET", Path: "/variables", V2Method: "GET", V2Path: "/variables", Request: pageOf100, Answer: each("variables", variable)},
+	{Method: "POST", Path: "/variables", V2Method: "POST", V2Path: "/variables", Answer: one(variable), Status: http.StatusOK, Retry: setVariable},
+	{Method: "GET", Path: "/variables/{variable_key}", V2Method: "GET", V2Path: "/variables/{variable_key}", Answer: one(variable)},
+	{Method: "PATCH", Path: "/variables/{variable_key}", V2Method: "PATCH", V2Path: "/variables/{variable_key}", Request: commaLists("update_mask"), Answer: one(variable)},
+	{Method: "DELETE", Path: "/variables/{variable_key}", V2Method: "DELETE", V2Path: "/variables/{variable_key}"},
+
+	// Connections.
+	{Method: "GET", Path: "/connections", V2Method: "GET", V2Path: "/connections", Request: pageOf100, Answer: each("connections", connection)},
+	{Method: "POST", Path: "/connections", V2Method: "POST", V2Path: "/connections", Answer: one(connection), Status: http.StatusOK},
+	{Method: "GET", Path: "/connections/{connection_id}", V2Method: "GET", V2Path: "/connections/{connection_id}", Answer: one(connection)},
+	{Method: "PATCH", Path: "/connections/{connection_id}", V2Method: "PATCH", V2Path: "/connections/{connection_id}", Request: commaLists("update_mask"), Answer: one(connection)},
+	{Method: "DELETE", Path: "/connections/{connection_id}", V2Method: "DELETE", V2Path: "/connections/{connection_id}"},
+
+	// Pools.
+	{Method: "GET", Path: "/pools", V2Method: "GET", V2Path: "/pools", Request: pageOf100, Answer: each("pools", pool)},
+	{Method: "POST", Path: "/pools", V2Method: "POST", V2Path: "/pools", Answer: one(pool), Status: http.StatusOK},
+	{Method: "GET", Path: "/pools/{pool_name}", V2Method: "GET", V2Path: "/pools/{pool_name}", Answer: one(pool)},
+	{Method: "PATCH", Path: "/pools/{pool_name}", V2Method: "PATCH", V2Path: "/pools/{pool_name}", Request: commaLists("update_mask"), Answer: one(pool)},
+	{Method: "DELETE", Path: "/pools/{pool_name}", V2Method: "DELETE", V2Path: "/pools/{pool_name}"},
+
+	// Import errors.
+	{Method: "GET", Path: "/importErrors", V2Method: "GET", V2Path: "/importErrors", Request: pageOf100, Answer: each("import_errors", importError)},
+	{Method: "GET", Path: "/importErrors/{import_error_id}", V2Method: "GET", V2Path: "/importErrors/{import_error_id}", Answer: one(importError)},
+
+	// Datasets are assets in Airflow 3.
+	{Method: "GET", Path: "/datasets", V2Method: "GET", V2Path: "/assets", Request: pageOf100, Answer: datasets},
+	{Method: "GET", Path: "/datasets/events", V2Method: "GET", V2Path: "/assets/events", Request: datasetEventQuery, Answer: datasetEvents},
+
+	// What Airflow 3's core API does not have.
+	{Method: "GET", Path: "/users", Gone: "users belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/users"},
+	{Method: "POST", Path: "/users", Gone: "users belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/users"},
+	{Method: "GET", Path: "/users/{username}", Gone: "users belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/users/{username}"},
+	{Method: "PATCH", Path: "/users/{username}", Gone: "users belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/users/{username}"},
+	{Method: "DELETE", Path: "/users/{username}", Gone: "users belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/users/{username}"},
+	{Method: "GET", Path: "/roles", Gone: "roles belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/roles"},
+	{Method: "POST", Path: "/roles", Gone: "roles belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/roles"},
+	{Method: "GET", Path: "/roles/{role_name}", Gone: "roles belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/roles/{role_name}"},
+	{Method: "PATCH", Path: "/roles/{role_name}", Gone: "roles belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/roles/{role_name}"},
+	{Method: "DELETE", Path: "/roles/{role_name}", Gone: "roles belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/roles/{role_name}"},
+	{Method: "GET", Path: "/permissions", Gone: "permissions belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/permissions"},
+	{Method: "POST", Path: "/dags/{dag_id}/updateTaskInstancesState",
+		Gone: "set a task instance's state with PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id} {\"new_state\": ...}"},
+}
+
+// Query translation.
+
+// commaLists splits v1's comma-separated list parameters into the repeated ones v2 reads.
+func commaLists(names ...string) func(c *Call, _ Params, _ time.Time) error {
+	return func(c *Call, _ Params, _ time.Time) error {
+		splitLists(c.Query, names...)
+		return nil
+	}
+}
+
+func splitLists(q url.Values, names ...string) {
+	for _, name := range names {
+		var out []string
+		for _, v := range q[name] {
+			for part := range strings.SplitSeq(v, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = append(out, part)
+				}
+			}
+		}
+		if out != nil {
+			q[name] = out
+		}
+	}
+}
+
+// defaultLimit gives a list v1's default page of 100 (v2's is 50); v1 read 0 as the default too.
+func defaultLimit(q url.Values) {
+	if l := q.Get("limit"); l == "" || l == "0" {
+		q.Set("limit", "100")
+	}
+}
+
+func pageOf100(c *Call, _ Params, _ time.Time) error {
+	defaultLimit(c.Query)
+	return nil
+}
+
+// rename moves a query parameter to its v2 name.
+func rename(q url.Values, from, to string) {
+	if v, ok := q[from]; ok {
+		q[to] = v
+		delete(q, from)
+	}
+}
+
+// dropFields removes v1's fields parameter, which v2 does not take: the answer is cut to them instead.
+func dropFields(c *Call, _ Params, _ time.Time) error {
+	c.Query.Del("fields")
+	return nil
+}
+
+func listDAGs(c *Call, _ Params, _ time.Time) error {
+	q := c.Query
+	splitLists(q, "tags", "fields")
+	defaultLimit(q)
+	q.Del("fields")
+	// v1's only_active (default true) is v2's exclude_stale (default true).
+	if v := q.Get("only_active"); v != "" {
+		q.Set("exclude_stale", v)
+		q.Del("only_active")
+	}
+	return nil
+}
+
+func listRuns(c *Call, _ Params, _ time.Time) error {
+	q := c.Query
+	defaultLimit(q)
+	splitLists(q, "state", "fields")
+	q.Del("fields")
+	rename(q, "execution_date_gte", "logical_date_gte")
+	rename(q, "execution_date_lte", "logical_date_lte")
+	if ob := q.Get("order_by"); strings.TrimPrefix(ob, "-") == "execution_date" {
+		q.Set("order_by", strings.Replace(ob, "execution_date", "logical_date", 1))
+	}
+	return nil
+}
+
+func listTaskInstances(c *Call, _ Params, _ time.Time) error {
+	q := c.Query
+	defaultLimit(q)
+	splitLists(q, "state", "pool", "queue", "executor")
+	rename(q, "execution_date_gte", "logical_date_gte")
+	rename(q, "execution_date_lte", "logical_date_lte")
+	return nil
+}
+
+func stringify(c *Call, _ Params, _ time.Time) error {
+	// v1 answered an XCom value as text unless asked not to; v2 answers it as JSON unless asked.
+	if c.Query.Get("stringify") == "" {
+		c.Query.Set("stringify", "true")
+	}
+	return nil
+}
+
+func logs(c *Call, _ Params, _ time.Time) error {
+	c.Accept = "application/json" // v2 answers text/plain with 406; the text is made from its JSON
+	return nil
+}
+
+func datasetEventQuery(c *Call, _ Params, _ time.Time) error {
+	defaultLimit(c.Query)
+	rename(c.Query, "dataset_id", "asset_id")
+	return nil
+}
+
+// Body translation.
+
+// body reads a call's JSON object; an empty body is an empty object.
+func body(c *Call) (map[string]any, error) {
+	doc := map[string]any{}
+	if len(strings.TrimSpace(string(c.Body))) == 0 {
+		return doc, nil
+	}
+	if err := json.Unmarshal(c.Body, &doc); err != nil {
+		return nil, badRequest("the request body is not a JSON object: %v", err)
+	}
+	return doc, nil
+}
+
+// keepKeys keeps the body's keys v2 takes (it refuses any other with 422), as v1 ignored its read-only ones.
+func keepKeys(keys ...string) func(c *Call, _ Params, _ time.Time) error {
+	return func(c *Call, _ Params, _ time.Time) error {
+		doc, err := body(c)
+		if err != nil {
+			return err
+		}
+		kept := map[string]any{}
+		for _, k := range keys {
+			if v, ok := doc[k]; ok {
+				kept[k] = v
+			}
+		}
+		c.Body = encode(kept)
+		return nil
+	}
+}
+
+func patchDAG(c *Call, p Params, now time.Time) error {
+	splitLists(c.Query, "update_mask")
+	return keepKeys("is_paused")(c, p, now)
+}
+
+func patchDAGs(c *Call, p Params, now time.Time) error {
+	splitLists(c.Query, "tags")
+	defaultLimit(c.Query)
+	if v := c.Query.Get("only_active"); v != "" {
+		c.Query.Set("exclude_stale", v)
+		c.Query.Del("only_active")
+	}
+	return patchDAG(c, p, now)
+}
+
+func setNote(c *Call, _ Params, _ time.Time) error {
+	doc, err := body(c)
+	if err != nil {
+		return err
+	}
+	c.Body = encode(map[string]any{"note": doc["note"]})
+	c.Query = url.Values{"update_mask": {"note"}}
+	return nil
+}
+
+// triggerRun makes v2's trigger body from v1's: execution_date is the logical date, a missing one is now,
+// and a run id not given is made from the logical date, as Airflow 2 did (Airflow 3 makes it from the
+// time of the request).
+func triggerRun(c *Call, _ Params, now time.Time) error {
+	doc, err := body(c)
+	if err != nil {
+		return err
+	}
+	logical, hasLogical := doc["logical_date"]
+	exec, hasExec := doc["execution_date"]
+	switch {
+	case hasLogical && hasExec && logical != exec:
+		return badRequest("logical_date conflicts with execution_date")
+	case !hasLogical && hasExec:
+		logical = exec
+	case !hasLogical:
+		logical = now.UTC().Format("2006-01-02T15:04:05.999999-07:00")
+	}
+	s, ok := logical.(string)
+	if !ok {
+		return badRequest("logical_date must be a date-time string, such as 2021-01-01T15:00:00+00:00")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return badRequest("logical_date %q is not an RFC 3339 date-time with a time zone, such as 2021-01-01T15:00:00+00:00", s)
+	}
+	out := map[string]any{"logical_date": s}
+	for _, k := range []string{"dag_run_id", "conf", "note", "data_interval_start", "data_interval_end"} {
+		if v, ok := doc[k]; ok && v != nil {
+			out[k] = v
+		}
+	}
+	if _, ok := out["dag_run_id"]; !ok {
+		out["dag_run_id"] = "manual__" + pythonISO(t)
+	}
+	c.Body = encode(out)
+	return nil
+}
+
+// pythonISO writes t as Python's datetime.isoformat does: microseconds only when there are some, and the
+// offset as +00:00.
+func pythonISO(t time.Time) string {
+	layout := "2006-01-02T15:04:05"
+	if t.Nanosecond()/1000 != 0 {
+		layout += ".000000"
+	}
+	return t.Format(layout + "-07:00")
+}
+
+func batchRuns(c *Call, _ Params, _ time.Time) error {
+	doc, err := body(c)
+	if err != nil {
+		return err
+	}
+	renameKey(doc, "execution_date_gte", "logical_date_gte")
+	renameKey(doc, "execution_date_lte", "logical_date_lte")
+	if ob, ok := doc["order_by"].(string); ok && strings.TrimPrefix(ob, "-") == "execution_date" {
+		doc["order_by"] = strings.Replace(ob, "execution_date", "logical_date", 1)
+	}
+	c.Body = encode(doc)
+	return nil
+}
+
+func batchTaskInstances(c *Call, _ Params, _ time.Time) error {
+	doc, err := body(c)
+	if err != nil {
+		return err
+	}
+	renameKey(doc, "execution_date_gte", "logical_date_gte")
+	renameKey(doc, "execution_date_lte", "logical_date_lte")
+	c.Body = encode(doc)
+	return nil
+}
+
+// clearTaskInstances keeps v1's defaults where v2's differ: reset_dag_runs was false, only_failed true.
+func clearTaskInstances(c *Call, _ Params, _ time.Time) error {
+	doc, err := body(c)
+	if err != nil {
+		return err
+	}
+	for k, v := range map[string]any{"reset_dag_runs": false, "only_failed": true, "dry_run": true} {
+		if _, ok := doc[k]; !ok {
+			doc[k] = v
+		}
+	}
+	delete(doc, "include_subdags")
+	delete(doc, "include_parentdag")
+	c.Body = encode(doc)
+	return nil
+}
+
+func renameKey(doc map[string]any, from, to string) {
+	if v, ok := doc[from]; ok {
+		doc[to] = v
+		delete(doc, from)
+	}
+}
+
+// setVariable sets a variable that exists when v2's POST refused to create it (409), as v1's POST did.
+func setVariable(a *Answer, c *Call, _ Params) *Call {
+	if a.Status != http.StatusConflict {
+		return nil
+	}
+	var doc struct {
+		Key string `json:"key"`
+	}
+	if json.Unmarshal(c.Body, &doc) != nil || doc.Key == "" {
+		return nil
+	}
+	return &Call{Method: "PATCH", Path: "/variables/" + url.PathEscape(doc.Key), Query: url.Values{}, Accept: c.Accept, Body: c.Body}
+}
