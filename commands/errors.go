@@ -13,6 +13,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no or wrong credentials
 	ETOOMANY      = "too_many"     // the client failed to authenticate too often lately
 	EFORBIDDEN    = "forbidden"    // credentials fine, but not allowed to do this
+	EMETHOD       = "method"       // the endpoint does not take the request's method
 	ECONFLICT     = "conflict"     // the request clashes with the state of things (a daemon already running)
 	ETOOLARGE     = "too_large"    // the request body is over a configured limit
 	ETIMEOUT      = "timeout"      // the command ran past its time limit

@@ -57,6 +57,9 @@ type Config struct {
 	JobsRetention         time.Duration `key:"jobs.retention" default:"168h" validate:"min=0"`
 	JobsDatabaseURL       string        `key:"jobs.database_url" secret:"true" validate:"omitempty,postgres_url"`
 	JobsLease             time.Duration `key:"jobs.lease" default:"30s" validate:"min=3000000000"`
+	AirflowAPIURL         string        `key:"airflow_api.url" validate:"omitempty,http_url"`
+	AirflowAPIUsersFile   string        `key:"airflow_api.users_file"`
+	AirflowAPITimeout     time.Duration `key:"airflow_api.timeout" default:"60s" validate:"min=1000000000"`
 	MetricsEnabled        bool          `key:"metrics.enabled" default:"True"`
 	MetricsPublic         bool          `key:"metrics.public" default:"False"`
 	PluginTokenHeader     string        `key:"rest_api_plugin.rest_api_plugin_http_token_header_name" default:"rest_api_plugin_http_token" validate:"required,printascii,excludes= "`
@@ -272,6 +275,8 @@ func describe(fe validator.FieldError) string {
 		return "must be set"
 	case "listen_addr":
 		return fmt.Sprintf("must be host:port, such as 127.0.0.1:8080 (got %q)", fe.Value())
+	case "http_url":
+		return fmt.Sprintf("must be an http:// or https:// URL, such as http://127.0.0.1:8080 (got %q)", fe.Value())
 	case "postgres_url": // the value is not shown: it may hold a password
 		return "must be a PostgreSQL URL, such as postgres://user:password@host:5432/dbname?sslmode=require"
 	case "min":

@@ -53,7 +53,7 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 func TestBadConfigSaysWhatIsWrong(t *testing.T) {
 	cases := map[string]string{
 		"[gateway]\nlisen = x\n":                               `unknown key "lisen" in [gateway]`,
-		"[core]\ndags_folder = /x\n":                           "unknown section [core]; the sections are [gateway], [auth], [jobs], [metrics], [rest_api_plugin]",
+		"[core]\ndags_folder = /x\n":                           "unknown section [core]; the sections are [gateway], [auth], [jobs], [airflow_api], [metrics], [rest_api_plugin]",
 		"[gateway]\nmax_concurrent_commands = 0\n":             "max_concurrent_commands must be at least 1",
 		"[gateway]\nmax_concurrent_commands = x\n":             "not a whole number",
 		"[gateway]\nqueue_timeout = soon\n":                    "not a duration",

@@ -17,6 +17,7 @@ var statusOf = map[string]int{
 	commands.EUNAUTHORIZED: http.StatusUnauthorized,
 	commands.ETOOMANY:      http.StatusTooManyRequests,
 	commands.EFORBIDDEN:    http.StatusForbidden,
+	commands.EMETHOD:       http.StatusMethodNotAllowed,
 	commands.ECONFLICT:     http.StatusConflict,
 	commands.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	commands.EFAILED:       http.StatusInternalServerError,

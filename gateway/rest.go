@@ -1,17 +1,26 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/gateway/restv1"
 )
 
 // Airflow's REST API behind the gateway's login (SPEC §17): /api/v1/* (but the gateway's own endpoints)
@@ -89,6 +98,10 @@ type restCall struct {
 	authorization string
 	role          commands.Role // the gateway role acting, or RoleNone for an Airflow user's own credentials
 	start         time.Time
+	// v1 is the translation of an Airflow 2 call for Airflow 3, or nil when the call goes as it is.
+	v1 *restv1.Translation
+	// v1Text says that a v1 call asked for a task's log as text, which is made from v2's JSON lines.
+	v1Text bool
 }
 
 // ServeAirflowAPI forwards Airflow's REST API to up; until it is called, those routes answer 503.
@@ -112,7 +125,12 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 			call.c.Set(upstreamStatusKey, resp.StatusCode)
 			call.c.Set(upstreamTimeKey, time.Since(call.start).Milliseconds())
 			if resp.StatusCode == http.StatusUnauthorized {
-				return s.upstreamRefused(call)
+				if err := s.upstreamRefused(call); err != nil {
+					return err
+				}
+			}
+			if call.v1 != nil {
+				return s.answerV1(call, resp)
 			}
 			return nil
 		},
@@ -232,9 +250,143 @@ func (s *Server) handleREST(c echo.Context) error {
 	if err != nil {
 		return s.fail(c, err, nil)
 	}
+	if up.Major >= 3 && strings.HasPrefix(r.URL.Path, "/api/v1/") {
+		if err := translateV1(call, r); err != nil {
+			return s.fail(c, err, nil)
+		}
+	}
 	c.SetRequest(r.WithContext(context.WithValue(r.Context(), restCallKey{}, call)))
 	s.proxy.ServeHTTP(c.Response(), c.Request())
 	return nil
+}
+
+// maxV1Answer bounds an answer of Airflow 3 that is translated for a v1 call: it is read whole.
+const maxV1Answer = 64 << 20
+
+// translateV1 rewrites an Airflow 2 call for Airflow 3 (restv1's table), in place.
+func translateV1(call *restCall, r *http.Request) error {
+	var body []byte
+	if r.Body != nil && r.ContentLength != 0 {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			return bodyError(err, "the request body cannot be read (%v)")
+		}
+	}
+	in := &restv1.Call{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, "/api/v1"), Query: r.URL.Query(), Accept: r.Header.Get("Accept"), Body: body}
+	tr, err := restv1.Translate(in, time.Now())
+	var refused *restv1.Error
+	if errors.As(err, &refused) {
+		return &commands.Error{Code: v1Codes[refused.Status], Message: refused.Message}
+	}
+	if err != nil {
+		return err
+	}
+	call.v1 = tr
+	if strings.Contains(tr.V2.Path, "/logs/") && strings.HasPrefix(in.Accept, "text/plain") {
+		call.v1Text = true
+		tr.V2.Accept = "application/x-ndjson"
+	}
+	setCall(r, tr.V2)
+	return nil
+}
+
+// v1Codes are the domain's codes of the statuses restv1 answers with.
+var v1Codes = map[int]string{400: commands.EINVALID, 404: commands.ENOTFOUND, 405: commands.EMETHOD}
+
+// setCall makes r the v2 call c.
+func setCall(r *http.Request, c *restv1.Call) {
+	r.Method = c.Method
+	r.URL.Path = "/api/v2" + mustUnescape(c.Path)
+	r.URL.RawPath = "/api/v2" + c.Path
+	r.URL.RawQuery = c.Query.Encode()
+	if c.Accept != "" {
+		r.Header.Set("Accept", c.Accept)
+	}
+	r.Body, r.ContentLength = http.NoBody, 0
+	r.Header.Del("Content-Length")
+	if c.Body != nil {
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(c.Body)), int64(len(c.Body))
+		r.Header.Set("Content-Type", "application/json")
+	}
+}
+
+func mustUnescape(p string) string {
+	if u, err := url.PathUnescape(p); err == nil {
+		return u
+	}
+	return p
+}
+
+// answerV1 turns Airflow 3's answer into what Airflow 2 answered: a retry where v1's endpoint did more
+// than v2's (a variable that exists is set), a task's log as text, or the JSON document translated.
+func (s *Server) answerV1(call *restCall, resp *http.Response) error {
+	tr := call.v1
+	if again := tr.Retry(&restv1.Answer{Status: resp.StatusCode}); again != nil {
+		next, err := s.resend(call, resp.Request, again)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		resp.StatusCode, resp.Status, resp.Header, resp.Body, resp.ContentLength = next.StatusCode, next.Status, next.Header, next.Body, next.ContentLength
+	}
+	if call.v1Text && resp.StatusCode == http.StatusOK {
+		resp.Body = logText(resp.Body)
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
+		resp.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		return nil
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxV1Answer+1))
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if len(data) > maxV1Answer {
+		return commands.Errorf(commands.EUPSTREAM, "Airflow's answer is over %d MB, the most the gateway translates for /api/v1: ask for less (limit), or use /api/v2", maxV1Answer>>20)
+	}
+	ctype, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	out := tr.Back(&restv1.Answer{Status: resp.StatusCode, ContentType: ctype, Body: data})
+	resp.StatusCode, resp.Status = out.Status, fmt.Sprintf("%d %s", out.Status, http.StatusText(out.Status))
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(out.Body)), int64(len(out.Body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(out.Body)))
+	if out.ContentType != "" && len(out.Body) > 0 {
+		resp.Header.Set("Content-Type", out.ContentType)
+	}
+	return nil
+}
+
+// resend sends another v2 call for the same caller.
+func (s *Server) resend(call *restCall, prev *http.Request, c *restv1.Call) (*http.Response, error) {
+	r := prev.Clone(prev.Context())
+	setCall(r, c)
+	r.URL.Path, r.URL.RawPath = s.upstream.Load().URL.JoinPath(r.URL.Path).Path, ""
+	r.URL.RawQuery = c.Query.Encode()
+	r.Header.Set("Authorization", call.authorization)
+	return s.upstream.Load().transport.RoundTrip(r)
+}
+
+// logText turns Airflow 3's log lines (application/x-ndjson, one JSON object a line) into text as it
+// reads them, so that a log of any size goes through without being held whole.
+func logText(body io.ReadCloser) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		defer body.Close()
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+		w := bufio.NewWriter(pw)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				w.Write(sc.Bytes())
+			} else {
+				w.WriteString(restv1.LogLine(line))
+			}
+			w.WriteByte('\n')
+		}
+		w.Flush()
+		pw.CloseWithError(sc.Err())
+	}()
+	return pr
 }
 
 // checkRESTPath refuses paths that are not plainly under their API's prefix: dot segments, encoded slashes

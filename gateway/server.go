@@ -5,10 +5,10 @@ package gateway
 
 import (
 	"encoding/json"
-	"net/http/httputil"
-	"sync/atomic"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 

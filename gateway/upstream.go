@@ -97,6 +97,29 @@ func (u *Upstream) roleAuthorization(ctx context.Context, role commands.Role) (s
 	return "Bearer " + tok, nil
 }
 
+// Get sends GET path (under the API's URL) as role's user, or with no credentials when role is empty, and
+// returns the answer's status: for airflow-gateway check.
+func (u *Upstream) Get(ctx context.Context, path, role string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.URL.String()+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	if role != "" {
+		r, _ := commands.ParseRole(role)
+		authz, err := u.roleAuthorization(ctx, r)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := u.transport.RoundTrip(req)
+	if err != nil {
+		return 0, u.unreachable(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 // forgetRole drops role's token, which Airflow no longer accepts: the next call gets a new one.
 func (u *Upstream) forgetRole(role commands.Role) {
 	u.mu.Lock()

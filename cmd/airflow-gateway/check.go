@@ -45,6 +45,14 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	if err := checkExposure(st.cfg, keys); err != nil {
 		return err
 	}
+	up, err := airflowAPI(ctx, st)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	for _, line := range checkAirflowAPI(ctx, up) {
+		fmt.Fprintln(stdout, line)
+	}
 	fmt.Fprintln(stdout, "ok")
 	return nil
 }

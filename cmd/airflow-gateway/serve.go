@@ -77,6 +77,29 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	}
 	srv.LimitFailedAuth(cfg.FailedAuthBurst)
 	srv.CheckHealth()
+	// Airflow's REST API: a users_file that cannot be read stops the start; a URL that must be asked of
+	// Airflow is asked in the background, so that the start does not wait for another run of the CLI.
+	if cfg.AirflowAPIURL != "" {
+		up, err := airflowAPI(ctx, st)
+		if err != nil {
+			return err
+		}
+		defer up.Close()
+		srv.ServeAirflowAPI(up)
+	} else {
+		if _, err := config.LoadUsers(cfg.AirflowAPIUsersFile); cfg.AirflowAPIUsersFile != "" && err != nil {
+			return fmt.Errorf("[airflow_api] users_file: %w", err)
+		}
+		go func() {
+			up, err := airflowAPI(ctx, st)
+			if err != nil {
+				log.Warn("Airflow's REST API is not served", "err", err)
+				return
+			}
+			srv.ServeAirflowAPI(up)
+			log.Info("airflow api", "url", up.URL.Redacted(), "major", up.Major)
+		}()
+	}
 
 	// Requests and jobs get a context that outlives SIGTERM by the grace period, so running commands
 	// can finish.

@@ -237,17 +237,27 @@ func logContent(doc map[string]any, _ *Call) {
 		case string:
 			b.WriteString(v)
 		case map[string]any:
-			if ts, ok := v["timestamp"].(string); ok && ts != "" {
-				b.WriteString("[" + ts + "] ")
-			}
-			if lvl, ok := v["level"].(string); ok && lvl != "" {
-				b.WriteString(strings.ToUpper(lvl) + " - ")
-			}
-			fmt.Fprint(&b, v["event"])
+			b.WriteString(LogLine(v))
 		}
 		b.WriteByte('\n')
 	}
 	doc["content"] = b.String()
+}
+
+// LogLine writes one of Airflow 3's structured log messages as a line of text, as Airflow 2 wrote it:
+// [timestamp] LEVEL - event.
+func LogLine(m map[string]any) string {
+	var b strings.Builder
+	if ts, ok := m["timestamp"].(string); ok && ts != "" {
+		b.WriteString("[" + ts + "] ")
+	}
+	if lvl, ok := m["level"].(string); ok && lvl != "" {
+		b.WriteString(strings.ToUpper(lvl) + " - ")
+	}
+	if ev, ok := m["event"]; ok {
+		fmt.Fprint(&b, ev)
+	}
+	return b.String()
 }
 
 func xcom(x map[string]any) {

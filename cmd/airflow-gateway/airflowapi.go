@@ -1,0 +1,84 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/config"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
+)
+
+// airflowAPI returns Airflow's REST API as [airflow_api] names it: its URL, or when that is empty the one
+// Airflow's own configuration gives ([webserver] base_url on 2.x, [api] base_url on 3.x); the users of
+// users_file.
+func airflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, error) {
+	major, _ := strconv.Atoi(strings.SplitN(st.version, ".", 2)[0])
+	users := map[commands.Role]config.AirflowUser{}
+	if st.cfg.AirflowAPIUsersFile != "" {
+		var err error
+		if users, err = config.LoadUsers(st.cfg.AirflowAPIUsersFile); err != nil {
+			return nil, fmt.Errorf("[airflow_api] users_file: %w", err)
+		}
+	}
+	raw := st.cfg.AirflowAPIURL
+	if raw == "" {
+		section := "webserver"
+		if major >= 3 {
+			section = "api"
+		}
+		out, err := ask(ctx, st.exec, "config", "get-value", section, "base_url")
+		if err != nil {
+			return nil, fmt.Errorf("Airflow's REST API: [airflow_api] url is empty and Airflow's [%s] base_url cannot be read (%v): set [airflow_api] url", section, err)
+		}
+		raw = commands.LastLine(out)
+	}
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("Airflow's REST API: %q is not an http:// or https:// URL: set [airflow_api] url", raw)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return gateway.NewUpstream(u, major, users, st.cfg.AirflowAPITimeout), nil
+}
+
+// checkAirflowAPI says whether the API answers and whether it accepts each role's user.
+func checkAirflowAPI(ctx context.Context, up *gateway.Upstream) []string {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var lines []string
+	probe := "/api/v1/version"
+	if up.Major >= 3 {
+		probe = "/api/v2/version"
+	}
+	status, err := up.Get(ctx, probe, "")
+	switch {
+	case err != nil:
+		return []string{fmt.Sprintf("airflow_api:   %s does not answer: %v", up.URL.Redacted(), err)}
+	case status != http.StatusOK:
+		return []string{fmt.Sprintf("airflow_api:   %s answered %d to GET %s", up.URL.Redacted(), status, probe)}
+	}
+	lines = append(lines, fmt.Sprintf("airflow_api:   %s answers (Airflow %d)", up.URL.Redacted(), up.Major))
+	for _, role := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp, commands.RoleAdmin} {
+		user, ok := up.Users[role]
+		if !ok {
+			lines = append(lines, fmt.Sprintf("  %-6s       no user in users_file", role))
+			continue
+		}
+		status, err := up.Get(ctx, strings.Replace(probe, "/version", "/dags?limit=1", 1), role.String())
+		verdict := "accepted"
+		if err != nil {
+			verdict = "refused: " + err.Error()
+		} else if status != http.StatusOK {
+			verdict = fmt.Sprintf("refused (%d)", status)
+		}
+		lines = append(lines, fmt.Sprintf("  %-6s       %s: %s", role, user.Username, verdict))
+	}
+	return lines
+}
