@@ -40,7 +40,11 @@ type Endpoint struct {
 	Gone string
 	// Request translates the query and body in place; nil leaves them as they are.
 	Request func(c *Call, p Params, now time.Time) error
-	// Answer translates a successful answer's JSON document in place; nil leaves it as it is.
+	// Object translates each object of a successful answer in place: the answer itself, or with List,
+	// each object of the list of that name in it (a collection: {"dags": [...], "total_entries": N}).
+	Object func(obj map[string]any)
+	List   string
+	// Answer, for the answers that are more than objects, translates the whole document in place.
 	Answer func(doc map[string]any, c *Call)
 	// Status is the v1 status of a success, when v2's differs (201 for 200).
 	Status int
@@ -186,7 +190,7 @@ func (t *Translation) Back(a *Answer) *Answer {
 	if t.Endpoint.Status != 0 && a.Status/100 == 2 {
 		out.Status = t.Endpoint.Status
 	}
-	if t.Endpoint.Answer == nil || len(a.Body) == 0 || !strings.HasPrefix(a.ContentType, "application/json") {
+	if t.Endpoint.Answer == nil && t.Endpoint.Object == nil || len(a.Body) == 0 || !strings.HasPrefix(a.ContentType, "application/json") {
 		return out
 	}
 	var doc map[string]any
@@ -195,7 +199,14 @@ func (t *Translation) Back(a *Answer) *Answer {
 	if dec.Decode(&doc) != nil {
 		return out
 	}
-	t.Endpoint.Answer(doc, t.V1)
+	switch ep := t.Endpoint; {
+	case ep.Answer != nil:
+		ep.Answer(doc, t.V1)
+	case ep.List != "":
+		each(ep.List, ep.Object)(doc, t.V1)
+	default:
+		one(ep.Object)(doc, t.V1)
+	}
 	out.Body = encode(doc)
 	return out
 }
