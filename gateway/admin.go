@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -40,6 +41,12 @@ func (s *Server) handleAdminPage(c echo.Context) error {
 		} else {
 			page.Withheld = append(page.Withheld, api.Name)
 		}
+	}
+	// The session cookie comes again with the page a login leads to, as Airflow's webserver sends its own
+	// with every page: a client that follows the login's redirect and reads the cookies of the last answer
+	// (the managed service's Python example does) finds it there.
+	if ck, err := c.Cookie(sessionCookie); err == nil && s.keys.fromSession(c.Request(), time.Now()) != nil {
+		c.SetCookie(s.keys.sessionCookieOf(ck.Value))
 	}
 	pageHeaders(c)
 	c.Response().WriteHeader(http.StatusOK)

@@ -116,7 +116,7 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 			pr.SetURL(up.URL)
 			pr.Out.Host = up.URL.Host
 			pr.SetXForwarded()
-			stripGatewayCredentials(pr.Out, s.creds.header)
+			stripGatewayCredentials(pr.Out, s.keys.header)
 			pr.Out.Header.Set("Authorization", call.authorization)
 		},
 		Transport: upstreamTransport{s},

@@ -52,11 +52,15 @@ func (k *Keyring) login(token string, now time.Time) (*http.Cookie, *Principal) 
 		claims.Expires = min(claims.Expires, minted.Expires)
 	}
 	payload, _ := json.Marshal(claims)
-	value := base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(k.sign(payload))
+	return k.sessionCookieOf(base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(k.sign(payload))), p
+}
+
+// sessionCookieOf returns the session cookie holding value.
+func (k *Keyring) sessionCookieOf(value string) *http.Cookie {
 	return &http.Cookie{
 		Name: sessionCookie, Value: value, Path: "/", MaxAge: int(sessionTTL.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: k.secureCookie,
-	}, p
+	}
 }
 
 // logoutCookie clears the session cookie.
