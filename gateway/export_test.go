@@ -18,7 +18,11 @@ func Routes(s *Server) []string {
 			continue // the groups' catch-alls, which answer 404
 		}
 		path := param.ReplaceAllString(r.Path, "{$1}")
-		path = strings.Replace(path, "/*", "/{file}", 1)
+		if strings.HasPrefix(path, "/api/") {
+			path = strings.Replace(path, "/*", "/{path}", 1) // Airflow's REST API: the rest of the path
+		} else {
+			path = strings.Replace(path, "/*", "/{file}", 1)
+		}
 		out = append(out, r.Method+" "+path)
 	}
 	return out
@@ -30,3 +34,6 @@ func AddCommandSeries(s *Server, n int) {
 		s.metrics.commands.WithLabelValues(fmt.Sprintf("bench path %d", i), "warm", "ok").Inc()
 	}
 }
+
+// IsREST reports whether a path is Airflow's REST API rather than one of the gateway's own endpoints.
+var IsREST = isREST

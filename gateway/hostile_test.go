@@ -203,9 +203,13 @@ func buildHostile() []hostile {
 		hostile{name: "method override header", method: "GET", target: "/api/v1/command?command=dags%20delete%20gw_conf", header: authed("X-HTTP-Method-Override", "POST"), says: "--yes"},
 		hostile{name: "PUT", method: "PUT", target: "/api/v1/command?command=version", header: authed(), allowed: []int{404, 405}},
 		hostile{name: "DELETE on the plugin", method: "DELETE", target: "/admin/rest_api/api?api=version", header: authed(), allowed: []int{404, 405}},
-		hostile{name: "path traversal in the URL", method: "GET", target: "/api/v1/../../etc/passwd", header: authed(), allowed: []int{301, 307, 308, 404}},
-		hostile{name: "encoded traversal in the URL", method: "GET", target: "/api/v1/%2e%2e/%2e%2e/etc/passwd", header: authed(), says: "no such endpoint"},
-		hostile{name: "endpoint with a suffix", method: "GET", target: "/api/v1/command.json?command=version", header: authed(), says: "no such endpoint"},
+		hostile{name: "path traversal in the URL", method: "GET", target: "/api/v1/../../etc/passwd", header: authed(), allowed: []int{301, 307, 308, 400, 404}},
+		hostile{name: "encoded traversal in the URL", method: "GET", target: "/api/v1/%2e%2e/%2e%2e/etc/passwd", header: authed(), says: "encoded slash or dot"},
+		hostile{name: "encoded slash in Airflow's API", method: "GET", target: "/api/v2/dags%2F..%2F..%2Fconfig", header: authed(), says: "encoded slash or dot"},
+		hostile{name: "dot segment in Airflow's API", method: "GET", target: "/api/v2/dags/./x", header: authed(), says: "not a plain path"},
+		// A suffix makes it a path of Airflow's REST API, never the command endpoint; with no Airflow API
+		// known, it is answered so.
+		hostile{name: "endpoint with a suffix", method: "GET", target: "/api/v1/command.json?command=version", header: authed(), allowed: []int{503}, says: "Airflow's REST API is not known"},
 	)
 	// The login, last: its failures count against the address, so later ones may meet 429.
 	loginRefused := []int{400, 401, 403, 429}

@@ -14,6 +14,7 @@ const (
 	commandPathKey = "command_path"
 	exitCodeKey    = "exit_code"
 	startKey       = "start"
+	routeKey       = "route" // a route finer than Echo's: Airflow's REST API by its templated path
 )
 
 // requestStart is when the request came in, before authentication.
@@ -54,7 +55,11 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, "upstream_status", code, "upstream_ms", c.Get(upstreamTimeKey))
 		}
 		s.log.Info("request", attrs...)
-		s.metrics.request(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
+		route := c.Path()
+		if r, ok := c.Get(routeKey).(string); ok {
+			route = r
+		}
+		s.metrics.request(route, c.Request().Method, c.Response().Status, time.Since(start))
 		return nil
 	}
 }

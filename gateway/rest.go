@@ -217,16 +217,18 @@ func (s *Server) authenticateREST(next echo.HandlerFunc) echo.HandlerFunc {
 // handleREST forwards one call of Airflow's REST API: /api/v1/* and /api/v2/*.
 func (s *Server) handleREST(c echo.Context) error {
 	r := c.Request()
+	prefix := r.URL.Path[:len("/api/v1")]
+	c.Set(routeKey, prefix+restv1.Template(r.Method, strings.TrimPrefix(r.URL.Path, prefix)))
 	if !isREST(r.URL.Path) { // one of the gateway's own endpoints, with a method it does not take
 		return s.answerError(c, http.StatusMethodNotAllowed, commands.Errorf(commands.EINVALID, "method %s is not allowed on %s", r.Method, r.URL.Path), nil)
+	}
+	if err := checkRESTPath(r); err != nil {
+		return s.fail(c, err, nil)
 	}
 	up := s.upstream.Load()
 	if up == nil {
 		return s.fail(c, commands.Errorf(commands.EUNAVAILABLE,
 			"Airflow's REST API is not known to this gateway: set [airflow_api] url to Airflow's %s (such as http://127.0.0.1:8080) and [airflow_api] users_file, and restart", "webserver or API server"), nil)
-	}
-	if err := checkRESTPath(r); err != nil {
-		return s.fail(c, err, nil)
 	}
 	if up.Major < 3 && strings.HasPrefix(r.URL.Path, "/api/v2/") {
 		return s.fail(c, commands.Errorf(commands.ENOTFOUND, "/api/v2 exists from Airflow 3; this is Airflow %d: use /api/v1", up.Major), nil)

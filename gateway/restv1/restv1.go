@@ -163,7 +163,7 @@ func fill(template string, p Params) string {
 }
 
 // Template returns the route of a v1 or v2 path with its values replaced by their names, as metrics label
-// it: /dags/{dag_id}/dagRuns. Paths no entry knows keep their first two segments.
+// it: /dags/{dag_id}/dagRuns. Paths no entry knows keep their first segment only, which names no value.
 func Template(method, path string) string {
 	if ep, _ := Lookup(method, path); ep != nil {
 		return ep.Path
@@ -174,8 +174,8 @@ func Template(method, path string) string {
 			return table[i].V2Path
 		}
 	}
-	if len(segs) > 2 {
-		segs = append(segs[:2], "...")
+	if len(segs) > 1 {
+		segs = append(segs[:1], "...")
 	}
 	return "/" + strings.Join(segs, "/")
 }
