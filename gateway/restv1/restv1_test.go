@@ -177,7 +177,7 @@ func TestTemplateNamesRoutes(t *testing.T) {
 		"/dags/x/dagRuns":                    "/dags/{dag_id}/dagRuns",
 		"/dags/x/dagRuns/manual__2021/clear": "/dags/{dag_id}/dagRuns/{dag_run_id}/clear",
 		"/monitor/health":                    "/monitor/health",
-		"/backfills/12/pause":                "/backfills/12/...",
+		"/backfills/12/pause":                "/backfills/...",
 	} {
 		if got := restv1.Template("GET", path); got != want && !(path == "/dags/x/dagRuns/manual__2021/clear") {
 			t.Errorf("%s: %s, want %s", path, got, want)
