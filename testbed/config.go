@@ -41,6 +41,10 @@ type Config struct {
 	JobsDatabaseURL string
 	JobsLease       time.Duration
 
+	// [airflow_api]
+	AirflowAPIURL       string
+	AirflowAPIUsersFile string
+
 	// [rest_api_plugin]
 	PluginToken string // the plugin-compatible token, of role Admin; none when empty
 }
@@ -67,6 +71,7 @@ func (c Config) String() string {
 		}},
 		{"auth", [][2]string{{"tokens_file", c.TokensFile}, {"failed_auth_burst", number(c.FailedAuthBurst)}}},
 		{"jobs", [][2]string{{"database_url", c.JobsDatabaseURL}, {"lease", duration(c.JobsLease)}}},
+		{"airflow_api", [][2]string{{"url", c.AirflowAPIURL}, {"users_file", c.AirflowAPIUsersFile}}},
 		{"rest_api_plugin", [][2]string{{"rest_api_plugin_expected_http_token", c.PluginToken}}},
 	}
 	var b strings.Builder

@@ -19,6 +19,7 @@ func TestConfigReadsBack(t *testing.T) {
 		SecretKey: "a-secret-key-0123456789", TLSCert: "/srv/cert.pem", TLSKey: "/srv/key.pem",
 		TokensFile: "/srv/tokens.ini", FailedAuthBurst: 1000000,
 		JobsDatabaseURL: "postgres://gw@127.0.0.1:5432/jobs?sslmode=disable", JobsLease: 3 * time.Second,
+		AirflowAPIURL: "http://127.0.0.1:8081", AirflowAPIUsersFile: "/srv/airflow-users.ini",
 		PluginToken: "a-plugin-token-0123456789",
 	}
 	got, err := config.Parse([]byte(full.String()), func(string) string { return "" })

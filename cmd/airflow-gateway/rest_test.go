@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/airflow-gateway/airflow-gateway/testbed"
+)
+
+// TestRESTAPIAgainstAirflow runs one script of Airflow 2's REST API (/api/v1), the calls of the guides
+// and of the managed service's example among them, through a gateway in front of Airflow's own API server:
+// on Airflow 2 it is forwarded, on Airflow 3 translated to /api/v2 and back. Each step checks what Airflow
+// 2.10 answers: its statuses, its fields and their types.
+func TestRESTAPIAgainstAirflow(t *testing.T) {
+	testbed.SkipShort(t, "Airflow's REST API against a real Airflow")
+	for _, major := range testbed.Versions {
+		t.Run("airflow-"+major, func(t *testing.T) {
+			t.Parallel()
+			home := testbed.MustHome(t, major)
+			api := testbed.StartAirflowAPI(t, home)
+			g := mustServe(t, testbed.Config{Home: home, Executor: "subprocess", SecretKey: "a-secret-key-of-the-rest-test",
+				AirflowAPIURL: api.URL, AirflowAPIUsersFile: api.UsersFile(t)})
+			v1Script(t, g.Client, home, api)
+		})
+	}
+}
+
+// v1Document is Airflow 2.10's own OpenAPI document of /api/v1, as its package ships it: every answer
+// of the script is held to it, translated or not.
+var v1Document = sync.OnceValues(func() (routers.Router, error) {
+	bin := os.Getenv("AIRFLOW_GATEWAY_TEST_AIRFLOW_2")
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(bin), "..", "lib", "python3*", "site-packages", "airflow", "api_connexion", "openapi", "v1.yaml"))
+	if len(matches) == 0 {
+		return nil, fmt.Errorf("no v1.yaml in the Airflow 2 of %s", bin)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(matches[0])
+	if err != nil {
+		return nil, err
+	}
+	doc.Servers = openapi3.Servers{{URL: "/api/v1"}}
+	return gorillamux.NewRouter(doc)
+})
+
+// call sends a REST call and decodes its JSON answer, failing unless the status is want and the answer is
+// one that Airflow 2.10's v1.yaml allows.
+func call(t *testing.T, c *testbed.Client, method, target, body string, want int) map[string]any {
+	t.Helper()
+	var a *testbed.Answer
+	if body == "" {
+		a = c.Do(t, method, target, nil)
+	} else {
+		a = c.Do(t, method, target, strings.NewReader(body), "Content-Type", "application/json")
+	}
+	if a.Status != want {
+		t.Fatalf("%s %s: %d, want %d: %.600s", method, target, a.Status, want, a.Body)
+	}
+	if err := v1Conforms(method, target, body, a); err != nil {
+		t.Errorf("%s %s answered what Airflow 2.10's v1.yaml does not allow: %v\n%.600s", method, target, err, a.Body)
+	}
+	doc := map[string]any{}
+	if len(a.Body) > 0 {
+		a.Decode(t, &doc)
+	}
+	return doc
+}
+
+func v1Script(t *testing.T, c *testbed.Client, home *testbed.Home, api *testbed.AirflowAPI) {
+	// The DAGs, as the guides list them: a page of 100, the tags as a comma list, a projection.
+	dags := call(t, c, "GET", "/api/v1/dags?tags=example,gateway&only_active=true", "", http.StatusOK)
+	list, _ := dags["dags"].([]any)
+	var conf map[string]any
+	for _, d := range list {
+		if m := d.(map[string]any); m["dag_id"] == "gw_conf" {
+			conf = m
+		}
+	}
+	if conf == nil || dags["total_entries"] == nil {
+		t.Fatalf("GET /api/v1/dags has no gw_conf: %v", dags)
+	}
+	for _, field := range []string{"is_active", "is_subdag", "schedule_interval", "file_token", "owners", "root_dag_id", "next_dagrun", "tags"} {
+		if _, ok := conf[field]; !ok {
+			t.Errorf("the DAG has no v1 field %s: %v", field, conf)
+		}
+	}
+	if conf["is_active"] != true {
+		t.Errorf("gw_conf is_active: %v", conf["is_active"])
+	}
+	one := call(t, c, "GET", "/api/v1/dags/gw_conf?fields=dag_id,is_paused", "", http.StatusOK)
+	if len(one) != 2 || one["dag_id"] != "gw_conf" {
+		t.Errorf("GET a DAG with fields: %v", one)
+	}
+
+	// Pause with update_mask, and back.
+	if d := call(t, c, "PATCH", "/api/v1/dags/gw_conf?update_mask=is_paused", `{"is_paused": true}`, http.StatusOK); d["is_paused"] != true {
+		t.Errorf("pause: %v", d)
+	}
+	call(t, c, "PATCH", "/api/v1/dags/gw_conf", `{"is_paused": false}`, http.StatusOK)
+
+	// Trigger with nothing, with logical_date and with execution_date: 200 each, and a run id made from
+	// the logical date, as Airflow 2 made it.
+	run := call(t, c, "POST", "/api/v1/dags/gw_conf/dagRuns", `{}`, http.StatusOK)
+	if id, _ := run["dag_run_id"].(string); !strings.HasPrefix(id, "manual__") || run["execution_date"] == nil || run["external_trigger"] != true {
+		t.Errorf("trigger {}: %v", run)
+	}
+	run = call(t, c, "POST", "/api/v1/dags/gw_conf/dagRuns", `{"logical_date": "2021-01-01T15:00:00+00:00", "conf": {"k": "v"}}`, http.StatusOK)
+	if run["dag_run_id"] != "manual__2021-01-01T15:00:00+00:00" || run["execution_date"] != "2021-01-01T15:00:00+00:00" {
+		t.Errorf("trigger with logical_date: %v", run)
+	}
+	run = call(t, c, "POST", "/api/v1/dags/gw_conf/dagRuns", `{"execution_date": "2021-01-02T15:00:00+00:00"}`, http.StatusOK)
+	if run["dag_run_id"] != "manual__2021-01-02T15:00:00+00:00" {
+		t.Errorf("trigger with execution_date: %v", run)
+	}
+	runs := call(t, c, "GET", "/api/v1/dags/gw_conf/dagRuns?order_by=-execution_date", "", http.StatusOK)
+	if runs["total_entries"] != float64(3) {
+		t.Errorf("the runs: %v", runs)
+	}
+	// The documented delete of a run by its id.
+	call(t, c, "DELETE", "/api/v1/dags/gw_conf/dagRuns/manual__2021-01-01T15:00:00+00:00", "", http.StatusNoContent)
+	call(t, c, "GET", "/api/v1/dags/gw_conf/dagRuns/manual__2021-01-01T15:00:00+00:00", "", http.StatusNotFound)
+
+	// Variables: POST sets one whether or not it exists, as v1's did.
+	call(t, c, "POST", "/api/v1/variables", `{"key": "rest_k", "value": "one"}`, http.StatusOK)
+	call(t, c, "POST", "/api/v1/variables", `{"key": "rest_k", "value": "two"}`, http.StatusOK)
+	if v := call(t, c, "GET", "/api/v1/variables/rest_k", "", http.StatusOK); v["value"] != "two" {
+		t.Errorf("the variable: %v", v)
+	}
+	if got := strings.TrimSpace(home.Run(t, "variables", "get", "rest_k")); got != "two" {
+		t.Errorf("the CLI reads the variable as %q", got)
+	}
+	// Pools.
+	call(t, c, "POST", "/api/v1/pools", `{"name": "rest_pool", "slots": 3}`, http.StatusOK)
+	if p := call(t, c, "GET", "/api/v1/pools/rest_pool", "", http.StatusOK); p["slots"] != float64(3) {
+		t.Errorf("the pool: %v", p)
+	}
+	// Health, version and import errors.
+	if h := call(t, c, "GET", "/api/v1/health", "", http.StatusOK); h["metadatabase"] == nil {
+		t.Errorf("health: %v", h)
+	}
+	if v := call(t, c, "GET", "/api/v1/version", "", http.StatusOK); !strings.HasPrefix(fmt.Sprint(v["version"]), map[int]string{2: "2.", 3: "3."}[api.Major]) {
+		t.Errorf("version: %v", v)
+	}
+	call(t, c, "GET", "/api/v1/importErrors", "", http.StatusOK)
+
+	// Errors keep v1's shape and status: a bad date is 400, not v2's 422.
+	bad := call(t, c, "POST", "/api/v1/dags/gw_conf/dagRuns", `{"logical_date": "yesterday"}`, http.StatusBadRequest)
+	if bad["status"] != float64(400) || bad["title"] == nil || bad["detail"] == nil {
+		t.Errorf("a bad date: %v", bad)
+	}
+
+	// An Airflow user's own name and password (HTTP Basic) act as that user; a wrong one is Airflow's 401.
+	viewer := &testbed.Client{URL: c.URL}
+	a := viewer.Do(t, "GET", "/api/v1/dags?limit=1", nil, "Authorization", basic(api.Users["Viewer"], api.Password("Viewer")))
+	if a.Status != http.StatusOK {
+		t.Errorf("Basic as the Viewer user: %d %s", a.Status, a.Body)
+	}
+	a = viewer.Do(t, "GET", "/api/v1/dags?limit=1", nil, "Authorization", basic(api.Users["Viewer"], "wrong"))
+	if a.Status != http.StatusUnauthorized {
+		t.Errorf("Basic with a wrong password: %d %s", a.Status, a.Body)
+	}
+
+	// The managed service's example, verbatim: the login token's URL followed with requests, the session
+	// cookie read from the last answer, then the DAGs listed with it.
+	minted := c.Mint(t, "10m", "Viewer")
+	script := `
+import sys, requests
+login_url, base = sys.argv[1], sys.argv[2]
+def get_session_cookie(login_url):
+    response = requests.get(login_url)
+    return response.cookies.get('session')
+cookie = get_session_cookie(login_url)
+if cookie is None:
+    sys.exit("no session cookie")
+response = requests.get(base + "/api/v1/dags", cookies={"session": cookie})
+print(response.status_code, len(response.json()["dags"]))
+`
+	python := filepath.Join(filepath.Dir(home.Airflow), "python")
+	out, err := exec.Command(python, "-c", script, minted.LoginURL, c.URL).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "200 ") {
+		t.Errorf("the managed service's example: %v\n%s", err, out)
+	}
+}
+
+// v1Conforms validates an answer against v1.yaml.
+func v1Conforms(method, target, body string, a *testbed.Answer) error {
+	router, err := v1Document()
+	if err != nil {
+		return err
+	}
+	r, _ := http.NewRequest(method, target, strings.NewReader(body))
+	route, params, err := router.FindRoute(r)
+	if err != nil {
+		return err
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route},
+		Status:                 a.Status,
+		Header:                 a.Header,
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(a.Body)
+	return openapi3filter.ValidateResponse(context.Background(), in)
+}
+
+func basic(user, password string) string {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(user, password)
+	return r.Header.Get("Authorization")
+}
