@@ -16,6 +16,7 @@ import (
 const runUsage = `usage: airflow-gateway run [--url URL] [--token-file FILE] [--profile NAME] [--cacert FILE] [--job] -- ARGS...
        airflow-gateway jobs list | follow ID | cancel ID    (the same flags before list, follow or cancel)
        airflow-gateway deploy [--force] [--pause|--unpause] FILE.py|FILE.zip ...
+       airflow-gateway api [-X METHOD] [-d JSON|@FILE|@-] PATH       (Airflow's REST API: PATH such as /api/v1/dags)
        airflow ARGS...                                      (the binary installed or linked as airflow)
 
 Runs the Airflow command ARGS through a gateway: its stdout and stderr come out here, and its exit code is
@@ -35,7 +36,7 @@ func isClient(args []string) bool {
 	if clientName(args[0]) {
 		return true
 	}
-	return len(args) > 1 && (args[1] == "run" || args[1] == "jobs" || args[1] == "deploy")
+	return len(args) > 1 && (args[1] == "run" || args[1] == "jobs" || args[1] == "deploy" || args[1] == "api")
 }
 
 // clientName reports whether the program runs under the name airflow (installed or linked so), in which
@@ -49,6 +50,7 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 	var flags client.Flags
 	var asJob bool
 	var deploy struct{ force, pause, unpause bool }
+	var apiCall struct{ method, data string }
 	var rest []string
 	sub := "run"
 	if clientName(args[0]) {
@@ -64,6 +66,10 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 		fs.StringVar(&flags.CACert, "cacert", "", "PEM certificates to trust for an HTTPS gateway, besides the system's")
 		if sub == "run" {
 			fs.BoolVar(&asJob, "job", false, "run the command as a job, with its output printed as it comes")
+		}
+		if sub == "api" {
+			fs.StringVar(&apiCall.method, "X", "", "the method: GET, or POST when -d is given")
+			fs.StringVar(&apiCall.data, "d", "", "the JSON body; @FILE reads it from a file, @- from stdin")
 		}
 		if sub == "deploy" {
 			fs.BoolVar(&deploy.force, "force", false, "replace a file of the same name (the gateway keeps the old one as a backup)")
@@ -95,6 +101,12 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 		return runRemote(ctx, cl, rest, asJob, stdout, stderr, interrupts)
 	case "jobs":
 		return jobsCommand(ctx, cl, rest, stdout, stderr, interrupts)
+	case "api":
+		if len(rest) != 1 {
+			fmt.Fprint(stderr, runUsage)
+			return client.ExitRefused
+		}
+		return apiCommand(ctx, cl, apiCall.method, apiCall.data, rest[0], stdout, stderr)
 	case "deploy":
 		if len(rest) == 0 {
 			fmt.Fprint(stderr, runUsage)
@@ -103,6 +115,32 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 		return deployFiles(ctx, cl, rest, deploy.force, deploy.pause, deploy.unpause, stdout, stderr)
 	}
 	return client.ExitRefused
+}
+
+// apiCommand sends one call of Airflow's REST API: `airflow-gateway api [-X METHOD] PATH [-d JSON]`.
+func apiCommand(ctx context.Context, cl *client.Client, method, data, path string, stdout, stderr io.Writer) int {
+	var body []byte
+	switch {
+	case data == "@-":
+		body, _ = io.ReadAll(os.Stdin)
+	case strings.HasPrefix(data, "@"):
+		var err error
+		if body, err = os.ReadFile(data[1:]); err != nil {
+			return report(stderr, &client.Error{Code: client.ExitConfig, Message: err.Error()})
+		}
+	case data != "":
+		body = []byte(data)
+	}
+	if method == "" {
+		method = "GET"
+		if body != nil {
+			method = "POST"
+		}
+	}
+	if err := cl.API(ctx, strings.ToUpper(method), path, body, stdout); err != nil {
+		return report(stderr, err)
+	}
+	return 0
 }
 
 // runRemote runs argv through the gateway, as a job when asked or when the gateway runs it under its long

@@ -8,6 +8,7 @@
 //	airflow-gateway run -- ARGS...        run an Airflow command through a gateway (also as `airflow ARGS`)
 //	airflow-gateway jobs list|follow|cancel
 //	airflow-gateway deploy FILE           upload a DAG file through a gateway
+//	airflow-gateway api PATH              send one call of Airflow's REST API through a gateway
 package main
 
 import (
@@ -56,6 +57,7 @@ const usage = `usage: airflow-gateway [serve|check|version|hash-token] [--config
        airflow-gateway run [--job] -- ARGS...
        airflow-gateway jobs list|follow ID|cancel ID
        airflow-gateway deploy FILE.py|FILE.zip [--force] [--pause|--unpause]
+       airflow-gateway api [-X METHOD] [-d JSON] PATH
 
 The server:
   serve       run the server (the default)
@@ -68,6 +70,7 @@ The client, against a running gateway (each has --help):
   run         run an Airflow command, with its output and exit code (also as ` + "`airflow ARGS`" + `)
   jobs        list, follow or cancel jobs
   deploy      upload a DAG file
+  api         send one call of Airflow's REST API, print its JSON
 `
 
 // run is the whole program; ctx ends it.

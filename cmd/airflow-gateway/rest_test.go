@@ -186,6 +186,23 @@ if cookie is None:
 response = requests.get(base + "/api/v1/dags", cookies={"session": cookie})
 print(response.status_code, len(response.json()["dags"]))
 `
+	// The client: airflow-gateway api, as gh api, prints the JSON and exits non-zero on an error status.
+	apiCmd := func(args ...string) (string, error) {
+		cmd := exec.Command(testbed.GatewayBinary(t), append([]string{"api"}, args...)...)
+		cmd.Env = append(os.Environ(), "AIRFLOW_GATEWAY_URL="+c.URL, "AIRFLOW_GATEWAY_TOKEN="+c.Token)
+		out, err := cmd.Output()
+		return string(out), err
+	}
+	if out, err := apiCmd("/api/v1/dags/gw_conf"); err != nil || !strings.Contains(out, `"dag_id": "gw_conf"`) {
+		t.Errorf("airflow-gateway api /api/v1/dags/gw_conf: %v\n%s", err, out)
+	}
+	if out, err := apiCmd("-X", "PATCH", "-d", `{"is_paused": false}`, "dags/gw_conf"); err != nil || !strings.Contains(out, `"is_paused": false`) {
+		t.Errorf("airflow-gateway api -X PATCH: %v\n%s", err, out)
+	}
+	if out, err := apiCmd("/api/v1/dags/no_such_dag"); err == nil || !strings.Contains(out, `"status": 404`) {
+		t.Errorf("airflow-gateway api of a DAG that does not exist: %v\n%s", err, out)
+	}
+
 	python := filepath.Join(filepath.Dir(home.Airflow), "python")
 	out, err := exec.Command(python, "-c", script, minted.LoginURL, c.URL).CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "200 ") {

@@ -166,6 +166,46 @@ func failure(resp *http.Response, stdout, stderr io.Writer) error {
 	return &Error{Code: code, Message: p.Detail}
 }
 
+// API sends one call of Airflow's REST API through the gateway (path such as /api/v1/dags?limit=5; a path
+// without /api/ is taken as under /api/v1), with body as its JSON body when not nil, and writes the
+// answer's body to stdout, JSON indented. An error status is an *Error, its body written to stdout too,
+// as `gh api` does.
+func (c *Client) API(ctx context.Context, method, path string, body []byte, stdout io.Writer) error {
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	if !strings.HasPrefix(path, "/api/") {
+		path = "/api/v1" + path
+	}
+	var payload any
+	if body != nil {
+		payload = json.RawMessage(body)
+		if !json.Valid(body) {
+			return failf(ExitRefused, "the body is not JSON: %.60s", body)
+		}
+	}
+	resp, err := c.do(ctx, method, path, payload)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return failf(ExitUnreachable, "the answer broke off: %v", err)
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, raw, "", "  ") == nil {
+		raw = append(pretty.Bytes(), '\n')
+	}
+	stdout.Write(raw)
+	if resp.StatusCode >= 400 {
+		err := failure(&http.Response{StatusCode: resp.StatusCode, Status: resp.Status, Body: io.NopCloser(bytes.NewReader(raw))}, io.Discard, io.Discard)
+		err.(*Error).Message = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		return err
+	}
+	return nil
+}
+
 // commandInfo is what the client needs of the gateway's catalog: which paths run as jobs.
 type commandInfo struct {
 	Path string `json:"path"`
