@@ -306,6 +306,9 @@ func setCall(r *http.Request, c *restv1.Call) {
 	}
 	r.Body, r.ContentLength = http.NoBody, 0
 	r.Header.Del("Content-Length")
+	// The answer is read and rewritten: it comes as it is, never compressed (the transport asks for gzip
+	// itself, and takes it off).
+	r.Header.Del("Accept-Encoding")
 	if c.Body != nil {
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(c.Body)), int64(len(c.Body))
 		r.Header.Set("Content-Type", "application/json")
@@ -324,11 +327,12 @@ func mustUnescape(p string) string {
 func (s *Server) answerV1(call *restCall, resp *http.Response) error {
 	tr := call.v1
 	if again := tr.Retry(&restv1.Answer{Status: resp.StatusCode}); again != nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // v2's refusal, read so that its connection is reused
+		resp.Body.Close()
 		next, err := s.resend(call, resp.Request, again)
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
 		resp.StatusCode, resp.Status, resp.Header, resp.Body, resp.ContentLength = next.StatusCode, next.Status, next.Header, next.Body, next.ContentLength
 	}
 	if call.v1Text && resp.StatusCode == http.StatusOK {
@@ -359,12 +363,27 @@ func (s *Server) answerV1(call *restCall, resp *http.Response) error {
 
 // resend sends another v2 call for the same caller.
 func (s *Server) resend(call *restCall, prev *http.Request, c *restv1.Call) (*http.Response, error) {
-	r := prev.Clone(prev.Context())
-	setCall(r, c)
-	r.URL.Path, r.URL.RawPath = s.upstream.Load().URL.JoinPath(r.URL.Path).Path, ""
-	r.URL.RawQuery = c.Query.Encode()
+	up := s.upstream.Load()
+	target := up.URL.String() + "/api/v2" + c.Path // c.Path is escaped already
+	if q := c.Query.Encode(); q != "" {
+		target += "?" + q
+	}
+	r, err := http.NewRequestWithContext(prev.Context(), c.Method, target, bytes.NewReader(c.Body))
+	if err != nil {
+		return nil, err
+	}
 	r.Header.Set("Authorization", call.authorization)
-	return s.upstream.Load().transport.RoundTrip(r)
+	r.Header.Set("Content-Type", "application/json")
+	for _, h := range []string{"Accept", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v := prev.Header.Get(h); v != "" {
+			r.Header.Set(h, v)
+		}
+	}
+	resp, err := up.transport.RoundTrip(r)
+	if err != nil {
+		return nil, up.unreachable(err)
+	}
+	return resp, nil
 }
 
 // logText turns Airflow 3's log lines (application/x-ndjson, one JSON object a line) into text as it

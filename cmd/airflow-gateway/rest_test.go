@@ -221,10 +221,16 @@ func v1Conforms(method, target, body string, a *testbed.Answer) error {
 	if err != nil {
 		return err
 	}
+	// Airflow 2.10 answers its errors as application/problem+json, which its own v1.yaml names
+	// application/json: they are held to the document as that.
+	header := a.Header.Clone()
+	if header.Get("Content-Type") == "application/problem+json" {
+		header.Set("Content-Type", "application/json")
+	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route},
 		Status:                 a.Status,
-		Header:                 a.Header,
+		Header:                 header,
 		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
 	}
 	in.SetBodyBytes(a.Body)

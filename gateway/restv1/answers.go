@@ -18,7 +18,21 @@ import (
 func one(f func(map[string]any)) func(map[string]any, *Call) {
 	return func(doc map[string]any, c *Call) {
 		f(doc)
+		v1Times(doc)
 		project(doc, c)
+	}
+}
+
+// utcTime is a time as Airflow 3 writes it in UTC; Airflow 2 wrote the offset, +00:00.
+var utcTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)
+
+// v1Times writes an object's times as Airflow 2 did: 2021-01-01T15:00:00+00:00, not ...Z. Only the
+// object's own fields are changed, never what it holds (a run's conf, a variable's value).
+func v1Times(obj map[string]any) {
+	for k, v := range obj {
+		if s, ok := v.(string); ok && utcTime.MatchString(s) {
+			obj[k] = strings.TrimSuffix(s, "Z") + "+00:00"
+		}
 	}
 }
 
@@ -29,6 +43,7 @@ func each(list string, f func(map[string]any)) func(map[string]any, *Call) {
 		for _, it := range items {
 			if m, ok := it.(map[string]any); ok {
 				f(m)
+				v1Times(m)
 				project(m, c)
 			}
 		}
