@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -163,7 +164,8 @@ func fill(template string, p Params) string {
 }
 
 // Template returns the route of a v1 or v2 path with its values replaced by their names, as metrics label
-// it: /dags/{dag_id}/dagRuns. Paths no entry knows keep their first segment only, which names no value.
+// it: /dags/{dag_id}/dagRuns. A path no entry knows is labelled by its first segment when that is one of
+// the APIs' own collections, and as /... otherwise, so that no value a caller sends becomes a label.
 func Template(method, path string) string {
 	if ep, _ := Lookup(method, path); ep != nil {
 		return ep.Path
@@ -174,11 +176,19 @@ func Template(method, path string) string {
 			return table[i].V2Path
 		}
 	}
-	if len(segs) > 1 {
-		segs = append(segs[:1], "...")
+	if !slices.Contains(collections, segs[0]) {
+		return "/..."
 	}
-	return "/" + strings.Join(segs, "/")
+	if len(segs) > 1 {
+		return "/" + segs[0] + "/..."
+	}
+	return "/" + segs[0]
 }
+
+// collections are the first segments of the paths of Airflow's two REST APIs.
+var collections = []string{"assets", "auth", "backfills", "config", "connections", "dagSources", "dagStats", "dagTags", "dagWarnings",
+	"dags", "datasets", "eventLogs", "health", "importErrors", "jobs", "monitor", "parseDagFile", "permissions", "plugins", "pools",
+	"providers", "roles", "users", "variables", "version"}
 
 // Back turns v2's answer into v1's: a success through the endpoint's Answer, an error into v1's problem
 // document with v1's status (400 for v2's 422).

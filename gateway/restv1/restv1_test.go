@@ -114,7 +114,7 @@ func TestAnswersCarryV1Fields(t *testing.T) {
 		t.Fatalf("%s: %v", a.Body, err)
 	}
 	d := doc.DAGs[0]
-	if d["is_active"] != true || d["next_dagrun"] != "2021-01-01T00:00:00Z" || d["is_subdag"] != false || d["file_token"] != "" ||
+	if d["is_active"] != true || d["next_dagrun"] != "2021-01-01T00:00:00+00:00" || d["is_subdag"] != false || d["file_token"] != "" ||
 		d["bundle_name"] != nil || len(d["owners"].([]any)) != 0 {
 		t.Errorf("the DAG: %v", d)
 	}
@@ -130,7 +130,7 @@ func TestAnswersCarryV1Fields(t *testing.T) {
 		"logical_date": null, "run_after": "2026-12-06T15:04:05Z", "run_type": "asset_triggered", "conf": null, "triggered_by": "rest_api"}`)})
 	var run map[string]any
 	json.Unmarshal(a.Body, &run)
-	if a.Status != 200 || run["execution_date"] != "2026-12-06T15:04:05Z" || run["run_type"] != "dataset_triggered" ||
+	if a.Status != 200 || run["execution_date"] != "2026-12-06T15:04:05+00:00" || run["run_type"] != "dataset_triggered" ||
 		run["external_trigger"] != false || run["conf"] == nil || run["triggered_by"] != nil {
 		t.Errorf("the run: %d %v", a.Status, run)
 	}

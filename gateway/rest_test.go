@@ -1,0 +1,179 @@
+package gateway_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/config"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
+)
+
+// recordingAirflow is a fake Airflow API that records what the gateway sends it: the only way to see
+// that the gateway's own credentials never reach Airflow. On Airflow 3 it hands out JWTs.
+type recordingAirflow struct {
+	*httptest.Server
+	mu       sync.Mutex
+	seen     []*http.Request
+	exchange atomic.Int64 // calls of POST /auth/token
+}
+
+func newRecordingAirflow(t *testing.T, tokenLife time.Duration) *recordingAirflow {
+	a := &recordingAirflow{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/auth/token" {
+			a.exchange.Add(1)
+			time.Sleep(50 * time.Millisecond) // long enough for callers to wait on one exchange
+			var creds struct{ Username, Password string }
+			json.NewDecoder(r.Body).Decode(&creds)
+			if creds.Password != "pw-"+strings.TrimPrefix(creds.Username, "gw-") {
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"detail": "Invalid credentials"}`)
+				return
+			}
+			claims, _ := json.Marshal(map[string]any{"sub": creds.Username, "exp": time.Now().Add(tokenLife).Unix()})
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"access_token": "h.%s.s"}`, base64.RawURLEncoding.EncodeToString(claims))
+			return
+		}
+		a.mu.Lock()
+		a.seen = append(a.seen, r.Clone(r.Context()))
+		a.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"dags": [], "total_entries": 0}`)
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *recordingAirflow) last() *http.Request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.seen[len(a.seen)-1]
+}
+
+func serveAirflowAPI(t *testing.T, srv *httptest.Server, a *recordingAirflow, major int) {
+	u, _ := url.Parse(a.URL)
+	users := map[commands.Role]config.AirflowUser{}
+	for _, r := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp, commands.RoleAdmin} {
+		name := strings.ToLower(r.String())
+		users[r] = config.AirflowUser{Role: r, Username: "gw-" + name, Password: "pw-" + name}
+	}
+	gw, _ := gateways.Load(srv.URL)
+	gw.(*gateway.Server).ServeAirflowAPI(gateway.NewUpstream(u, major, users, 5*time.Second))
+}
+
+func TestGatewayCredentialsNeverReachAirflow(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	a := newRecordingAirflow(t, time.Hour)
+	serveAirflowAPI(t, srv, a, 2)
+	cookie := login(t, srv, token)
+	for name, header := range map[string]http.Header{
+		"bearer token":  {"Authorization": {"Bearer " + token}, "Cookie": {"other=kept"}},
+		"plugin header": {"Rest_api_plugin_http_token": {token}},
+		"session":       {"Cookie": {cookie.String() + "; other=kept"}},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/dags?limit=5", nil)
+		req.Header = header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %v %v", name, resp, err)
+		}
+		resp.Body.Close()
+		got := a.last()
+		if got.Header.Get("Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("gw-admin:pw-admin")) {
+			t.Errorf("%s: Airflow got Authorization %q, want the Admin role's user", name, got.Header.Get("Authorization"))
+		}
+		if got.Header.Get("Rest_api_plugin_http_token") != "" || strings.Contains(got.Header.Get("Cookie"), "session=") {
+			t.Errorf("%s: a gateway credential reached Airflow: %v", name, got.Header)
+		}
+		if name != "plugin header" && !strings.Contains(got.Header.Get("Cookie"), "other=kept") {
+			t.Errorf("%s: Airflow's own cookies were dropped: %q", name, got.Header.Get("Cookie"))
+		}
+		if got.Header.Get("X-Forwarded-For") == "" || got.Header.Get("X-Forwarded-Proto") != "http" || got.URL.RawQuery != "limit=5" {
+			t.Errorf("%s: Airflow got %v ?%s", name, got.Header, got.URL.RawQuery)
+		}
+	}
+	// A Viewer may read, not change; the two batch queries are reads.
+	for _, tt := range []struct {
+		method, path string
+		want         int
+	}{{"GET", "/api/v1/dags", 200}, {"PATCH", "/api/v1/dags/x", 403}, {"POST", "/api/v1/dags/x/dagRuns", 403}, {"POST", "/api/v1/dags/~/dagRuns/list", 200}} {
+		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+viewerToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != tt.want {
+			t.Errorf("Viewer %s %s: %v %v, want %d", tt.method, tt.path, resp, err, tt.want)
+			continue
+		}
+		resp.Body.Close()
+	}
+}
+
+func TestOneTokenExchangeForManyCallers(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	a := newRecordingAirflow(t, time.Hour)
+	serveAirflowAPI(t, srv, a, 3)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", srv.URL+"/api/v2/dags", nil)
+			req.Header.Set("Authorization", "Bearer "+viewerToken)
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+				t.Errorf("%v %v", resp, err)
+			} else {
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if n := a.exchange.Load(); n != 1 {
+		t.Errorf("20 callers of one role made %d token requests, want 1", n)
+	}
+	if got := a.last().Header.Get("Authorization"); !strings.HasPrefix(got, "Bearer h.") {
+		t.Errorf("Airflow 3 got %q, want the role's JWT", got)
+	}
+	// Basic with a wrong password is Airflow's refusal: 401 in Airflow 3's shape, counted as a failure.
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v2/dags", nil)
+	req.SetBasicAuth("gw-viewer", "wrong")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a wrong Basic password: %v %v", resp, err)
+	}
+	var doc struct{ Detail string }
+	json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if !strings.Contains(doc.Detail, "refused") || strings.Contains(doc.Detail, "wrong") {
+		t.Errorf("the refusal: %q", doc.Detail)
+	}
+}
+
+func TestUnreachableAirflowIs502(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	a := newRecordingAirflow(t, time.Hour)
+	serveAirflowAPI(t, srv, a, 2)
+	a.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/dags", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("%v %v", resp, err)
+	}
+	var p struct{ Detail, Type string }
+	json.NewDecoder(resp.Body).Decode(&p)
+	resp.Body.Close()
+	if !strings.Contains(p.Detail, a.URL) || !strings.Contains(p.Detail, "[airflow_api] url") || !strings.Contains(p.Type, "stable-rest-api-ref") {
+		t.Errorf("the 502: %+v", p)
+	}
+}
