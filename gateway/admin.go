@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -29,6 +30,10 @@ func (s *Server) handleAdminPage(c echo.Context) error {
 		CSRFToken:      s.keys.csrfToken(c.Request()),
 		Commands:       s.svc.Allowed(p.Role).Commands,
 		MaxUploadBytes: s.svc.MaxUploadBytes(),
+	}
+	if up := s.upstream.Load(); up != nil {
+		page.AirflowAPI = fmt.Sprintf("%s (Airflow %d)", up.URL.Redacted(), up.Major)
+		page.AirflowAPIUser = up.Users[p.Role].Username
 	}
 	for _, c := range page.Commands {
 		if c.Long {

@@ -177,3 +177,26 @@ func TestUnreachableAirflowIs502(t *testing.T) {
 		t.Errorf("the 502: %+v", p)
 	}
 }
+
+func TestAdminPageSaysWhetherTheAPIIsServed(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	page := func() string {
+		req, _ := http.NewRequest("GET", srv.URL+"/admin/rest_api/", nil)
+		req.AddCookie(login(t, srv, viewerToken))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("the admin page: %v %v", resp, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if p := page(); !strings.Contains(p, `<strong id="airflow-api">not connected</strong>`) {
+		t.Errorf("without an API, the page does not say so")
+	}
+	a := newRecordingAirflow(t, time.Hour)
+	serveAirflowAPI(t, srv, a, 3)
+	if p := page(); !strings.Contains(p, a.URL+" (Airflow 3)") || !strings.Contains(p, "as gw-viewer") {
+		t.Errorf("the page does not name the API and the Viewer's user")
+	}
+}

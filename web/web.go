@@ -69,6 +69,9 @@ type AdminPage struct {
 	Commands       []commands.CommandInfo  // what the console may run, offered as suggestions
 	LongCommands   []string                // the paths among Commands that run as jobs
 	MaxUploadBytes int64
+	// AirflowAPI says whether Airflow's REST API is served and as whom: the upstream's URL and the Airflow
+	// user the session's role acts as; empty when the API is not known.
+	AirflowAPI, AirflowAPIUser string
 }
 
 // RenderAdmin writes the admin page.
