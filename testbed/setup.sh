@@ -3,7 +3,10 @@
 # its OpenAPI document, each into its own virtual environment built from a committed lock file, and writes
 # an env file that names their binaries.
 #
-#   testbed/setup.sh [2.10] [3] [schemathesis]      (all when none is named)
+#   testbed/setup.sh [2.10] [3] [schemathesis] [airflow-client] [airflowctl]      (all when none is named)
+#
+# airflow-client is Airflow 2's official Python client (it speaks /api/v1), airflowctl Airflow 3's CLI over
+# its REST API: real clients of the REST API that the gateway serves.
 #
 # Environments live in a cache outside the clone, keyed by the lock file's hash and the install options,
 # so a second run takes seconds: $AIRFLOW_GATEWAY_CACHE, or ~/.cache/airflow-gateway. The env file is
@@ -15,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${AIRFLOW_GATEWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/airflow-gateway}
 mkdir -p "$cache"
 versions=("$@")
-[ ${#versions[@]} -gt 0 ] || versions=(2.10 3 schemathesis)
+[ ${#versions[@]} -gt 0 ] || versions=(2.10 3 schemathesis airflow-client airflowctl)
 
 python=$(command -v python3.11 || command -v python3)
 if ! command -v uv >/dev/null 2>&1; then
@@ -40,6 +43,10 @@ for v in "${versions[@]}"; do
   fi
   if [ "$v" = schemathesis ]; then
     name=AIRFLOW_GATEWAY_TEST_SCHEMATHESIS bin=$venv/bin/schemathesis
+  elif [ "$v" = airflow-client ]; then
+    name=AIRFLOW_GATEWAY_TEST_AIRFLOW_CLIENT bin=$venv/bin/python
+  elif [ "$v" = airflowctl ]; then
+    name=AIRFLOW_GATEWAY_TEST_AIRFLOWCTL bin=$venv/bin/airflowctl
   else
     name=AIRFLOW_GATEWAY_TEST_AIRFLOW_${v%%.*} bin=$venv/bin/airflow
   fi

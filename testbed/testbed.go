@@ -299,8 +299,15 @@ func ProcessesIn(dir string) []int { return procfs.WithEnv("AIRFLOW_HOME=" + dir
 // Without one it skips the test, except under CI, where it fails it.
 func Schemathesis(tb testing.TB) string {
 	tb.Helper()
-	SkipShort(tb, "schemathesis")
-	const name = "AIRFLOW_GATEWAY_TEST_SCHEMATHESIS"
+	return Tool(tb, "AIRFLOW_GATEWAY_TEST_SCHEMATHESIS", "schemathesis")
+}
+
+// Tool returns the program testbed/setup.sh installed and named in the variable name (from the
+// environment, or the env file): schemathesis, Airflow 2's Python client, airflowctl. Without it, it skips
+// the test, except under CI, where a missing tool fails it.
+func Tool(tb testing.TB, name, what string) string {
+	tb.Helper()
+	SkipShort(tb, what)
 	if bin := os.Getenv(name); bin != "" {
 		return bin
 	}
@@ -309,8 +316,8 @@ func Schemathesis(tb testing.TB) string {
 		return bin
 	}
 	if os.Getenv("CI") != "" {
-		tb.Fatal("AIRFLOW_GATEWAY_TEST_SCHEMATHESIS is not set: the schemathesis run is required under CI (testbed/setup.sh installs it)")
+		tb.Fatalf("%s is not set: %s is required under CI (testbed/setup.sh installs it)", name, what)
 	}
-	tb.Skip("schemathesis is not installed: run `make test` (testbed/setup.sh installs it)")
+	tb.Skipf("%s is not installed: run `make test` (testbed/setup.sh installs it)", what)
 	return ""
 }

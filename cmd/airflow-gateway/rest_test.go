@@ -33,6 +33,9 @@ func TestRESTAPIAgainstAirflow(t *testing.T) {
 			g := mustServe(t, testbed.Config{Home: home, Executor: "subprocess", SecretKey: "a-secret-key-of-the-rest-test",
 				AirflowAPIURL: api.URL, AirflowAPIUsersFile: api.UsersFile(t)})
 			v1Script(t, g.Client, home, api)
+			if api.Major >= 3 {
+				realClients(t, g.Client, api)
+			}
 		})
 	}
 }
@@ -241,4 +244,47 @@ func basic(user, password string) string {
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.SetBasicAuth(user, password)
 	return r.Header.Get("Authorization")
+}
+
+// realClients runs clients no one here wrote through the gateway on Airflow 3: Airflow 2's official
+// Python client (apache-airflow-client 2.10, which speaks /api/v1 with HTTP Basic, neither of which
+// Airflow 3 has), unchanged, and airflowctl, Airflow 3's own CLI over /api/v2, with a gateway token as its
+// API token.
+func realClients(t *testing.T, c *testbed.Client, api *testbed.AirflowAPI) {
+	python := testbed.Tool(t, "AIRFLOW_GATEWAY_TEST_AIRFLOW_CLIENT", "Airflow 2's Python client")
+	script := `
+import sys
+import airflow_client.client as client
+from airflow_client.client.api import dag_api, dag_run_api, variable_api
+from airflow_client.client.model.dag_run import DAGRun
+from airflow_client.client.model.variable import Variable
+base, user, password = sys.argv[1:4]
+conf = client.Configuration(host=base + "/api/v1", username=user, password=password)
+with client.ApiClient(conf) as api:
+    dags = dag_api.DAGApi(api).get_dags()
+    assert any(d.dag_id == "gw_conf" for d in dags.dags), dags
+    runs = dag_run_api.DAGRunApi(api)
+    runs.post_dag_run("gw_conf", DAGRun(dag_run_id="client_run", conf={"a": 1}))
+    run = runs.get_dag_run("gw_conf", "client_run")
+    variable_api.VariableApi(api).post_variables(Variable(key="client_k", value="v"))
+    print("ok", len(dags.dags), run.dag_run_id, run.conf)
+`
+	out, err := exec.Command(python, "-c", script, c.URL, api.Users["Admin"], api.Password("Admin")).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "ok ") {
+		t.Errorf("Airflow 2's Python client through the gateway: %v\n%s", err, out)
+	}
+
+	ctl := testbed.Tool(t, "AIRFLOW_GATEWAY_TEST_AIRFLOWCTL", "airflowctl")
+	home := t.TempDir()
+	env := append(os.Environ(), "HOME="+home, "AIRFLOW_HOME="+home)
+	login := exec.Command(ctl, "auth", "login", "--api-url", c.URL, "--api-token", c.Token, "--skip-keyring")
+	login.Env = env
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("airflowctl auth login: %v\n%s", err, out)
+	}
+	list := exec.Command(ctl, "dags", "list", "--api-token", c.Token, "-o", "json")
+	list.Env = env
+	if out, err := list.CombinedOutput(); err != nil || !strings.Contains(string(out), "gw_conf") {
+		t.Errorf("airflowctl dags list through the gateway: %v\n%s", err, out)
+	}
 }
