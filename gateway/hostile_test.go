@@ -209,7 +209,7 @@ func buildHostile() []hostile {
 		hostile{name: "dot segment in Airflow's API", method: "GET", target: "/api/v2/dags/./x", header: authed(), says: "not a plain path"},
 		// A suffix makes it a path of Airflow's REST API, never the command endpoint; with no Airflow API
 		// known, it is answered so.
-		hostile{name: "endpoint with a suffix", method: "GET", target: "/api/v1/command.json?command=version", header: authed(), allowed: []int{503}, says: "Airflow's REST API is not known"},
+		hostile{name: "endpoint with a suffix", method: "GET", target: "/api/v1/command.json?command=version", header: authed(), allowed: []int{503}, says: "looking for Airflow's REST API"},
 	)
 	// The login, last: its failures count against the address, so later ones may meet 429.
 	loginRefused := []int{400, 401, 403, 429}

@@ -104,8 +104,16 @@ type restCall struct {
 	v1Text bool
 }
 
-// ServeAirflowAPI forwards Airflow's REST API to up; until it is called, those routes answer 503.
+// ServeAirflowAPI forwards Airflow's REST API to up. Until it or NoAirflowAPI is called, those routes
+// answer 503: the API is being looked for.
 func (s *Server) ServeAirflowAPI(up *Upstream) { s.upstream.Store(up) }
+
+// NoAirflowAPI says that no Airflow REST API is configured or found, and why: those routes answer 404
+// saying so.
+func (s *Server) NoAirflowAPI(why string) {
+	s.noUpstream.Store(commands.Errorf(commands.ENOTFOUND,
+		"Airflow's REST API is not served by this gateway: %s. Set [airflow_api] url to Airflow's webserver (2.x) or API server (3.x), such as http://127.0.0.1:8081, and [airflow_api] users_file, and restart", why))
+}
 
 // newProxy returns the reverse proxy of the REST routes: the call's context says where and as whom.
 func (s *Server) newProxy() *httputil.ReverseProxy {
@@ -227,8 +235,11 @@ func (s *Server) handleREST(c echo.Context) error {
 	}
 	up := s.upstream.Load()
 	if up == nil {
+		if why := s.noUpstream.Load(); why != nil {
+			return s.fail(c, why, nil)
+		}
 		return s.fail(c, commands.Errorf(commands.EUNAVAILABLE,
-			"Airflow's REST API is not known to this gateway: set [airflow_api] url to Airflow's %s (such as http://127.0.0.1:8080) and [airflow_api] users_file, and restart", "webserver or API server"), nil)
+			"the gateway is still looking for Airflow's REST API ([airflow_api] url is empty, so Airflow's own configuration is asked); retry in a few seconds"), nil)
 	}
 	if up.Major < 3 && strings.HasPrefix(r.URL.Path, "/api/v2/") {
 		return s.fail(c, commands.Errorf(commands.ENOTFOUND, "/api/v2 exists from Airflow 3; this is Airflow %d: use /api/v1", up.Major), nil)

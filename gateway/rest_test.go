@@ -200,3 +200,28 @@ func TestAdminPageSaysWhetherTheAPIIsServed(t *testing.T) {
 		t.Errorf("the page does not name the API and the Viewer's user")
 	}
 }
+
+func TestNoAirflowAPIIs404SayingHowToSetOne(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	get := func() (int, string) {
+		req, _ := http.NewRequest("DELETE", srv.URL+"/api/v1/dags/x", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p struct{ Detail string }
+		json.NewDecoder(resp.Body).Decode(&p)
+		return resp.StatusCode, p.Detail
+	}
+	// While the gateway looks for the API: 503, to retry.
+	if status, detail := get(); status != http.StatusServiceUnavailable || !strings.Contains(detail, "retry") {
+		t.Errorf("while looking: %d %q", status, detail)
+	}
+	gw, _ := gateways.Load(srv.URL)
+	gw.(*gateway.Server).NoAirflowAPI("Airflow's configuration names no URL for it")
+	if status, detail := get(); status != http.StatusNotFound || !strings.Contains(detail, "[airflow_api] url") || !strings.Contains(detail, "names no URL") {
+		t.Errorf("with none: %d %q", status, detail)
+	}
+}

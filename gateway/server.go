@@ -41,8 +41,9 @@ type Server struct {
 	echo   *echo.Echo
 	pages  dialect
 	// upstream is Airflow's REST API (ServeAirflowAPI), proxied by proxy; nil until it is known.
-	upstream atomic.Pointer[Upstream]
-	proxy    *httputil.ReverseProxy
+	upstream   atomic.Pointer[Upstream]
+	noUpstream atomic.Pointer[commands.Error] // why there is none (NoAirflowAPI)
+	proxy      *httputil.ReverseProxy
 }
 
 // New returns a Server that writes its access and audit lines to log; its routes are in routes.go.

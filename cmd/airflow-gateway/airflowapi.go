@@ -48,6 +48,27 @@ func airflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, error) {
 	return gateway.NewUpstream(u, major, users, st.cfg.AirflowAPITimeout), nil
 }
 
+// discoverAirflowAPI finds Airflow's REST API when [airflow_api] url is empty: the URL Airflow's own
+// configuration names, used only when Airflow's API answers there (a default base_url such as
+// http://localhost:8080 may name nothing, or the gateway itself).
+func discoverAirflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, error) {
+	up, err := airflowAPI(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("Airflow's configuration names no URL for it")
+	}
+	probe := "/api/v1/health"
+	if up.Major >= 3 {
+		probe = "/api/v2/monitor/health"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if status, err := up.Get(ctx, probe, ""); err != nil || status != http.StatusOK {
+		up.Close()
+		return nil, fmt.Errorf("Airflow's configuration names %s, where its API does not answer GET %s", up.URL.Redacted(), probe)
+	}
+	return up, nil
+}
+
 // checkAirflowAPI says whether the API answers and whether it accepts each role's user.
 func checkAirflowAPI(ctx context.Context, up *gateway.Upstream) []string {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

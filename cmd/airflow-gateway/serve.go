@@ -91,9 +91,10 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 			return fmt.Errorf("[airflow_api] users_file: %w", err)
 		}
 		go func() {
-			up, err := airflowAPI(ctx, st)
+			up, err := discoverAirflowAPI(ctx, st)
 			if err != nil {
-				log.Warn("Airflow's REST API is not served", "err", err)
+				srv.NoAirflowAPI(err.Error())
+				log.Info("Airflow's REST API is not served", "why", err.Error())
 				return
 			}
 			srv.ServeAirflowAPI(up)
