@@ -181,6 +181,9 @@ func buildHostile() []hostile {
 		hostile{name: "Basic scheme", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Basic " + token}}, says: "valid token"},
 		hostile{name: "token with a suffix", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Bearer " + token + "x"}}, says: "valid token"},
 		hostile{name: "token prefix", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Bearer " + token[:10]}}, says: "valid token"},
+		hostile{name: "Basic that is not base64", method: "GET", target: "/api/v1/dags", header: http.Header{"Authorization": {"Basic !!!not-base64"}}, allowed: []int{401}},
+		hostile{name: "Basic without a colon", method: "GET", target: "/api/v2/dags", header: http.Header{"Authorization": {"Basic bm9jb2xvbg=="}}, allowed: []int{401}},
+		hostile{name: "Basic on the command dialect", method: "GET", target: "/api/v1/command?command=version", header: http.Header{"Authorization": {"Basic Z3ctYWRtaW46cHctYWRtaW4="}}, allowed: []int{401}},
 		hostile{name: "forged forwarding headers", method: "GET", target: "/admin/rest_api/api?api=version", header: http.Header{"X-Forwarded-For": {"127.0.0.1"}, "X-Real-Ip": {"127.0.0.1"}}, says: "Token Authentication Failed"},
 		hostile{name: "plugin token under another header", method: "GET", target: "/admin/rest_api/api?api=version", header: http.Header{"X-Rest-Api-Plugin-Http-Token": {token}}, says: "Token Authentication Failed"},
 		// Exact words ({"argv": [...]}) that the checks refuse as they refuse a line.
