@@ -35,7 +35,7 @@ type rest struct{}
 func (rest) name() string { return "rest" }
 
 func (rest) writeResult(echo.Context, *commands.Invocation, *commands.Result) error {
-	return errors.New("Airflow's REST API runs no command")
+	return errors.New("the REST dialect runs no command")
 }
 
 func (rest) writeError(c echo.Context, status int, err *commands.Error, _ *commands.Result) error {

@@ -22,7 +22,6 @@ func main() {
 	flag.Parse()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	medians := map[string]time.Duration{}
-	var names []string
 	var throughGateway int
 	cpuStart := cpuTime(*pid)
 	for _, arg := range flag.Args() {
@@ -53,7 +52,6 @@ func main() {
 		}
 		slices.Sort(took)
 		medians[name] = took[len(took)/2]
-		names = append(names, name)
 		fmt.Printf("%-22s median %8s  p90 %8s\n", name, took[len(took)/2].Round(10*time.Microsecond), took[len(took)*9/10].Round(10*time.Microsecond))
 	}
 	for _, pair := range [][2]string{{"gateway-v2", "direct-v2"}, {"gateway-v1", "gateway-v2"}} {

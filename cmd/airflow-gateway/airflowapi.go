@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -36,13 +37,13 @@ func airflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, error) {
 		}
 		out, err := ask(ctx, st.exec, "config", "get-value", section, "base_url")
 		if err != nil {
-			return nil, fmt.Errorf("Airflow's REST API: [airflow_api] url is empty and Airflow's [%s] base_url cannot be read (%v): set [airflow_api] url", section, err)
+			return nil, fmt.Errorf("[airflow_api] url is empty and Airflow's [%s] base_url cannot be read (%v): set [airflow_api] url", section, err)
 		}
 		raw = commands.LastLine(out)
 	}
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("Airflow's REST API: %q is not an http:// or https:// URL: set [airflow_api] url", raw)
+		return nil, fmt.Errorf("[airflow_api] url: %q is not an http:// or https:// URL", raw)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	return gateway.NewUpstream(u, major, users, st.cfg.AirflowAPITimeout), nil
@@ -54,7 +55,7 @@ func airflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, error) {
 func discoverAirflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, error) {
 	up, err := airflowAPI(ctx, st)
 	if err != nil {
-		return nil, fmt.Errorf("Airflow's configuration names no URL for it")
+		return nil, errors.New("the configuration of Airflow names no URL for it")
 	}
 	probe := "/api/v1/health"
 	if up.Major >= 3 {
@@ -64,7 +65,7 @@ func discoverAirflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, erro
 	defer cancel()
 	if status, err := up.Get(ctx, probe, ""); err != nil || status != http.StatusOK {
 		up.Close()
-		return nil, fmt.Errorf("Airflow's configuration names %s, where its API does not answer GET %s", up.URL.Redacted(), probe)
+		return nil, fmt.Errorf("the configuration of Airflow names %s, where its API does not answer GET %s", up.URL.Redacted(), probe)
 	}
 	return up, nil
 }
