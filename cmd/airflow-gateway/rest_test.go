@@ -26,6 +26,7 @@ import (
 // 2.10 answers: its statuses, its fields and their types.
 func TestRESTAPIAgainstAirflow(t *testing.T) {
 	testbed.SkipShort(t, "Airflow's REST API against a real Airflow")
+	airflow2 = testbed.Airflow(t, "2") // whose v1.yaml every answer is held to
 	for _, major := range testbed.Versions {
 		t.Run("airflow-"+major, func(t *testing.T) {
 			t.Parallel()
@@ -41,10 +42,13 @@ func TestRESTAPIAgainstAirflow(t *testing.T) {
 	}
 }
 
+// airflow2 is the CLI of the Airflow 2 of the test bed.
+var airflow2 string
+
 // v1Document is Airflow 2.10's own OpenAPI document of /api/v1, as its package ships it: every answer
 // of the script is held to it, translated or not.
 var v1Document = sync.OnceValues(func() (routers.Router, error) {
-	bin := os.Getenv("AIRFLOW_GATEWAY_TEST_AIRFLOW_2")
+	bin := airflow2
 	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(bin), "..", "lib", "python3*", "site-packages", "airflow", "api_connexion", "openapi", "v1.yaml"))
 	if len(matches) == 0 {
 		return nil, fmt.Errorf("no v1.yaml in the Airflow 2 of %s", bin)
@@ -275,9 +279,23 @@ with client.ApiClient(conf) as api:
 		t.Errorf("Airflow 2's Python client through the gateway: %v\n%s", err, out)
 	}
 
-	// schemathesis with Airflow 2.10's own v1.yaml against /api/v1 on Airflow 3, a few examples per
-	// operation: whatever a v1 client sends, no 5xx.
-	spec := filepath.Join(filepath.Dir(os.Getenv("AIRFLOW_GATEWAY_TEST_AIRFLOW_2")), "..")
+	ctl := testbed.Tool(t, "AIRFLOW_GATEWAY_TEST_AIRFLOWCTL", "airflowctl")
+	home := t.TempDir()
+	env := append(os.Environ(), "HOME="+home, "AIRFLOW_HOME="+home)
+	login := exec.Command(ctl, "auth", "login", "--api-url", c.URL, "--api-token", c.Token, "--skip-keyring")
+	login.Env = env
+	if out, err := login.CombinedOutput(); err != nil {
+		t.Fatalf("airflowctl auth login: %v\n%s", err, out)
+	}
+	list := exec.Command(ctl, "dags", "list", "--api-token", c.Token, "-o", "json")
+	list.Env = env
+	if out, err := list.CombinedOutput(); err != nil || !strings.Contains(string(out), "gw_conf") {
+		t.Errorf("airflowctl dags list through the gateway: %v\n%s", err, out)
+	}
+
+	// Last, as it deletes what it finds: schemathesis with Airflow 2.10's own v1.yaml against /api/v1 on
+	// Airflow 3, a few examples per operation: whatever a v1 client sends, no 5xx.
+	spec := filepath.Join(filepath.Dir(airflow2), "..")
 	specs, _ := filepath.Glob(filepath.Join(spec, "lib", "python3*", "site-packages", "airflow", "api_connexion", "openapi", "v1.yaml"))
 	if len(specs) == 1 {
 		st := exec.Command(testbed.Schemathesis(t), "run", specs[0], "--url", c.URL+"/api/v1", "--checks", "not_a_server_error",
@@ -294,19 +312,5 @@ with client.ApiClient(conf) as api:
 		}
 	} else {
 		t.Errorf("no v1.yaml in the Airflow 2 of the test bed")
-	}
-
-	ctl := testbed.Tool(t, "AIRFLOW_GATEWAY_TEST_AIRFLOWCTL", "airflowctl")
-	home := t.TempDir()
-	env := append(os.Environ(), "HOME="+home, "AIRFLOW_HOME="+home)
-	login := exec.Command(ctl, "auth", "login", "--api-url", c.URL, "--api-token", c.Token, "--skip-keyring")
-	login.Env = env
-	if out, err := login.CombinedOutput(); err != nil {
-		t.Fatalf("airflowctl auth login: %v\n%s", err, out)
-	}
-	list := exec.Command(ctl, "dags", "list", "--api-token", c.Token, "-o", "json")
-	list.Env = env
-	if out, err := list.CombinedOutput(); err != nil || !strings.Contains(string(out), "gw_conf") {
-		t.Errorf("airflowctl dags list through the gateway: %v\n%s", err, out)
 	}
 }
