@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -91,6 +92,9 @@ func Translate(c *Call, now time.Time) (*Translation, error) {
 	if ep.Gone != "" {
 		return nil, &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("%s /api/v1%s has no counterpart in Airflow 3: %s", ep.Method, ep.Path, ep.Gone)}
 	}
+	if err := checkIDs(params); err != nil {
+		return nil, err
+	}
 	v2 := &Call{Method: ep.V2Method, Path: fill(ep.V2Path, params), Query: url.Values{}, Accept: c.Accept, Body: c.Body}
 	for k, v := range c.Query {
 		v2.Query[k] = append([]string(nil), v...)
@@ -101,6 +105,33 @@ func Translate(c *Call, now time.Time) (*Translation, error) {
 		}
 	}
 	return &Translation{Endpoint: ep, Params: params, V1: c, V2: v2}, nil
+}
+
+// idRules are the characters Airflow allows in the ids of a path: DAG and task ids are keys, run ids
+// follow [scheduler] allowed_run_id_pattern's default. An id outside them names nothing that can exist,
+// and is answered 404 as Airflow 2 did, rather than sent on (Airflow 3 answers some of them 500).
+var idRules = map[string]*regexp.Regexp{
+	"dag_id":     regexp.MustCompile(`^[A-Za-z0-9_.-]{1,250}$`),
+	"task_id":    regexp.MustCompile(`^[A-Za-z0-9_.-]{1,250}$`),
+	"dag_run_id": regexp.MustCompile(`^[A-Za-z0-9_.~:+-]{1,250}$`),
+}
+
+func checkIDs(p Params) error {
+	for name, rule := range idRules {
+		if v, ok := p[name]; ok && !rule.MatchString(v) {
+			return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no %s %q can exist: it may hold only what %s allows",
+				strings.ReplaceAll(name, "_", " "), Shorten(v), rule)}
+		}
+	}
+	return nil
+}
+
+// Shorten cuts a value to a length fit for a message.
+func Shorten(s string) string {
+	if len(s) > 40 {
+		return strings.ToValidUTF8(s[:40], "") + "…"
+	}
+	return s
 }
 
 // Lookup returns the endpoint of a v1 method and path, and the path's values, or nil.

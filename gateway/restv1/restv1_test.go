@@ -93,6 +93,8 @@ func TestEndpointsWithoutCounterpartAre404(t *testing.T) {
 		{"POST", "/dags/d/updateTaskInstancesState", 404, "PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}"},
 		{"GET", "/no/such/thing", 404, "/api/v2"},
 		{"PUT", "/dags", 405, "method PUT"},
+		{"DELETE", "/dags/gw/dagRuns/\U00018280", 404, "no dag run id"},
+		{"GET", "/dags/a b", 404, "no dag id"},
 	} {
 		_, err := restv1.Translate(&restv1.Call{Method: tt.method, Path: tt.path}, now)
 		var e *restv1.Error
