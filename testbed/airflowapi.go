@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +25,11 @@ type AirflowAPI struct {
 	Users map[string]string
 	Major int
 	Logs  *Buffer
+
+	home *Home
+	env  []string // the server's, and its CLI's
+	args []string
+	stop func()
 }
 
 // APIRoles are Airflow's role names, as the gateway names its roles.
@@ -39,7 +45,7 @@ func StartAirflowAPI(tb testing.TB, home *Home) *AirflowAPI {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	api := &AirflowAPI{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Users: map[string]string{}, Logs: &Buffer{}}
+	api := &AirflowAPI{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Users: map[string]string{}, Logs: &Buffer{}, home: home}
 	for _, r := range APIRoles {
 		api.Users[r] = "gw-" + strings.ToLower(r)
 	}
@@ -48,7 +54,7 @@ func StartAirflowAPI(tb testing.TB, home *Home) *AirflowAPI {
 	env := append(os.Environ(), "AIRFLOW_HOME="+home.Dir, "AIRFLOW__API__BASE_URL="+api.URL, "AIRFLOW__WEBSERVER__BASE_URL="+api.URL,
 		"AIRFLOW__API_AUTH__JWT_SECRET=test-jwt-secret-of-the-testbed", "AIRFLOW__WEBSERVER__SECRET_KEY=test-secret-of-the-testbed",
 		"AIRFLOW__API__SECRET_KEY=test-secret-of-the-testbed")
-	var cmd *exec.Cmd
+	var args []string
 	if api.Major >= 3 {
 		var users []string
 		passwords := map[string]string{}
@@ -64,7 +70,7 @@ func StartAirflowAPI(tb testing.TB, home *Home) *AirflowAPI {
 		}
 		env = append(env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="+strings.Join(users, ","),
 			"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="+file)
-		cmd = exec.Command(home.Airflow, "api-server", "--port", fmt.Sprint(port), "--host", "127.0.0.1", "--workers", "1")
+		args = []string{"api-server", "--port", fmt.Sprint(port), "--host", "127.0.0.1", "--workers", "1"}
 	} else {
 		env = append(env, "AIRFLOW__API__AUTH_BACKENDS=airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,airflow.api.auth.backend.session")
 		// The roles but Admin are made by the webserver's start, or by sync-perm before it.
@@ -81,17 +87,29 @@ func StartAirflowAPI(tb testing.TB, home *Home) *AirflowAPI {
 				tb.Fatalf("airflow users create %s: %v\n%s", r, err, out)
 			}
 		}
-		cmd = exec.Command(home.Airflow, "webserver", "--port", fmt.Sprint(port), "--hostname", "127.0.0.1", "--workers", "1")
+		args = []string{"webserver", "--port", fmt.Sprint(port), "--hostname", "127.0.0.1", "--workers", "1"}
 	}
-	cmd.Env, cmd.Dir = env, home.Dir
-	cmd.Stdout, cmd.Stderr = api.Logs, api.Logs
+	// Airflow 2's executors start tasks as `airflow tasks run`, found on the PATH.
+	env = append(env, "PATH="+filepath.Dir(home.Airflow)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	api.env, api.args = env, args
+	api.Start(tb)
+	tb.Cleanup(api.Stop)
+	return api
+}
+
+// Start starts the server, after Stop, and waits until it answers.
+func (a *AirflowAPI) Start(tb testing.TB) {
+	tb.Helper()
+	cmd := exec.Command(a.home.Airflow, a.args...)
+	cmd.Env, cmd.Dir = a.env, a.home.Dir
+	cmd.Stdout, cmd.Stderr = a.Logs, a.Logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() {
+	a.stop = func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -100,29 +118,80 @@ func StartAirflowAPI(tb testing.TB, home *Home) *AirflowAPI {
 			<-exited
 		}
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what its workers left
-	})
-	probe := api.URL + "/api/v1/health"
-	if api.Major >= 3 {
-		probe = api.URL + "/api/v2/monitor/health"
+	}
+	probe := a.URL + "/api/v1/health"
+	if a.Major >= 3 {
+		probe = a.URL + "/api/v2/monitor/health"
 	}
 	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
 		if resp, err := http.Get(probe); err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return
 			}
 		}
 		select {
 		case <-exited:
-			tb.Fatalf("Airflow's API server exited:\n%s", api.Logs)
+			tb.Fatalf("Airflow's API server exited:\n%s", a.Logs)
 		default:
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("Airflow's API server did not answer at %s:\n%s", probe, api.Logs)
+			tb.Fatalf("Airflow's API server did not answer at %s:\n%s", probe, a.Logs)
 		}
 	}
-	return api
+}
+
+// Stop stops the server and every process it started; it does nothing when the server is not running.
+func (a *AirflowAPI) Stop() {
+	if a.stop != nil {
+		a.stop()
+		a.stop = nil
+	}
+}
+
+// RunDAG runs a DAG once with `airflow dags test --use-executor` on the server's home and configuration,
+// so that its tasks reach the server (Airflow 3's report to its execution API) and leave task logs that
+// the REST API reads. Airflow 3.3's LocalExecutor sometimes waits on its idle workers for ever after the run
+// has ended: once the run has ended, the command has a few seconds to exit and is then stopped. It fails tb
+// unless the run succeeded.
+func (a *AirflowAPI) RunDAG(tb testing.TB, dag, date string) {
+	tb.Helper()
+	cmd := exec.Command(a.home.Airflow, "dags", "test", dag, date, "--use-executor")
+	// One task at a time: the LocalExecutor starts as many workers as the parallelism allows.
+	cmd.Env, cmd.Dir = append(a.env, "AIRFLOW__CORE__PARALLELISM=1"), a.home.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what its executor left
+	ended := regexp.MustCompile(`DagRun Finished: .*state=(\w+)`)
+	deadline := time.After(3 * time.Minute)
+	var grace <-chan time.Time
+	for {
+		select {
+		case err := <-exited:
+			if m := ended.FindStringSubmatch(out.String()); err != nil || m == nil || m[1] != "success" {
+				tb.Fatalf("airflow dags test %s %s --use-executor: %v\n%s", dag, date, err, out)
+			}
+			return
+		case <-grace:
+			if m := ended.FindStringSubmatch(out.String()); m[1] != "success" {
+				tb.Fatalf("airflow dags test %s %s --use-executor: the run ended %s\n%s", dag, date, m[1], out)
+			}
+			return
+		case <-deadline:
+			tb.Fatalf("airflow dags test %s %s --use-executor: no end after 3 minutes\n%s\nthe server's log:\n%s", dag, date, out, a.Logs)
+		case <-time.After(250 * time.Millisecond):
+			if grace == nil && ended.MatchString(out.String()) {
+				grace = time.After(10 * time.Second)
+			}
+		}
+	}
 }
 
 // Password is the password of the user of role.

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,20 +23,45 @@ import (
 )
 
 // TestRESTAPIAgainstAirflow runs one script of Airflow 2's REST API (/api/v1), the calls of the guides
-// and of the managed service's example among them, through a gateway in front of Airflow's own API server:
-// on Airflow 2 it is forwarded, on Airflow 3 translated to /api/v2 and back. Each step checks what Airflow
-// 2.10 answers: its statuses, its fields and their types.
+// and of the managed service's example among them, three ways: straight to Airflow 2.10's webserver,
+// through a gateway in front of it, and through a gateway in front of Airflow 3's API server, which
+// translates it to /api/v2 and back. Each step checks what Airflow 2.10 answers, its statuses, fields and
+// their types, and the three runs must observe the same: the same statuses and the same fields.
 func TestRESTAPIAgainstAirflow(t *testing.T) {
 	testbed.SkipShort(t, "Airflow's REST API against a real Airflow")
 	airflow2 = testbed.Airflow(t, "2") // whose v1.yaml every answer is held to
+	var mu sync.Mutex
+	seen := map[string][]string{}
+	t.Cleanup(func() {
+		straight := seen["straight to Airflow 2"]
+		for _, way := range []string{"through the gateway on Airflow 2", "through the gateway on Airflow 3"} {
+			if got := seen[way]; straight != nil && got != nil {
+				if diff := transcriptDiff(straight, got); diff != "" {
+					t.Errorf("the v1 script observed something else %s than straight to Airflow 2:\n%s", way, diff)
+				}
+			}
+		}
+	})
 	for _, major := range testbed.Versions {
 		t.Run("airflow-"+major, func(t *testing.T) {
 			t.Parallel()
 			home := testbed.MustHome(t, major)
 			api := testbed.StartAirflowAPI(t, home)
+			// A finished run of two tasks, with their logs and XCom, for the script to read.
+			api.RunDAG(t, "gw_two_tasks", "2024-06-08")
 			g := mustServe(t, testbed.Config{Home: home, Executor: "subprocess", SecretKey: "a-secret-key-of-the-rest-test",
 				AirflowAPIURL: api.URL, AirflowAPIUsersFile: api.UsersFile(t)})
-			v1Script(t, g.Client, home, api)
+			record := func(way string, r *v1Run) {
+				mu.Lock()
+				defer mu.Unlock()
+				seen[way] = r.seen
+			}
+			if api.Major == 2 {
+				admin := &testbed.Client{URL: api.URL, TokenHeader: "Authorization", Token: basic(api.Users["Admin"], api.Password("Admin"))}
+				record("straight to Airflow 2", v1Script(t, admin, home))
+			}
+			record(fmt.Sprintf("through the gateway on Airflow %d", api.Major), v1Script(t, g.Client, home))
+			gatewayOnly(t, g.Client, home, api)
 			if api.Major >= 3 {
 				realClients(t, g.Client, api)
 			}
@@ -62,32 +89,85 @@ var v1Document = sync.OnceValues(func() (routers.Router, error) {
 	return gorillamux.NewRouter(doc)
 })
 
+// v1Run is one run of the v1 script: its client, and what each call observed, in order.
+type v1Run struct {
+	t    *testing.T
+	c    *testbed.Client
+	seen []string
+}
+
+// runIDs are the run ids that differ from one run of the script to the next: those made from the time of
+// a trigger, and Airflow 3's, made from the time of `dags test`.
+var runIDs = regexp.MustCompile(`manual__[^/?"]+`)
+
 // call sends a REST call and decodes its JSON answer, failing unless the status is want and the answer is
-// one that Airflow 2.10's v1.yaml allows.
-func call(t *testing.T, c *testbed.Client, method, target, body string, want int) map[string]any {
-	t.Helper()
-	var a *testbed.Answer
-	if body == "" {
-		a = c.Do(t, method, target, nil)
-	} else {
-		a = c.Do(t, method, target, strings.NewReader(body), "Content-Type", "application/json")
-	}
-	if a.Status != want {
-		t.Fatalf("%s %s: %d, want %d: %.600s", method, target, a.Status, want, a.Body)
-	}
-	if err := v1Conforms(method, target, body, a); err != nil {
-		t.Errorf("%s %s answered what Airflow 2.10's v1.yaml does not allow: %v\n%.600s", method, target, err, a.Body)
-	}
+// one that Airflow 2.10's v1.yaml allows. It notes the status and the names of the answer's fields, and
+// those of the first entry of each of its lists.
+func (r *v1Run) call(method, target, body string, want int, header ...string) map[string]any {
+	r.t.Helper()
+	a := r.send(method, target, body, want, header...)
 	doc := map[string]any{}
 	if len(a.Body) > 0 {
-		a.Decode(t, &doc)
+		a.Decode(r.t, &doc)
 	}
+	line := fmt.Sprintf("%s %s: %d %s", method, runIDs.ReplaceAllString(target, "{run}"), a.Status, fieldNames(doc))
+	for _, k := range slices.Sorted(maps.Keys(doc)) {
+		if list, ok := doc[k].([]any); ok && len(list) > 0 {
+			if first, ok := list[0].(map[string]any); ok {
+				line += fmt.Sprintf(" %s[0]%s", k, fieldNames(first))
+			}
+		}
+	}
+	r.seen = append(r.seen, line)
 	return doc
 }
 
-func v1Script(t *testing.T, c *testbed.Client, home *testbed.Home, api *testbed.AirflowAPI) {
+// send sends a REST call and returns its answer, held to want and to v1.yaml.
+func (r *v1Run) send(method, target, body string, want int, header ...string) *testbed.Answer {
+	r.t.Helper()
+	var a *testbed.Answer
+	if body == "" {
+		a = r.c.Do(r.t, method, target, nil, header...)
+	} else {
+		a = r.c.Do(r.t, method, target, strings.NewReader(body), append(header, "Content-Type", "application/json")...)
+	}
+	if a.Status != want {
+		r.t.Fatalf("%s %s: %d, want %d: %.600s", method, target, a.Status, want, a.Body)
+	}
+	if err := v1Conforms(method, target, body, a); err != nil {
+		r.t.Errorf("%s %s answered what Airflow 2.10's v1.yaml does not allow: %v\n%.600s", method, target, err, a.Body)
+	}
+	return a
+}
+
+func fieldNames(doc map[string]any) string {
+	return "{" + strings.Join(slices.Sorted(maps.Keys(doc)), ",") + "}"
+}
+
+// transcriptDiff lists the calls whose observations differ.
+func transcriptDiff(want, got []string) string {
+	var b strings.Builder
+	for i := 0; i < max(len(want), len(got)); i++ {
+		w, g := "(none)", "(none)"
+		if i < len(want) {
+			w = want[i]
+		}
+		if i < len(got) {
+			g = got[i]
+		}
+		if w != g {
+			fmt.Fprintf(&b, "  want %s\n   got %s\n", w, g)
+		}
+	}
+	return b.String()
+}
+
+// v1Script runs the v1 script with c and returns what it observed. It leaves Airflow as it found it, so
+// that it can run twice on one Airflow.
+func v1Script(t *testing.T, c *testbed.Client, home *testbed.Home) *v1Run {
+	r := &v1Run{t: t, c: c}
 	// The DAGs, as the guides list them: a page of 100, the tags as a comma list, a projection.
-	dags := call(t, c, "GET", "/api/v1/dags?tags=example,gateway&only_active=true", "", http.StatusOK)
+	dags := r.call("GET", "/api/v1/dags?tags=example,gateway&only_active=true", "", http.StatusOK)
 	list, _ := dags["dags"].([]any)
 	var conf map[string]any
 	for _, d := range list {
@@ -98,76 +178,152 @@ func v1Script(t *testing.T, c *testbed.Client, home *testbed.Home, api *testbed.
 	if conf == nil || dags["total_entries"] == nil {
 		t.Fatalf("GET /api/v1/dags has no gw_conf: %v", dags)
 	}
-	for _, field := range []string{"is_active", "is_subdag", "schedule_interval", "file_token", "owners", "root_dag_id", "next_dagrun", "tags"} {
-		if _, ok := conf[field]; !ok {
-			t.Errorf("the DAG has no v1 field %s: %v", field, conf)
-		}
-	}
 	if conf["is_active"] != true {
 		t.Errorf("gw_conf is_active: %v", conf["is_active"])
 	}
-	one := call(t, c, "GET", "/api/v1/dags/gw_conf?fields=dag_id,is_paused", "", http.StatusOK)
+	one := r.call("GET", "/api/v1/dags/gw_conf?fields=dag_id,is_paused", "", http.StatusOK)
 	if len(one) != 2 || one["dag_id"] != "gw_conf" {
 		t.Errorf("GET a DAG with fields: %v", one)
 	}
+	r.call("GET", "/api/v1/dags/gw_conf/details", "", http.StatusOK)
+	if tasks := r.call("GET", "/api/v1/dags/gw_two_tasks/tasks", "", http.StatusOK); tasks["total_entries"] != float64(2) {
+		t.Errorf("the tasks of gw_two_tasks: %v", tasks)
+	}
 
-	// Pause with update_mask, and back.
-	if d := call(t, c, "PATCH", "/api/v1/dags/gw_conf?update_mask=is_paused", `{"is_paused": true}`, http.StatusOK); d["is_paused"] != true {
+	// Pause with update_mask, and back; then many at once.
+	if d := r.call("PATCH", "/api/v1/dags/gw_conf?update_mask=is_paused", `{"is_paused": true}`, http.StatusOK); d["is_paused"] != true {
 		t.Errorf("pause: %v", d)
 	}
-	call(t, c, "PATCH", "/api/v1/dags/gw_conf", `{"is_paused": false}`, http.StatusOK)
+	r.call("PATCH", "/api/v1/dags/gw_conf", `{"is_paused": false}`, http.StatusOK)
+	if d := r.call("PATCH", "/api/v1/dags?dag_id_pattern=gw_conf&update_mask=is_paused", `{"is_paused": true}`, http.StatusOK); d["total_entries"] != float64(1) {
+		t.Errorf("pause many: %v", d)
+	}
+	r.call("PATCH", "/api/v1/dags?dag_id_pattern=gw_conf&update_mask=is_paused", `{"is_paused": false}`, http.StatusOK)
 
 	// Trigger with nothing, with logical_date and with execution_date: 200 each, and a run id made from
 	// the logical date, as Airflow 2 made it.
-	run := call(t, c, "POST", "/api/v1/dags/gw_conf/dagRuns", `{}`, http.StatusOK)
-	if id, _ := run["dag_run_id"].(string); !strings.HasPrefix(id, "manual__") || run["execution_date"] == nil || run["external_trigger"] != true {
+	run := r.call("POST", "/api/v1/dags/gw_conf/dagRuns", `{}`, http.StatusOK)
+	now, _ := run["dag_run_id"].(string)
+	if !strings.HasPrefix(now, "manual__") || run["execution_date"] == nil || run["external_trigger"] != true {
 		t.Errorf("trigger {}: %v", run)
 	}
-	run = call(t, c, "POST", "/api/v1/dags/gw_conf/dagRuns", `{"logical_date": "2021-01-01T15:00:00+00:00", "conf": {"k": "v"}}`, http.StatusOK)
+	run = r.call("POST", "/api/v1/dags/gw_conf/dagRuns", `{"logical_date": "2021-01-01T15:00:00+00:00", "conf": {"k": "v"}}`, http.StatusOK)
 	if run["dag_run_id"] != "manual__2021-01-01T15:00:00+00:00" || run["execution_date"] != "2021-01-01T15:00:00+00:00" {
 		t.Errorf("trigger with logical_date: %v", run)
 	}
-	run = call(t, c, "POST", "/api/v1/dags/gw_conf/dagRuns", `{"execution_date": "2021-01-02T15:00:00+00:00"}`, http.StatusOK)
+	run = r.call("POST", "/api/v1/dags/gw_conf/dagRuns", `{"execution_date": "2021-01-02T15:00:00+00:00"}`, http.StatusOK)
 	if run["dag_run_id"] != "manual__2021-01-02T15:00:00+00:00" {
 		t.Errorf("trigger with execution_date: %v", run)
 	}
-	runs := call(t, c, "GET", "/api/v1/dags/gw_conf/dagRuns?order_by=-execution_date", "", http.StatusOK)
+	runs := r.call("GET", "/api/v1/dags/gw_conf/dagRuns?order_by=-execution_date", "", http.StatusOK)
 	if runs["total_entries"] != float64(3) {
 		t.Errorf("the runs: %v", runs)
 	}
+	if runs := r.call("POST", "/api/v1/dags/~/dagRuns/list", `{"dag_ids": ["gw_conf"]}`, http.StatusOK); runs["total_entries"] != float64(3) {
+		t.Errorf("the runs of the batch list: %v", runs)
+	}
+	if run := r.call("PATCH", "/api/v1/dags/gw_conf/dagRuns/"+now, `{"state": "failed"}`, http.StatusOK); run["state"] != "failed" {
+		t.Errorf("a run set to failed: %v", run)
+	}
 	// The documented delete of a run by its id.
-	call(t, c, "DELETE", "/api/v1/dags/gw_conf/dagRuns/manual__2021-01-01T15:00:00+00:00", "", http.StatusNoContent)
-	call(t, c, "GET", "/api/v1/dags/gw_conf/dagRuns/manual__2021-01-01T15:00:00+00:00", "", http.StatusNotFound)
+	r.call("DELETE", "/api/v1/dags/gw_conf/dagRuns/manual__2021-01-01T15:00:00+00:00", "", http.StatusNoContent)
+	r.call("GET", "/api/v1/dags/gw_conf/dagRuns/manual__2021-01-01T15:00:00+00:00", "", http.StatusNotFound)
+	r.call("DELETE", "/api/v1/dags/gw_conf/dagRuns/manual__2021-01-02T15:00:00+00:00", "", http.StatusNoContent)
+	r.call("DELETE", "/api/v1/dags/gw_conf/dagRuns/"+now, "", http.StatusNoContent)
+
+	// The run of gw_two_tasks: its task instances, their logs and XCom, and dry runs of clearing them.
+	runs = r.call("GET", "/api/v1/dags/gw_two_tasks/dagRuns", "", http.StatusOK)
+	first, _ := runs["dag_runs"].([]any)
+	if len(first) != 1 {
+		t.Fatalf("the runs of gw_two_tasks: %v", runs)
+	}
+	id := first[0].(map[string]any)["dag_run_id"].(string)
+	ti := "/api/v1/dags/gw_two_tasks/dagRuns/" + id + "/taskInstances"
+	if tis := r.call("GET", ti, "", http.StatusOK); tis["total_entries"] != float64(2) {
+		t.Errorf("the task instances: %v", tis)
+	}
+	if one := r.call("GET", ti+"/extract", "", http.StatusOK); one["state"] != "success" || one["try_number"] != float64(1) {
+		t.Errorf("the task instance: %v", one)
+	}
+	if tis := r.call("POST", "/api/v1/dags/~/dagRuns/~/taskInstances/list", `{"dag_ids": ["gw_two_tasks"]}`, http.StatusOK); tis["total_entries"] != float64(2) {
+		t.Errorf("the batch list of task instances: %v", tis)
+	}
+	if log := r.call("GET", ti+"/extract/logs/1?full_content=true", "", http.StatusOK, "Accept", "application/json"); !strings.Contains(fmt.Sprint(log["content"]), "extracted 3 rows") {
+		t.Errorf("the task's log as JSON: %.2000v", log)
+	}
+	text := r.send("GET", ti+"/extract/logs/1?full_content=true", "", http.StatusOK, "Accept", "text/plain")
+	if !strings.Contains(string(text.Body), "extracted 3 rows") || !strings.HasPrefix(text.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("the task's log as text (%s): %.2000s", text.Header.Get("Content-Type"), text.Body)
+	}
+	if xs := r.call("GET", ti+"/extract/xcomEntries", "", http.StatusOK); xs["total_entries"] != float64(1) {
+		t.Errorf("the XCom entries: %v", xs)
+	}
+	if x := r.call("GET", ti+"/extract/xcomEntries/return_value", "", http.StatusOK); fmt.Sprint(x["value"]) != "3" {
+		t.Errorf("the XCom entry: %v", x)
+	}
+	if cleared := r.call("POST", "/api/v1/dags/gw_two_tasks/clearTaskInstances", `{"dry_run": true, "dag_run_id": "`+id+`", "only_failed": false}`, http.StatusOK); cleared["task_instances"] == nil {
+		t.Errorf("clearTaskInstances: %v", cleared)
+	}
+	r.call("POST", "/api/v1/dags/gw_two_tasks/updateTaskInstancesState", `{"dry_run": true, "dag_run_id": "`+id+`", "task_id": "load", "new_state": "failed", "include_upstream": false, "include_downstream": false, "include_future": false, "include_past": false}`, http.StatusOK)
+	r.call("POST", "/api/v1/dags/gw_two_tasks/dagRuns/"+id+"/clear", `{"dry_run": true}`, http.StatusOK)
 
 	// Variables: POST sets one whether or not it exists, as v1's did.
-	call(t, c, "POST", "/api/v1/variables", `{"key": "rest_k", "value": "one"}`, http.StatusOK)
-	call(t, c, "POST", "/api/v1/variables", `{"key": "rest_k", "value": "two"}`, http.StatusOK)
-	if v := call(t, c, "GET", "/api/v1/variables/rest_k", "", http.StatusOK); v["value"] != "two" {
+	r.call("POST", "/api/v1/variables", `{"key": "rest_k", "value": "one"}`, http.StatusOK)
+	r.call("POST", "/api/v1/variables", `{"key": "rest_k", "value": "two"}`, http.StatusOK)
+	if v := r.call("GET", "/api/v1/variables/rest_k", "", http.StatusOK); v["value"] != "two" {
 		t.Errorf("the variable: %v", v)
 	}
 	if got := strings.TrimSpace(home.Run(t, "variables", "get", "rest_k")); got != "two" {
 		t.Errorf("the CLI reads the variable as %q", got)
 	}
+	r.call("GET", "/api/v1/variables", "", http.StatusOK)
+	r.call("DELETE", "/api/v1/variables/rest_k", "", http.StatusNoContent)
+	// Connections: a password goes in and never comes back.
+	r.call("POST", "/api/v1/connections", `{"connection_id": "rest_conn", "conn_type": "postgres", "host": "db.example", "login": "u", "password": "rest-secret"}`, http.StatusOK)
+	if conn := r.send("GET", "/api/v1/connections/rest_conn", "", http.StatusOK); strings.Contains(string(conn.Body), "rest-secret") {
+		t.Errorf("a connection's password came back: %s", conn.Body)
+	}
+	r.call("GET", "/api/v1/connections/rest_conn", "", http.StatusOK)
+	if conn := r.call("PATCH", "/api/v1/connections/rest_conn?update_mask=host", `{"connection_id": "rest_conn", "conn_type": "postgres", "host": "db2.example"}`, http.StatusOK); conn["host"] != "db2.example" {
+		t.Errorf("a connection's host changed: %v", conn)
+	}
+	r.call("GET", "/api/v1/connections", "", http.StatusOK)
+	r.call("DELETE", "/api/v1/connections/rest_conn", "", http.StatusNoContent)
 	// Pools.
-	call(t, c, "POST", "/api/v1/pools", `{"name": "rest_pool", "slots": 3}`, http.StatusOK)
-	if p := call(t, c, "GET", "/api/v1/pools/rest_pool", "", http.StatusOK); p["slots"] != float64(3) {
+	r.call("POST", "/api/v1/pools", `{"name": "rest_pool", "slots": 3}`, http.StatusOK)
+	if p := r.call("GET", "/api/v1/pools/rest_pool", "", http.StatusOK); p["slots"] != float64(3) {
 		t.Errorf("the pool: %v", p)
 	}
-	// Health, version and import errors.
-	if h := call(t, c, "GET", "/api/v1/health", "", http.StatusOK); h["metadatabase"] == nil {
+	if p := r.call("PATCH", "/api/v1/pools/rest_pool?update_mask=slots", `{"name": "rest_pool", "slots": 5}`, http.StatusOK); p["slots"] != float64(5) {
+		t.Errorf("the pool changed: %v", p)
+	}
+	r.call("GET", "/api/v1/pools", "", http.StatusOK)
+	r.call("DELETE", "/api/v1/pools/rest_pool", "", http.StatusNoContent)
+	// Health, version, import errors and datasets.
+	if h := r.call("GET", "/api/v1/health", "", http.StatusOK); h["metadatabase"] == nil {
 		t.Errorf("health: %v", h)
 	}
-	if v := call(t, c, "GET", "/api/v1/version", "", http.StatusOK); !strings.HasPrefix(fmt.Sprint(v["version"]), map[int]string{2: "2.", 3: "3."}[api.Major]) {
-		t.Errorf("version: %v", v)
-	}
-	call(t, c, "GET", "/api/v1/importErrors", "", http.StatusOK)
+	r.call("GET", "/api/v1/version", "", http.StatusOK)
+	r.call("GET", "/api/v1/importErrors", "", http.StatusOK)
+	r.call("GET", "/api/v1/datasets", "", http.StatusOK)
 
-	// Errors keep v1's shape and status: a bad date is 400, not v2's 422.
-	bad := call(t, c, "POST", "/api/v1/dags/gw_conf/dagRuns", `{"logical_date": "yesterday"}`, http.StatusBadRequest)
+	// Errors keep v1's shape and status: a bad date is 400, not v2's 422; what does not exist is 404.
+	bad := r.call("POST", "/api/v1/dags/gw_conf/dagRuns", `{"logical_date": "yesterday"}`, http.StatusBadRequest)
 	if bad["status"] != float64(400) || bad["title"] == nil || bad["detail"] == nil {
 		t.Errorf("a bad date: %v", bad)
 	}
+	r.call("GET", "/api/v1/dags/no_such_dag", "", http.StatusNotFound)
+	r.call("GET", "/api/v1/variables/no_such_key", "", http.StatusNotFound)
+	return r
+}
 
+// gatewayOnly runs what only the gateway answers: Basic with an Airflow user's own password on Airflow 3,
+// the managed service's example with a login token, and the api client.
+func gatewayOnly(t *testing.T, c *testbed.Client, home *testbed.Home, api *testbed.AirflowAPI) {
+	var version struct{ Version string }
+	if c.Do(t, "GET", "/api/v1/version", nil).Decode(t, &version); !strings.HasPrefix(version.Version, fmt.Sprintf("%d.", api.Major)) {
+		t.Errorf("the version through the gateway: %q", version.Version)
+	}
 	// An Airflow user's own name and password (HTTP Basic) act as that user; a wrong one is Airflow's 401.
 	viewer := &testbed.Client{URL: c.URL}
 	a := viewer.Do(t, "GET", "/api/v1/dags?limit=1", nil, "Authorization", basic(api.Users["Viewer"], api.Password("Viewer")))
@@ -194,6 +350,12 @@ if cookie is None:
 response = requests.get(base + "/api/v1/dags", cookies={"session": cookie})
 print(response.status_code, len(response.json()["dags"]))
 `
+	python := filepath.Join(filepath.Dir(home.Airflow), "python")
+	out, err := exec.Command(python, "-c", script, minted.LoginURL, c.URL).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "200 ") {
+		t.Errorf("the managed service's example: %v\n%s", err, out)
+	}
+
 	// The client: airflow-gateway api, as gh api, prints the JSON and exits non-zero on an error status.
 	apiCmd := func(args ...string) (string, error) {
 		cmd := exec.Command(testbed.GatewayBinary(t), append([]string{"api"}, args...)...)
@@ -209,12 +371,6 @@ print(response.status_code, len(response.json()["dags"]))
 	}
 	if out, err := apiCmd("/api/v1/dags/no_such_dag"); err == nil || !strings.Contains(out, `"status": 404`) {
 		t.Errorf("airflow-gateway api of a DAG that does not exist: %v\n%s", err, out)
-	}
-
-	python := filepath.Join(filepath.Dir(home.Airflow), "python")
-	out, err := exec.Command(python, "-c", script, minted.LoginURL, c.URL).CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "200 ") {
-		t.Errorf("the managed service's example: %v\n%s", err, out)
 	}
 }
 

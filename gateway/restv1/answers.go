@@ -121,10 +121,11 @@ func dagDetails(d map[string]any) {
 		d[k] = v
 	}
 	renameKey(d, "asset_expression", "dataset_expression")
+	renameKey(d, "template_search_path", "template_searchpath")
 	d["orientation"] = "LR"
 	d["dag_run_timeout"] = timeDelta(d["dag_run_timeout"])
-	if tp, ok := d["template_search_path"].([]any); !ok || tp == nil {
-		d["template_search_path"] = nil
+	if tp, ok := d["template_searchpath"].([]any); !ok || tp == nil {
+		d["template_searchpath"] = nil
 	}
 }
 
@@ -178,16 +179,6 @@ func task(t map[string]any) {
 	orDefault(t, "extra_links", []any{})
 	orDefault(t, "template_fields", []any{})
 	orDefault(t, "downstream_task_ids", []any{})
-	for _, k := range []string{"ui_color", "ui_fgcolor"} {
-		if s, ok := t[k].(string); ok {
-			t[k] = map[string]any{"__type": "Color", "color": s}
-		}
-	}
-	if s, ok := t["trigger_rule"].(string); ok {
-		t["trigger_rule"] = s
-	}
-	delete(t, "params")
-	delete(t, "operator_name")
 }
 
 // runTypes maps v2's run types to v1's; v1 knows backfill, manual, scheduled and dataset_triggered.
@@ -212,10 +203,17 @@ func dagRun(r map[string]any) {
 // clearedRun answers a clear: the run, or with dry_run the task instances it would clear.
 func clearedRun(doc map[string]any, c *Call) {
 	if _, ok := doc["task_instances"]; ok {
-		each("task_instances", taskInstance)(doc, c)
+		taskReferences(doc, c)
 		return
 	}
 	one(dagRun)(doc, c)
+}
+
+// taskReferences is v1's answer of the calls that clear task instances or set their state: the task
+// instances named, without a count.
+func taskReferences(doc map[string]any, c *Call) {
+	each("task_instances", taskReference)(doc, c)
+	delete(doc, "total_entries")
 }
 
 func taskInstance(t map[string]any) {
@@ -257,6 +255,10 @@ func logContent(doc map[string]any, _ *Call) {
 		b.WriteByte('\n')
 	}
 	doc["content"] = b.String()
+	// v2 ends a log with a null token; v1's is a string.
+	if doc["continuation_token"] == nil {
+		doc["continuation_token"] = ""
+	}
 }
 
 // LogLine writes one of Airflow 3's structured log messages as a line of text, as Airflow 2 wrote it:
@@ -294,9 +296,26 @@ func variable(v map[string]any) {
 	keepOnly(v, "key", "value", "description")
 }
 
+// setVariableAnswer is v1's answer to setting a variable: what was set, the description only when given.
+func setVariableAnswer(doc map[string]any, c *Call) {
+	one(variable)(doc, c)
+	var sent map[string]any
+	if json.Unmarshal(c.Body, &sent) == nil {
+		if _, ok := sent["description"]; !ok {
+			delete(doc, "description")
+		}
+	}
+}
+
 func connection(c map[string]any) {
 	delete(c, "password")
 	delete(c, "team_name")
+}
+
+// connectionItem is a connection in a list, which in v1 shows no extra.
+func connectionItem(c map[string]any) {
+	connection(c)
+	delete(c, "extra")
 }
 
 func pool(p map[string]any) {

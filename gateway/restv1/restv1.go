@@ -321,8 +321,10 @@ func detailText(raw json.RawMessage, fallback string) string {
 		parts := make([]string, len(list))
 		for i, e := range list {
 			loc := make([]string, 0, len(e.Loc))
-			for _, l := range e.Loc[min(1, len(e.Loc)):] { // "body", "query": where, not what
-				loc = append(loc, fmt.Sprint(l))
+			for j, l := range e.Loc {
+				if where := fmt.Sprint(l); j > 0 || !slices.Contains([]string{"body", "query", "path", "header"}, where) {
+					loc = append(loc, where) // "body", "query": where, not what
+				}
 			}
 			parts[i] = strings.Join(loc, ".") + ": " + e.Msg
 		}

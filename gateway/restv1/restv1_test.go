@@ -58,6 +58,43 @@ func TestTriggerTakesV1Bodies(t *testing.T) {
 	}
 }
 
+// TestTaskStateNamesTheTaskInstance: v1 named the task instance in the body and ran dry unless told not
+// to; v2 names it in the path and has a dry-run endpoint of its own.
+func TestTaskStateNamesTheTaskInstance(t *testing.T) {
+	for _, tt := range []struct{ body, path, want string }{
+		{`{"dag_run_id": "r1", "task_id": "t", "new_state": "failed", "include_upstream": false}`,
+			"/dags/d/dagRuns/r1/taskInstances/t/dry_run", `{"include_upstream":false,"new_state":"failed"}`},
+		{`{"dry_run": false, "dag_run_id": "manual__2021-01-01T00:00:00+00:00", "task_id": "t", "new_state": "success"}`,
+			"/dags/d/dagRuns/manual__2021-01-01T00:00:00+00:00/taskInstances/t", `{"new_state":"success"}`},
+	} {
+		tr := translate(t, "POST", "/dags/d/updateTaskInstancesState", tt.body)
+		if tr.V2.Method != "PATCH" || tr.V2.Path != tt.path || strings.TrimSpace(string(tr.V2.Body)) != tt.want {
+			t.Errorf("%s: %s %s %s, want PATCH %s %s", tt.body, tr.V2.Method, tr.V2.Path, tr.V2.Body, tt.path, tt.want)
+		}
+	}
+	for body, want := range map[string]struct {
+		status int
+		says   string
+	}{
+		`{"task_id": "t", "execution_date": "2021-01-01T00:00:00+00:00", "new_state": "failed"}`: {400, "dag_run_id"},
+		`{"dag_run_id": "r1", "new_state": "failed"}`:                                          {400, "task_id"},
+		`{"dag_run_id": "../x", "task_id": "t", "new_state": "failed"}`:                        {404, "no dag run id"},
+	} {
+		_, err := restv1.Translate(&restv1.Call{Method: "POST", Path: "/dags/d/updateTaskInstancesState", Body: []byte(body)}, now)
+		var e *restv1.Error
+		if !errorAs(err, &e) || e.Status != want.status || !strings.Contains(e.Message, want.says) {
+			t.Errorf("%s: %v, want %d saying %q", body, err, want.status, want.says)
+		}
+	}
+}
+
+func TestPoolPatchNamesThePool(t *testing.T) {
+	tr := translate(t, "PATCH", "/pools/p?update_mask=name,slots", `{"name": "q", "slots": 5, "occupied_slots": 1}`)
+	if got := strings.TrimSpace(string(tr.V2.Body)); got != `{"include_deferred":false,"pool":"q","slots":5}` || strings.Join(tr.V2.Query["update_mask"], ",") != "pool,slots" {
+		t.Errorf("PATCH /pools/p: %s ?%s", got, tr.V2.Query.Encode())
+	}
+}
+
 func errorAs(err error, target **restv1.Error) bool {
 	e, ok := err.(*restv1.Error)
 	*target = e
@@ -90,7 +127,7 @@ func TestEndpointsWithoutCounterpartAre404(t *testing.T) {
 	}{
 		{"GET", "/users", 404, "/auth/fab/v1/users"},
 		{"GET", "/roles/Admin", 404, "auth manager"},
-		{"POST", "/dags/d/updateTaskInstancesState", 404, "PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}"},
+		{"GET", "/permissions", 404, "/auth/fab/v1/permissions"},
 		{"GET", "/no/such/thing", 404, "/api/v2"},
 		{"PUT", "/dags", 405, "method PUT"},
 		{"DELETE", "/dags/gw/dagRuns/\U00018280", 404, "no dag run id"},
@@ -147,6 +184,7 @@ func TestErrorsKeepV1Shape(t *testing.T) {
 		says   string
 	}{
 		{422, `{"detail": [{"type": "missing", "loc": ["body", "slots"], "msg": "Field required"}]}`, 400, "slots: Field required"},
+		{422, `{"detail": [{"type": "missing", "loc": ["pool"], "msg": "Field required"}]}`, 400, "pool: Field required"},
 		{404, `{"detail": "Dag with dag_id: 'x' not found"}`, 404, "not found"},
 		{409, `{"detail": {"reason": "Unique constraint violation", "statement": "hidden"}}`, 409, "Unique constraint"},
 	} {

@@ -40,7 +40,9 @@ var table = []Endpoint{
 	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Request: listTaskInstances, List: "task_instances", Object: taskInstance},
 	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", Object: taskInstance},
 	{Method: "POST", Path: "/dags/~/dagRuns/~/taskInstances/list", V2Method: "POST", V2Path: "/dags/~/dagRuns/~/taskInstances/list", Request: batchTaskInstances, List: "task_instances", Object: taskInstance},
-	{Method: "POST", Path: "/dags/{dag_id}/clearTaskInstances", V2Method: "POST", V2Path: "/dags/{dag_id}/clearTaskInstances", Request: clearTaskInstances, List: "task_instances", Object: taskReference},
+	{Method: "POST", Path: "/dags/{dag_id}/clearTaskInstances", V2Method: "POST", V2Path: "/dags/{dag_id}/clearTaskInstances", Request: clearTaskInstances, Answer: taskReferences},
+	{Method: "POST", Path: "/dags/{dag_id}/updateTaskInstancesState", V2Method: "PATCH", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
+		Request: setTaskState, Answer: taskReferences},
 	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", V2Method: "GET",
 		V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", Request: logs, Answer: logContent},
 	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries", V2Method: "GET",
@@ -51,13 +53,13 @@ var table = []Endpoint{
 	// Variables: v1's POST sets a variable whether or not it exists; v2's refuses one that exists (409),
 	// which is then set with PATCH.
 	{Method: "GET", Path: "/variables", V2Method: "GET", V2Path: "/variables", Request: pageOf100, List: "variables", Object: variable},
-	{Method: "POST", Path: "/variables", V2Method: "POST", V2Path: "/variables", Object: variable, Status: http.StatusOK, Retry: setVariable},
+	{Method: "POST", Path: "/variables", V2Method: "POST", V2Path: "/variables", Answer: setVariableAnswer, Status: http.StatusOK, Retry: setVariable},
 	{Method: "GET", Path: "/variables/{variable_key}", V2Method: "GET", V2Path: "/variables/{variable_key}", Object: variable},
 	{Method: "PATCH", Path: "/variables/{variable_key}", V2Method: "PATCH", V2Path: "/variables/{variable_key}", Request: commaLists("update_mask"), Object: variable},
 	{Method: "DELETE", Path: "/variables/{variable_key}", V2Method: "DELETE", V2Path: "/variables/{variable_key}"},
 
 	// Connections.
-	{Method: "GET", Path: "/connections", V2Method: "GET", V2Path: "/connections", Request: pageOf100, List: "connections", Object: connection},
+	{Method: "GET", Path: "/connections", V2Method: "GET", V2Path: "/connections", Request: pageOf100, List: "connections", Object: connectionItem},
 	{Method: "POST", Path: "/connections", V2Method: "POST", V2Path: "/connections", Object: connection, Status: http.StatusOK},
 	{Method: "GET", Path: "/connections/{connection_id}", V2Method: "GET", V2Path: "/connections/{connection_id}", Object: connection},
 	{Method: "PATCH", Path: "/connections/{connection_id}", V2Method: "PATCH", V2Path: "/connections/{connection_id}", Request: commaLists("update_mask"), Object: connection},
@@ -67,7 +69,7 @@ var table = []Endpoint{
 	{Method: "GET", Path: "/pools", V2Method: "GET", V2Path: "/pools", Request: pageOf100, List: "pools", Object: pool},
 	{Method: "POST", Path: "/pools", V2Method: "POST", V2Path: "/pools", Object: pool, Status: http.StatusOK},
 	{Method: "GET", Path: "/pools/{pool_name}", V2Method: "GET", V2Path: "/pools/{pool_name}", Object: pool},
-	{Method: "PATCH", Path: "/pools/{pool_name}", V2Method: "PATCH", V2Path: "/pools/{pool_name}", Request: commaLists("update_mask"), Object: pool},
+	{Method: "PATCH", Path: "/pools/{pool_name}", V2Method: "PATCH", V2Path: "/pools/{pool_name}", Request: patchPool, Object: pool},
 	{Method: "DELETE", Path: "/pools/{pool_name}", V2Method: "DELETE", V2Path: "/pools/{pool_name}"},
 
 	// Import errors.
@@ -90,8 +92,6 @@ var table = []Endpoint{
 	{Method: "PATCH", Path: "/roles/{role_name}", Gone: "roles belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/roles/{role_name}"},
 	{Method: "DELETE", Path: "/roles/{role_name}", Gone: "roles belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/roles/{role_name}"},
 	{Method: "GET", Path: "/permissions", Gone: "permissions belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/permissions"},
-	{Method: "POST", Path: "/dags/{dag_id}/updateTaskInstancesState",
-		Gone: "set a task instance's state with PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id} {\"new_state\": ...}"},
 }
 
 // Query translation.
@@ -237,6 +237,30 @@ func patchDAG(c *Call, p Params, now time.Time) error {
 	return keepKeys("is_paused")(c, p, now)
 }
 
+// patchPool names the pool "pool" where v1 named it "name", in the body and in the update mask; v2
+// refuses v1's read-only counts. v2 asks for the name and include_deferred even when the update mask leaves
+// them out; v1 took a missing include_deferred as false.
+func patchPool(c *Call, p Params, now time.Time) error {
+	splitLists(c.Query, "update_mask")
+	for i, field := range c.Query["update_mask"] {
+		if field == "name" {
+			c.Query["update_mask"][i] = "pool"
+		}
+	}
+	doc, err := body(c)
+	if err != nil {
+		return err
+	}
+	renameKey(doc, "name", "pool")
+	for k, v := range map[string]any{"pool": p["pool_name"], "include_deferred": false} {
+		if _, ok := doc[k]; !ok {
+			doc[k] = v
+		}
+	}
+	c.Body = encode(doc)
+	return keepKeys("pool", "slots", "description", "include_deferred")(c, p, now)
+}
+
 func patchDAGs(c *Call, p Params, now time.Time) error {
 	splitLists(c.Query, "tags")
 	defaultLimit(c.Query)
@@ -345,6 +369,40 @@ func clearTaskInstances(c *Call, _ Params, _ time.Time) error {
 	delete(doc, "include_subdags")
 	delete(doc, "include_parentdag")
 	c.Body = encode(doc)
+	return nil
+}
+
+// setTaskState names the task instance in the path, as v2 does, from v1's body; a dry run (v1's default)
+// is v2's own dry_run endpoint. v1 could name the run by its execution date instead: on Airflow 3 the run
+// id is needed.
+func setTaskState(c *Call, p Params, _ time.Time) error {
+	doc, err := body(c)
+	if err != nil {
+		return err
+	}
+	run, _ := doc["dag_run_id"].(string)
+	task, _ := doc["task_id"].(string)
+	if task == "" {
+		return badRequest("task_id: the task whose state to set is required")
+	}
+	if run == "" {
+		return badRequest("dag_run_id: name the DAG run by its id; on Airflow 3 a run is not found by its execution_date")
+	}
+	at := Params{"dag_id": p["dag_id"], "dag_run_id": run, "task_id": task}
+	if err := checkIDs(at); err != nil {
+		return err
+	}
+	c.Path = fill("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", at)
+	if dry, ok := doc["dry_run"].(bool); !ok || dry {
+		c.Path += "/dry_run"
+	}
+	out := map[string]any{}
+	for _, k := range []string{"new_state", "include_upstream", "include_downstream", "include_future", "include_past"} {
+		if v, ok := doc[k]; ok {
+			out[k] = v
+		}
+	}
+	c.Body = encode(out)
 	return nil
 }
 
