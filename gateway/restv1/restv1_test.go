@@ -77,8 +77,8 @@ func TestTaskStateNamesTheTaskInstance(t *testing.T) {
 		says   string
 	}{
 		`{"task_id": "t", "execution_date": "2021-01-01T00:00:00+00:00", "new_state": "failed"}`: {400, "dag_run_id"},
-		`{"dag_run_id": "r1", "new_state": "failed"}`:                                          {400, "task_id"},
-		`{"dag_run_id": "../x", "task_id": "t", "new_state": "failed"}`:                        {404, "no dag run id"},
+		`{"dag_run_id": "r1", "new_state": "failed"}`:                                            {400, "task_id"},
+		`{"dag_run_id": "../x", "task_id": "t", "new_state": "failed"}`:                          {404, "no dag run id"},
 	} {
 		_, err := restv1.Translate(&restv1.Call{Method: "POST", Path: "/dags/d/updateTaskInstancesState", Body: []byte(body)}, now)
 		var e *restv1.Error
