@@ -1,18 +1,12 @@
 package commands
 
 import (
-	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
-
-//go:embed catalogs/airflow-*.json
-var catalogFiles embed.FS
 
 // Catalog describes every command of one Airflow version's CLI, as its own argparse tree declares them.
 type Catalog struct {
@@ -62,11 +56,24 @@ func (c *Catalog) Lookup(path string) *Command { return c.byPath[path] }
 // Major is the major version the catalog describes ("2" or "3").
 func (c *Catalog) Major() string { return majorOf(c.AirflowVersion) }
 
+// Flag returns the command's flag whose argparse dest is dest, or nil when this version's command has none.
+func (c *Command) Flag(dest string) *Arg {
+	for i := range c.Flags {
+		if c.Flags[i].Dest == dest {
+			return &c.Flags[i]
+		}
+	}
+	return nil
+}
+
 // ParseCatalog reads a catalog from the JSON that catalogs/generate.py writes.
 func ParseCatalog(data []byte) (*Catalog, error) {
 	var c Catalog
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("parse catalog: %w", err)
+	}
+	if majorOf(c.AirflowVersion) == "" || len(c.Commands) == 0 {
+		return nil, fmt.Errorf("parse catalog: no Airflow version or no commands in it")
 	}
 	c.byPath = make(map[string]*Command, len(c.Commands))
 	for i := range c.Commands {
@@ -85,39 +92,51 @@ func majorOf(version string) string {
 	return m[1]
 }
 
-// EmbeddedCatalogs lists the Airflow versions the binary carries a catalog for.
-func EmbeddedCatalogs() []string {
-	names, _ := fs.Glob(catalogFiles, "catalogs/airflow-*.json")
-	var versions []string
-	for _, name := range names {
-		data, err := catalogFiles.ReadFile(name)
-		if err != nil {
-			continue
-		}
-		if c, err := ParseCatalog(data); err == nil {
-			versions = append(versions, c.AirflowVersion)
-		}
+// The Airflow versions the gateway runs on (§18). NewestTested is the newest version among the catalogs
+// kept as test fixtures in commands/catalogs; a test fails when they disagree.
+const (
+	OldestSupported = "2.6.0"
+	NewestTested    = "3.3.2"
+)
+
+// CheckVersion tells whether the gateway runs on an Airflow version, as Airflow names its releases
+// (a pre-release such as 3.4.0rc1 counts as its release). A version before OldestSupported, or of a major
+// version other than 2 or 3, is an error naming the range; one newer than NewestTested runs, with the
+// warning returned.
+func CheckVersion(version string) (warning string, err error) {
+	version = strings.TrimSpace(version)
+	v, ok := parseVersion(version)
+	if !ok {
+		return "", fmt.Errorf("cannot read an Airflow version from %q", version)
 	}
-	sort.Strings(versions)
-	return versions
+	oldest, _ := parseVersion(OldestSupported)
+	if compareVersions(v, oldest) < 0 || v[0] > 3 {
+		return "", fmt.Errorf("airflow %s is not supported: the gateway runs on Airflow %s to the newest 3.x", version, OldestSupported)
+	}
+	if newest, _ := parseVersion(NewestTested); compareVersions(v, newest) > 0 {
+		return fmt.Sprintf("Airflow %s is newer than %s, the newest version the gateway was tested on: its catalog was read from the installation, but rules that name flags may not know what this version added", version, NewestTested), nil
+	}
+	return "", nil
 }
 
-// CatalogFor returns the embedded catalog for an installed Airflow version as `airflow version` prints it.
-// Airflow 2 needs 2.10 or later; any 3.x uses the 3 catalog.
-func CatalogFor(version string) (*Catalog, error) {
-	version = strings.TrimSpace(version)
+// parseVersion reads the major, minor and patch numbers that start a version.
+func parseVersion(version string) ([3]int, bool) {
+	var v [3]int
 	m := versionPattern.FindStringSubmatch(version)
 	if m == nil {
-		return nil, fmt.Errorf("cannot read an Airflow version from %q", version)
+		return v, false
 	}
-	if minor, _ := strconv.Atoi(m[2]); m[1] == "2" && minor < 10 {
-		return nil, fmt.Errorf("airflow %s is not supported: the gateway supports Airflow 2.10.x and 3.x (it carries catalogs for %s)",
-			version, strings.Join(EmbeddedCatalogs(), ", "))
+	for i := range v {
+		v[i], _ = strconv.Atoi(m[i+1])
 	}
-	data, err := catalogFiles.ReadFile("catalogs/airflow-" + m[1] + ".json")
-	if err != nil {
-		return nil, fmt.Errorf("airflow %s is not supported: the gateway carries catalogs for %s only",
-			version, strings.Join(EmbeddedCatalogs(), ", "))
+	return v, true
+}
+
+func compareVersions(a, b [3]int) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] - b[i]
+		}
 	}
-	return ParseCatalog(data)
+	return 0
 }

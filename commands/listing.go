@@ -32,7 +32,7 @@ func (p *Policy) Allowed(role Role) Listing {
 		}
 		info := CommandInfo{
 			Path: cmd.Path, Help: cmd.Help, Role: entry.Role.String(), Class: entry.Class, Long: entry.Long,
-			NeedsYes: entry.Confirm, Output: entry.Output, Positionals: cmd.Positionals, Flags: []Arg{},
+			NeedsYes: entry.Confirm && cmd.Flag("yes") != nil, Output: entry.Output, Positionals: cmd.Positionals, Flags: []Arg{},
 		}
 		for _, f := range cmd.Flags {
 			if _, bad := forbiddenFlags[f.Dest]; !bad {

@@ -15,9 +15,11 @@ func MaskURIs(text string) string {
 	return uriPassword.ReplaceAllString(text, "${1}"+Mask+"${3}")
 }
 
-// maskOutput hides what a command's output may not show: connection passwords (§3). Commands that print
-// connections run with -o json; their output is read as JSON and written again with password, the password
-// in get_uri and the sensitive keys of extra masked. Output that cannot be read so is withheld.
+// maskOutput hides what a command's output may not show (§3, §18): connection passwords, and the values of
+// variables whose keys are sensitive. Commands that list them run with -o json, whatever flags the Airflow
+// version has; their output is read as JSON and written again with password, the password in get_uri and
+// the sensitive keys of extra masked, or the sensitive variables' values. Output that cannot be read so
+// is withheld.
 func maskOutput(inv *Invocation, res *Result) {
 	if !masksWhole(inv) {
 		return
@@ -30,6 +32,10 @@ func maskOutput(inv *Invocation, res *Result) {
 	if strings.TrimSpace(res.Stdout) == "" {
 		return
 	}
+	what, mask := "connections", maskConnection
+	if inv.Path() == "variables list" {
+		what, mask = "variables", maskVariable
+	}
 	rows, ok := ParseJSONOutput(res.Stdout).([]any)
 	if !ok {
 		if obj, isObj := ParseJSONOutput(res.Stdout).(map[string]any); isObj {
@@ -37,25 +43,40 @@ func maskOutput(inv *Invocation, res *Result) {
 		}
 	}
 	if !ok {
-		res.Stdout = "(the connections are withheld: their output could not be read to mask the passwords)\n"
+		res.Stdout = "(the " + what + " are withheld: their output could not be read to mask the secrets)\n"
 		return
 	}
 	for _, r := range rows {
-		if conn, isMap := r.(map[string]any); isMap {
-			maskConnection(conn)
+		if row, isMap := r.(map[string]any); isMap {
+			mask(row)
 		}
 	}
 	out, err := json.Marshal(rows)
 	if err != nil {
-		res.Stdout = "(the connections are withheld: their output could not be written back)\n"
+		res.Stdout = "(the " + what + " are withheld: their output could not be written back)\n"
 		return
 	}
 	res.Stdout = string(out) + "\n"
 }
 
 // masksWhole reports whether inv's output is masked as a whole, once the command has ended: the output of
-// commands that print connections.
-func masksWhole(inv *Invocation) bool { return strings.HasPrefix(inv.Path(), "connections ") }
+// commands that print connections, and the listing of variables.
+func masksWhole(inv *Invocation) bool {
+	return strings.HasPrefix(inv.Path(), "connections ") || inv.Path() == "variables list"
+}
+
+// maskVariable hides the value of a listed variable whose key holds a sensitive word (Airflow 3.3's
+// --show-values lists values as "val").
+func maskVariable(row map[string]any) {
+	if key, _ := row["key"].(string); !IsSensitiveName(key) {
+		return
+	}
+	for _, field := range []string{"val", "value"} {
+		if _, ok := row[field]; ok {
+			row[field] = Mask
+		}
+	}
+}
 
 func maskConnection(conn map[string]any) {
 	if p, _ := conn["password"].(string); p != "" {

@@ -101,8 +101,13 @@ func (c *PluginCall) positionalValue(arg, value string) {
 	c.pos = append(c.pos, value)
 }
 
-// fixed adds a flag the API always passes.
-func (c *PluginCall) fixed(flag string) { c.flags = append(c.flags, flag) }
+// fixed adds a switch the API always passes, where this Airflow's command has it (an older one may not
+// have --yes, and then does not ask either).
+func (c *PluginCall) fixed(flag string) {
+	if f := c.flagFor(flag); f != "" {
+		c.flags = append(c.flags, f)
+	}
+}
 
 // ignored warns about arguments this Airflow no longer has.
 func (c *PluginCall) ignored(args ...string) {

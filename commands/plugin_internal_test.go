@@ -39,10 +39,7 @@ var sampleValues = map[ArgType]string{
 // table show, describes what the checker holds the flag or positional it becomes to, on both versions.
 func TestPluginArgTypesAreTheCatalogs(t *testing.T) {
 	for _, version := range []string{"2.10.5", "3.3.2"} {
-		cat, err := CatalogFor(version)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cat := fixture(t, version)
 		dags := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dags, "my_dag.py"), nil, 0o644); err != nil {
 			t.Fatal(err)

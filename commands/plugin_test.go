@@ -37,7 +37,7 @@ func TestResolvePluginArgv(t *testing.T) {
 		{"3", "api=variables&get=myVar1&json&default=x", "airflow variables get --json --default=x -- myVar1", ""},
 		{"3", "api=variables&cmd=get&key=myVar1", "airflow variables get -- myVar1", ""},
 		{"3", "api=variables&delete=myVar1", "airflow variables delete -- myVar1", ""},
-		{"3", "api=variables", "airflow variables list", ""},
+		{"3", "api=variables", "airflow variables list --output=json", ""},
 		{"3", "api=connections&add=on&conn_id=c1&conn_uri=postgres://u:pw@h/db", "airflow connections add '--conn-uri=postgres://u:***@h/db' -- c1", ""},
 		{"3", "api=connections&add&conn_id=c1&conn_type=http&conn_extra=%7B%7D", "airflow connections add --conn-type=http '--conn-extra=***' -- c1", ""},
 		{"3", "api=connections&delete=true&conn_id=c1", "airflow connections delete -- c1", ""},

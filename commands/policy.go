@@ -226,7 +226,8 @@ func (p *Policy) bind(inv *Invocation, rest []string, labels map[string]string) 
 			return Errorf(EINVALID, "`%s` needs %s; usage: %s", cmd.Path, flagNames(f), usage(cmd))
 		}
 	}
-	if inv.Entry.Confirm {
+	// A version whose command has no --yes does not prompt either: there is nothing to ask for.
+	if inv.Entry.Confirm && cmd.Flag("yes") != nil {
 		if _, yes := inv.values["yes"]; !yes {
 			return Errorf(EINVALID, "`%s` asks for confirmation, which an HTTP request cannot give: add --yes (-y) to confirm", cmd.Path)
 		}
@@ -234,10 +235,11 @@ func (p *Policy) bind(inv *Invocation, rest []string, labels map[string]string) 
 	if want := inv.Entry.Output; want != "" {
 		if got, given := inv.Value("output"); given && got != want {
 			return Errorf(EINVALID, "`%s` always answers with -o %s so that the gateway can mask passwords; leave out -o %s", cmd.Path, want, got)
-		} else if !given {
+		} else if f := cmd.Flag("output"); !given && f != nil {
 			inv.values["output"] = []string{want}
-			flagWords = append(flagWords, word{text: "--output=" + want})
+			flagWords = append(flagWords, word{text: f.Long() + "=" + want})
 		}
+		// Without the flag, the output is not JSON, and masking withholds it whole.
 	}
 	if cmd.Path == "config get-value" {
 		if err := checkConfigOption(inv); err != nil {

@@ -23,7 +23,8 @@ type Entry struct {
 	Class   Class
 	Long    bool // runs tasks: gets long_command_timeout
 	Confirm bool // prompts unless given --yes
-	// Output forces the output format; the caller may only ask for this one.
+	// Output forces the output format; the caller may only ask for this one. Listings of connections and
+	// variables are JSON, so that the gateway can mask them whatever flags the Airflow version has.
 	Output string
 	// PluginOnly marks paths that only a plugin API runs (tasks run, the daemons): the command dialect
 	// refuses them and /api/v1/commands does not list them.
@@ -81,7 +82,7 @@ var whitelist = []Entry{
 	{Path: "tasks test", Role: RoleUser, Class: ClassRunsDAGCode, Long: true},
 	{Path: "variables delete", Role: RoleOp, Class: ClassDestructive},
 	{Path: "variables get", Role: RoleOp, Class: ClassRead},
-	{Path: "variables list", Role: RoleOp, Class: ClassRead},
+	{Path: "variables list", Role: RoleOp, Class: ClassRead, Output: "json"},
 	{Path: "variables set", Role: RoleOp, Class: ClassWrite},
 	{Path: "version", Role: RoleViewer, Class: ClassRead},
 

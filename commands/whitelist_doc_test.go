@@ -12,14 +12,7 @@ import (
 // grouped by their first word, with the Airflow version that alone has a path, and the aliases below.
 func whitelistTable(tb testing.TB) string {
 	tb.Helper()
-	two, err := CatalogFor("2.10.0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	three, err := CatalogFor("3.0.0")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	two, three := fixture(tb, "2.10.5"), fixture(tb, "3.3.2")
 	lines := []string{"| role | commands |", "|---|---|"}
 	for role := RoleViewer; role <= RoleAdmin; role++ {
 		var keys []string
@@ -32,7 +25,7 @@ func whitelistTable(tb testing.TB) string {
 			key := group
 			switch in2, in3 := two.Lookup(r.Path) != nil, three.Lookup(r.Path) != nil; {
 			case in2 && !in3:
-				key += "\x00 (2.10)"
+				key += "\x00 (2.x)"
 			case in3 && !in2:
 				key += "\x00 (3.x)"
 			}

@@ -25,6 +25,7 @@ func (s *Server) handleAdminPage(c echo.Context) error {
 		Role:           p.Role.String(),
 		Open:           s.keys.Open(),
 		AirflowVersion: s.info.AirflowVersion,
+		AirflowWarning: s.info.AirflowWarning,
 		GatewayVersion: s.info.GatewayVersion,
 		Executor:       s.svc.ExecutorStatus(),
 		CSRFToken:      s.keys.csrfToken(c.Request()),

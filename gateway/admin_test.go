@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"encoding/json"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -200,5 +202,34 @@ func TestRequestsWithoutCredentialsAreNotFailures(t *testing.T) {
 	}
 	if status != http.StatusTooManyRequests {
 		t.Errorf("the 11th wrong token: %d", status)
+	}
+}
+
+// TestNewerAirflowIsWarnedAbout checks that the warning about an Airflow newer than the newest tested is on
+// /health and on the admin page.
+func TestNewerAirflowIsWarnedAbout(t *testing.T) {
+	warning, err := commands.CheckVersion("3.9.0")
+	if err != nil || warning == "" {
+		t.Fatalf("CheckVersion(3.9.0) = %q, %v; want a warning", warning, err)
+	}
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{},
+		withInfo(gateway.Info{GatewayVersion: "test", AirflowVersion: "3.9.0", AirflowWarning: warning}))
+	resp, err := http.Get(srv.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var health struct {
+		Airflow map[string]string `json:"airflow"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
+		t.Fatal(err)
+	}
+	if health.Airflow["warning"] != warning {
+		t.Errorf("/health says %v; want the warning %q", health.Airflow, warning)
+	}
+	_, html := adminPage(t, srv, login(t, srv, roleToken(commands.RoleViewer)))
+	if !strings.Contains(html, `id="airflow-warning">`+template.HTMLEscapeString(warning)) {
+		t.Errorf("the admin page does not show the warning %q", warning)
 	}
 }

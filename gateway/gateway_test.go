@@ -80,6 +80,7 @@ type serverSetup struct {
 	log       *slog.Logger
 	limits    *gateway.Limits // serve as `airflow-gateway serve` does, with these limits
 	tlsConfig *tls.Config
+	info      gateway.Info
 }
 
 // serverOption changes how mustServer makes and serves a gateway.
@@ -88,6 +89,11 @@ type serverOption func(*serverSetup)
 // withKeyring gives the gateway creds instead of a token per role.
 func withKeyring(creds *gateway.Keyring) serverOption {
 	return func(s *serverSetup) { s.creds = creds }
+}
+
+// withInfo has the gateway say info about itself and Airflow.
+func withInfo(info gateway.Info) serverOption {
+	return func(s *serverSetup) { s.info = info }
 }
 
 // withLog has the gateway and its jobs log to h instead of the default logger.
@@ -101,19 +107,16 @@ func asServe(limits gateway.Limits, tlsConfig *tls.Config) serverOption {
 	return func(s *serverSetup) { s.limits, s.tlsConfig = &limits, tlsConfig }
 }
 
-// mustServer serves a gateway over the embedded Airflow 3 catalog and ex, with a token per role, opts (or
+// mustServer serves a gateway over the Airflow 3.3.2 fixture catalog and ex, with a token per role, opts (or
 // two slots and short limits when zero) and a job store, all closed when tb ends. Every answer it gives
 // is checked against the OpenAPI document (conformant): one that the document does not allow fails tb.
 func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options, options ...serverOption) *httptest.Server {
 	tb.Helper()
-	setup := serverSetup{creds: testKeyring(), log: slog.Default()}
+	setup := serverSetup{creds: testKeyring(), log: slog.Default(), info: gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}}
 	for _, o := range options {
 		o(&setup)
 	}
-	cat, err := commands.CatalogFor("3.3.2")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	cat := commandstest.Catalog(tb, "3.3.2")
 	if opts.MaxConcurrent == 0 {
 		opts = commands.Options{MaxConcurrent: 2, QueueTimeout: time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour}
 	}
@@ -124,7 +127,7 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options, opti
 		opts.MaxUploadBytes = 64 << 10
 	}
 	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
-	gw := gateway.New(svc, setup.creds, gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}, setup.log)
+	gw := gateway.New(svc, setup.creds, setup.info, setup.log)
 	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "jobs.db"))
 	if err != nil {
 		tb.Fatal(err)

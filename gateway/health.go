@@ -67,9 +67,13 @@ func (s *Server) handleHealth(c echo.Context) error {
 			db["status"], status = "healthy", http.StatusOK
 		}
 	}
+	airflow := map[string]string{"version": s.info.AirflowVersion, "binary": s.info.AirflowBinary}
+	if s.info.AirflowWarning != "" {
+		airflow["warning"] = s.info.AirflowWarning
+	}
 	return writeJSON(c, status, map[string]any{
 		"gateway":      map[string]string{"status": "healthy", "version": s.info.GatewayVersion},
-		"airflow":      map[string]string{"version": s.info.AirflowVersion, "binary": s.info.AirflowBinary},
+		"airflow":      airflow,
 		"metadatabase": db,
 		"executor":     s.svc.ExecutorStatus(),
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
 )
 
 var roles = []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp, commands.RoleAdmin}
@@ -73,9 +74,5 @@ func TestRolesOnBothDialects(t *testing.T) {
 
 func mustPolicyOf(tb testing.TB) *commands.Policy {
 	tb.Helper()
-	cat, err := commands.CatalogFor("3.3.2")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return commands.NewPolicy(cat, tb.TempDir())
+	return commands.NewPolicy(commandstest.Catalog(tb, "3.3.2"), tb.TempDir())
 }

@@ -21,6 +21,7 @@ type Info struct {
 	GatewayVersion string
 	AirflowVersion string
 	AirflowBinary  string
+	AirflowWarning string // why the Airflow version is not one the gateway was tested on, when it is not
 }
 
 // Server serves every dialect and the jobs over one commands.Service.

@@ -40,11 +40,7 @@ func Airflow(tb testing.TB, major string) string {
 	tb.Helper()
 	SkipShort(tb, "a real Airflow "+major)
 	name := "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + major
-	bin := os.Getenv(name)
-	if bin == "" {
-		envOnce.Do(loadEnvFile)
-		bin = envFile[name]
-	}
+	bin := Installed(major)
 	if bin == "" {
 		if os.Getenv("CI") != "" {
 			tb.Fatalf("%s is not set and testbed/setup.sh has not run: the test bed is required under CI", name)
@@ -52,6 +48,17 @@ func Airflow(tb testing.TB, major string) string {
 		tb.Skipf("no Airflow %s installed: run `make test` (testbed/setup.sh installs it)", major)
 	}
 	return bin
+}
+
+// Installed returns the path of the Airflow CLI that setup.sh installed under a name, such as "3" or
+// "2_6" (AIRFLOW_GATEWAY_TEST_AIRFLOW_2_6), from the environment or setup.sh's env file; "" when none is.
+func Installed(name string) string {
+	name = "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + name
+	if bin := os.Getenv(name); bin != "" {
+		return bin
+	}
+	envOnce.Do(loadEnvFile)
+	return envFile[name]
 }
 
 // SkipShort skips the test under -short (make test-short), which runs no real service: the test needs

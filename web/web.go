@@ -61,6 +61,7 @@ type AdminPage struct {
 	User, Role     string // the session's token name and role
 	Open           bool   // no token is configured: every request is let in
 	AirflowVersion string
+	AirflowWarning string // why the Airflow version is not one the gateway was tested on, when it is not
 	GatewayVersion string
 	Executor       commands.ExecutorStatus // which executor runs the commands
 	CSRFToken      string                  // carried by the page's forms

@@ -6,9 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os/exec"
 
-	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 	"github.com/airflow-gateway/airflow-gateway/config"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
@@ -21,23 +19,20 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stdout, "config:        %s\n", st.cfg.Source)
 	fmt.Fprintf(stdout, "airflow:       %s\n", st.exec.Binary)
-	fmt.Fprintf(stdout, "version:       %s (catalog of Airflow %s)\n", st.version, st.catalog.AirflowVersion)
+	fmt.Fprintf(stdout, "version:       %s\n", st.version)
+	if st.warning != "" {
+		fmt.Fprintf(stdout, "warning:       %s\n", st.warning)
+	}
+	fmt.Fprintf(stdout, "python:        %s\n", st.python)
+	if st.cached {
+		fmt.Fprintf(stdout, "catalog:       from the cache in state_dir\n")
+	} else {
+		fmt.Fprintf(stdout, "catalog:       read from Airflow's parser, and cached in state_dir\n")
+	}
 	fmt.Fprintf(stdout, "airflow_home:  %s\n", st.exec.Home)
 	fmt.Fprintf(stdout, "dags_folder:   %s\n", st.dags)
 	fmt.Fprintf(stdout, "state_dir:     %s\n", st.state)
 	fmt.Fprintf(stdout, "executor:      %s\n", st.cfg.Executor)
-	if st.cfg.Executor == "warm" {
-		python := st.cfg.PythonBin
-		if python == "" {
-			if python, err = warm.PythonOf(st.exec.Binary); err != nil {
-				return err
-			}
-		}
-		if _, err := exec.LookPath(python); err != nil {
-			return fmt.Errorf("the warm executor's Python %q: %w", python, err)
-		}
-		fmt.Fprintf(stdout, "python:        %s\n", python)
-	}
 	keys, err := keyring(st.cfg)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/catalogs"
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 	"github.com/airflow-gateway/airflow-gateway/config"
@@ -22,13 +23,17 @@ import (
 type setup struct {
 	cfg     *config.Config
 	exec    *subprocess.Executor
+	python  string // Airflow's interpreter
 	catalog *commands.Catalog
-	version string // as `airflow version` printed it
+	cached  bool   // the catalog came from the cache, not from Airflow's parser
+	version string // as Airflow names it
+	warning string // why this Airflow version was not tested, when it was not
 	dags    string
 	state   string // the gateway's own folder
 }
 
-// load reads the configuration and asks Airflow for its version and DAGs folder.
+// load reads the configuration, tells which Airflow is installed, reads the catalog of its CLI (from the
+// cache in the state folder, or else from Airflow's own parser), and asks Airflow for its DAGs folder.
 func load(ctx context.Context, configPath string, getenv func(string) string) (*setup, error) {
 	cfg, err := config.Load(configPath, getenv)
 	if err != nil {
@@ -54,24 +59,20 @@ func load(ctx context.Context, configPath string, getenv func(string) string) (*
 		MaxOutputBytes: cfg.MaxOutputBytes,
 		KillGrace:      5 * time.Second,
 	}
-	st := &setup{cfg: cfg, exec: ex}
-	out, err := ask(ctx, ex, "version")
+	st := &setup{cfg: cfg, exec: ex, python: cfg.PythonBin}
+	if st.python == "" {
+		if st.python, err = warm.PythonOf(bin); err != nil {
+			return nil, err
+		}
+	}
+	// Which Airflow this is takes a few milliseconds: an unsupported version is refused at once.
+	py := catalogs.Python{Bin: st.python, Env: ex.Env, Dir: home}
+	inst, err := py.Identify(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st.version = commands.LastLine(out)
-	if st.catalog, err = commands.CatalogFor(st.version); err != nil {
+	if st.warning, err = commands.CheckVersion(inst.Version); err != nil {
 		return nil, err
-	}
-	st.dags = cfg.DagsFolder
-	if st.dags == "" {
-		if out, err = ask(ctx, ex, "config", "get-value", "core", "dags_folder"); err != nil {
-			return nil, err
-		}
-		st.dags = commands.LastLine(out)
-	}
-	if !filepath.IsAbs(st.dags) {
-		return nil, fmt.Errorf("the DAGs folder %q is not an absolute path: set [gateway] dags_folder", st.dags)
 	}
 	st.state = cfg.StateDir
 	if st.state == "" {
@@ -80,12 +81,54 @@ func load(ctx context.Context, configPath string, getenv func(string) string) (*
 	if st.state, err = filepath.Abs(st.state); err != nil {
 		return nil, err
 	}
+	// The catalog comes from the cache; or else Airflow's parser writes it while Airflow is asked for its
+	// DAGs folder, and it is stored once the state folder is known to be a good place.
+	cache := catalogs.Cache{Dir: filepath.Join(st.state, "catalog")}
+	key := catalogs.Key(inst, ex.Env)
+	st.catalog, st.cached = cache.Get(key)
+	type generated struct {
+		data []byte
+		err  error
+	}
+	gen := make(chan generated, 1)
+	if !st.cached {
+		genCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			data, err := py.Generate(genCtx)
+			gen <- generated{data, err}
+		}()
+	}
+	st.dags = cfg.DagsFolder
+	if st.dags == "" {
+		out, err := ask(ctx, ex, "config", "get-value", "core", "dags_folder")
+		if err != nil {
+			return nil, err
+		}
+		st.dags = commands.LastLine(out)
+	}
+	if !filepath.IsAbs(st.dags) {
+		return nil, fmt.Errorf("the DAGs folder %q is not an absolute path: set [gateway] dags_folder", st.dags)
+	}
 	if inside(st.state, st.dags) {
 		return nil, fmt.Errorf("the state folder %q lies inside the DAGs folder %q, where Airflow would read backups as DAGs: set [gateway] state_dir elsewhere", st.state, st.dags)
 	}
 	if err := os.MkdirAll(st.state, 0o750); err != nil {
 		return nil, fmt.Errorf("create the state folder: %w", err)
 	}
+	if !st.cached {
+		g := <-gen
+		if g.err != nil {
+			return nil, g.err
+		}
+		if st.catalog, err = commands.ParseCatalog(g.data); err != nil {
+			return nil, fmt.Errorf("the catalog that Airflow's parser wrote: %w", err)
+		}
+		if err := cache.Put(key, g.data); err != nil {
+			return nil, fmt.Errorf("store the catalog in the state folder: %w", err)
+		}
+	}
+	st.version = st.catalog.AirflowVersion
 	return st, nil
 }
 
@@ -95,17 +138,9 @@ func (st *setup) executor(policy *commands.Policy, log *slog.Logger) (ex command
 	if st.cfg.Executor != "warm" {
 		return st.exec, func() {}
 	}
-	python := st.cfg.PythonBin
-	if python == "" {
-		var err error
-		if python, err = warm.PythonOf(st.exec.Binary); err != nil {
-			log.Error("the warm executor cannot start; commands run as subprocesses", "err", err)
-			return st.exec, func() {}
-		}
-	}
 	w := &warm.Executor{
 		Cold:           st.exec,
-		Python:         python,
+		Python:         st.python,
 		Binary:         st.exec.Binary,
 		Home:           st.exec.Home,
 		Env:            st.exec.Env,

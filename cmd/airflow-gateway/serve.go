@@ -41,6 +41,10 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 			log.Info("config", "value", line)
 		}
 	}
+	log.Info("catalog", "airflow", st.version, "python", st.python, "cached", st.cached)
+	if st.warning != "" {
+		log.Warn(st.warning)
+	}
 	keys, err := keyring(cfg)
 	if err != nil {
 		return err
@@ -68,7 +72,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		MaxUploadBytes:        cfg.MaxUploadBytes,
 	})
 	srv := gateway.New(svc, keys, gateway.Info{
-		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary,
+		GatewayVersion: version, AirflowVersion: st.version, AirflowBinary: st.exec.Binary, AirflowWarning: st.warning,
 	}, log)
 	srv.PublicMetrics = cfg.MetricsPublic
 	srv.Limits = gateway.Limits{IdleTimeout: cfg.IdleTimeout, BodyTimeout: cfg.BodyTimeout, MaxConnections: cfg.MaxConnections}

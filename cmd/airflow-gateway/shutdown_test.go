@@ -11,12 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
-// TestHelperProcess is the fake airflow of the shutdown tests (a real one cannot be made to sleep on
-// demand): `version` and `config get-value` answer at once, every other command sleeps for
-// GW_FAKE_SLEEP_SECONDS and then prints "done". It runs only when re-executed through fakeAirflow's script.
+// TestHelperProcess is the fake Python and airflow of the shutdown tests (a real one cannot be made to
+// sleep on demand). As Python it runs the gateway's generate.py (`-c SCRIPT --identity` or `--out FILE`)
+// with Airflow 3.3.2's answers; as airflow (its first argument is then the airflow script, as the kernel
+// runs a script), `config get-value` answers at once, and every other command sleeps for
+// GW_FAKE_SLEEP_SECONDS and then prints "done". It runs only when re-executed through fakeAirflow's scripts.
 func TestHelperProcess(t *testing.T) {
 	if os.Getenv("GW_FAKE_AIRFLOW") != "1" {
 		return
@@ -28,9 +31,23 @@ func TestHelperProcess(t *testing.T) {
 			break
 		}
 	}
-	switch strings.Join(args, " ") {
-	case "version":
-		fmt.Println("3.3.2")
+	if args[0] == "-c" {
+		switch args[2] {
+		case "--identity":
+			fmt.Println(`{"version": "3.3.2", "site_packages": "/fake/site-packages", "distributions": []}`)
+		case "--out":
+			data, err := os.ReadFile(filepath.Join(commandstest.FixtureDir(), "airflow-3.3.2.json"))
+			if err == nil {
+				err = os.WriteFile(args[3], data, 0o600)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+		os.Exit(0)
+	}
+	switch strings.Join(args[1:], " ") {
 	case "config get-value core dags_folder":
 		fmt.Println(os.Getenv("GW_FAKE_DAGS"))
 	default:
@@ -42,19 +59,24 @@ func TestHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
-// fakeAirflow writes a script that re-executes the test binary as the fake airflow.
+// fakeAirflow writes a fake airflow script, run by a fake Python as a real one is, which both re-execute the
+// test binary.
 func fakeAirflow(tb testing.TB, sleepSeconds int) string {
 	tb.Helper()
 	dir := tb.TempDir()
 	dags := filepath.Join(dir, "dags")
 	os.Mkdir(dags, 0o755)
-	script := filepath.Join(dir, "airflow")
+	python := filepath.Join(dir, "python")
 	text := fmt.Sprintf("#!/bin/sh\nGW_FAKE_AIRFLOW=1 GW_FAKE_SLEEP_SECONDS=%d GW_FAKE_DAGS=%s exec %s -test.run='^TestHelperProcess$' -- \"$@\"\n",
 		sleepSeconds, dags, os.Args[0])
-	if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
+	if err := os.WriteFile(python, []byte(text), 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	return script
+	airflow := filepath.Join(dir, "airflow")
+	if err := os.WriteFile(airflow, []byte("#!/usr/bin/env "+python+"\n"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return airflow
 }
 
 // TestShutdownLetsCommandsFinishOrAnswersThem sends SIGTERM (the end of run's context) while a command
@@ -74,7 +96,7 @@ func TestShutdownLetsCommandsFinishOrAnswersThem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := serveInProcess(t, testbed.Config{AirflowBin: fakeAirflow(t, tt.sleep), AirflowHome: t.TempDir(),
+			s := serveInProcess(t, testbed.Config{AirflowBin: fakeAirflow(t, tt.sleep), AirflowHome: t.TempDir(), Executor: "subprocess",
 				ShutdownGrace: time.Duration(tt.grace) * time.Second})
 			c := &testbed.Client{URL: s.URL} // the gateway has no token: it listens on loopback only
 

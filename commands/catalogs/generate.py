@@ -2,11 +2,16 @@
 
 Run it with the interpreter of the Airflow installation to describe:
 
-    AIRFLOW_HOME=$(mktemp -d) path/to/venv/bin/python generate.py > airflow-3.json
+    AIRFLOW_HOME=$(mktemp -d) path/to/venv/bin/python generate.py > airflow-3.3.2.json
 
 It walks the argparse tree that `airflow` itself builds and records, for every command,
 its positionals and flags. Defaults are left out: several depend on the machine
 (the dags folder, for one), and the gateway never relies on them.
+
+The gateway carries this script and runs it at start, with `--out FILE` to write the catalog
+to FILE instead of stdout (Airflow may print log lines on stdout). With `--identity`, it
+prints what the installation is without importing Airflow, which takes a few milliseconds:
+Airflow's version, the site-packages folder and the distributions installed there.
 """
 import argparse
 import json
@@ -76,15 +81,48 @@ def walk(parser, path, out):
     })
 
 
-def main():
+def identity():
+    import importlib.metadata
+    import os
+    import sysconfig
+
+    site = sysconfig.get_paths()["purelib"]
+    try:
+        names = os.listdir(site)
+    except OSError:
+        names = []
+    return {
+        "version": importlib.metadata.version("apache-airflow"),
+        "site_packages": site,
+        "distributions": sorted(n for n in names if n.endswith(".dist-info")),
+    }
+
+
+def catalog():
     from airflow import __version__
     from airflow.cli import cli_parser
 
     parser = cli_parser.get_parser()
     commands = []
     walk(parser, [], commands)
-    json.dump({"airflow_version": __version__, "commands": commands}, sys.stdout, indent=1, sort_keys=True)
-    sys.stdout.write("\n")
+    return {"airflow_version": __version__, "commands": commands}
+
+
+def main():
+    args = argparse.ArgumentParser(description="Describe the installed Airflow's CLI.")
+    args.add_argument("--identity", action="store_true", help="print the installation's identity, without importing Airflow")
+    args.add_argument("--out", help="write the catalog to this file instead of stdout")
+    opts = args.parse_args()
+    if opts.identity:
+        json.dump(identity(), sys.stdout)
+        sys.stdout.write("\n")
+        return
+    data = json.dumps(catalog(), indent=1, sort_keys=True) + "\n"
+    if opts.out:
+        with open(opts.out, "w") as out:
+            out.write(data)
+    else:
+        sys.stdout.write(data)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs/sqlite"
 )
@@ -106,10 +107,7 @@ func allLines(n int) string {
 // take is written, in order, once it takes writes again, or given up with a note when it does not.
 func TestJobsRideOutTheStore(t *testing.T) {
 	defer jobs.SetSaveEnd(time.Minute, 20*time.Millisecond)()
-	cat, err := commands.CatalogFor("3.3.2")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := commandstest.Catalog(t, "3.3.2")
 	sq, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jobs.db"))
 	if err != nil {
 		t.Fatal(err)

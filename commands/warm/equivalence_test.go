@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
 // TestMain gives every Airflow these tests start one hash seed. Python orders a set of strings by their
@@ -83,10 +85,7 @@ func equivalenceGroups(major string) []group {
 func TestWarmAnswersLikeSubprocess(t *testing.T) {
 	eachAirflow(t, func(t *testing.T, major string) {
 		var policy *commands.Policy
-		cat, err := commands.CatalogFor(map[string]string{"2": "2.10.0", "3": "3.0.0"}[major])
-		if err != nil {
-			t.Fatal(err)
-		}
+		cat := commandstest.InstalledCatalog(t, testbed.Airflow(t, major))
 		f := mustFixture(t, major, func(ex *warm.Executor) {
 			policy = commands.NewPolicy(cat, filepath.Join(ex.Home, "dags"))
 			ex.Paths = policy.Paths() // as the gateway warms them
