@@ -270,9 +270,9 @@ func (s *jwtSource) get(ctx context.Context) (string, error) {
 	}
 	s.token = tok
 	s.expires = jwtExpiry(tok, now)
-	// Renewed once 80% of its life is gone, and at least a minute before its end.
-	life := s.expires.Sub(now)
-	s.renew = now.Add(max(0, min(life*4/5, life-time.Minute)))
+	// Renewed once 80% of its life is gone: a day's token some five hours before its end, a short one
+	// a fifth of its life before.
+	s.renew = now.Add(max(0, s.expires.Sub(now)*4/5))
 	return tok, nil
 }
 

@@ -36,8 +36,9 @@ type AirflowAPI struct {
 var APIRoles = []string{"Admin", "Op", "User", "Viewer"}
 
 // StartAirflowAPI starts Airflow's REST API server on home, on a free loopback port, with one user per
-// role, and waits until it answers; it is stopped when tb ends.
-func StartAirflowAPI(tb testing.TB, home *Home) *AirflowAPI {
+// role and the environment variables env (NAME=value) besides, and waits until it answers; it is stopped
+// when tb ends.
+func StartAirflowAPI(tb testing.TB, home *Home, env ...string) *AirflowAPI {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,7 +52,7 @@ func StartAirflowAPI(tb testing.TB, home *Home) *AirflowAPI {
 	}
 	version := strings.TrimSpace(home.Run(tb, "version"))
 	api.Major = int(version[0] - '0')
-	env := append(os.Environ(), "AIRFLOW_HOME="+home.Dir, "AIRFLOW__API__BASE_URL="+api.URL, "AIRFLOW__WEBSERVER__BASE_URL="+api.URL,
+	env = append(append(os.Environ(), env...), "AIRFLOW_HOME="+home.Dir, "AIRFLOW__API__BASE_URL="+api.URL, "AIRFLOW__WEBSERVER__BASE_URL="+api.URL,
 		"AIRFLOW__API_AUTH__JWT_SECRET=test-jwt-secret-of-the-testbed", "AIRFLOW__WEBSERVER__SECRET_KEY=test-secret-of-the-testbed",
 		"AIRFLOW__API__SECRET_KEY=test-secret-of-the-testbed")
 	var args []string
@@ -194,8 +195,37 @@ func (a *AirflowAPI) RunDAG(tb testing.TB, dag, date string) {
 	}
 }
 
-// Password is the password of the user of role.
+// Password is the password of the user of role, as StartAirflowAPI made it.
 func (a *AirflowAPI) Password(role string) string { return "pw-" + strings.ToLower(role) }
+
+// SetPassword changes the password of the user of role in Airflow, as its administrator would: in the
+// simple auth manager's passwords file on Airflow 3, which the server reads at each login, or with
+// `airflow users reset-password` on Airflow 2.
+func (a *AirflowAPI) SetPassword(tb testing.TB, role, password string) {
+	tb.Helper()
+	if a.Major < 3 {
+		cmd := exec.Command(a.home.Airflow, "users", "reset-password", "--username", a.Users[role], "--password", password)
+		cmd.Env = a.env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("airflow users reset-password: %v\n%s", err, out)
+		}
+		return
+	}
+	file := filepath.Join(a.home.Dir, "simple_auth_manager_passwords.json.generated")
+	passwords := map[string]string{}
+	data, err := os.ReadFile(file)
+	if err == nil {
+		err = json.Unmarshal(data, &passwords)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	passwords[a.Users[role]] = password
+	data, _ = json.Marshal(passwords)
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
 
 // UsersFile writes the gateway's [airflow_api] users_file for this server's users, and returns its path.
 func (a *AirflowAPI) UsersFile(tb testing.TB) string {

@@ -32,7 +32,7 @@ var table = []Endpoint{
 	{Method: "POST", Path: "/dags/~/dagRuns/list", V2Method: "POST", V2Path: "/dags/~/dagRuns/list", Request: batchRuns, List: "dag_runs", Object: dagRun},
 	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Object: dagRun},
 	{Method: "DELETE", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "DELETE", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}"},
-	{Method: "PATCH", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "PATCH", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Request: keepKeys("state"), Object: dagRun},
+	{Method: "PATCH", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "PATCH", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Request: patchRun, Object: dagRun},
 	{Method: "PATCH", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/setNote", V2Method: "PATCH", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Request: setNote, Object: dagRun},
 	{Method: "POST", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", V2Method: "POST", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", Answer: clearedRun},
 
@@ -55,14 +55,14 @@ var table = []Endpoint{
 	{Method: "GET", Path: "/variables", V2Method: "GET", V2Path: "/variables", Request: pageOf100, List: "variables", Object: variable},
 	{Method: "POST", Path: "/variables", V2Method: "POST", V2Path: "/variables", Answer: setVariableAnswer, Status: http.StatusOK, Retry: setVariable},
 	{Method: "GET", Path: "/variables/{variable_key}", V2Method: "GET", V2Path: "/variables/{variable_key}", Object: variable},
-	{Method: "PATCH", Path: "/variables/{variable_key}", V2Method: "PATCH", V2Path: "/variables/{variable_key}", Request: commaLists("update_mask"), Object: variable},
+	{Method: "PATCH", Path: "/variables/{variable_key}", V2Method: "PATCH", V2Path: "/variables/{variable_key}", Request: updateMask, Object: variable},
 	{Method: "DELETE", Path: "/variables/{variable_key}", V2Method: "DELETE", V2Path: "/variables/{variable_key}"},
 
 	// Connections.
 	{Method: "GET", Path: "/connections", V2Method: "GET", V2Path: "/connections", Request: pageOf100, List: "connections", Object: connectionItem},
 	{Method: "POST", Path: "/connections", V2Method: "POST", V2Path: "/connections", Object: connection, Status: http.StatusOK},
 	{Method: "GET", Path: "/connections/{connection_id}", V2Method: "GET", V2Path: "/connections/{connection_id}", Object: connection},
-	{Method: "PATCH", Path: "/connections/{connection_id}", V2Method: "PATCH", V2Path: "/connections/{connection_id}", Request: commaLists("update_mask"), Object: connection},
+	{Method: "PATCH", Path: "/connections/{connection_id}", V2Method: "PATCH", V2Path: "/connections/{connection_id}", Request: updateMask, Object: connection},
 	{Method: "DELETE", Path: "/connections/{connection_id}", V2Method: "DELETE", V2Path: "/connections/{connection_id}"},
 
 	// Pools.
@@ -96,13 +96,14 @@ var table = []Endpoint{
 
 // Query translation.
 
-// commaLists splits v1's comma-separated list parameters into the repeated ones v2 reads.
-func commaLists(names ...string) func(c *Call, _ Params, _ time.Time) error {
-	return func(c *Call, _ Params, _ time.Time) error {
-		splitLists(c.Query, names...)
-		return nil
-	}
+// updateMask splits v1's comma-separated update mask into the repeated parameter v2 reads.
+func updateMask(c *Call, _ Params, _ time.Time) error {
+	splitLists(c.Query, "update_mask")
+	return nil
 }
+
+// patchRun sends the one key v2 takes of a run's PATCH: its state.
+func patchRun(c *Call, p Params, now time.Time) error { return keepKeys("state")(c, p, now) }
 
 func splitLists(q url.Values, names ...string) {
 	for _, name := range names {

@@ -64,6 +64,12 @@ func (t *tally) add(status int, body string) {
 	t.bodies[status] = body
 }
 
+func (t *tally) count(status int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.counts[status]
+}
+
 func (t *tally) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
