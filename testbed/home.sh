@@ -36,7 +36,9 @@ export AIRFLOW_HOME=$home
 if [ -n "${TEMPLATE_DB:-}" ] && [ -z "${3:-}" ]; then
   cp "$TEMPLATE_DB" "$home/airflow.db"
 else
-  "$bin" db migrate >"$home/setup.log" 2>&1 || { cat "$home/setup.log" >&2; exit 1; }
+  migrate=migrate
+  "$bin" db migrate --help >/dev/null 2>&1 || migrate=upgrade # before Airflow 2.7
+  "$bin" db $migrate >"$home/setup.log" 2>&1 || { cat "$home/setup.log" >&2; exit 1; }
 fi
 [ -z "${MIGRATE_ONLY:-}" ] || exit 0
 "$bin" dags reserialize >>"$home/setup.log" 2>&1 || { cat "$home/setup.log" >&2; exit 1; }

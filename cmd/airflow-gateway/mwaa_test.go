@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,21 +22,6 @@ import (
 // pipeline through curl, jq and base64, and a Python script on requests. Where those call
 // `aws mwaa create-cli-token`, these mint a token from the gateway.
 
-// mwaaPipeline is the user guide's shape: post the command as text/plain with a bearer token, then pick
-// each stream out with jq and decode it with base64. It prints stdout, then a line, then stderr, then a
-// line, then the exit code (empty when the gateway refused the command).
-const mwaaPipeline = `set -euo pipefail
-CLI_RESULTS=$(curl -sS ${CACERT:+--cacert "$CACERT"} --request POST "$GATEWAY/aws_mwaa/cli" \
-  --header "Authorization: Bearer $CLI_TOKEN" \
-  --header "Content-Type: text/plain" \
-  --data-raw "$1")
-echo "$CLI_RESULTS" | jq -r .stdout | base64 --decode
-echo "--- stderr"
-echo "$CLI_RESULTS" | jq -r .stderr | base64 --decode
-echo "--- exit code"
-echo "$CLI_RESULTS" | jq -r '.exit_code // empty'
-`
-
 // mwaaPython is the requests wrapper's shape: data=command with Content-Type text/plain, both streams
 // decoded to the script's own, and the command's exit code as its own.
 const mwaaPython = `import base64, os, sys
@@ -48,46 +32,22 @@ r = requests.post(gateway + "/aws_mwaa/cli", data=command, timeout=300,
                   headers={"Authorization": "Bearer " + token, "Content-Type": "text/plain"},
                   verify=os.environ.get("CACERT") or True)
 doc = r.json()
-sys.stdout.write(base64.b64decode(doc["stdout"]).decode())
-sys.stderr.write(base64.b64decode(doc["stderr"]).decode())
+sys.Stdout.write(base64.b64decode(doc["stdout"]).decode())
+sys.Stderr.write(base64.b64decode(doc["stderr"]).decode())
 sys.exit(doc["exit_code"] if r.ok else 2)
 `
 
-// mwaaRun is what an MWAA client printed: the decoded streams and the exit code.
-type mwaaRun struct {
-	stdout, stderr string
-	exitCode       int // -1: the gateway refused the command
-}
-
-// viaPipeline runs line through the bash pipeline against the gateway at base with token.
-func viaPipeline(tb testing.TB, base, token, cacert, line string) mwaaRun {
-	tb.Helper()
-	cmd := exec.Command("bash", "-c", mwaaPipeline, "mwaa-cli", line)
-	cmd.Env = append(os.Environ(), "GATEWAY="+base, "CLI_TOKEN="+token, "CACERT="+cacert)
-	out, err := cmd.Output()
-	if err != nil {
-		tb.Fatalf("the pipeline for %q: %v\n%s", line, err, out)
-	}
-	stdout, rest, _ := strings.Cut(string(out), "--- stderr\n")
-	stderr, code, _ := strings.Cut(rest, "--- exit code\n")
-	run := mwaaRun{stdout: stdout, stderr: stderr, exitCode: -1}
-	if c := strings.TrimSpace(code); c != "" {
-		run.exitCode, _ = strconv.Atoi(c)
-	}
-	return run
-}
-
 // viaPython runs line through the requests script with the Airflow installation's own Python.
-func viaPython(tb testing.TB, home *testbed.Home, base, token, cacert, line string) mwaaRun {
+func viaPython(tb testing.TB, home *testbed.Home, base, token, cacert, line string) testbed.MWAARun {
 	tb.Helper()
 	cmd := exec.Command(filepath.Join(filepath.Dir(home.Airflow), "python"), "-c", mwaaPython, base, token, line)
 	cmd.Env = append(os.Environ(), "CACERT="+cacert)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	run := mwaaRun{stdout: stdout.String(), stderr: stderr.String()}
+	run := testbed.MWAARun{Stdout: stdout.String(), Stderr: stderr.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
-		run.exitCode = ee.ExitCode()
+		run.ExitCode = ee.ExitCode()
 	} else if err != nil {
 		tb.Fatalf("the Python client for %q: %v", line, err)
 	}
@@ -96,7 +56,7 @@ func viaPython(tb testing.TB, home *testbed.Home, base, token, cacert, line stri
 
 // sameRun compares an MWAA client's run with the command dialect's answer to the same line, with the
 // values that change from run to run masked, and other names put in the place of each run's own.
-func sameRun(tb testing.TB, label string, got mwaaRun, want *commandAnswer, own ...string) {
+func sameRun(tb testing.TB, label string, got testbed.MWAARun, want *commandAnswer, own ...string) {
 	tb.Helper()
 	norm := func(s string) string {
 		for i := 0; i+1 < len(own); i += 2 {
@@ -104,9 +64,9 @@ func sameRun(tb testing.TB, label string, got mwaaRun, want *commandAnswer, own 
 		}
 		return commandstest.MaskRun(s)
 	}
-	if got.exitCode != want.ExitCode || norm(got.stdout) != norm(want.Stdout) || norm(got.stderr) != norm(want.Stderr) {
+	if got.ExitCode != want.ExitCode || norm(got.Stdout) != norm(want.Stdout) || norm(got.Stderr) != norm(want.Stderr) {
 		tb.Errorf("%s: the MWAA client printed\n%q\n%q\nexit %d\nthe command dialect answered\n%q\n%q\nexit %d", label,
-			got.stdout, got.stderr, got.exitCode, want.Stdout, want.Stderr, want.ExitCode)
+			got.Stdout, got.Stderr, got.ExitCode, want.Stdout, want.Stderr, want.ExitCode)
 	}
 }
 
@@ -123,7 +83,7 @@ func TestClientsAgainstAirflow(t *testing.T) {
 		t.Run("same answers as the command dialect", func(t *testing.T) {
 			for _, line := range []string{"version", "dags list -o json", "variables get mwaa_missing"} {
 				want := g.command(t, line)
-				sameRun(t, "pipeline: "+line, viaPipeline(t, g.URL, cli, "", line), want)
+				sameRun(t, "pipeline: "+line, testbed.MWAAPipeline(t, g.URL, cli, "", line), want)
 				sameRun(t, "python: "+line, viaPython(t, home, g.URL, cli, "", line), want)
 			}
 			// A trigger with a JSON conf: the conf arrives byte for byte. Airflow 3 prints who triggered the
@@ -131,11 +91,12 @@ func TestClientsAgainstAirflow(t *testing.T) {
 			// line up alike.
 			// Airflow 2.10 gives a run without a date the time of the trigger, to the second: two runs in one
 			// second would clash, so each gets a date of its own.
-			mwaaDate, cmdlDate := "", ""
+			// MWAA's Airflow 3 scripts give the date as --logical-date.
+			mwaaDate, cmdlDate := " --logical-date 2024-05-01T00:00:00+00:00", " --logical-date 2024-05-02T00:00:00+00:00"
 			if major == "2" {
 				mwaaDate, cmdlDate = " -e 2024-05-01", " -e 2024-05-02"
 			}
-			viaMWAA := viaPipeline(t, g.URL, testToken, "", `dags trigger gw_conf -r mwaa_run -c '{"a": "b c"}'`+mwaaDate)
+			viaMWAA := testbed.MWAAPipeline(t, g.URL, testToken, "", `dags trigger gw_conf -r mwaa_run -c '{"a": "b c"}'`+mwaaDate)
 			sameRun(t, "pipeline: dags trigger", viaMWAA, g.command(t, `dags trigger gw_conf -r cmdl_run -c '{"a": "b c"}'`+cmdlDate),
 				"mwaa_run", "RUN", "cmdl_run", "RUN", "2024-05-01", "DATE", "2024-05-02", "DATE")
 			if major == "3" { // Airflow 2.10's dags state takes a date, not a run id
@@ -144,10 +105,10 @@ func TestClientsAgainstAirflow(t *testing.T) {
 				}
 			}
 			sameRun(t, "python: variables set", viaPython(t, home, g.URL, cli, "", "variables set mwaa_k 'two words'"), g.command(t, "variables set mwaa_k 'two words'"))
-			got := viaPipeline(t, g.URL, cli, "", "variables get mwaa_k")
+			got := testbed.MWAAPipeline(t, g.URL, cli, "", "variables get mwaa_k")
 			sameRun(t, "pipeline: variables get", got, g.command(t, "variables get mwaa_k"))
-			if strings.TrimSpace(got.stdout) != "two words" {
-				t.Errorf("variables get through MWAA: %q", got.stdout)
+			if strings.TrimSpace(got.Stdout) != "two words" {
+				t.Errorf("variables get through MWAA: %q", got.Stdout)
 			}
 		})
 
@@ -158,8 +119,8 @@ func TestClientsAgainstAirflow(t *testing.T) {
 				{"", "version", "a valid token is required"},
 				{viewer, "variables set k v", "needs role Op"},
 			} {
-				if got := viaPipeline(t, g.URL, tt.token, "", tt.line); got.exitCode != -1 || got.stdout != "" || !strings.Contains(got.stderr, tt.says) {
-					t.Errorf("%q: the pipeline printed %q %q exit %d, want the reason %q", tt.line, got.stdout, got.stderr, got.exitCode, tt.says)
+				if got := testbed.MWAAPipeline(t, g.URL, tt.token, "", tt.line); got.ExitCode != -1 || got.Stdout != "" || !strings.Contains(got.Stderr, tt.says) {
+					t.Errorf("%q: the pipeline printed %q %q exit %d, want the reason %q", tt.line, got.Stdout, got.Stderr, got.ExitCode, tt.says)
 				}
 			}
 		})
@@ -190,7 +151,7 @@ func TestClientsAgainstAirflow(t *testing.T) {
 			if err := json.Unmarshal([]byte(out.String()), &minted); err != nil || minted.Name != "op-bot/minted" || minted.Role != "Viewer" {
 				t.Fatalf("token create printed %q (%v)", out.String(), err)
 			}
-			if got := viaPipeline(t, g.URL, minted.Token, "", "version"); got.exitCode != 0 {
+			if got := testbed.MWAAPipeline(t, g.URL, minted.Token, "", "version"); got.ExitCode != 0 {
 				t.Errorf("the token from token create: %+v", got)
 			}
 			// Above the minting token's role: the gateway's reason, and a failure.
@@ -205,11 +166,11 @@ func TestClientsAgainstAirflow(t *testing.T) {
 				t.Skip("the expiry is the gateway's alone: one Airflow version shows it")
 			}
 			minted := g.As(roleTokenOf("Viewer")).Mint(t, "10s", "Viewer")
-			if got := viaPipeline(t, g.URL, minted.Token, "", "version"); got.exitCode != 0 {
+			if got := testbed.MWAAPipeline(t, g.URL, minted.Token, "", "version"); got.ExitCode != 0 {
 				t.Fatalf("the fresh token: %+v", got)
 			}
 			time.Sleep(10500 * time.Millisecond)
-			if got := viaPipeline(t, g.URL, minted.Token, "", "version"); got.exitCode != -1 || !strings.Contains(got.stderr, "a valid token is required") {
+			if got := testbed.MWAAPipeline(t, g.URL, minted.Token, "", "version"); got.ExitCode != -1 || !strings.Contains(got.Stderr, "a valid token is required") {
 				t.Errorf("after 10 s the token still works: %+v", got)
 			}
 		})
@@ -238,12 +199,12 @@ func TestMWAAOverHTTPS(t *testing.T) {
 	env := map[string]string{"AIRFLOW_GATEWAY_URL": g.URL, "AIRFLOW_GATEWAY_TOKEN": cli, "AIRFLOW_GATEWAY_CACERT": cert, "XDG_CONFIG_HOME": t.TempDir()}
 	var stdout, stderr strings.Builder
 	code := runClient(context.Background(), []string{"airflow-gateway", "run", "--", "version"}, func(k string) string { return env[k] }, &stdout, &stderr, make(chan os.Signal))
-	for name, got := range map[string]mwaaRun{
-		"pipeline":   viaPipeline(t, g.URL, cli, cert, "version"),
+	for name, got := range map[string]testbed.MWAARun{
+		"pipeline":   testbed.MWAAPipeline(t, g.URL, cli, cert, "version"),
 		"python":     viaPython(t, home, g.URL, cli, cert, "version"),
-		"remote CLI": {stdout: stdout.String(), stderr: stderr.String(), exitCode: code},
+		"remote CLI": {Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: code},
 	} {
-		if got.exitCode != 0 || strings.TrimSpace(got.stdout) != want {
+		if got.ExitCode != 0 || strings.TrimSpace(got.Stdout) != want {
 			t.Errorf("%s over HTTPS: %+v, want %s", name, got, want)
 		}
 	}

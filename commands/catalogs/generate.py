@@ -15,6 +15,7 @@ Airflow's version, the site-packages folder and the distributions installed ther
 """
 import argparse
 import json
+import os
 import sys
 
 
@@ -117,12 +118,18 @@ def main():
         json.dump(identity(), sys.stdout)
         sys.stdout.write("\n")
         return
+    # Some releases (3.0) log to stdout while their CLI is imported: whatever they print goes to stderr,
+    # and the catalog alone to stdout.
+    stdout = os.fdopen(os.dup(1), "w")
+    sys.stdout.flush()
+    os.dup2(2, 1)
     data = json.dumps(catalog(), indent=1, sort_keys=True) + "\n"
     if opts.out:
         with open(opts.out, "w") as out:
             out.write(data)
     else:
-        sys.stdout.write(data)
+        stdout.write(data)
+        stdout.flush()
 
 
 if __name__ == "__main__":

@@ -97,43 +97,7 @@ func TestWarmAnswersLikeSubprocess(t *testing.T) {
 			tpl := f.waitTemplate(t, preload, 0)
 			templates[tpl.PID] = tpl
 		}
-		covered := map[string]bool{}
-		for _, g := range equivalenceGroups(major) {
-			answers := map[string][]string{}
-			for _, name := range []string{"subprocess", "warm"} {
-				values := map[string]string{} // the values of the placeholders this group uses
-				for k, v := range own[name] {
-					if strings.Contains(strings.Join(g, "\n"), k) {
-						values[k] = v
-					}
-				}
-				ex := map[string]commands.Executor{"subprocess": f.cold, "warm": f.warm}[name]
-				for _, line := range g {
-					for k, v := range values {
-						line = strings.ReplaceAll(line, k, v)
-					}
-					words, err := commands.SplitCommand(line)
-					if err != nil {
-						t.Fatal(err)
-					}
-					inv, err := policy.Resolve(words, commands.RoleAdmin)
-					if err != nil {
-						t.Fatalf("%s: %v", line, err)
-					}
-					covered[inv.Path()] = true
-					res, err := f.run(t, ex, words...)
-					if err != nil {
-						t.Fatalf("%s on the %s executor: %v", line, name, err)
-					}
-					answers[name] = append(answers[name], comparable(res, values))
-				}
-			}
-			for i, line := range g {
-				if cold, hot := answers["subprocess"][i], answers["warm"][i]; cold != hot {
-					t.Errorf("airflow %s:\nwarm:\n%s\nsubprocess:\n%s", line, hot, cold)
-				}
-			}
-		}
+		covered := compareGroups(t, f, policy, equivalenceGroups(major))
 		for _, c := range policy.Allowed(commands.RoleAdmin).Commands {
 			if !covered[c.Path] {
 				t.Errorf("no command of the path %q was compared", c.Path)
@@ -153,6 +117,79 @@ func TestWarmAnswersLikeSubprocess(t *testing.T) {
 			t.Errorf("the templates after the comparison: %+v, before it: %+v", st.Templates, templates)
 		}
 	})
+}
+
+// compareGroups runs each group on the subprocess executor and then on the warm one, compares their
+// answers, and returns the paths it ran.
+func compareGroups(t *testing.T, f *fixture, policy *commands.Policy, groups []group) map[string]bool {
+	covered := map[string]bool{}
+	for _, g := range groups {
+		answers := map[string][]string{}
+		for _, name := range []string{"subprocess", "warm"} {
+			values := map[string]string{} // the values of the placeholders this group uses
+			for k, v := range own[name] {
+				if strings.Contains(strings.Join(g, "\n"), k) {
+					values[k] = v
+				}
+			}
+			ex := map[string]commands.Executor{"subprocess": f.cold, "warm": f.warm}[name]
+			for _, line := range g {
+				for k, v := range values {
+					line = strings.ReplaceAll(line, k, v)
+				}
+				words, err := commands.SplitCommand(line)
+				if err != nil {
+					t.Fatal(err)
+				}
+				inv, err := policy.Resolve(words, commands.RoleAdmin)
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				covered[inv.Path()] = true
+				res, err := f.run(t, ex, words...)
+				if err != nil {
+					t.Fatalf("%s on the %s executor: %v", line, name, err)
+				}
+				answers[name] = append(answers[name], comparable(res, values))
+			}
+		}
+		for i, line := range g {
+			if cold, hot := answers["subprocess"][i], answers["warm"][i]; cold != hot {
+				t.Errorf("airflow %s:\nwarm:\n%s\nsubprocess:\n%s", line, hot, cold)
+			}
+		}
+	}
+	return covered
+}
+
+// TestWarmAnswersLikeSubprocessOnEveryRelease compares the executors on the releases the gateway supports
+// but does not test in full (the oldest of each major, and 2.11), with the commands used most: each
+// forkserver warms up and answers as a cold start does.
+func TestWarmAnswersLikeSubprocessOnEveryRelease(t *testing.T) {
+	for _, release := range testbed.SmokeVersions {
+		t.Run("airflow-"+release, func(t *testing.T) {
+			t.Parallel()
+			name := strings.ReplaceAll(release, ".", "_")
+			cat := commandstest.InstalledCatalog(t, testbed.Airflow(t, name))
+			var policy *commands.Policy
+			f := mustFixture(t, name, func(ex *warm.Executor) {
+				policy = commands.NewPolicy(cat, filepath.Join(ex.Home, "dags"))
+				ex.Paths = policy.Paths()
+			})
+			f.waitWarm(t, 0)
+			date := "-e {D}" // --exec-date became --logical-date in 2.11
+			if cat.Lookup("dags trigger").Flag("logical_date") != nil {
+				date = "--logical-date {D}"
+			}
+			compareGroups(t, f, policy, []group{
+				{"version"}, {"dags list -o json"},
+				{"variables set gw_{K} 'hello world'", "variables get gw_{K}", "variables delete gw_{K}"},
+				{"connections add gw_{K} --conn-uri postgres://user:pw@db.example:5432/x", "connections list -o json", "connections delete gw_{K}"},
+				{`dags trigger gw_conf -r run_{K} -c '{"key": "value"}' ` + date, "tasks states-for-dag-run gw_conf run_{K} -o json"},
+				{"pools set gw_{K} 7 'a test pool'", "pools list -o json", "pools delete gw_{K}"},
+			})
+		})
+	}
 }
 
 // comparable renders a result for comparison: its exit code and its streams with the executor's own names

@@ -1,0 +1,125 @@
+// Package smoke_test runs the gateway on the Airflow releases it supports without running every suite on
+// them: the oldest of each major and 2.11, the bridge release to Airflow 3. On each, the catalog the
+// gateway reads at start is the one generate.py writes for the release (the repository's fixture); the
+// most used call of each dialect works; connections are listed masked; and a flag or a command the
+// release lacks is refused before anything runs. That the warm executor answers as a cold start does on
+// these releases is tested in commands/warm. A package of its own, so that it runs beside the long suites.
+package smoke_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/airflow-gateway/airflow-gateway/testbed"
+)
+
+const token = "smoke-test-token-0123456789"
+
+// lacking is, for each release, a command line with a flag the release does not have and what the
+// refusal names, and a whitelisted command the release does not have with what the refusal names besides
+// the release: what replaced it, where something did.
+var lacking = map[string]struct{ flag, flagSays, path, pathSays string }{
+	"2.6":  {"variables set smoke_k v --description d", "--description", "providers notifications", "providers notifications"},
+	"2.11": {"dags trigger gw_conf --logical-date 2024-01-01", "--logical-date", "backfill create --dag-id gw_conf", "dags backfill"},
+	"3.0":  {"variables list --hide-sensitive", "--hide-sensitive", "dags backfill gw_conf", "backfill create"},
+}
+
+func TestEveryRelease(t *testing.T) {
+	for _, release := range testbed.SmokeVersions {
+		t.Run("airflow-"+release, func(t *testing.T) {
+			t.Parallel()
+			home := testbed.MustHome(t, strings.ReplaceAll(release, ".", "_"))
+			state := filepath.Join(t.TempDir(), "state")
+			logs := &testbed.Buffer{}
+			_, base := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "warm", StateDir: state,
+				SecretKey: "smoke-test-secret-key-0123456789"}, logs)
+			c := &testbed.Client{URL: base, Token: token}
+
+			// The catalog read at start is the release's own.
+			cached, _ := filepath.Glob(filepath.Join(state, "catalog", "*.json"))
+			if len(cached) != 1 {
+				t.Fatalf("the catalog cache holds %v, want one catalog", cached)
+			}
+			got, err := os.ReadFile(cached[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cat struct {
+				AirflowVersion string `json:"airflow_version"`
+			}
+			if err := json.Unmarshal(got, &cat); err != nil || !strings.HasPrefix(cat.AirflowVersion, release+".") {
+				t.Fatalf("the cached catalog is of Airflow %q (%v), want %s.x", cat.AirflowVersion, err, release)
+			}
+			fixture := filepath.Join(testbed.Dir(), "..", "commands", "catalogs", "airflow-"+cat.AirflowVersion+".json")
+			if want, err := os.ReadFile(fixture); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("the catalog the gateway read differs from %s (%v)", fixture, err)
+			}
+			testbed.WaitWarm(t, base, logs)
+
+			// The command dialect: dags list; a connection added, then listed masked.
+			if a := command(t, c, "dags list -o json"); a.ExitCode != 0 || !strings.Contains(a.Stdout, "gw_conf") {
+				t.Errorf("dags list: %+v", a)
+			}
+			command(t, c, "connections add smoke_c --conn-uri postgres://u:smoke-secret@db.example:5432/x")
+			if a := command(t, c, "connections list"); a.ExitCode != 0 || !strings.Contains(a.Stdout, "smoke_c") || strings.Contains(a.Stdout, "smoke-secret") {
+				t.Errorf("connections list, masked: %+v", a)
+			}
+
+			// The plugin dialect: trigger_dag with a conf.
+			p := c.Plugin().Get(t, "/admin/rest_api/api?api=trigger_dag&dag_id=gw_conf&run_id=smoke_plugin&conf="+url.QueryEscape(`{"a": 1}`))
+			if p.Status != http.StatusOK || !strings.Contains(string(p.Body), "smoke_plugin") {
+				t.Errorf("the plugin's trigger_dag: %d %s", p.Status, p.Body)
+			}
+
+			// MWAA's pipeline: a trigger with a date, given as the release's CLI takes it.
+			date := "-e 2024-05-01"
+			if strings.HasPrefix(release, "3.") {
+				date = "--logical-date 2024-05-01T00:00:00+00:00"
+			}
+			cli := c.Mint(t, "10m", "")
+			if run := testbed.MWAAPipeline(t, base, cli.Token, "", "dags trigger gw_conf -r smoke_mwaa "+date); run.ExitCode != 0 || !strings.Contains(run.Stdout, "smoke_mwaa") {
+				t.Errorf("MWAA's pipeline, dags trigger: %+v", run)
+			}
+			if states := command(t, c, "tasks states-for-dag-run gw_conf smoke_mwaa -o json"); states.ExitCode != 0 || !strings.Contains(states.Stdout, "show_conf") {
+				t.Errorf("the run triggered through MWAA: %+v", states)
+			}
+
+			// What the release lacks is refused, naming it, before anything runs.
+			lacks := lacking[release]
+			if a := command(t, c, lacks.flag); a.Status != http.StatusBadRequest || !strings.Contains(a.Detail, lacks.flagSays) {
+				t.Errorf("%s on Airflow %s: %+v, want 400 naming %s", lacks.flag, release, a, lacks.flagSays)
+			}
+			if a := command(t, c, "variables get smoke_k"); a.ExitCode == 0 {
+				t.Errorf("the variable was set by a command that was refused: %+v", a)
+			}
+			if a := command(t, c, lacks.path); a.Status != http.StatusBadRequest || !strings.Contains(a.Detail, cat.AirflowVersion) ||
+				!strings.Contains(a.Detail, "`"+lacks.pathSays) {
+				t.Errorf("%s on Airflow %s: %+v, want 400 naming the version and %s", lacks.path, release, a, lacks.pathSays)
+			}
+		})
+	}
+}
+
+// answer is the command dialect's answer.
+type answer struct {
+	Status   int
+	ExitCode int    `json:"exit_code"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	Detail   string `json:"detail"`
+}
+
+func command(t *testing.T, c *testbed.Client, line string) answer {
+	t.Helper()
+	a := c.Get(t, "/api/v1/command?command="+url.QueryEscape(line))
+	var doc answer
+	a.Decode(t, &doc)
+	doc.Status = a.Status
+	return doc
+}
