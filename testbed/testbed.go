@@ -23,6 +23,10 @@ import (
 // Versions are the Airflow major versions the gateway supports, as setup.sh names their env variables.
 var Versions = []string{"2", "3"}
 
+// SmokeVersions are the other Airflow releases setup.sh installs, for the smoke suite: 2.6.3, 2.11.2 and
+// 3.0.6, their env variables named after them in full (AIRFLOW_GATEWAY_TEST_AIRFLOW_2_6 for 2.6).
+var SmokeVersions = []string{"2.6", "2.11", "3.0"}
+
 // Dir is the folder of this package: the lock files, scripts and example DAGs.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -34,12 +38,12 @@ var (
 	envFile map[string]string
 )
 
-// Airflow returns the path of the installed Airflow CLI of a major version. Without one it skips the test,
-// except under CI, where a missing test bed fails it.
+// Airflow returns the path of the installed Airflow CLI of a major version of Versions, or of a release of
+// SmokeVersions. Without one it skips the test, except under CI, where a missing test bed fails it.
 func Airflow(tb testing.TB, major string) string {
 	tb.Helper()
 	SkipShort(tb, "a real Airflow "+major)
-	name := "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + major
+	name := envName(major)
 	bin := Installed(major)
 	if bin == "" {
 		if os.Getenv("CI") != "" {
@@ -51,14 +55,19 @@ func Airflow(tb testing.TB, major string) string {
 }
 
 // Installed returns the path of the Airflow CLI that setup.sh installed under a name, such as "3" or
-// "2_6" (AIRFLOW_GATEWAY_TEST_AIRFLOW_2_6), from the environment or setup.sh's env file; "" when none is.
+// "2.6" (AIRFLOW_GATEWAY_TEST_AIRFLOW_2_6), from the environment or setup.sh's env file; "" when none is.
 func Installed(name string) string {
-	name = "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + name
+	name = envName(name)
 	if bin := os.Getenv(name); bin != "" {
 		return bin
 	}
 	envOnce.Do(loadEnvFile)
 	return envFile[name]
+}
+
+// envName is the env variable setup.sh names an Airflow in.
+func envName(version string) string {
+	return "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + strings.ReplaceAll(version, ".", "_")
 }
 
 // SkipShort skips the test under -short (make test-short), which runs no real service: the test needs

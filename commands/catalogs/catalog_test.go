@@ -14,34 +14,14 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
-// installs are the test bed's Airflow installations, by the name setup.sh gives their CLI's env variable
-// (AIRFLOW_GATEWAY_TEST_AIRFLOW_<name>). The full suites run on the first two, which must be installed
-// under CI; the smoke suite's are checked when they are installed.
-var installs = []struct {
-	name  string
-	smoke bool
-}{
-	{"2", false}, {"3", false},
-	{"2_6", true}, {"2_11", true}, {"3_0", true},
-}
-
 // TestCatalogsMatchInstalledAirflow regenerates the catalog of each installed Airflow and fails on any
 // difference with the fixture of its version: a fixture that drifts from its Airflow would test the policy
 // against flags that Airflow does not have. To write or update one, run the command the failure shows.
 func TestCatalogsMatchInstalledAirflow(t *testing.T) {
-	for _, in := range installs {
-		t.Run("airflow-"+in.name, func(t *testing.T) {
+	for _, version := range append(testbed.Versions, testbed.SmokeVersions...) {
+		t.Run("airflow-"+version, func(t *testing.T) {
 			t.Parallel()
-			var bin string
-			if in.smoke {
-				testbed.SkipShort(t, "a real Airflow "+in.name)
-				if bin = testbed.Installed(in.name); bin == "" {
-					t.Skipf("Airflow %s is not installed (AIRFLOW_GATEWAY_TEST_AIRFLOW_%s)", in.name, in.name)
-				}
-			} else {
-				bin = testbed.Airflow(t, in.name)
-			}
-			python := filepath.Join(filepath.Dir(bin), "python")
+			python := filepath.Join(filepath.Dir(testbed.Airflow(t, version)), "python")
 			py := catalogs.Python{Bin: python, Env: append(os.Environ(), "AIRFLOW_HOME="+t.TempDir())}
 			got, err := py.Generate(context.Background())
 			if err != nil {

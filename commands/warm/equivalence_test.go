@@ -169,10 +169,9 @@ func TestWarmAnswersLikeSubprocessOnEveryRelease(t *testing.T) {
 	for _, release := range testbed.SmokeVersions {
 		t.Run("airflow-"+release, func(t *testing.T) {
 			t.Parallel()
-			name := strings.ReplaceAll(release, ".", "_")
-			cat := commandstest.InstalledCatalog(t, testbed.Airflow(t, name))
+			cat := commandstest.InstalledCatalog(t, testbed.Airflow(t, release))
 			var policy *commands.Policy
-			f := mustFixture(t, name, func(ex *warm.Executor) {
+			f := mustFixture(t, release, func(ex *warm.Executor) {
 				policy = commands.NewPolicy(cat, filepath.Join(ex.Home, "dags"))
 				ex.Paths = policy.Paths()
 			})

@@ -34,7 +34,7 @@ func TestEveryRelease(t *testing.T) {
 	for _, release := range testbed.SmokeVersions {
 		t.Run("airflow-"+release, func(t *testing.T) {
 			t.Parallel()
-			home := testbed.MustHome(t, strings.ReplaceAll(release, ".", "_"))
+			home := testbed.MustHome(t, release)
 			state := filepath.Join(t.TempDir(), "state")
 			logs := &testbed.Buffer{}
 			_, base := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "warm", StateDir: state,
