@@ -12,13 +12,17 @@ import (
 var loadingMessage = regexp.MustCompile(`^(?:\[\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\] \{[^{}]*\} [A-Z]+ - ` +
 	`|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}) \[(?:debug|info|warning|error|critical) *\] )`)
 
-// FilterLoadingMessages removes Airflow's log lines from output, wherever they stand, and keeps every
-// other line as it was.
+// colors are the terminal's color codes, which some releases (2.6) write into their log lines even when
+// the output is not a terminal.
+var colors = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// FilterLoadingMessages removes Airflow's log lines from output, wherever they stand and however colored,
+// and keeps every other line as it was.
 func FilterLoadingMessages(output string) string {
 	lines := strings.SplitAfter(output, "\n")
 	kept := lines[:0]
 	for _, line := range lines {
-		if !loadingMessage.MatchString(line) {
+		if !loadingMessage.MatchString(colors.ReplaceAllString(line, "")) {
 			kept = append(kept, line)
 		}
 	}

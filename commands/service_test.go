@@ -62,6 +62,7 @@ func TestFilterLoadingMessages(t *testing.T) {
 		"[2017-04-19 10:04:34,927] {models.py:167} INFO - Filling up the DagBag\n" +
 		"2025-04-03T14:38:17.121000Z [info     ] DAG bundles loaded [x] loc=a.py:1\n" +
 		"[not a log line] {really} INFO - kept\n" +
+		"[\x1b[34m2026-12-06T19:23:21.123+0000\x1b[0m] {\x1b[34mplugins.py:\x1b[0m37} INFO\x1b[0m - setup plugin alembic\x1b[0m\n" +
 		"gw_fails\n"
 	want := "gw_conf\n[not a log line] {really} INFO - kept\ngw_fails\n"
 	if got := commands.FilterLoadingMessages(in); got != want {
