@@ -23,6 +23,10 @@ import (
 // Versions are the Airflow major versions the gateway supports, as setup.sh names their env variables.
 var Versions = []string{"2", "3"}
 
+// SmokeVersions are the other Airflow releases setup.sh installs, for the smoke suite: 2.6.3, 2.11.2 and
+// 3.0.6, their env variables named after them in full (AIRFLOW_GATEWAY_TEST_AIRFLOW_2_6 for 2.6).
+var SmokeVersions = []string{"2.6", "2.11", "3.0"}
+
 // Dir is the folder of this package: the lock files, scripts and example DAGs.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -34,12 +38,12 @@ var (
 	envFile map[string]string
 )
 
-// Airflow returns the path of the installed Airflow CLI of a major version. Without one it skips the test,
-// except under CI, where a missing test bed fails it.
+// Airflow returns the path of the installed Airflow CLI of a major version of Versions, or of a version of
+// SmokeVersions. Without one it skips the test, except under CI, where a missing test bed fails it.
 func Airflow(tb testing.TB, major string) string {
 	tb.Helper()
 	SkipShort(tb, "a real Airflow "+major)
-	name := "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + major
+	name := "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + strings.ReplaceAll(major, ".", "_")
 	bin := os.Getenv(name)
 	if bin == "" {
 		envOnce.Do(loadEnvFile)
