@@ -77,14 +77,17 @@ def walk(parser, path, out):
 
 
 def main():
+    # Airflow may log to stdout as it loads (3.0 does, as alembic registers its plugins): that goes to
+    # stderr, so that stdout is the catalog alone.
+    out, sys.stdout = sys.stdout, sys.stderr
     from airflow import __version__
     from airflow.cli import cli_parser
 
     parser = cli_parser.get_parser()
     commands = []
     walk(parser, [], commands)
-    json.dump({"airflow_version": __version__, "commands": commands}, sys.stdout, indent=1, sort_keys=True)
-    sys.stdout.write("\n")
+    json.dump({"airflow_version": __version__, "commands": commands}, out, indent=1, sort_keys=True)
+    out.write("\n")
 
 
 if __name__ == "__main__":
