@@ -50,8 +50,9 @@ func StartAirflowAPI(tb testing.TB, home *Home, env ...string) *AirflowAPI {
 	for _, r := range APIRoles {
 		api.Users[r] = "gw-" + strings.ToLower(r)
 	}
-	version := strings.TrimSpace(home.Run(tb, "version"))
-	api.Major = int(version[0] - '0')
+	// The version is the last line: some releases log to stdout before it.
+	out := strings.Split(strings.TrimSpace(home.Run(tb, "version")), "\n")
+	api.Major = int(out[len(out)-1][0] - '0')
 	env = append(append(os.Environ(), env...), "AIRFLOW_HOME="+home.Dir, "AIRFLOW__API__BASE_URL="+api.URL, "AIRFLOW__WEBSERVER__BASE_URL="+api.URL,
 		"AIRFLOW__API_AUTH__JWT_SECRET=test-jwt-secret-of-the-testbed", "AIRFLOW__WEBSERVER__SECRET_KEY=test-secret-of-the-testbed",
 		"AIRFLOW__API__SECRET_KEY=test-secret-of-the-testbed")
