@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The gateway's start-up time, from `airflow-gateway serve` to the line that says it listens, on a fresh
 # Airflow home: medians of N starts with a cold catalog cache (the cache folder removed before each), with a
-# warm one, and of the gateway built from BASE (a git ref; main by default) for comparison, one after the
+# warm one, and of the gateway built from BASE (a git ref: by default 34cec53, the last whose gateway carried
+# its catalogs and asked `airflow version` at start) for comparison, one after the
 # other in turn, with the ratios. The gateways run the subprocess executor, so that no forkserver warms up
 # beside the next start.
 #
-#   bench/startup.sh [N] [VERSION] [BASE]      (N = 7, VERSION = 3, BASE = main by default)
+#   bench/startup.sh [N] [VERSION] [BASE]      (N = 7, VERSION = 3, BASE = 34cec53 by default)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-n=${1:-7} version=${2:-3} base=${3:-main}
+n=${1:-7} version=${2:-3} base=${3:-34cec53}
 work=$(mktemp -d)
 trap 'kill "$gw" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 gw=
