@@ -32,8 +32,8 @@ r = requests.post(gateway + "/aws_mwaa/cli", data=command, timeout=300,
                   headers={"Authorization": "Bearer " + token, "Content-Type": "text/plain"},
                   verify=os.environ.get("CACERT") or True)
 doc = r.json()
-sys.Stdout.write(base64.b64decode(doc["stdout"]).decode())
-sys.Stderr.write(base64.b64decode(doc["stderr"]).decode())
+sys.stdout.write(base64.b64decode(doc["stdout"]).decode())
+sys.stderr.write(base64.b64decode(doc["stderr"]).decode())
 sys.exit(doc["exit_code"] if r.ok else 2)
 `
 
