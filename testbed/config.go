@@ -55,15 +55,18 @@ func (c Config) String() string {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
+	// A gateway on a test home is told its DAGs folder rather than asking Airflow for it: one Airflow start
+	// less per gateway. TestCatalogReadAtStart starts one that asks.
+	var dags string
 	if c.Home != nil {
-		bin, home = or(bin, c.Home.Airflow), or(home, c.Home.Dir)
+		bin, home, dags = or(bin, c.Home.Airflow), or(home, c.Home.Dir), c.Home.Dags
 	}
 	sections := []struct {
 		name string
 		keys [][2]string
 	}{
 		{"gateway", [][2]string{
-			{"listen", listen}, {"airflow_bin", bin}, {"airflow_home", home}, {"executor", c.Executor},
+			{"listen", listen}, {"airflow_bin", bin}, {"airflow_home", home}, {"dags_folder", dags}, {"executor", c.Executor},
 			{"max_concurrent_commands", number(c.MaxConcurrentCommands)}, {"queue_timeout", duration(c.QueueTimeout)},
 			{"command_timeout", duration(c.CommandTimeout)}, {"long_command_timeout", duration(c.LongCommandTimeout)},
 			{"allow_daemons", boolean(c.AllowDaemons)}, {"state_dir", c.StateDir}, {"shutdown_grace", duration(c.ShutdownGrace)},
