@@ -2,20 +2,24 @@
 // them: the oldest of each major and 2.11, the bridge release to Airflow 3. On each, the catalog the
 // gateway reads at start is the one generate.py writes for the release (the repository's fixture); the
 // most used call of each dialect works; connections are listed masked; and a flag or a command the
-// release lacks is refused before anything runs. That the warm executor answers as a cold start does on
-// these releases is tested in commands/warm. A package of its own, so that it runs beside the long suites.
+// release lacks is refused before anything runs; and a gateway on the warm executor answers the commands
+// used most as one on the subprocess executor does, on the same home. A package of its own, so that it runs
+// beside the long suites.
 package smoke_test
 
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
@@ -40,6 +44,9 @@ func TestEveryRelease(t *testing.T) {
 			_, base := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "warm", StateDir: state,
 				SecretKey: "smoke-test-secret-key-0123456789"}, logs)
 			c := &testbed.Client{URL: base, Token: token}
+			_, coldBase := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "subprocess",
+				StateDir: filepath.Join(t.TempDir(), "state")}, &testbed.Buffer{})
+			cold := &testbed.Client{URL: coldBase, Token: token}
 
 			// The catalog read at start is the release's own.
 			cached, _ := filepath.Glob(filepath.Join(state, "catalog", "*.json"))
@@ -61,6 +68,7 @@ func TestEveryRelease(t *testing.T) {
 				t.Errorf("the catalog the gateway read differs from %s (%v)", fixture, err)
 			}
 			testbed.WaitWarm(t, base, logs)
+			warmAnswersLikeCold(t, release, cold, c)
 
 			// The command dialect: dags list; a connection added, then listed masked.
 			if a := command(t, c, "dags list -o json"); a.ExitCode != 0 || !strings.Contains(a.Stdout, "gw_conf") {
@@ -105,6 +113,59 @@ func TestEveryRelease(t *testing.T) {
 		})
 	}
 }
+
+// warmAnswersLikeCold runs groups of the commands used most through the gateway on the subprocess executor
+// and then through the one on the warm executor, on one home, and compares the answers. {K} and {D} stand
+// for a name and a date of each gateway's own, so that a group that writes leaves both the same state.
+func warmAnswersLikeCold(t *testing.T, release string, cold, warm *testbed.Client) {
+	t.Helper()
+	date := "-e {D}"
+	if strings.HasPrefix(release, "3.") {
+		date = "--logical-date {D}"
+	}
+	groups := [][]string{
+		{"version"}, {"dags list -o json"},
+		{"variables set gw_{K} 'hello world'", "variables get gw_{K}", "variables delete gw_{K}"},
+		{"connections add gw_{K} --conn-uri postgres://user:pw@db.example:5432/x", "connections list", "connections delete gw_{K}"},
+		{`dags trigger gw_conf -r run_{K} -c '{"key": "value"}' ` + date, "tasks states-for-dag-run gw_conf run_{K} -o json"},
+		{"pools set gw_{K} 7 'a test pool'", "pools list -o json", "pools delete gw_{K}"},
+	}
+	own := []struct {
+		c      *testbed.Client
+		values map[string]string
+	}{
+		{cold, map[string]string{"{K}": "cold", "{D}": "2024-03-01"}},
+		{warm, map[string]string{"{K}": "warm", "{D}": "2024-03-02"}},
+	}
+	for _, g := range groups {
+		answers := make([][]string, len(own))
+		for i, o := range own {
+			for _, line := range g {
+				for k, v := range o.values {
+					line = strings.ReplaceAll(line, k, v)
+				}
+				a := command(t, o.c, line)
+				if a.Status != http.StatusOK || a.ExitCode != 0 {
+					t.Errorf("%s: %d, exit code %d: %s %s", line, a.Status, a.ExitCode, a.Detail, a.Stderr)
+				}
+				text := fmt.Sprintf("%d exit %d\nstdout:\n%s\nstderr:\n%s", a.Status, a.ExitCode, a.Stdout, importWarning.ReplaceAllString(a.Stderr, ""))
+				for k, v := range o.values {
+					text = strings.ReplaceAll(text, v, k)
+				}
+				answers[i] = append(answers[i], commandstest.MaskRun(text))
+			}
+		}
+		for j, line := range g {
+			if answers[0][j] != answers[1][j] {
+				t.Errorf("%s, warm:\n%s\ncold:\n%s", line, answers[1][j], answers[0][j])
+			}
+		}
+	}
+}
+
+// importWarning is a warning that a release prints as Airflow is imported (2.11's RemovedInAirflow3Warning,
+// 3.0's DeprecationWarning): the forkserver imports Airflow once, and prints it once, as it warms up.
+var importWarning = regexp.MustCompile(`(?m)^/\S+\.py:\d+ \w*Warning: .*\n`)
 
 // answer is the command dialect's answer.
 type answer struct {
