@@ -270,9 +270,10 @@ func (s *jwtSource) get(ctx context.Context) (string, error) {
 	}
 	s.token = tok
 	s.expires = jwtExpiry(tok, now)
-	// Renewed once 80% of its life is gone: a day's token some five hours before its end, a short one
-	// a fifth of its life before.
-	s.renew = now.Add(max(0, s.expires.Sub(now)*4/5))
+	// Renewed once 80% of its life is gone, and at least a minute before its end, for clocks that differ a
+	// little; but a token is used for half its life at least, however short it is.
+	life := s.expires.Sub(now)
+	s.renew = now.Add(max(life/2, min(life*4/5, life-time.Minute)))
 	return tok, nil
 }
 

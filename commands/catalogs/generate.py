@@ -13,10 +13,15 @@ to FILE instead of stdout (Airflow may print log lines on stdout). With `--ident
 prints what the installation is without importing Airflow, which takes a few milliseconds:
 Airflow's version, the site-packages folder and the distributions installed there.
 """
-import argparse
-import json
-import os
 import sys
+
+# Run as `python -c`, the working folder comes first on the path: a module there must not stand in for the
+# standard library's.
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
 
 
 def type_name(action):
@@ -82,6 +87,14 @@ def walk(parser, path, out):
     })
 
 
+def airflow_version(metadata):
+    """The installed Airflow's version: apache-airflow's, or on Airflow 3 apache-airflow-core's alone."""
+    try:
+        return metadata.version("apache-airflow")
+    except metadata.PackageNotFoundError:
+        return metadata.version("apache-airflow-core")
+
+
 def identity():
     import importlib.metadata
     import os
@@ -93,7 +106,7 @@ def identity():
     except OSError:
         names = []
     return {
-        "version": importlib.metadata.version("apache-airflow"),
+        "version": airflow_version(importlib.metadata),
         "site_packages": site,
         "distributions": sorted(n for n in names if n.endswith(".dist-info")),
     }

@@ -26,11 +26,15 @@ func one(f func(map[string]any)) func(map[string]any, *Call) {
 // utcTime is a time as Airflow 3 writes it in UTC; Airflow 2 wrote the offset, +00:00.
 var utcTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)
 
+// data are the fields whose strings are what a user stored, never a time of Airflow's own.
+var data = map[string]bool{"value": true, "description": true, "note": true, "extra": true, "key": true}
+
 // v1Times writes an object's times as Airflow 2 did: 2021-01-01T15:00:00+00:00, not ...Z. Only the
-// object's own fields are changed, never what it holds (a run's conf, a variable's value).
+// object's own fields are changed, never what it holds (a run's conf) or what a user stored as text (a
+// variable's value, a note).
 func v1Times(obj map[string]any) {
 	for k, v := range obj {
-		if s, ok := v.(string); ok && utcTime.MatchString(s) {
+		if s, ok := v.(string); ok && !data[k] && utcTime.MatchString(s) {
 			obj[k] = strings.TrimSuffix(s, "Z") + "+00:00"
 		}
 	}

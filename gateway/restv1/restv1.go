@@ -109,7 +109,9 @@ func Translate(c *Call, now time.Time) (*Translation, error) {
 
 // idRules are the characters Airflow allows in the ids of a path: DAG and task ids are keys, run ids
 // follow [scheduler] allowed_run_id_pattern's default. An id outside them names nothing that can exist,
-// and is answered 404 as Airflow 2 did, rather than sent on (Airflow 3 answers some of them 500).
+// and is answered 404 as Airflow 2 did, rather than sent on (Airflow 3 answers some of them 500); so is
+// "." or "..", which a path would read as a step up (ids from a body, such as updateTaskInstancesState's,
+// become path segments).
 var idRules = map[string]*regexp.Regexp{
 	"dag_id":     regexp.MustCompile(`^[A-Za-z0-9_.-]{1,250}$`),
 	"task_id":    regexp.MustCompile(`^[A-Za-z0-9_.-]{1,250}$`),
@@ -118,7 +120,7 @@ var idRules = map[string]*regexp.Regexp{
 
 func checkIDs(p Params) error {
 	for name, rule := range idRules {
-		if v, ok := p[name]; ok && !rule.MatchString(v) {
+		if v, ok := p[name]; ok && (!rule.MatchString(v) || v == "." || v == "..") {
 			return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no %s %q can exist: it may hold only what %s allows",
 				strings.ReplaceAll(name, "_", " "), Shorten(v), rule)}
 		}

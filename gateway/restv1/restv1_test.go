@@ -95,6 +95,16 @@ func TestPoolPatchNamesThePool(t *testing.T) {
 	}
 }
 
+// TestStoredTextIsNotATime: a variable whose value looks like a time comes back as it was stored.
+func TestStoredTextIsNotATime(t *testing.T) {
+	tr := translate(t, "GET", "/variables/watermark", "")
+	a := tr.Back(&restv1.Answer{Status: 200, ContentType: "application/json",
+		Body: []byte(`{"key": "watermark", "value": "2024-05-01T00:00:00Z", "description": null}`)})
+	if !strings.Contains(string(a.Body), `"value":"2024-05-01T00:00:00Z"`) {
+		t.Errorf("the variable's value was changed: %s", a.Body)
+	}
+}
+
 func errorAs(err error, target **restv1.Error) bool {
 	e, ok := err.(*restv1.Error)
 	*target = e
