@@ -82,3 +82,24 @@ func TestStartNeedsAirflowsPython(t *testing.T) {
 		t.Errorf("load: %v; want it to say to set [gateway] python_bin", err)
 	}
 }
+
+// TestStartThatFailsWaitsForTheCatalogRun: a start that fails before it reads the catalog (here, the state
+// folder lies inside the DAGs folder) stops the catalog's run, waits for it, and returns its error.
+func TestStartThatFailsWaitsForTheCatalogRun(t *testing.T) {
+	dags := t.TempDir()
+	path := testbed.Config{AirflowBin: fakeAirflow(t, 0), AirflowHome: t.TempDir(), StateDir: filepath.Join(dags, "state")}.File(t)
+	env := map[string]string{"AIRFLOW_GATEWAY__GATEWAY__DAGS_FOLDER": dags}
+	done := make(chan error, 1)
+	go func() {
+		_, err := load(context.Background(), path, func(k string) string { return env[k] })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "lies inside the DAGs folder") {
+			t.Errorf("load: %v; want it to say the state folder lies inside the DAGs folder", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("load did not return")
+	}
+}

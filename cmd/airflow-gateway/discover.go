@@ -91,12 +91,20 @@ func load(ctx context.Context, configPath string, getenv func(string) string) (*
 		err  error
 	}
 	gen := make(chan generated, 1)
+	received := st.cached // whether gen's one answer was read, or none comes
 	if !st.cached {
 		genCtx, cancel := context.WithCancel(ctx)
-		defer cancel()
 		go func() {
 			data, err := py.Generate(genCtx)
 			gen <- generated{data, err}
+		}()
+		// A start that fails before it reads the catalog stops the run and waits for it, so that no
+		// Python nor temporary file outlives it.
+		defer func() {
+			cancel()
+			if !received {
+				<-gen
+			}
 		}()
 	}
 	st.dags = cfg.DagsFolder
@@ -118,6 +126,7 @@ func load(ctx context.Context, configPath string, getenv func(string) string) (*
 	}
 	if !st.cached {
 		g := <-gen
+		received = true
 		if g.err != nil {
 			return nil, g.err
 		}
