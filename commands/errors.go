@@ -6,22 +6,19 @@ import (
 	"strings"
 )
 
-// Error codes: the kinds of failure the gateway maps to HTTP statuses in one table.
+// Error codes: the kinds of failure of the domain, which the gateway maps to HTTP statuses in one table
+// (it adds a few of its own, for what only HTTP has: a method, a body that is slow to come).
 const (
 	EINVALID      = "invalid"      // the request is malformed or not allowed as written
 	ENOTFOUND     = "not_found"    // the thing asked for does not exist
 	EUNAUTHORIZED = "unauthorized" // no or wrong credentials
-	ETOOMANY      = "too_many"     // the client failed to authenticate too often lately
 	EFORBIDDEN    = "forbidden"    // credentials fine, but not allowed to do this
-	EMETHOD       = "method"       // the endpoint does not take the request's method
 	ECONFLICT     = "conflict"     // the request clashes with the state of things (a daemon already running)
 	ETOOLARGE     = "too_large"    // the request body is over a configured limit
 	ETIMEOUT      = "timeout"      // the command ran past its time limit
-	ESLOWBODY     = "slow_body"    // the request body did not arrive within its time limit
 	ENOSPACE      = "no_space"     // a disk the gateway writes to is full
 	EUNAVAILABLE  = "unavailable"  // no capacity right now; retry later
 	EFAILED       = "failed"       // the command ran and exited non-zero
-	EUPSTREAM     = "upstream"     // Airflow's REST API failed, or refused the gateway's own credentials
 	EINTERNAL     = "internal"     // a fault of the gateway itself
 )
 

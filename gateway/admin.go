@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -32,9 +31,9 @@ func (s *Server) handleAdminPage(c echo.Context) error {
 		Commands:       s.svc.Allowed(p.Role).Commands,
 		MaxUploadBytes: s.svc.MaxUploadBytes(),
 	}
-	if up := s.upstream.Load(); up != nil {
-		page.AirflowAPI = fmt.Sprintf("%s (Airflow %d)", up.URL.Redacted(), up.Major)
-		page.AirflowAPIUser = up.Users[p.Role].Username
+	if api, err := s.airflowClient(); err == nil {
+		page.AirflowAPI = fmt.Sprintf("%s (Airflow %d)", api.URL.Redacted(), api.Major)
+		page.AirflowAPIUser = api.UserOf(p.Role)
 	}
 	for _, c := range page.Commands {
 		if c.Long {
@@ -75,10 +74,6 @@ func pageHeaders(c echo.Context) {
 type pages struct{ s *Server }
 
 func (pages) name() string { return "page" }
-
-func (pages) writeResult(c echo.Context, _ *commands.Invocation, _ *commands.Result) error {
-	return errors.New("the pages run no command")
-}
 
 func (p pages) writeError(c echo.Context, status int, err *commands.Error, _ *commands.Result) error {
 	if err.Code != commands.EUNAUTHORIZED {

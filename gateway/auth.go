@@ -19,7 +19,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
-	"github.com/airflow-gateway/airflow-gateway/config"
 )
 
 // Principal is who sent a request: the name of their token and its role. A minted token's principal also
@@ -72,10 +71,17 @@ func (k *Keyring) AddToken(name string, sum [sha256.Size]byte, role commands.Rol
 	k.tokens.Store(&list)
 }
 
+// Token is a token the gateway accepts: its name, its role and its SHA-256 (the tokens file's entries).
+type Token struct {
+	Name   string
+	Role   commands.Role
+	SHA256 [sha256.Size]byte
+}
+
 // SetTokens replaces every accepted token with tokens, at once: requests see the old set or the new one,
 // never a mix. The sessions of a token that is gone end with it. An empty set is refused, since it would
 // let every request in.
-func (k *Keyring) SetTokens(tokens []config.Token) error {
+func (k *Keyring) SetTokens(tokens []Token) error {
 	if len(tokens) == 0 {
 		return errors.New("the new set has no token at all, which would let every request in; the old tokens stay")
 	}
@@ -157,55 +163,79 @@ func (k *Keyring) identifyToken(token string) (*Principal, [sha256.Size]byte) {
 	return found, sum
 }
 
-const (
-	principalKey = "principal"
-	ambientKey   = "ambient"
-)
-
 // authenticate lets a request through with its principal set, or turns it away: 401 (errUnauthenticated)
 // without valid credentials, 429 (errTooMany) from a client address that has failed to authenticate too
 // often lately, before its token is looked at.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.turnedAway(c) {
-			s.metrics.rateLimited.Inc()
 			return s.fail(c, errTooMany, nil)
 		}
 		p, ambient := s.keys.Identify(c.Request())
 		if p == nil {
 			if s.keys.tried(c.Request()) {
-				s.misses.record(clientAddress(c.Request()))
-				s.metrics.authFailures.Inc()
+				s.authFailed(c.Request())
 			}
 			return s.fail(c, errUnauthenticated, nil)
 		}
-		c.Set(principalKey, p)
-		c.Set(ambientKey, ambient)
+		rec := recordOf(c)
+		rec.principal, rec.ambient = p, ambient
 		// The commands run for this request carry the token's name to Airflow's audit log.
 		c.SetRequest(c.Request().WithContext(commands.WithCaller(c.Request().Context(), p.Name)))
 		return next(c)
 	}
 }
 
-// authenticateUnlessPublic authenticates as authenticate does, unless PublicMetrics says not to.
-func (s *Server) authenticateUnlessPublic(next echo.HandlerFunc) echo.HandlerFunc {
+// authenticateREST authenticates as authenticate does, and also takes HTTP Basic with an Airflow user's own
+// name and password, which Airflow checks (rest.go).
+func (s *Server) authenticateREST(next echo.HandlerFunc) echo.HandlerFunc {
 	checked := s.authenticate(next)
 	return func(c echo.Context) error {
-		if s.PublicMetrics {
-			return next(c)
+		username, password, ok := c.Request().BasicAuth()
+		if !ok {
+			return checked(c)
 		}
-		return checked(c)
+		if s.turnedAway(c) {
+			return s.fail(c, errTooMany, nil)
+		}
+		rec := recordOf(c)
+		rec.principal = &Principal{Name: "airflow:" + username, Role: commands.RoleNone}
+		rec.airflowLogin = &airflowLogin{username: username, password: password}
+		return next(c)
 	}
 }
 
-// turnedAway reports whether the request's client address has failed to authenticate too often lately,
-// and then sets Retry-After to when it may try again.
+// stripGatewayCredentials removes what authenticated the caller to the gateway: its token headers and its
+// session cookie never reach Airflow.
+func stripGatewayCredentials(r *http.Request, pluginHeader string) {
+	r.Header.Del("Authorization")
+	r.Header.Del(pluginHeader)
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, ck := range cookies {
+		if ck.Name != sessionCookie {
+			r.AddCookie(ck)
+		}
+	}
+}
+
+// turnedAway reports whether the request's client address has failed to authenticate too often lately;
+// then it counts the request in auth_rate_limited_total and sets Retry-After to when it may try again.
 func (s *Server) turnedAway(c echo.Context) bool {
 	if !s.misses.blocked(clientAddress(c.Request())) {
 		return false
 	}
+	s.metrics.rateLimited.Inc()
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(missRefill.Seconds())))
 	return true
+}
+
+// authFailed records a failed authentication from r's client address, whatever refused it (a token, a
+// login, Airflow for an Airflow user's own credentials): it counts toward the address's allowance
+// (turnedAway) and in auth_failures_total.
+func (s *Server) authFailed(r *http.Request) {
+	s.misses.record(clientAddress(r))
+	s.metrics.authFailures.Inc()
 }
 
 // clientAddress is the address the connection came from. Forwarding headers are not trusted: anyone can
@@ -218,8 +248,8 @@ func clientAddress(r *http.Request) string {
 	return host
 }
 
-// Failed authentications per client address: a burst of DefaultFailedAuthBurst (or what
-// LimitFailedAuth sets), then one more every missRefill.
+// Failed authentications per client address: a burst of DefaultFailedAuthBurst (or Options'
+// FailedAuthBurst), then one more every missRefill.
 const (
 	DefaultFailedAuthBurst = 10
 	missRefill             = 6 * time.Second
@@ -233,13 +263,9 @@ type misses struct {
 	lastSweep time.Time
 }
 
-func newMisses() *misses {
-	return &misses{burst: DefaultFailedAuthBurst, clients: map[string]*rate.Limiter{}}
+func newMisses(burst int) *misses {
+	return &misses{burst: burst, clients: map[string]*rate.Limiter{}}
 }
-
-// LimitFailedAuth sets how many failed authentications a client address may make in a burst before it
-// is answered 429 ([auth] failed_auth_burst); set it before serving.
-func (s *Server) LimitFailedAuth(burst int) { s.misses.burst = burst }
 
 // blocked reports whether client has used up its failures.
 func (m *misses) blocked(client string) bool {
@@ -270,19 +296,12 @@ func (m *misses) record(client string) {
 	lim.AllowN(now, 1)
 }
 
-func principalOf(c echo.Context) *Principal {
-	if p, ok := c.Get(principalKey).(*Principal); ok {
-		return p
-	}
-	return &Principal{Name: "none", Role: commands.RoleNone}
-}
-
 // tooManyMessage answers a client address that failed to authenticate too often.
 var tooManyMessage = fmt.Sprintf("too many failed authentications from this address: wait %d seconds, then send a valid token", int(missRefill.Seconds()))
 
 // The denials of authenticate.
 var (
-	errTooMany         = &commands.Error{Code: commands.ETOOMANY, Message: tooManyMessage}
+	errTooMany         = &commands.Error{Code: eTooMany, Message: tooManyMessage}
 	errUnauthenticated = commands.Errorf(commands.EUNAUTHORIZED,
 		"a valid token is required: send it as `Authorization: Bearer TOKEN` (a gateway token, or one minted with POST /api/v1/tokens), or log in at /login")
 )

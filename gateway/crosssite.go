@@ -33,8 +33,7 @@ var crossOriginError = commands.Errorf(commands.EFORBIDDEN, "a request from anot
 // crossSiteGET reports a GET that a browser sent from another site with ambient credentials only: the
 // session cookie, or none on an open gateway.
 func crossSiteGET(c echo.Context) bool {
-	ambient, _ := c.Get(ambientKey).(bool)
-	return ambient && c.Request().Method == http.MethodGet && c.Request().Header.Get("Sec-Fetch-Site") == "cross-site"
+	return recordOf(c).ambient && c.Request().Method == http.MethodGet && c.Request().Header.Get("Sec-Fetch-Site") == "cross-site"
 }
 
 // crossSiteRule refuses a cross-site GET that would do more than read: a link from another site may
@@ -66,7 +65,7 @@ func (k *Keyring) csrfToken(r *http.Request) string {
 func (s *Server) requireCSRF(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		ambient, _ := c.Get(ambientKey).(bool)
+		ambient := recordOf(c).ambient
 		fromBrowser := r.Header.Get("Sec-Fetch-Site") != "" || r.Header.Get("Origin") != ""
 		if ambient && fromBrowser && !safeMethod(r.Method) &&
 			!hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(s.keys.csrfToken(r))) {

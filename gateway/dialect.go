@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,12 +13,12 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
 
-// A dialect is one way clients talk to the gateway, reduced to the shapes of its answers: the command
+// A dialect is one way clients talk to the gateway, reduced to the shape of its answers: the command
 // dialect's problem documents (command.go), the plugin's envelope (plugin.go), MWAA's base64 streams
-// (mwaa.go), the pages' redirects (admin.go), Airflow's own error shapes on its REST API (rest.go). A dialect's handler reads its request and resolves it
-// through the domain; everything else is done once, in this file: the cross-site rule, running the
-// command, a client that goes away, the exit-code header, the status of an error, Retry-After and
-// WWW-Authenticate.
+// (mwaa.go), the pages' redirects (admin.go), Airflow's own error shapes on its REST API (rest.go). A
+// dialect's handler reads its request and resolves it through the domain; everything else is done once,
+// in this file: the cross-site rule, running the command, a client that goes away, the exit-code header,
+// the status of an error, Retry-After and WWW-Authenticate.
 //
 // Denials (no valid credentials, 401; too many failures, 429) and refusals (another site, a stale CSRF
 // token, a body over its limit) are errors like any other, with a code of the domain: every answer that
@@ -26,30 +27,36 @@ import (
 type dialect interface {
 	// name names the dialect in the access log.
 	name() string
-	// writeResult answers a command that ran to its end, whatever its exit code. The exit-code header is
-	// set.
-	writeResult(c echo.Context, inv *commands.Invocation, res *commands.Result) error
 	// writeError answers err with status, which the one table gave (errors.go). res, when not nil, is the
 	// output of a command that was stopped (time limit, shutdown), to be kept in the answer.
 	writeError(c echo.Context, status int, err *commands.Error, res *commands.Result) error
 }
 
+// A runner is a dialect whose requests run commands: the command dialect, the plugin's and MWAA's.
+type runner interface {
+	dialect
+	// writeResult answers a command that ran to its end, whatever its exit code. The exit-code header is
+	// set.
+	writeResult(c echo.Context, inv *commands.Invocation, res *commands.Result) error
+}
+
 // The dialects, by the paths they serve.
 var (
-	commandDialect dialect = problems{dialect: "command"}
+	commandDialect runner  = problems{dialect: "command"}
 	otherDialect   dialect = problems{dialect: "-"} // health, metrics: problem documents too
-	pluginDialect  dialect = plugin{}
-	mwaaDialect    dialect = mwaa{}
+	pluginDialect  runner  = plugin{}
+	mwaaDialect    runner  = mwaa{}
 	restDialect    dialect = rest{}
 )
 
 // mwaaCLI is the MWAA dialect's endpoint.
 const mwaaCLI = "/aws_mwaa/cli"
 
-// dialectOf returns the dialect of a request, by its path alone, so that an answer given before any
-// handler (a body over its limit, a route that does not exist) has the shape the client reads.
-func (s *Server) dialectOf(r *http.Request) dialect {
-	switch p := r.URL.Path; {
+// dialectOf returns the dialect of a request by its path alone, so that an answer given before any handler
+// (a body over its limit, a route that does not exist) has the shape the client reads. withRecord calls it
+// once per request; everything else reads the request's record.
+func (s *Server) dialectOf(p string) dialect {
+	switch {
 	case p == pluginAPI:
 		return pluginDialect
 	case p == mwaaCLI:
@@ -86,7 +93,7 @@ func (s *Server) answerError(c echo.Context, status int, e *commands.Error, res 
 	case http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", `Bearer realm="airflow-gateway"`)
 	}
-	return s.dialectOf(c.Request()).writeError(c, status, e, res)
+	return recordOf(c).dialect.writeError(c, status, e, res)
 }
 
 // run is the one way a command runs for a request: inv, resolved for the caller by the dialect's
@@ -109,8 +116,12 @@ func (s *Server) run(c echo.Context, inv *commands.Invocation, readOnly bool, st
 	if err != nil {
 		return s.fail(c, err, res)
 	}
+	w, ok := recordOf(c).dialect.(runner)
+	if !ok {
+		return s.fail(c, fmt.Errorf("%s ran a command on %s, whose dialect answers none", inv.Path(), c.Request().URL.Path), nil)
+	}
 	c.Response().Header().Set("X-Airflow-Exit-Code", strconv.Itoa(res.ExitCode))
-	return s.dialectOf(c.Request()).writeResult(c, inv, res)
+	return w.writeResult(c, inv, res)
 }
 
 // ErrShuttingDown is the cause the server's base context is canceled with when the shutdown grace period

@@ -8,25 +8,33 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/gateway/airflowapi"
 )
 
-// statusOf maps the domain's error codes to HTTP statuses: the one table of it.
+// The gateway's own error codes, beside the domain's: failures that only HTTP has.
+const (
+	eTooMany  = "too_many"  // the client address failed to authenticate too often lately
+	eMethod   = "method"    // the endpoint does not take the request's method
+	eSlowBody = "slow_body" // the request body did not arrive within its time limit
+)
+
+// statusOf maps error codes to HTTP statuses: the one table of it.
 var statusOf = map[string]int{
 	commands.EINVALID:      http.StatusBadRequest,
 	commands.ENOTFOUND:     http.StatusNotFound,
 	commands.EUNAUTHORIZED: http.StatusUnauthorized,
-	commands.ETOOMANY:      http.StatusTooManyRequests,
 	commands.EFORBIDDEN:    http.StatusForbidden,
-	commands.EMETHOD:       http.StatusMethodNotAllowed,
 	commands.ECONFLICT:     http.StatusConflict,
 	commands.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	commands.EFAILED:       http.StatusInternalServerError,
 	commands.ETIMEOUT:      http.StatusGatewayTimeout,
-	commands.ESLOWBODY:     http.StatusRequestTimeout,
 	commands.ENOSPACE:      http.StatusInsufficientStorage,
 	commands.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	commands.EUPSTREAM:     http.StatusBadGateway,
 	commands.EINTERNAL:     http.StatusInternalServerError,
+	eTooMany:               http.StatusTooManyRequests,
+	eMethod:                http.StatusMethodNotAllowed,
+	eSlowBody:              http.StatusRequestTimeout,
+	airflowapi.EUPSTREAM:   http.StatusBadGateway,
 }
 
 // retryAfterSeconds is sent with 503 answers.

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,16 +70,11 @@ func testKeyring() *gateway.Keyring {
 	return creds
 }
 
-// gateways maps each test server's URL to its gateway, for tests that change it before sending requests.
-var gateways sync.Map
-
 // serverSetup is how mustServer makes and serves a gateway; serverOptions change it.
 type serverSetup struct {
-	creds     *gateway.Keyring
-	log       *slog.Logger
-	limits    *gateway.Limits // serve as `airflow-gateway serve` does, with these limits
+	gateway.Options
+	asServe   bool // serve as `airflow-gateway serve` does, with Options.Limits
 	tlsConfig *tls.Config
-	info      gateway.Info
 }
 
 // serverOption changes how mustServer makes and serves a gateway.
@@ -88,23 +82,28 @@ type serverOption func(*serverSetup)
 
 // withKeyring gives the gateway creds instead of a token per role.
 func withKeyring(creds *gateway.Keyring) serverOption {
-	return func(s *serverSetup) { s.creds = creds }
+	return func(s *serverSetup) { s.Keys = creds }
 }
 
 // withInfo has the gateway say info about itself and Airflow.
 func withInfo(info gateway.Info) serverOption {
-	return func(s *serverSetup) { s.info = info }
+	return func(s *serverSetup) { s.Info = info }
 }
 
 // withLog has the gateway and its jobs log to h instead of the default logger.
 func withLog(h slog.Handler) serverOption {
-	return func(s *serverSetup) { s.log = slog.New(h) }
+	return func(s *serverSetup) { s.Log = slog.New(h) }
+}
+
+// withOptions changes the gateway's options as set does.
+func withOptions(set func(*gateway.Options)) serverOption {
+	return func(s *serverSetup) { set(&s.Options) }
 }
 
 // asServe serves the gateway as `airflow-gateway serve` does: its own http.Server with limits and its
 // connection cap, over TLS with tlsConfig when it is not nil.
 func asServe(limits gateway.Limits, tlsConfig *tls.Config) serverOption {
-	return func(s *serverSetup) { s.limits, s.tlsConfig = &limits, tlsConfig }
+	return func(s *serverSetup) { s.Limits, s.asServe, s.tlsConfig = limits, true, tlsConfig }
 }
 
 // mustServer serves a gateway over the Airflow 3.3.2 fixture catalog and ex, with a token per role, opts (or
@@ -112,7 +111,14 @@ func asServe(limits gateway.Limits, tlsConfig *tls.Config) serverOption {
 // is checked against the OpenAPI document (conformant): one that the document does not allow fails tb.
 func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options, options ...serverOption) *httptest.Server {
 	tb.Helper()
-	setup := serverSetup{creds: testKeyring(), log: slog.Default(), info: gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}}
+	srv, _ := mustGateway(tb, ex, opts, options...)
+	return srv
+}
+
+// mustGateway serves a gateway as mustServer does, and returns it too.
+func mustGateway(tb testing.TB, ex commands.Executor, opts commands.Options, options ...serverOption) (*httptest.Server, *gateway.Server) {
+	tb.Helper()
+	setup := serverSetup{Options: gateway.Options{Keys: testKeyring(), Log: slog.Default(), Info: gateway.Info{GatewayVersion: "test", AirflowVersion: "3.3.2"}}}
 	for _, o := range options {
 		o(&setup)
 	}
@@ -126,24 +132,25 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options, opti
 	if opts.MaxUploadBytes == 0 {
 		opts.MaxUploadBytes = 64 << 10
 	}
-	svc := commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
-	gw := gateway.New(svc, setup.creds, setup.info, setup.log)
+	setup.Service = commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
 	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "jobs.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	base, stop := context.WithCancel(context.Background())
-	js := jobs.New(store, svc, base, jobs.Options{Retention: time.Hour, Ended: gw.JobEnded, Log: setup.log})
-	gw.ServeJobs(js)
+	setup.Jobs = jobs.New(store, setup.Service, base, jobs.Options{Retention: time.Hour, Log: setup.Log})
 	tb.Cleanup(func() {
 		stop()
-		_ = js.Wait(context.Background())
+		_ = setup.Jobs.Wait(context.Background())
 		store.Close()
 	})
+	gw, err := gateway.New(setup.Options)
+	if err != nil {
+		tb.Fatal(err)
+	}
 
 	srv := httptest.NewUnstartedServer(conformant(tb, gw))
-	if setup.limits != nil {
-		gw.Limits = *setup.limits
+	if setup.asServe {
 		hs := gw.HTTPServer(context.Background())
 		hs.Handler = conformant(tb, hs.Handler)
 		srv.Config = hs
@@ -156,9 +163,8 @@ func mustServer(tb testing.TB, ex commands.Executor, opts commands.Options, opti
 	} else {
 		srv.Start()
 	}
-	gateways.Store(srv.URL, gw)
 	tb.Cleanup(srv.Close)
-	return srv
+	return srv, gw
 }
 
 func get(tb testing.TB, srv *httptest.Server, path string, header ...string) (*http.Response, map[string]any) {

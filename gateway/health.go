@@ -83,7 +83,3 @@ func (s *Server) handleHealth(c echo.Context) error {
 func (s *Server) handleLive(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, map[string]string{"status": "alive"})
 }
-
-// CheckHealth starts the first metadata DB check in the background, so that /health has an answer soon
-// after start.
-func (s *Server) CheckHealth() { s.health.last() }

@@ -53,7 +53,7 @@ func (s *Server) handleJobStart(c echo.Context) error {
 		return s.fail(c, err, nil)
 	}
 	job, err := s.jobs.Start(c.Request().Context(), inv, principalOf(c).Name)
-	c.Set(commandPathKey, inv.Path())
+	recordOf(c).command = inv.Path()
 	if err != nil {
 		return s.fail(c, err, nil)
 	}

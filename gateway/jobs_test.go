@@ -340,7 +340,8 @@ func TestJobQueue(t *testing.T) {
 	})
 	t.Run("50 jobs on 4 slots", func(t *testing.T) {
 		ex := &feedExecutor{pause: 50 * time.Millisecond}
-		srv := mustServer(t, ex, commands.Options{MaxConcurrent: 4, QueueTimeout: 30 * time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour})
+		srv := mustServer(t, ex, commands.Options{MaxConcurrent: 4, QueueTimeout: 30 * time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour},
+			withOptions(func(o *gateway.Options) { o.PublicMetrics = true }))
 		var wg sync.WaitGroup
 		ids := make([]string, 50)
 		for i := range ids {
@@ -360,8 +361,6 @@ func TestJobQueue(t *testing.T) {
 		if ex.runs.Load() != 50 || ex.most.Load() > 4 {
 			t.Errorf("%d runs, at most %d at once; want 50 and at most 4", ex.runs.Load(), ex.most.Load())
 		}
-		gw, _ := gateways.Load(srv.URL)
-		gw.(*gateway.Server).PublicMetrics = true
 		fams := scrapeNow(t, srv)
 		for i := 0; i < 100 && sample(fams, "airflow_gateway_jobs_ended_total", nil) < 50; i++ { // counted just after the end is stored
 			time.Sleep(10 * time.Millisecond)

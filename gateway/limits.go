@@ -66,7 +66,7 @@ func (s *Server) HTTPServer(base context.Context) *http.Server {
 		// MaxHeaderBytes and answers in the dialect of the path.
 		MaxHeaderBytes:    wireHeaderBytes,
 		ReadHeaderTimeout: HeaderTimeout,
-		IdleTimeout:       s.Limits.IdleTimeout,
+		IdleTimeout:       s.opts.Limits.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 }
@@ -76,6 +76,7 @@ func (s *Server) HTTPServer(base context.Context) *http.Server {
 // body before reading (Python's urllib) sees the answer, such as a 413, instead of a reset connection.
 // Event streams and running commands have no body being read, so no limit here cuts them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = s.withRecord(r)
 	if headSize(r) > MaxHeaderBytes {
 		w.Header().Set("Connection", "close")
 		c := s.echo.NewContext(r, w)
@@ -188,15 +189,15 @@ func (h *heldAnswer) send() {
 
 // bodyLimit is the time limit of r's body, and the setting that names it.
 func (s *Server) bodyLimit(r *http.Request) (time.Duration, string) {
-	if s.Limits.BodyTimeout <= 0 {
+	if s.opts.Limits.BodyTimeout <= 0 {
 		return 0, ""
 	}
 	if r.Method == http.MethodPost && r.URL.Path == pluginAPI {
 		n := s.svc.MaxUploadBytes()
 		upload := time.Duration(n/UploadRate)*time.Second + time.Duration(n%UploadRate)*time.Second/UploadRate
-		return s.Limits.BodyTimeout + upload, "[gateway] body_timeout, plus max_upload_bytes at 64 KiB/s"
+		return s.opts.Limits.BodyTimeout + upload, "[gateway] body_timeout, plus max_upload_bytes at 64 KiB/s"
 	}
-	return s.Limits.BodyTimeout, "[gateway] body_timeout"
+	return s.opts.Limits.BodyTimeout, "[gateway] body_timeout"
 }
 
 // timedBody is a request body under its time limit: the limit ends when the body has been read.
@@ -221,7 +222,7 @@ func (b *timedBody) Read(p []byte) (int, error) {
 		}
 	case errors.Is(err, os.ErrDeadlineExceeded) && b.limit > 0:
 		b.slow = true
-		return n, commands.Errorf(commands.ESLOWBODY, "the request body did not arrive within %s (%s): %d bytes came; send it faster, or raise the limit",
+		return n, commands.Errorf(eSlowBody, "the request body did not arrive within %s (%s): %d bytes came; send it faster, or raise the limit",
 			b.limit, b.key, b.n)
 	}
 	return n, err
@@ -250,18 +251,18 @@ func (b *timedBody) linger() {
 // isBodyTimeout reports whether err is a request body that did not arrive in time, and returns it.
 func isBodyTimeout(err error) (*commands.Error, bool) {
 	var e *commands.Error
-	if errors.As(err, &e) && e.Code == commands.ESLOWBODY {
+	if errors.As(err, &e) && e.Code == eSlowBody {
 		return e, true
 	}
 	return nil, false
 }
 
-// LimitConnections returns ln with at most s.Limits.MaxConnections connections open at once. A connection
+// LimitConnections returns ln with at most s.opts.Limits.MaxConnections connections open at once. A connection
 // over the cap is answered 503 with Retry-After at once and closed, rather than left in the kernel's accept
 // queue, where a client cannot tell a full gateway from a dead one. tlsConfig, when not nil, is the TLS
 // the listener's connections speak (ln itself is a plain TCP listener).
 func (s *Server) LimitConnections(ln net.Listener, tlsConfig *tls.Config) net.Listener {
-	l := &limitedListener{Listener: ln, max: int64(s.Limits.MaxConnections), refusing: make(chan struct{}, maxRefusing), m: s.metrics, s: s}
+	l := &limitedListener{Listener: ln, max: int64(s.opts.Limits.MaxConnections), refusing: make(chan struct{}, maxRefusing), m: s.metrics, s: s}
 	if tlsConfig != nil {
 		l.tls = tlsConfig.Clone()
 		l.tls.NextProtos = []string{"http/1.1"} // the answer is HTTP/1.1's
@@ -278,7 +279,7 @@ func (l *limitedListener) fullAnswer(method, target string) []byte {
 	}
 	rec := &recordedAnswer{header: http.Header{}}
 	rec.header.Set("Connection", "close")
-	c := l.s.echo.NewContext(r, rec)
+	c := l.s.echo.NewContext(l.s.withRecord(r), rec)
 	c.Response().Header().Set(echo.HeaderXRequestID, "-")
 	_ = l.s.fail(c, commands.Errorf(commands.EUNAVAILABLE,
 		"the gateway has %d connections open, its limit ([gateway] max_connections); retry in a few seconds, and keep connections alive rather than opening new ones", l.max), nil)

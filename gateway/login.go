@@ -51,7 +51,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	}
 	cookie, p := s.keys.login(token, time.Now())
 	if cookie == nil {
-		s.misses.record(client)
+		s.authFailed(c.Request())
 		return renderLogin(c, http.StatusUnauthorized, web.LoginPage{Error: "That token is not valid here. Check it, or ask for one of this gateway's tokens."})
 	}
 	c.SetCookie(cookie)

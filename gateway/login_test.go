@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
-	"github.com/airflow-gateway/airflow-gateway/config"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
@@ -161,7 +160,7 @@ func TestSetTokensReplacesTheWholeSet(t *testing.T) {
 		resp, _ := get(t, srv, "/api/v1/commands", "Authorization", "Bearer "+tok)
 		return resp.StatusCode
 	}
-	if err := creds.SetTokens([]config.Token{{Name: "new", Role: commands.RoleViewer, SHA256: sha256.Sum256([]byte("new-token-0123456789"))}}); err != nil {
+	if err := creds.SetTokens([]gateway.Token{{Name: "new", Role: commands.RoleViewer, SHA256: sha256.Sum256([]byte("new-token-0123456789"))}}); err != nil {
 		t.Fatal(err)
 	}
 	if status("new-token-0123456789") != 200 || status("old-token-0123456789") != 401 {

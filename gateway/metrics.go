@@ -28,15 +28,11 @@ type metrics struct {
 	rateLimited  prometheus.Counter
 	deploys      *prometheus.CounterVec
 	jobsStarted  prometheus.Counter
-	jobsEnded    *prometheus.CounterVec
 	connsOpen    prometheus.Gauge
 	connsRefused prometheus.Counter
 	// off stops the timing and counting of requests and commands, and /metrics answers 404.
 	off bool
 }
-
-// DisableMetrics turns the metrics off ([metrics] enabled = False); call it before serving.
-func (s *Server) DisableMetrics() { s.metrics.off = true }
 
 var metricsOff = commands.Errorf(commands.ENOTFOUND, "metrics are turned off on this gateway ([metrics] enabled = False)")
 
@@ -46,6 +42,7 @@ const unmatchedRoute = "unmatched"
 func newMetrics(s *Server) *metrics {
 	const ns = "airflow_gateway"
 	m := &metrics{
+		off:      s.opts.NoMetrics,
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "http_requests_total",
 			Help: "HTTP requests answered, by route template, method and status."}, []string{"route", "method", "status"}),
@@ -65,8 +62,6 @@ func newMetrics(s *Server) *metrics {
 			Help: "deploy_dag uploads, by outcome (written, refused)."}, []string{"outcome"}),
 		jobsStarted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "jobs_started_total",
 			Help: "Jobs started by this process."}),
-		jobsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "jobs_ended_total",
-			Help: "Jobs of this process that ended, by state."}, []string{"state"}),
 		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "connections_open",
 			Help: "HTTP connections open now (at most max_connections)."}),
 		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "connections_refused_total",
@@ -85,7 +80,7 @@ func newMetrics(s *Server) *metrics {
 		return func() float64 { return f(s.svc.ExecutorStatus()) }
 	}
 	m.registry.MustRegister(m.requests, m.requestTime, m.commands, m.commandTime, m.queueWait, m.authFailures, m.rateLimited,
-		m.deploys, m.jobsStarted, m.jobsEnded, m.connsOpen, m.connsRefused,
+		m.deploys, m.jobsStarted, m.connsOpen, m.connsRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots", Help: "Command slots (max_concurrent_commands)."}, slots(false)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots_busy", Help: "Command slots taken now."}, slots(true)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "forkserver_warm", Help: "1 while a warm forkserver takes commands."},
@@ -100,6 +95,7 @@ func newMetrics(s *Server) *metrics {
 			}
 			return float64(s.jobs.Running())
 		}),
+		jobsEnded(s.jobs),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -155,8 +151,29 @@ func (m *metrics) command(path string, res *commands.Result, err error) {
 	m.commands.WithLabelValues(path, executor, outcome).Inc()
 }
 
-// JobEnded counts a job that ended, by state; the jobs.Service calls it.
-func (s *Server) JobEnded(state jobs.State) { s.metrics.jobsEnded.WithLabelValues(string(state)).Inc() }
+// jobsEnded is jobs_ended_total, read from js when scraped: the jobs of this process that ended, by state.
+func jobsEnded(js *jobs.Service) prometheus.Collector {
+	desc := prometheus.NewDesc("airflow_gateway_jobs_ended_total", "Jobs of this process that ended, by state.", []string{"state"}, nil)
+	return collectorFunc{desc, func(ch chan<- prometheus.Metric) {
+		if js == nil {
+			return
+		}
+		for _, state := range jobs.States {
+			if n := js.Ended(state); n > 0 {
+				ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(n), string(state))
+			}
+		}
+	}}
+}
+
+// collectorFunc is a collector of one series family, read when scraped.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (f collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
+func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f.collect(ch) }
 
 // handleMetrics serves the series in Prometheus' text format: GET /metrics.
 func (s *Server) handleMetrics() echo.HandlerFunc {

@@ -105,9 +105,8 @@ series:
 func TestMetricsCountWhatWasSent(t *testing.T) {
 	ex := &pathExecutor{hold: make(chan struct{})}
 	srv := mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: 200 * time.Millisecond, CommandTimeout: time.Minute,
-		LongCommandTimeout: time.Hour, MaxUploadBytes: 64 << 10})
-	gw, _ := gateways.Load(srv.URL)
-	gw.(*gateway.Server).PublicMetrics = true // the scrapes go on after the address is turned away
+		LongCommandTimeout: time.Hour, MaxUploadBytes: 64 << 10},
+		withOptions(func(o *gateway.Options) { o.PublicMetrics = true })) // the scrapes go on after the address is turned away
 	before, _ := scrape(t, srv)
 	run := func(line string, tok string) int {
 		resp, _ := get(t, srv, "/api/v1/command?command="+url.QueryEscape(line), "Authorization", "Bearer "+tok)
@@ -219,9 +218,7 @@ func TestMetricsNeedATokenUnlessPublic(t *testing.T) {
 }
 
 func TestMetricsCanBeTurnedOff(t *testing.T) {
-	srv := mustServer(t, &pathExecutor{}, commands.Options{})
-	gw, _ := gateways.Load(srv.URL)
-	gw.(*gateway.Server).DisableMetrics()
+	srv := mustServer(t, &pathExecutor{}, commands.Options{}, withOptions(func(o *gateway.Options) { o.NoMetrics = true }))
 	if resp, _ := get(t, srv, "/api/v1/command?command=version", bearer...); resp.StatusCode != http.StatusOK {
 		t.Fatalf("a command with the metrics off: %d", resp.StatusCode)
 	}
@@ -234,9 +231,7 @@ func TestMetricsCanBeTurnedOff(t *testing.T) {
 // BenchmarkMetricsScrape reads /metrics with about 1,000 series in the registry (commands_total filled up
 // with made-up paths), in-process: what one Prometheus scrape costs the gateway.
 func BenchmarkMetricsScrape(b *testing.B) {
-	srv := mustServer(b, &pathExecutor{}, commands.Options{})
-	v, _ := gateways.Load(srv.URL)
-	gw := v.(*gateway.Server)
+	_, gw := mustGateway(b, &pathExecutor{}, commands.Options{})
 	series := func() (int, int) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
@@ -269,9 +264,7 @@ func BenchmarkMetricsScrape(b *testing.B) {
 // TestMetricsCardinalityIsBounded sends 10,000 requests with random commands, DAG ids and paths: the
 // number of series stops growing once every route, status, path and outcome has been seen.
 func TestMetricsCardinalityIsBounded(t *testing.T) {
-	srv := mustServer(t, &pathExecutor{hold: closedChannel()}, commands.Options{})
-	gw, _ := gateways.Load(srv.URL)
-	gw.(*gateway.Server).PublicMetrics = true
+	srv := mustServer(t, &pathExecutor{hold: closedChannel()}, commands.Options{}, withOptions(func(o *gateway.Options) { o.PublicMetrics = true }))
 	paths := []string{"dags pause %s", "dags unpause %s", "dags trigger %s -r r%d", "tasks list %s", "dags details %s", "variables get %s",
 		"%s list", "dags %s", "version --%s", "dags list-runs %s; rm -rf /%d"}
 	count := func() int {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
-	"github.com/airflow-gateway/airflow-gateway/config"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
@@ -158,9 +157,8 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
 	creds.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	creds.SignSessions([]byte("test-session-key-0123456789"), false)
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(creds))
-	gw, _ := gateways.Load(srv.URL)
-	gw.(*gateway.Server).LimitFailedAuth(100) // every refusal below counts
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(creds),
+		withOptions(func(o *gateway.Options) { o.FailedAuthBurst = 100 })) // every refusal below counts
 	const target = "/api/v1/command?command=version"
 
 	minted := mustMint(t, srv, viewerToken, `{"ttl": "1h"}`)
@@ -196,7 +194,7 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 
 	// Its parent changed, then removed: the token and its session die at once.
 	cookie := login(t, srv, minted)
-	if err := creds.SetTokens([]config.Token{{Name: "ci", Role: commands.RoleAdmin, SHA256: sha256.Sum256([]byte(token))},
+	if err := creds.SetTokens([]gateway.Token{{Name: "ci", Role: commands.RoleAdmin, SHA256: sha256.Sum256([]byte(token))},
 		{Name: "viewer", Role: commands.RoleViewer, SHA256: sha256.Sum256([]byte("a-new-viewer-token-0123456789"))}}); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +205,7 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 		t.Errorf("its session after its parent changed: %d", status)
 	}
 	ofCI := mustMint(t, srv, token, `{"role": "User"}`)
-	if err := creds.SetTokens([]config.Token{{Name: "viewer", Role: commands.RoleViewer, SHA256: sha256.Sum256([]byte(viewerToken))}}); err != nil {
+	if err := creds.SetTokens([]gateway.Token{{Name: "viewer", Role: commands.RoleViewer, SHA256: sha256.Sum256([]byte(viewerToken))}}); err != nil {
 		t.Fatal(err)
 	}
 	if s := statusWith(t, srv, target, ofCI); s != http.StatusUnauthorized {
@@ -216,9 +214,7 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 }
 
 func TestBadMintedTokensCountAsFailedAuthentications(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
-	gw, _ := gateways.Load(srv.URL)
-	gw.(*gateway.Server).LimitFailedAuth(3)
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withOptions(func(o *gateway.Options) { o.FailedAuthBurst = 3 }))
 	forged := forgeries(mustMint(t, srv, token, `{}`))["role raised"]
 	var last int
 	for range 5 {

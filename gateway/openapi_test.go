@@ -91,9 +91,8 @@ func TestOpenAPINamesEveryRoute(t *testing.T) {
 			documented = append(documented, method+" "+path)
 		}
 	}
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
-	gw, _ := gateways.Load(srv.URL)
-	served := gateway.Routes(gw.(*gateway.Server))
+	_, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
+	served := gateway.Routes(gw)
 	sort.Strings(documented)
 	sort.Strings(served)
 	if !slices.Equal(documented, served) {

@@ -95,9 +95,6 @@ func (plugin) writeError(c echo.Context, status int, err *commands.Error, res *c
 	return env.send(c, status)
 }
 
-// pluginCallKey holds what a plugin call's answer echoes, as the handler learns it.
-const pluginCallKey = "plugin_call"
-
 // pluginState is what the envelope of a plugin call echoes besides its result: the arguments, the
 // warnings, and the command a daemon start or a deploy ran.
 type pluginState struct {
@@ -109,8 +106,9 @@ type pluginState struct {
 
 // newEnvelope starts the answer to the request, with what its handler has learnt of it.
 func newEnvelope(c echo.Context) *envelope {
-	env := &envelope{CallTime: requestStart(c).UTC().Format(http.TimeFormat), Status: "OK", RequestID: requestID(c)}
-	st, _ := c.Get(pluginCallKey).(*pluginState)
+	rec := recordOf(c)
+	env := &envelope{CallTime: rec.start.UTC().Format(http.TimeFormat), Status: "OK", RequestID: requestID(c)}
+	st := rec.plugin
 	if st == nil {
 		return env // turned away before the handler: the arguments are not echoed
 	}
@@ -155,7 +153,7 @@ func (env *envelope) warn(warnings []string) {
 // handlePluginAPI serves the plugin dialect: GET|POST /admin/rest_api/api?api=NAME&...
 func (s *Server) handlePluginAPI(c echo.Context) error {
 	st := &pluginState{}
-	c.Set(pluginCallKey, st)
+	recordOf(c).plugin = st
 	req, err := s.readPluginRequest(c)
 	st.req = req
 	if err != nil {

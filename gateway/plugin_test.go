@@ -346,9 +346,7 @@ func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
 
 // TestFailedAuthBurstIsConfigured: [auth] failed_auth_burst sets how many failures come before the 429s.
 func TestFailedAuthBurstIsConfigured(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
-	gw, _ := gateways.Load(srv.URL)
-	gw.(*gateway.Server).LimitFailedAuth(3)
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withOptions(func(o *gateway.Options) { o.FailedAuthBurst = 3 }))
 	wrong := []string{"rest_api_plugin_http_token", "guess"}
 	var got []int
 	for range 4 {

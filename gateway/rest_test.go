@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
-	"github.com/airflow-gateway/airflow-gateway/config"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/gateway/airflowapi"
 )
 
 // recordingAirflow is a fake Airflow API that records what the gateway sends it: the only way to see
@@ -62,21 +62,20 @@ func (a *recordingAirflow) last() *http.Request {
 	return a.seen[len(a.seen)-1]
 }
 
-func serveAirflowAPI(t *testing.T, srv *httptest.Server, a *recordingAirflow, major int) {
+func serveAirflowAPI(t *testing.T, gw *gateway.Server, a *recordingAirflow, major int) {
 	u, _ := url.Parse(a.URL)
-	users := map[commands.Role]config.AirflowUser{}
+	users := map[commands.Role]airflowapi.User{}
 	for _, r := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp, commands.RoleAdmin} {
 		name := strings.ToLower(r.String())
-		users[r] = config.AirflowUser{Role: r, Username: "gw-" + name, Password: "pw-" + name}
+		users[r] = airflowapi.User{Name: "gw-" + name, Password: "pw-" + name}
 	}
-	gw, _ := gateways.Load(srv.URL)
-	gw.(*gateway.Server).ServeAirflowAPI(gateway.NewUpstream(u, major, users, 5*time.Second))
+	gw.SetAirflowAPI(airflowapi.New(u, major, users, 5*time.Second), "")
 }
 
 func TestGatewayCredentialsNeverReachAirflow(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
 	a := newRecordingAirflow(t, time.Hour)
-	serveAirflowAPI(t, srv, a, 2)
+	serveAirflowAPI(t, gw, a, 2)
 	cookie := login(t, srv, token)
 	for name, header := range map[string]http.Header{
 		"bearer token":  {"Authorization": {"Bearer " + token}, "Cookie": {"other=kept"}},
@@ -122,9 +121,9 @@ func TestGatewayCredentialsNeverReachAirflow(t *testing.T) {
 }
 
 func TestOneTokenExchangeForManyCallers(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
 	a := newRecordingAirflow(t, time.Hour)
-	serveAirflowAPI(t, srv, a, 3)
+	serveAirflowAPI(t, gw, a, 3)
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -160,9 +159,9 @@ func TestOneTokenExchangeForManyCallers(t *testing.T) {
 }
 
 func TestUnreachableAirflowIs502(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
 	a := newRecordingAirflow(t, time.Hour)
-	serveAirflowAPI(t, srv, a, 2)
+	serveAirflowAPI(t, gw, a, 2)
 	a.Close()
 	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/dags", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -179,7 +178,7 @@ func TestUnreachableAirflowIs502(t *testing.T) {
 }
 
 func TestAdminPageSaysWhetherTheAPIIsServed(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
 	page := func() string {
 		req, _ := http.NewRequest("GET", srv.URL+"/admin/rest_api/", nil)
 		req.AddCookie(login(t, srv, viewerToken))
@@ -195,14 +194,14 @@ func TestAdminPageSaysWhetherTheAPIIsServed(t *testing.T) {
 		t.Errorf("without an API, the page does not say so")
 	}
 	a := newRecordingAirflow(t, time.Hour)
-	serveAirflowAPI(t, srv, a, 3)
+	serveAirflowAPI(t, gw, a, 3)
 	if p := page(); !strings.Contains(p, a.URL+" (Airflow 3)") || !strings.Contains(p, "as gw-viewer") {
 		t.Errorf("the page does not name the API and the Viewer's user")
 	}
 }
 
 func TestNoAirflowAPIIs404SayingHowToSetOne(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
 	get := func() (int, string) {
 		req, _ := http.NewRequest("DELETE", srv.URL+"/api/v1/dags/x", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -219,8 +218,7 @@ func TestNoAirflowAPIIs404SayingHowToSetOne(t *testing.T) {
 	if status, detail := get(); status != http.StatusServiceUnavailable || !strings.Contains(detail, "retry") {
 		t.Errorf("while looking: %d %q", status, detail)
 	}
-	gw, _ := gateways.Load(srv.URL)
-	gw.(*gateway.Server).NoAirflowAPI("Airflow's configuration names no URL for it")
+	gw.SetAirflowAPI(nil, "Airflow's configuration names no URL for it")
 	if status, detail := get(); status != http.StatusNotFound || !strings.Contains(detail, "[airflow_api] url") || !strings.Contains(detail, "names no URL") {
 		t.Errorf("with none: %d %q", status, detail)
 	}

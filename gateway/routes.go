@@ -29,7 +29,11 @@ func (s *Server) routes() {
 
 	e.GET("/health", s.handleHealth)
 	e.GET("/health/live", s.handleLive)
-	e.GET("/metrics", s.handleMetrics(), s.authenticateUnlessPublic)
+	if s.opts.PublicMetrics {
+		e.GET("/metrics", s.handleMetrics())
+	} else {
+		e.GET("/metrics", s.handleMetrics(), s.authenticate)
+	}
 	e.GET("/api/v1/openapi.json", s.handleOpenAPI())
 
 	e.GET("/login", s.handleLogin)

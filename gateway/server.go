@@ -1,10 +1,11 @@
-// Package gateway is the HTTP side of airflow-gateway: routes, the dialects (plugin, command, MWAA),
-// the jobs, authentication, and the
+// Package gateway is the HTTP side of airflow-gateway: routes, the dialects (the plugin's, the command
+// dialect, MWAA's, and Airflow's own REST API, forwarded), the jobs, the pages, authentication, and the
 // mapping of domain errors to HTTP answers.
 package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -24,33 +25,64 @@ type Info struct {
 	AirflowWarning string // why the Airflow version is not one the gateway was tested on, when it is not
 }
 
+// Options are what a Server is made of, given once to New.
+type Options struct {
+	// Service resolves and runs commands; required.
+	Service *commands.Service
+	// Keys are the tokens the gateway accepts and the key of its sessions; required.
+	Keys *Keyring
+	// Jobs runs the job endpoints' jobs; nil answers them 503.
+	Jobs *jobs.Service
+	// Info is what the gateway found at start, for the pages and the plugin's version APIs.
+	Info Info
+	// Log gets the access, audit and fault lines; nil is slog's default logger.
+	Log *slog.Logger
+	// Limits are what every connection is held to.
+	Limits Limits
+	// FailedAuthBurst is how many failed authentications a client address may make in a burst before it
+	// is answered 429 ([auth] failed_auth_burst); 0 is DefaultFailedAuthBurst.
+	FailedAuthBurst int
+	// PublicMetrics serves /metrics without a token ([metrics] public); NoMetrics turns the metrics off
+	// ([metrics] enabled = False), and /metrics answers 404.
+	PublicMetrics, NoMetrics bool
+	// CheckHealth starts the first metadata DB check at once, so that /health has an answer soon after
+	// the start rather than after its first request.
+	CheckHealth bool
+}
+
 // Server serves every dialect and the jobs over one commands.Service.
 type Server struct {
 	svc     *commands.Service
-	jobs    *jobs.Service // set by ServeJobs; nil only in tests that serve no jobs
+	jobs    *jobs.Service // nil when the gateway serves no jobs
 	keys    *Keyring
 	info    Info
+	opts    Options
 	health  *healthCheck
 	misses  *misses
 	origins *http.CrossOriginProtection
 	metrics *metrics
-	// PublicMetrics serves /metrics without a token ([metrics] public); set it before serving.
-	PublicMetrics bool
-	// Limits are the connection limits; set them before serving.
-	Limits Limits
-	log    *slog.Logger
-	echo   *echo.Echo
-	pages  dialect
-	// upstream is Airflow's REST API (ServeAirflowAPI), proxied by proxy; nil until it is known.
-	upstream   atomic.Pointer[Upstream]
-	noUpstream atomic.Pointer[commands.Error] // why there is none (NoAirflowAPI)
-	proxy      *httputil.ReverseProxy
+	log     *slog.Logger
+	echo    *echo.Echo
+	pages   dialect
+	// api is Airflow's REST API (SetAirflowAPI), proxied by proxy; nil until it is known.
+	api   atomic.Pointer[airflowAPI]
+	proxy *httputil.ReverseProxy
 }
 
-// New returns a Server that writes its access and audit lines to log; its routes are in routes.go.
-func New(svc *commands.Service, creds *Keyring, info Info, log *slog.Logger) *Server {
-	s := &Server{svc: svc, keys: creds, info: info, health: newHealthCheck(svc), misses: newMisses(), log: log,
-		origins: http.NewCrossOriginProtection()}
+// New returns the Server that o describes; its routes are in routes.go. Airflow's REST API is served
+// once SetAirflowAPI says where it is.
+func New(o Options) (*Server, error) {
+	if o.Service == nil || o.Keys == nil {
+		return nil, errors.New("a gateway needs a command service and a keyring")
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.FailedAuthBurst == 0 {
+		o.FailedAuthBurst = DefaultFailedAuthBurst
+	}
+	s := &Server{svc: o.Service, jobs: o.Jobs, keys: o.Keys, info: o.Info, opts: o, log: o.Log,
+		health: newHealthCheck(o.Service), misses: newMisses(o.FailedAuthBurst), origins: http.NewCrossOriginProtection()}
 	s.echo = echo.New()
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.handleError
@@ -58,11 +90,11 @@ func New(svc *commands.Service, creds *Keyring, info Info, log *slog.Logger) *Se
 	s.proxy = s.newProxy()
 	s.metrics = newMetrics(s)
 	s.routes()
-	return s
+	if o.CheckHealth {
+		s.health.last()
+	}
+	return s, nil
 }
-
-// ServeJobs serves the job endpoints with js.
-func (s *Server) ServeJobs(js *jobs.Service) { s.jobs = js }
 
 func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)

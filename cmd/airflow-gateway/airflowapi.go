@@ -14,20 +14,17 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/config"
-	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/gateway/airflowapi"
 )
 
 // airflowAPI returns Airflow's REST API as [airflow_api] names it: its URL, or when that is empty the one
 // Airflow's own configuration gives ([webserver] base_url on 2.x, [api] base_url on 3.x); the users of
 // users_file.
-func airflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, error) {
+func airflowAPI(ctx context.Context, st *setup) (*airflowapi.Client, error) {
 	major, _ := strconv.Atoi(strings.SplitN(st.version, ".", 2)[0])
-	users := map[commands.Role]config.AirflowUser{}
-	if st.cfg.AirflowAPIUsersFile != "" {
-		var err error
-		if users, err = config.LoadUsers(st.cfg.AirflowAPIUsersFile); err != nil {
-			return nil, fmt.Errorf("[airflow_api] users_file: %w", err)
-		}
+	users, err := airflowUsers(st.cfg)
+	if err != nil {
+		return nil, err
 	}
 	raw := st.cfg.AirflowAPIURL
 	if raw == "" {
@@ -46,13 +43,29 @@ func airflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, error) {
 		return nil, fmt.Errorf("[airflow_api] url: %q is not an http:// or https:// URL", raw)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	return gateway.NewUpstream(u, major, users, st.cfg.AirflowAPITimeout), nil
+	return airflowapi.New(u, major, users, st.cfg.AirflowAPITimeout), nil
+}
+
+// airflowUsers reads the Airflow users of the gateway's roles from [airflow_api] users_file, if any.
+func airflowUsers(cfg *config.Config) (map[commands.Role]airflowapi.User, error) {
+	users := map[commands.Role]airflowapi.User{}
+	if cfg.AirflowAPIUsersFile == "" {
+		return users, nil
+	}
+	file, err := config.LoadUsers(cfg.AirflowAPIUsersFile)
+	if err != nil {
+		return nil, fmt.Errorf("[airflow_api] users_file: %w", err)
+	}
+	for role, u := range file {
+		users[role] = airflowapi.User{Name: u.Username, Password: u.Password}
+	}
+	return users, nil
 }
 
 // discoverAirflowAPI finds Airflow's REST API when [airflow_api] url is empty: the URL Airflow's own
 // configuration names, used only when Airflow's API answers there (a default base_url such as
 // http://localhost:8080 may name nothing, or the gateway itself).
-func discoverAirflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, error) {
+func discoverAirflowAPI(ctx context.Context, st *setup) (*airflowapi.Client, error) {
 	up, err := airflowAPI(ctx, st)
 	if err != nil {
 		return nil, errors.New("the configuration of Airflow names no URL for it")
@@ -71,7 +84,7 @@ func discoverAirflowAPI(ctx context.Context, st *setup) (*gateway.Upstream, erro
 }
 
 // checkAirflowAPI says whether the API answers and whether it accepts each role's user.
-func checkAirflowAPI(ctx context.Context, up *gateway.Upstream) []string {
+func checkAirflowAPI(ctx context.Context, up *airflowapi.Client) []string {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var lines []string
@@ -88,8 +101,8 @@ func checkAirflowAPI(ctx context.Context, up *gateway.Upstream) []string {
 	}
 	lines = append(lines, fmt.Sprintf("airflow_api:   %s answers (Airflow %d)", up.URL.Redacted(), up.Major))
 	for _, role := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp, commands.RoleAdmin} {
-		user, ok := up.Users[role]
-		if !ok {
+		user := up.UserOf(role)
+		if user == "" {
 			lines = append(lines, fmt.Sprintf("  %-6s       no user in users_file", role))
 			continue
 		}
@@ -100,7 +113,7 @@ func checkAirflowAPI(ctx context.Context, up *gateway.Upstream) []string {
 		} else if status != http.StatusOK {
 			verdict = fmt.Sprintf("refused (%d)", status)
 		}
-		lines = append(lines, fmt.Sprintf("  %-6s       %s: %s", role, user.Username, verdict))
+		lines = append(lines, fmt.Sprintf("  %-6s       %s: %s", role, user, verdict))
 	}
 	return lines
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/commands/catalogs"
@@ -39,14 +42,60 @@ func load(ctx context.Context, configPath string, getenv func(string) string) (*
 	if err != nil {
 		return nil, err
 	}
+	st, err := findAirflow(cfg, getenv)
+	if err != nil {
+		return nil, err
+	}
+	// Which Airflow this is takes a few milliseconds: an unsupported version is refused at once.
+	py := catalogs.Python{Bin: st.python, Env: st.exec.Env, Dir: st.exec.Home}
+	inst, err := py.Identify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.warning, err = commands.CheckVersion(inst.Version); err != nil {
+		return nil, err
+	}
+	if st.state, err = filepath.Abs(cmp.Or(cfg.StateDir, filepath.Join(st.exec.Home, "airflow-gateway"))); err != nil {
+		return nil, err
+	}
+	// The catalog comes from the cache; or else Airflow's parser writes it while Airflow is asked for its
+	// DAGs folder, and it is stored once the state folder is known to be a good place. A step that fails
+	// stops the other, and load returns once both have: no Python nor temporary file outlives it.
+	cache := catalogs.Cache{Dir: filepath.Join(st.state, "catalog")}
+	key := catalogs.Key(inst, st.exec.Env)
+	st.catalog, st.cached = cache.Get(key)
+	var generated []byte
+	g, gctx := errgroup.WithContext(ctx)
+	if !st.cached {
+		g.Go(func() (err error) {
+			generated, err = py.Generate(gctx)
+			return err
+		})
+	}
+	g.Go(func() error { return st.findDags(gctx) })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if !st.cached {
+		if st.catalog, err = commands.ParseCatalog(generated); err != nil {
+			return nil, fmt.Errorf("the catalog that Airflow's parser wrote: %w", err)
+		}
+		if err := cache.Put(key, generated); err != nil {
+			return nil, fmt.Errorf("store the catalog in the state folder: %w", err)
+		}
+	}
+	st.version = st.catalog.AirflowVersion
+	return st, nil
+}
+
+// findAirflow finds the Airflow CLI, its home and its interpreter, as the configuration names them or
+// as they are by default.
+func findAirflow(cfg *config.Config, getenv func(string) string) (*setup, error) {
 	bin, err := exec.LookPath(cfg.AirflowBin)
 	if err != nil {
 		return nil, fmt.Errorf("cannot find the Airflow CLI %q: set [gateway] airflow_bin to its path: %w", cfg.AirflowBin, err)
 	}
-	home := cfg.AirflowHome
-	if home == "" {
-		home = getenv("AIRFLOW_HOME")
-	}
+	home := cmp.Or(cfg.AirflowHome, getenv("AIRFLOW_HOME"))
 	if home == "" {
 		if h, err := os.UserHomeDir(); err == nil {
 			home = filepath.Join(h, "airflow")
@@ -65,80 +114,30 @@ func load(ctx context.Context, configPath string, getenv func(string) string) (*
 			return nil, err
 		}
 	}
-	// Which Airflow this is takes a few milliseconds: an unsupported version is refused at once.
-	py := catalogs.Python{Bin: st.python, Env: ex.Env, Dir: home}
-	inst, err := py.Identify(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if st.warning, err = commands.CheckVersion(inst.Version); err != nil {
-		return nil, err
-	}
-	st.state = cfg.StateDir
-	if st.state == "" {
-		st.state = filepath.Join(home, "airflow-gateway")
-	}
-	if st.state, err = filepath.Abs(st.state); err != nil {
-		return nil, err
-	}
-	// The catalog comes from the cache; or else Airflow's parser writes it while Airflow is asked for its
-	// DAGs folder, and it is stored once the state folder is known to be a good place.
-	cache := catalogs.Cache{Dir: filepath.Join(st.state, "catalog")}
-	key := catalogs.Key(inst, ex.Env)
-	st.catalog, st.cached = cache.Get(key)
-	type generated struct {
-		data []byte
-		err  error
-	}
-	gen := make(chan generated, 1)
-	received := st.cached // whether gen's one answer was read, or none comes
-	if !st.cached {
-		genCtx, cancel := context.WithCancel(ctx)
-		go func() {
-			data, err := py.Generate(genCtx)
-			gen <- generated{data, err}
-		}()
-		// A start that fails before it reads the catalog stops the run and waits for it, so that no
-		// Python nor temporary file outlives it.
-		defer func() {
-			cancel()
-			if !received {
-				<-gen
-			}
-		}()
-	}
-	st.dags = cfg.DagsFolder
+	return st, nil
+}
+
+// findDags finds the DAGs folder, as the configuration or Airflow names it, and makes the state folder,
+// which must lie outside it.
+func (st *setup) findDags(ctx context.Context) error {
+	st.dags = st.cfg.DagsFolder
 	if st.dags == "" {
-		out, err := ask(ctx, ex, "config", "get-value", "core", "dags_folder")
+		out, err := ask(ctx, st.exec, "config", "get-value", "core", "dags_folder")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		st.dags = commands.LastLine(out)
 	}
 	if !filepath.IsAbs(st.dags) {
-		return nil, fmt.Errorf("the DAGs folder %q is not an absolute path: set [gateway] dags_folder", st.dags)
+		return fmt.Errorf("the DAGs folder %q is not an absolute path: set [gateway] dags_folder", st.dags)
 	}
 	if inside(st.state, st.dags) {
-		return nil, fmt.Errorf("the state folder %q lies inside the DAGs folder %q, where Airflow would read backups as DAGs: set [gateway] state_dir elsewhere", st.state, st.dags)
+		return fmt.Errorf("the state folder %q lies inside the DAGs folder %q, where Airflow would read backups as DAGs: set [gateway] state_dir elsewhere", st.state, st.dags)
 	}
 	if err := os.MkdirAll(st.state, 0o750); err != nil {
-		return nil, fmt.Errorf("create the state folder: %w", err)
+		return fmt.Errorf("create the state folder: %w", err)
 	}
-	if !st.cached {
-		g := <-gen
-		received = true
-		if g.err != nil {
-			return nil, g.err
-		}
-		if st.catalog, err = commands.ParseCatalog(g.data); err != nil {
-			return nil, fmt.Errorf("the catalog that Airflow's parser wrote: %w", err)
-		}
-		if err := cache.Put(key, g.data); err != nil {
-			return nil, fmt.Errorf("store the catalog in the state folder: %w", err)
-		}
-	}
-	st.version = st.catalog.AirflowVersion
-	return st, nil
+	return nil
 }
 
 // executor returns the executor that runs requests: the subprocess executor, or with [gateway] executor =

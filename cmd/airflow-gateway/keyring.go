@@ -33,17 +33,19 @@ func keyring(cfg *config.Config) (*gateway.Keyring, error) {
 
 // tokenSet reads the tokens the configuration names: the plugin token (role Admin) and the named tokens of
 // the tokens file.
-func tokenSet(cfg *config.Config) ([]config.Token, error) {
-	var tokens []config.Token
+func tokenSet(cfg *config.Config) ([]gateway.Token, error) {
+	var tokens []gateway.Token
 	if cfg.PluginToken != "" {
-		tokens = append(tokens, config.Token{Name: "rest_api_plugin", Role: commands.RoleAdmin, SHA256: sha256.Sum256([]byte(cfg.PluginToken))})
+		tokens = append(tokens, gateway.Token{Name: "rest_api_plugin", Role: commands.RoleAdmin, SHA256: sha256.Sum256([]byte(cfg.PluginToken))})
 	}
 	if cfg.TokensFile != "" {
 		file, err := config.LoadTokens(cfg.TokensFile)
 		if err != nil {
 			return nil, err
 		}
-		tokens = append(tokens, file...)
+		for _, t := range file {
+			tokens = append(tokens, gateway.Token(t))
+		}
 	}
 	return tokens, nil
 }

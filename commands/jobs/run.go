@@ -130,9 +130,9 @@ func (s *Service) run(ctx context.Context, job *Job, inv *commands.Invocation, l
 	lj.dirty = true
 	lj.mu.Unlock()
 	s.saveEnd(store, job, lj)
-	if s.opts.Ended != nil {
-		s.opts.Ended(job.State)
-	}
+	s.mu.Lock()
+	s.ended[job.State]++
+	s.mu.Unlock()
 }
 
 // maxHeldOutput bounds the output held for a job while the store does not take it.

@@ -23,8 +23,6 @@ type Options struct {
 	KillLeftovers func(ids []string) int
 	// Log gets the faults of the store, which never stop a running command.
 	Log *slog.Logger
-	// Ended, when not nil, is told the state of each job that ends.
-	Ended func(State)
 	// Replica names this process in the jobs it runs; NewReplicaName makes one.
 	Replica string
 	// Lease is zero when this process is alone on its store: at start, every job still queued or running
@@ -49,9 +47,17 @@ type Service struct {
 	base  context.Context // every job runs under it; the gateway cancels it, with a cause, to stop them all
 	opts  Options
 
-	mu   sync.Mutex
-	live map[string]*liveJob // the jobs this process runs
-	wg   sync.WaitGroup
+	mu    sync.Mutex
+	live  map[string]*liveJob // the jobs this process runs
+	ended map[State]uint64    // the jobs of this process that ended, by state
+	wg    sync.WaitGroup
+}
+
+// Ended returns how many jobs of this process ended in state.
+func (s *Service) Ended(state State) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended[state]
 }
 
 // liveJob is a job that runs in this process.
@@ -115,7 +121,7 @@ func New(store Store, cmds *commands.Service, base context.Context, opts Options
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	return &Service{store: &guarded{Store: store, log: opts.Log}, cmds: cmds, base: base, opts: opts, live: map[string]*liveJob{}}
+	return &Service{store: &guarded{Store: store, log: opts.Log}, cmds: cmds, base: base, opts: opts, live: map[string]*liveJob{}, ended: map[State]uint64{}}
 }
 
 // Wait waits until every job started by this Service has ended and its record says so, or ctx ends.

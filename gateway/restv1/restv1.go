@@ -37,7 +37,10 @@ type Answer struct {
 type Endpoint struct {
 	Method, Path string // the v1 endpoint, its path a template: /dags/{dag_id}
 	// V2Method and V2Path are the v2 endpoint it becomes; the path's {names} are the v1 path's values.
+	// Left out of the table, they are Method and Path.
 	V2Method, V2Path string
+	// ReadOnly says that a POST only reads, as a query too long for a URL does: a Viewer may send it.
+	ReadOnly bool
 	// Gone, for an endpoint v2 has no counterpart of, says what replaced it: the call is answered 404.
 	Gone string
 	// Request translates the query and body in place; nil leaves them as they are.
@@ -54,6 +57,42 @@ type Endpoint struct {
 	Retry func(a *Answer, c *Call, p Params) *Call
 }
 
+func init() {
+	for i := range table {
+		if table[i].V2Method == "" {
+			table[i].V2Method = table[i].Method
+		}
+		if table[i].V2Path == "" {
+			table[i].V2Path = table[i].Path
+		}
+	}
+}
+
+// Reads reports whether a call of v1 or v2 (path under its API's prefix) only reads: a GET, or a POST
+// whose entry says it only reads.
+func Reads(method, path string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	case http.MethodPost:
+	default:
+		return false
+	}
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	for i := range table {
+		if !table[i].ReadOnly {
+			continue
+		}
+		if _, ok := match(table[i].Path, segs); ok && table[i].Method == method {
+			return true
+		}
+		if _, ok := match(table[i].V2Path, segs); ok && table[i].V2Method == method {
+			return true
+		}
+	}
+	return false
+}
+
 // Params are the values of an endpoint's path template.
 type Params map[string]string
 
@@ -63,6 +102,8 @@ type Translation struct {
 	Params   Params
 	V1       *Call // the call as it came
 	V2       *Call // the call to send
+	// logText says that the v1 call asked for a task's log as text, which is made from v2's JSON lines.
+	logText bool
 }
 
 // Error is a v1 call that is answered without a v2 call: an endpoint with no counterpart, a malformed

@@ -10,75 +10,73 @@ import (
 
 // table is every v1 endpoint the gateway knows, in the order of Airflow 2.10's v1.yaml, with what it
 // becomes in Airflow 3's v2-rest-api-generated.yaml. docs/rest-api.md shows it; TestTableAgainstOpenAPI
-// checks every entry against both documents.
+// checks every entry against both documents. An entry's V2Method and V2Path, when left out, are its own
+// (init sets them).
 var table = []Endpoint{
 	// Monitoring.
-	{Method: "GET", Path: "/health", V2Method: "GET", V2Path: "/monitor/health"},
-	{Method: "GET", Path: "/version", V2Method: "GET", V2Path: "/version"},
+	{Method: "GET", Path: "/health", V2Path: "/monitor/health"},
+	{Method: "GET", Path: "/version"},
 
 	// DAGs.
-	{Method: "GET", Path: "/dags", V2Method: "GET", V2Path: "/dags", Request: listDAGs, List: "dags", Object: dag},
-	{Method: "PATCH", Path: "/dags", V2Method: "PATCH", V2Path: "/dags", Request: patchDAGs, List: "dags", Object: dag},
-	{Method: "GET", Path: "/dags/{dag_id}", V2Method: "GET", V2Path: "/dags/{dag_id}", Request: dropFields, Object: dag},
-	{Method: "PATCH", Path: "/dags/{dag_id}", V2Method: "PATCH", V2Path: "/dags/{dag_id}", Request: patchDAG, Object: dag},
-	{Method: "DELETE", Path: "/dags/{dag_id}", V2Method: "DELETE", V2Path: "/dags/{dag_id}"},
-	{Method: "GET", Path: "/dags/{dag_id}/details", V2Method: "GET", V2Path: "/dags/{dag_id}/details", Request: dropFields, Object: dagDetails},
-	{Method: "GET", Path: "/dags/{dag_id}/tasks", V2Method: "GET", V2Path: "/dags/{dag_id}/tasks", List: "tasks", Object: task},
-	{Method: "GET", Path: "/dags/{dag_id}/tasks/{task_id}", V2Method: "GET", V2Path: "/dags/{dag_id}/tasks/{task_id}", Object: task},
+	{Method: "GET", Path: "/dags", Request: listDAGs, List: "dags", Object: dag},
+	{Method: "PATCH", Path: "/dags", Request: patchDAGs, List: "dags", Object: dag},
+	{Method: "GET", Path: "/dags/{dag_id}", Request: dropFields, Object: dag},
+	{Method: "PATCH", Path: "/dags/{dag_id}", Request: patchDAG, Object: dag},
+	{Method: "DELETE", Path: "/dags/{dag_id}"},
+	{Method: "GET", Path: "/dags/{dag_id}/details", Request: dropFields, Object: dagDetails},
+	{Method: "GET", Path: "/dags/{dag_id}/tasks", List: "tasks", Object: task},
+	{Method: "GET", Path: "/dags/{dag_id}/tasks/{task_id}", Object: task},
 
 	// DAG runs.
-	{Method: "GET", Path: "/dags/{dag_id}/dagRuns", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns", Request: listRuns, List: "dag_runs", Object: dagRun},
-	{Method: "POST", Path: "/dags/{dag_id}/dagRuns", V2Method: "POST", V2Path: "/dags/{dag_id}/dagRuns", Request: triggerRun, Object: dagRun, Status: http.StatusOK},
-	{Method: "POST", Path: "/dags/~/dagRuns/list", V2Method: "POST", V2Path: "/dags/~/dagRuns/list", Request: batchRuns, List: "dag_runs", Object: dagRun},
-	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Object: dagRun},
-	{Method: "DELETE", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "DELETE", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}"},
-	{Method: "PATCH", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", V2Method: "PATCH", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Request: patchRun, Object: dagRun},
-	{Method: "PATCH", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/setNote", V2Method: "PATCH", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Request: setNote, Object: dagRun},
-	{Method: "POST", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", V2Method: "POST", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", Answer: clearedRun},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns", Request: listRuns, List: "dag_runs", Object: dagRun},
+	{Method: "POST", Path: "/dags/{dag_id}/dagRuns", Request: triggerRun, Object: dagRun, Status: http.StatusOK},
+	{Method: "POST", Path: "/dags/~/dagRuns/list", ReadOnly: true, Request: batchRuns, List: "dag_runs", Object: dagRun},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Object: dagRun},
+	{Method: "DELETE", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}"},
+	{Method: "PATCH", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Request: patchRun, Object: dagRun},
+	{Method: "PATCH", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/setNote", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}", Request: setNote, Object: dagRun},
+	{Method: "POST", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", Answer: clearedRun},
 
 	// Task instances.
-	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Request: listTaskInstances, List: "task_instances", Object: taskInstance},
-	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", V2Method: "GET", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", Object: taskInstance},
-	{Method: "POST", Path: "/dags/~/dagRuns/~/taskInstances/list", V2Method: "POST", V2Path: "/dags/~/dagRuns/~/taskInstances/list", Request: batchTaskInstances, List: "task_instances", Object: taskInstance},
-	{Method: "POST", Path: "/dags/{dag_id}/clearTaskInstances", V2Method: "POST", V2Path: "/dags/{dag_id}/clearTaskInstances", Request: clearTaskInstances, Answer: taskReferences},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Request: listTaskInstances, List: "task_instances", Object: taskInstance},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", Object: taskInstance},
+	{Method: "POST", Path: "/dags/~/dagRuns/~/taskInstances/list", ReadOnly: true, Request: batchTaskInstances, List: "task_instances", Object: taskInstance},
+	{Method: "POST", Path: "/dags/{dag_id}/clearTaskInstances", Request: clearTaskInstances, Answer: taskReferences},
 	{Method: "POST", Path: "/dags/{dag_id}/updateTaskInstancesState", V2Method: "PATCH", V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
 		Request: setTaskState, Answer: taskReferences},
-	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", V2Method: "GET",
-		V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", Request: logs, Answer: logContent},
-	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries", V2Method: "GET",
-		V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries", Request: pageOf100, List: "xcom_entries", Object: xcom},
-	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}", V2Method: "GET",
-		V2Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}", Request: stringify, Object: xcom},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", Request: logs, Answer: logContent},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries", Request: pageOf100, List: "xcom_entries", Object: xcom},
+	{Method: "GET", Path: "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}", Request: stringify, Object: xcom},
 
 	// Variables: v1's POST sets a variable whether or not it exists; v2's refuses one that exists (409),
 	// which is then set with PATCH.
-	{Method: "GET", Path: "/variables", V2Method: "GET", V2Path: "/variables", Request: pageOf100, List: "variables", Object: variable},
-	{Method: "POST", Path: "/variables", V2Method: "POST", V2Path: "/variables", Answer: setVariableAnswer, Status: http.StatusOK, Retry: setVariable},
-	{Method: "GET", Path: "/variables/{variable_key}", V2Method: "GET", V2Path: "/variables/{variable_key}", Object: variable},
-	{Method: "PATCH", Path: "/variables/{variable_key}", V2Method: "PATCH", V2Path: "/variables/{variable_key}", Request: updateMask, Object: variable},
-	{Method: "DELETE", Path: "/variables/{variable_key}", V2Method: "DELETE", V2Path: "/variables/{variable_key}"},
+	{Method: "GET", Path: "/variables", Request: pageOf100, List: "variables", Object: variable},
+	{Method: "POST", Path: "/variables", Answer: setVariableAnswer, Status: http.StatusOK, Retry: setVariable},
+	{Method: "GET", Path: "/variables/{variable_key}", Object: variable},
+	{Method: "PATCH", Path: "/variables/{variable_key}", Request: updateMask, Object: variable},
+	{Method: "DELETE", Path: "/variables/{variable_key}"},
 
 	// Connections.
-	{Method: "GET", Path: "/connections", V2Method: "GET", V2Path: "/connections", Request: pageOf100, List: "connections", Object: connectionItem},
-	{Method: "POST", Path: "/connections", V2Method: "POST", V2Path: "/connections", Object: connection, Status: http.StatusOK},
-	{Method: "GET", Path: "/connections/{connection_id}", V2Method: "GET", V2Path: "/connections/{connection_id}", Object: connection},
-	{Method: "PATCH", Path: "/connections/{connection_id}", V2Method: "PATCH", V2Path: "/connections/{connection_id}", Request: updateMask, Object: connection},
-	{Method: "DELETE", Path: "/connections/{connection_id}", V2Method: "DELETE", V2Path: "/connections/{connection_id}"},
+	{Method: "GET", Path: "/connections", Request: pageOf100, List: "connections", Object: connectionItem},
+	{Method: "POST", Path: "/connections", Object: connection, Status: http.StatusOK},
+	{Method: "GET", Path: "/connections/{connection_id}", Object: connection},
+	{Method: "PATCH", Path: "/connections/{connection_id}", Request: updateMask, Object: connection},
+	{Method: "DELETE", Path: "/connections/{connection_id}"},
 
 	// Pools.
-	{Method: "GET", Path: "/pools", V2Method: "GET", V2Path: "/pools", Request: pageOf100, List: "pools", Object: pool},
-	{Method: "POST", Path: "/pools", V2Method: "POST", V2Path: "/pools", Object: pool, Status: http.StatusOK},
-	{Method: "GET", Path: "/pools/{pool_name}", V2Method: "GET", V2Path: "/pools/{pool_name}", Object: pool},
-	{Method: "PATCH", Path: "/pools/{pool_name}", V2Method: "PATCH", V2Path: "/pools/{pool_name}", Request: patchPool, Object: pool},
-	{Method: "DELETE", Path: "/pools/{pool_name}", V2Method: "DELETE", V2Path: "/pools/{pool_name}"},
+	{Method: "GET", Path: "/pools", Request: pageOf100, List: "pools", Object: pool},
+	{Method: "POST", Path: "/pools", Object: pool, Status: http.StatusOK},
+	{Method: "GET", Path: "/pools/{pool_name}", Object: pool},
+	{Method: "PATCH", Path: "/pools/{pool_name}", Request: patchPool, Object: pool},
+	{Method: "DELETE", Path: "/pools/{pool_name}"},
 
 	// Import errors.
-	{Method: "GET", Path: "/importErrors", V2Method: "GET", V2Path: "/importErrors", Request: pageOf100, List: "import_errors", Object: importError},
-	{Method: "GET", Path: "/importErrors/{import_error_id}", V2Method: "GET", V2Path: "/importErrors/{import_error_id}", Object: importError},
+	{Method: "GET", Path: "/importErrors", Request: pageOf100, List: "import_errors", Object: importError},
+	{Method: "GET", Path: "/importErrors/{import_error_id}", Object: importError},
 
 	// Datasets are assets in Airflow 3.
-	{Method: "GET", Path: "/datasets", V2Method: "GET", V2Path: "/assets", Request: pageOf100, Answer: datasets},
-	{Method: "GET", Path: "/datasets/events", V2Method: "GET", V2Path: "/assets/events", Request: datasetEventQuery, Answer: datasetEvents},
+	{Method: "GET", Path: "/datasets", V2Path: "/assets", Request: pageOf100, Answer: datasets},
+	{Method: "GET", Path: "/datasets/events", V2Path: "/assets/events", Request: datasetEventQuery, Answer: datasetEvents},
 
 	// What Airflow 3's core API does not have.
 	{Method: "GET", Path: "/users", Gone: "users belong to the auth manager in Airflow 3: with the FAB auth manager, /auth/fab/v1/users"},

@@ -1,4 +1,4 @@
-package gateway
+package airflowapi
 
 import (
 	"context"

@@ -1,4 +1,9 @@
-package gateway
+// Package airflowapi is a client of Airflow's REST API as the gateway reaches it (SPEC §17): Airflow 2's
+// webserver or Airflow 3's API server, and the Airflow user each gateway role acts as there. It sends what
+// the gateway's proxy forwards, and knows how to authenticate: HTTP Basic on Airflow 2, a JWT from
+// POST /auth/token on Airflow 3, kept for most of its life and renewed with one request however many
+// callers wait for it.
+package airflowapi
 
 import (
 	"bytes"
@@ -17,33 +22,40 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
-	"github.com/airflow-gateway/airflow-gateway/config"
 )
 
-// Upstream is Airflow's REST API as the gateway reaches it (SPEC §17): Airflow 2's webserver or Airflow 3's
-// API server, and the Airflow user each gateway role acts as there. On Airflow 2 a role's requests carry
-// its user's name and password (HTTP Basic); on Airflow 3 they carry a JWT from POST /auth/token, one per
-// role, renewed before it expires. Connections to it are kept alive and reused.
-type Upstream struct {
+// EUPSTREAM is the code of the errors that say Airflow's API failed, or refused the gateway's own
+// credentials: the gateway answers them 502.
+const EUPSTREAM = "upstream"
+
+// User is an Airflow user: its name and password.
+type User struct {
+	Name     string
+	Password string
+}
+
+// Client is Airflow's REST API and the Airflow user each gateway role acts as there. On Airflow 2 a role's
+// requests carry its user's name and password (HTTP Basic); on Airflow 3 they carry a JWT from POST
+// /auth/token, one per role, renewed before it expires. Connections to it are kept alive and reused.
+type Client struct {
 	// URL is the API's base, such as http://127.0.0.1:8080 (no /api/v1 or /api/v2 after it).
 	URL *url.URL
 	// Major is Airflow's major version: 2 or 3.
 	Major int
-	// Users are the Airflow users of the gateway's roles ([airflow_api] users_file).
-	Users map[commands.Role]config.AirflowUser
 	// Timeout bounds one call until its answer's headers come ([airflow_api] timeout).
 	Timeout time.Duration
 
+	users     map[commands.Role]User // the Airflow users of the gateway's roles ([airflow_api] users_file)
 	transport *http.Transport
 	mu        sync.Mutex
 	roles     map[commands.Role]*jwtSource // Airflow 3: one token per role
 	callers   map[[sha256.Size]byte]*jwtSource
 }
 
-// NewUpstream returns the upstream at base for Airflow major, with the users of users and the time limit
-// timeout.
-func NewUpstream(base *url.URL, major int, users map[commands.Role]config.AirflowUser, timeout time.Duration) *Upstream {
-	return &Upstream{URL: base, Major: major, Users: users, Timeout: timeout,
+// New returns the client of the API at base for Airflow major, acting for each role as its user of users,
+// with the time limit timeout.
+func New(base *url.URL, major int, users map[commands.Role]User, timeout time.Duration) *Client {
+	return &Client{URL: base, Major: major, users: users, Timeout: timeout,
 		transport: &http.Transport{
 			Proxy:                 nil, // the API is next to the gateway; no proxy of the environment stands between
 			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -56,34 +68,40 @@ func NewUpstream(base *url.URL, major int, users map[commands.Role]config.Airflo
 		roles: map[commands.Role]*jwtSource{}, callers: map[[sha256.Size]byte]*jwtSource{}}
 }
 
-// Close closes the idle connections to the API.
-func (u *Upstream) Close() { u.transport.CloseIdleConnections() }
+// RoundTrip sends r over the client's connections, as it is: r carries its own credentials.
+func (u *Client) RoundTrip(r *http.Request) (*http.Response, error) { return u.transport.RoundTrip(r) }
 
-// errRoleRefused says that Airflow refused the users_file entry of a role: the operator's configuration,
+// UserOf returns the name of the Airflow user role acts as, or "" when it acts as none.
+func (u *Client) UserOf(role commands.Role) string { return u.users[role].Name }
+
+// Close closes the idle connections to the API.
+func (u *Client) Close() { u.transport.CloseIdleConnections() }
+
+// ErrRoleRefused says that Airflow refused the users_file entry of a role: the operator's configuration,
 // not the caller's credentials, is at fault.
-func errRoleRefused(role commands.Role, detail string) error {
-	return commands.Errorf(commands.EUPSTREAM,
+func ErrRoleRefused(role commands.Role, detail string) error {
+	return commands.Errorf(EUPSTREAM,
 		"Airflow refused the gateway's users_file entry for role %s (%s): check that user's name and password in [airflow_api] users_file, and that the user exists in Airflow", role, detail)
 }
 
-// roleAuthorization returns the Authorization header that acts as role's Airflow user.
-func (u *Upstream) roleAuthorization(ctx context.Context, role commands.Role) (string, error) {
-	user, ok := u.Users[role]
+// RoleAuthorization returns the Authorization header that acts as role's Airflow user.
+func (u *Client) RoleAuthorization(ctx context.Context, role commands.Role) (string, error) {
+	user, ok := u.users[role]
 	if !ok {
 		return "", commands.Errorf(commands.EFORBIDDEN,
 			"role %s acts as no Airflow user: add a [%s] section to [airflow_api] users_file, or send an Airflow user's own name and password (HTTP Basic)", role, role)
 	}
 	if u.Major < 3 {
-		return basicAuthorization(user.Username, user.Password), nil
+		return basicAuthorization(user.Name, user.Password), nil
 	}
 	u.mu.Lock()
 	src := u.roles[role]
 	if src == nil {
 		src = &jwtSource{fetch: func(ctx context.Context) (string, error) {
-			tok, err := u.exchange(ctx, user.Username, user.Password)
+			tok, err := u.exchange(ctx, user.Name, user.Password)
 			var refused *refusal
 			if errors.As(err, &refused) {
-				return "", errRoleRefused(role, refused.detail)
+				return "", ErrRoleRefused(role, refused.detail)
 			}
 			return tok, err
 		}}
@@ -99,14 +117,14 @@ func (u *Upstream) roleAuthorization(ctx context.Context, role commands.Role) (s
 
 // Get sends GET path (under the API's URL) as role's user, or with no credentials when role is empty, and
 // returns the answer's status: for airflow-gateway check.
-func (u *Upstream) Get(ctx context.Context, path, role string) (int, error) {
+func (u *Client) Get(ctx context.Context, path, role string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.URL.String()+path, nil)
 	if err != nil {
 		return 0, err
 	}
 	if role != "" {
 		r, _ := commands.ParseRole(role)
-		authz, err := u.roleAuthorization(ctx, r)
+		authz, err := u.RoleAuthorization(ctx, r)
 		if err != nil {
 			return 0, err
 		}
@@ -114,24 +132,24 @@ func (u *Upstream) Get(ctx context.Context, path, role string) (int, error) {
 	}
 	resp, err := u.transport.RoundTrip(req)
 	if err != nil {
-		return 0, u.unreachable(err)
+		return 0, u.Unreachable(err)
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
 
-// forgetRole drops role's token, which Airflow no longer accepts: the next call gets a new one.
-func (u *Upstream) forgetRole(role commands.Role) {
+// ForgetRole drops role's token, which Airflow no longer accepts: the next call gets a new one.
+func (u *Client) ForgetRole(role commands.Role) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	delete(u.roles, role)
 }
 
-// callerAuthorization returns the Authorization header for an Airflow user's own name and password, sent
+// CallerAuthorization returns the Authorization header for an Airflow user's own name and password, sent
 // with HTTP Basic: the header itself on Airflow 2, which takes Basic; on Airflow 3, which does not, a JWT
 // that Airflow gave for them, kept for its life under a hash of the credentials. A refusal is
 // EUNAUTHORIZED.
-func (u *Upstream) callerAuthorization(ctx context.Context, username, password string) (string, error) {
+func (u *Client) CallerAuthorization(ctx context.Context, username, password string) (string, error) {
 	if u.Major < 3 {
 		return basicAuthorization(username, password), nil
 	}
@@ -164,7 +182,7 @@ func (u *Upstream) callerAuthorization(ctx context.Context, username, password s
 const maxCallerTokens = 1024
 
 // sweepCallers drops the callers' tokens that expired, or all of them when none has; u.mu is held.
-func (u *Upstream) sweepCallers() {
+func (u *Client) sweepCallers() {
 	now := time.Now()
 	for k, src := range u.callers {
 		if src.expired(now) {
@@ -186,7 +204,7 @@ type refusal struct{ detail string }
 func (r *refusal) Error() string { return "refused: " + r.detail }
 
 // exchange asks Airflow 3 for a JWT for username and password: POST /auth/token.
-func (u *Upstream) exchange(ctx context.Context, username, password string) (string, error) {
+func (u *Client) exchange(ctx context.Context, username, password string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"username": username, "password": password})
 	ctx, cancel := context.WithTimeout(ctx, u.Timeout)
 	defer cancel()
@@ -197,7 +215,7 @@ func (u *Upstream) exchange(ctx context.Context, username, password string) (str
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := u.transport.RoundTrip(req)
 	if err != nil {
-		return "", u.unreachable(err)
+		return "", u.Unreachable(err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -206,29 +224,29 @@ func (u *Upstream) exchange(ctx context.Context, username, password string) (str
 		resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity:
 		return "", &refusal{detail: fmt.Sprintf("%d from POST /auth/token", resp.StatusCode)}
 	case resp.StatusCode/100 != 2:
-		return "", commands.Errorf(commands.EUPSTREAM, "Airflow's API at %s answered %d to POST /auth/token", u.URL.Redacted(), resp.StatusCode)
+		return "", commands.Errorf(EUPSTREAM, "Airflow's API at %s answered %d to POST /auth/token", u.URL.Redacted(), resp.StatusCode)
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
 	if json.Unmarshal(answer, &tok) != nil || tok.AccessToken == "" {
-		return "", commands.Errorf(commands.EUPSTREAM, "Airflow's API at %s gave no access_token from POST /auth/token", u.URL.Redacted())
+		return "", commands.Errorf(EUPSTREAM, "Airflow's API at %s gave no access_token from POST /auth/token", u.URL.Redacted())
 	}
 	return tok.AccessToken, nil
 }
 
-// unreachable explains a call that got no answer: 504 when it was too slow, 502 otherwise.
-func (u *Upstream) unreachable(err error) error {
+// Unreachable explains a call that got no answer: 504 when it was too slow, 502 otherwise.
+func (u *Client) Unreachable(err error) error {
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		return commands.Errorf(commands.ETIMEOUT, "Airflow's API at %s did not answer within %s ([airflow_api] timeout)", u.URL.Redacted(), u.Timeout)
 	}
-	return commands.Errorf(commands.EUPSTREAM, "Airflow's API at %s cannot be reached (%s): is Airflow's %s running there? [airflow_api] url names it",
+	return commands.Errorf(EUPSTREAM, "Airflow's API at %s cannot be reached (%s): is Airflow's %s running there? [airflow_api] url names it",
 		u.URL.Redacted(), shortNetError(err), u.server())
 }
 
 // server names the Airflow process that serves the API.
-func (u *Upstream) server() string {
+func (u *Client) server() string {
 	if u.Major < 3 {
 		return "webserver"
 	}
