@@ -94,15 +94,9 @@ func (f *File) Close() error {
 // An error before the rename leaves path as it was and removes the temporary file. An error syncing the
 // folder comes after the rename: path then holds the new content, which a crash may still undo.
 func (f *File) Replace() error {
-	if err := f.Close(); err != nil {
-		f.Discard()
+	if err := f.put(os.Rename); err != nil {
 		return err
 	}
-	if err := os.Rename(f.tmp.Name(), f.path); err != nil {
-		f.Discard()
-		return err
-	}
-	f.done = true
 	return syncDir(filepath.Dir(f.path))
 }
 
@@ -112,17 +106,26 @@ func (f *File) Replace() error {
 //
 // An error removing the temporary name or syncing the folder comes once path holds the new content.
 func (f *File) PlaceNew() error {
-	if err := f.Close(); err != nil {
-		f.Discard()
+	// A hard link, unlike a rename, fails rather than replace what is there.
+	if err := f.put(os.Link); err != nil {
 		return err
 	}
-	// A hard link, unlike a rename, fails rather than replace what is there.
-	if err := os.Link(f.tmp.Name(), f.path); err != nil {
+	return errors.Join(os.Remove(f.tmp.Name()), syncDir(filepath.Dir(f.path)))
+}
+
+// put closes the content and gives it path's name with name (os.Rename or os.Link). On an error, path is
+// as it was and the temporary file is removed.
+func (f *File) put(name func(oldpath, newpath string) error) error {
+	err := f.Close()
+	if err == nil {
+		err = name(f.tmp.Name(), f.path)
+	}
+	if err != nil {
 		f.Discard()
 		return err
 	}
 	f.done = true
-	return errors.Join(os.Remove(f.tmp.Name()), syncDir(filepath.Dir(f.path)))
+	return nil
 }
 
 // Discard removes the temporary file, closing it first if need be. It does nothing once the content is
