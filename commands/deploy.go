@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/atomicfile"
 )
 
 // Upload is a DAG file sent to deploy_dag.
@@ -60,7 +62,8 @@ func CheckDAGFileName(name string) error {
 
 // Deploy writes an uploaded DAG file into the DAGs folder (call is the resolved deploy_dag call), then
 // has Airflow reserialize it, reports its import errors as warnings, and pauses or unpauses the DAGs it
-// defines. The file is written atomically: readers see the old file or the new one, never a part.
+// defines. The file is written whole (package atomicfile): readers see the old file or the new one, never
+// a part, and once Deploy has put it in place a crash does not take it back.
 // The gateway never imports the file itself.
 func (s *Service) Deploy(ctx context.Context, call *PluginCall, up Upload) (*Deployment, error) {
 	if call.API.Name != "deploy_dag" {
@@ -73,15 +76,16 @@ func (s *Service) Deploy(ctx context.Context, call *PluginCall, up Upload) (*Dep
 		return nil, err
 	}
 	d := &Deployment{Name: up.Name}
-	tmp, err := s.receive(up.Content)
+	target := filepath.Join(s.dagsFolder, up.Name)
+	f, err := s.receive(target, up.Content)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp) // gone already when it was renamed or linked into place
+	defer f.Discard() // nothing to do once it is in place
 	// One deploy at a time: the file's name, and Airflow's reserializing, which clashes with itself.
 	s.deployMu.Lock()
 	defer s.deployMu.Unlock()
-	if err := s.place(tmp, up, d); err != nil {
+	if err := s.place(f, target, up, d); err != nil {
 		return nil, err
 	}
 	// From here on the file is deployed: what Airflow does with it is reported in warnings, never as a
@@ -125,56 +129,48 @@ func (s *Service) afterPlacing(ctx context.Context, d *Deployment, up Upload) er
 	return nil
 }
 
-// receive copies an upload into a temporary file in the DAGs folder (so that a rename can put it in place)
-// and syncs it to disk. The name ends in .tmp, which Airflow does not read as a DAG file.
-func (s *Service) receive(content io.Reader) (string, error) {
-	f, err := os.CreateTemp(s.dagsFolder, ".airflow-gateway-upload-*.tmp")
+// receive copies an upload into a temporary file beside target, in the DAGs folder, and syncs it to disk,
+// before the upload waits for its turn to be put in place.
+func (s *Service) receive(target string, content io.Reader) (*atomicfile.File, error) {
+	f, err := atomicfile.Create(target, 0o644)
 	if err != nil {
 		if full := diskFull(err, "the DAGs folder", "the upload could not be written"); full != nil {
-			return "", full
+			return nil, full
 		}
-		return "", fmt.Errorf("create upload file: %w", err)
+		return nil, fmt.Errorf("create upload file: %w", err)
 	}
 	n, err := io.Copy(f, io.LimitReader(content, s.opts.MaxUploadBytes+1))
 	if err == nil && n > s.opts.MaxUploadBytes {
 		err = Errorf(ETOOLARGE, "the DAG file is over the limit of %d bytes (max_upload_bytes)", s.opts.MaxUploadBytes)
 	}
 	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+		err = f.Close()
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		f.Discard()
 		var de *Error
 		if errors.As(err, &de) {
-			return "", err
+			return nil, err
 		}
 		if full := diskFull(err, "the DAGs folder", "the upload could not be written"); full != nil {
-			return "", full
+			return nil, full
 		}
-		return "", Errorf(EINVALID, "the upload could not be read to its end; send it again")
+		return nil, Errorf(EINVALID, "the upload could not be read to its end; send it again")
 	}
-	return f.Name(), nil
+	return f, nil
 }
 
-// place moves the received file to its name in the DAGs folder: without force only when no file has that
-// name (a hard link fails when one appears meanwhile); with force, after copying the old file to the
-// backups folder.
-func (s *Service) place(tmp string, up Upload, d *Deployment) error {
-	target := filepath.Join(s.dagsFolder, up.Name)
+// place puts the received file at target: without force only when no file has that name, even one that
+// appears meanwhile; with force, after copying the old file to the backups folder.
+func (s *Service) place(f *atomicfile.File, target string, up Upload, d *Deployment) error {
 	if !up.Force {
-		if err := os.Link(tmp, target); err != nil {
+		if err := f.PlaceNew(); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				return Errorf(EINVALID, "The file '%s' already exists; send force=on to replace it (the old file is kept as a backup)", up.Name)
 			}
 			return fmt.Errorf("link the DAG file into place: %w", err)
 		}
-		return syncDir(s.dagsFolder)
+		return nil
 	}
 	if _, err := os.Lstat(target); err == nil {
 		backup, err := s.backUp(target, up.Name)
@@ -183,10 +179,10 @@ func (s *Service) place(tmp string, up Upload, d *Deployment) error {
 		}
 		d.Backup = backup
 	}
-	if err := os.Rename(tmp, target); err != nil {
+	if err := f.Replace(); err != nil {
 		return fmt.Errorf("rename the DAG file into place: %w", err)
 	}
-	return syncDir(s.dagsFolder)
+	return nil
 }
 
 // backUp copies the file at path into the backups folder and returns the backup's name relative to the
@@ -201,29 +197,26 @@ func (s *Service) backUp(path, name string) (string, error) {
 		return "", fmt.Errorf("open the file to back up: %w", err)
 	}
 	defer src.Close()
-	stamp := time.Now().UTC().Format("20060102T150405.000000000Z")
-	dst, err := os.OpenFile(filepath.Join(dir, name+"."+stamp), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	backup := name + "." + time.Now().UTC().Format("20060102T150405.000000000Z")
+	dst, err := atomicfile.Create(filepath.Join(dir, backup), 0o640)
 	if err != nil {
 		if full := diskFull(err, "the state folder", "the file it replaces could not be backed up"); full != nil {
 			return "", full
 		}
 		return "", fmt.Errorf("create the backup: %w", err)
 	}
+	defer dst.Discard()
 	_, err = io.Copy(dst, src)
 	if err == nil {
-		err = dst.Sync()
-	}
-	if cerr := dst.Close(); err == nil {
-		err = cerr
+		err = dst.PlaceNew() // never over another backup
 	}
 	if err != nil {
-		os.Remove(dst.Name())
 		if full := diskFull(err, "the state folder", "the file it replaces could not be backed up"); full != nil {
 			return "", full
 		}
 		return "", fmt.Errorf("write the backup: %w", err)
 	}
-	return filepath.Join("dag-backups", filepath.Base(dst.Name())), nil
+	return filepath.Join("dag-backups", backup), nil
 }
 
 // diskFull answers a write that failed because the disk under what is full: nothing was changed, and the
@@ -233,15 +226,6 @@ func diskFull(err error, what, failed string) error {
 		return nil
 	}
 	return Errorf(ENOSPACE, "the disk under %s is full: %s, so nothing was changed; free space there and send the file again", what, failed)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // setPaused finds the DAGs the deployed file defines through the CLI and pauses or unpauses each.

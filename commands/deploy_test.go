@@ -101,6 +101,28 @@ func TestDeployWritesReplacesAndKeepsBackups(t *testing.T) {
 		t.Errorf("backup %q, output %q", d.Backup, d.Output)
 	}
 	assertNoTempFiles(t, svc.DagsFolder())
+	assertNoTempFiles(t, filepath.Join(state, "dag-backups"))
+}
+
+// TestDeployKeepsTheFileWhenTheBackupFails: with force, a file that cannot be backed up is not replaced,
+// and the upload leaves nothing behind.
+func TestDeployKeepsTheFileWhenTheBackupFails(t *testing.T) {
+	svc, call, state := mustDeployer(t, 1<<20)
+	ctx := context.Background()
+	if _, err := svc.Deploy(ctx, call, commands.Upload{Name: "gw_kept.py", Content: strings.NewReader("v1\n")}); err != nil {
+		t.Fatal(err)
+	}
+	// A file where the backups folder should be: the backup cannot be written.
+	if err := os.WriteFile(filepath.Join(state, "dag-backups"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Deploy(ctx, call, commands.Upload{Name: "gw_kept.py", Content: strings.NewReader("v2\n"), Force: true}); err == nil {
+		t.Error("deployed without a backup")
+	}
+	if got, _ := os.ReadFile(filepath.Join(svc.DagsFolder(), "gw_kept.py")); string(got) != "v1\n" {
+		t.Errorf("the file holds %q", got)
+	}
+	assertNoTempFiles(t, svc.DagsFolder())
 }
 
 func TestDeployRefusesOversizedAndMissingFiles(t *testing.T) {
@@ -164,11 +186,12 @@ func TestConcurrentUploadsOfOneName(t *testing.T) {
 		}
 	}
 	assertNoTempFiles(t, svc.DagsFolder())
+	assertNoTempFiles(t, filepath.Join(state, "dag-backups"))
 }
 
 func assertNoTempFiles(tb testing.TB, dir string) {
 	tb.Helper()
-	left, _ := filepath.Glob(filepath.Join(dir, ".airflow-gateway-upload-*"))
+	left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")) // as package atomicfile names them
 	if len(left) > 0 {
 		tb.Errorf("temporary files left behind: %v", left)
 	}

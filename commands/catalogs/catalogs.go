@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/atomicfile"
 )
 
 //go:embed generate.py
@@ -150,28 +151,13 @@ func (c Cache) Get(key string) (*commands.Catalog, bool) {
 	return cat, true
 }
 
-// Put stores a catalog's JSON under key. It writes a temporary file and renames it, so that a reader (or
-// another gateway starting on the same folder) sees the whole file or none.
+// Put stores a catalog's JSON under key. The file is written whole (package atomicfile), so that a reader
+// (or another gateway starting on the same folder) sees the whole file or none.
 func (c Cache) Put(key string, data []byte) error {
 	if err := os.MkdirAll(c.Dir, 0o750); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(c.Dir, ".catalog-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // once renamed, there is nothing left to remove
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o640); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), c.path(key))
+	return atomicfile.WriteFile(c.path(key), data, 0o640)
 }
 
 // path is the file that holds the catalog stored under key.

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/airflow-gateway/airflow-gateway/commands/atomicfile"
 )
 
 // The forkserver is started as `python FILE airflow-gateway-forkserver`, FILE holding forkserverMain, so
@@ -100,23 +102,9 @@ func writeSource(folder, name string, data []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
-	// Written whole under another name, then renamed: a forkserver that another gateway starts meanwhile
-	// reads the old file or the new one, never half of one.
-	tmp, err := os.CreateTemp(folder, "."+name+"-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if closeErr := tmp.Close(); err == nil {
-		err = closeErr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-	}
-	return err
+	// Written whole: a forkserver that another gateway starts meanwhile reads the old file or the new one,
+	// never half of one.
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 // ownFolder returns an error unless folder is a folder (not a symlink to one) of the effective user, which
