@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -325,4 +326,34 @@ func closedChannel() chan struct{} {
 	c := make(chan struct{})
 	close(c)
 	return c
+}
+
+// TestFailedLoginsAreCounted: a login with a token that is not valid is a failed authentication like a
+// request with one, in auth_failures_total, and a login from an address turned away is in
+// auth_rate_limited_total, whether the token came in the URL or in the form.
+func TestFailedLoginsAreCounted(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{},
+		withOptions(func(o *gateway.Options) { o.FailedAuthBurst, o.PublicMetrics = 2, true }))
+	var got []int
+	for i := range 3 {
+		var resp *http.Response
+		var err error
+		if i%2 == 0 {
+			resp, err = noRedirects.Get(srv.URL + "/login?token=not-a-token")
+		} else {
+			resp, err = noRedirects.PostForm(srv.URL+"/login", url.Values{"token": {"not-a-token"}})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got = append(got, resp.StatusCode)
+	}
+	if want := []int{401, 401, 429}; !slices.Equal(got, want) {
+		t.Fatalf("three bad logins with a burst of 2: %v, want %v", got, want)
+	}
+	fams := scrapeNow(t, srv)
+	if failed, limited := sample(fams, "airflow_gateway_auth_failures_total", nil), sample(fams, "airflow_gateway_auth_rate_limited_total", nil); failed != 2 || limited != 1 {
+		t.Errorf("auth_failures_total %v and auth_rate_limited_total %v, want 2 and 1", failed, limited)
+	}
 }

@@ -78,8 +78,11 @@ func mwaaLine(c echo.Context) (string, error) {
 		var body struct {
 			Command *string `json:"command"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Command == nil {
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			return "", bodyError(err, "the JSON body cannot be read (%v); send {\"command\": \"dags list\"}, or the command as a text/plain body")
+		}
+		if body.Command == nil {
+			return "", commands.Errorf(commands.EINVALID, "the JSON body has no \"command\"; send {\"command\": \"dags list\"}, or the command as a text/plain body")
 		}
 		return *body.Command, nil
 	case "", echo.MIMEApplicationForm:

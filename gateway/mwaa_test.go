@@ -74,6 +74,9 @@ func TestMWAARefusalsKeepItsShape(t *testing.T) {
 		{"unknown command", token, "users create", nil, http.StatusBadRequest, "unknown command"},
 		{"form body", token, "dags list", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "Content-Type: text/plain"},
 		{"XML body", token, "<command/>", []string{"Content-Type", "application/xml"}, http.StatusBadRequest, "not accepted"},
+		{"JSON without a command", token, `{"foo": 1}`, []string{"Content-Type", "application/json"}, http.StatusBadRequest, `has no "command"`},
+		{"JSON cut short", token, `{"command": "dags`, []string{"Content-Type", "application/json"}, http.StatusBadRequest, "cannot be read (unexpected EOF)"},
+		{"JSON command not a string", token, `{"command": ["dags", "list"]}`, []string{"Content-Type", "application/json"}, http.StatusBadRequest, "cannot be read (json: cannot unmarshal"},
 		{"another site", token, "version", []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}, http.StatusForbidden, "another site"},
 	} {
 		status, doc := mwaa(t, srv, tt.token, tt.line, tt.header...)

@@ -73,7 +73,9 @@ The client, against a running gateway (each has --help):
   api         send one call of Airflow's REST API, print its JSON
 `
 
-// run is the whole program; ctx ends it.
+// run runs the server side of the program (serve, check, version, hash-token, token create); ctx ends it.
+// The client subcommands (run, jobs, deploy, api, or the binary linked as airflow) go through runClient,
+// which main calls instead.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	sub := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
