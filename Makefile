@@ -18,7 +18,8 @@ VULNDB_VERSION = v0.0.0-20261105234957-e22db6528018
 FUZZEXECS ?= 50000
 FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzResolveArgv commands:FuzzSplitCommand commands:FuzzResolvePlugin \
 	commands:FuzzCheckDAGFileName commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
-	config:FuzzParseTokens config:FuzzParseUsers gateway:FuzzSessionCookie gateway:FuzzMintedToken gateway/restv1:FuzzTranslate
+	config:FuzzParseTokens config:FuzzParseUsers gateway:FuzzSessionCookie gateway:FuzzMintedToken gateway/restv1:FuzzTranslate \
+	gateway/restv1:FuzzBack
 
 # The packages whose tests take minutes, mostly waiting on Airflow processes: they start first, three
 # packages at a time, so that their waits overlap on a machine of two cores.
