@@ -280,7 +280,7 @@ func (t *Translation) Back(a *Answer) *Answer {
 	var doc map[string]any
 	dec := json.NewDecoder(bytes.NewReader(a.Body))
 	dec.UseNumber()
-	if dec.Decode(&doc) != nil {
+	if dec.Decode(&doc) != nil || doc == nil { // null decodes into no map at all
 		return out
 	}
 	switch ep := t.Endpoint; {

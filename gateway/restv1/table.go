@@ -420,7 +420,7 @@ func setVariable(a *Answer, c *Call, _ Params) *Call {
 	var doc struct {
 		Key string `json:"key"`
 	}
-	if json.Unmarshal(c.Body, &doc) != nil || doc.Key == "" {
+	if json.Unmarshal(c.Body, &doc) != nil || doc.Key == "" || doc.Key == "." || doc.Key == ".." { // never a dot segment: v2's 409 stands
 		return nil
 	}
 	return &Call{Method: "PATCH", Path: "/variables/" + url.PathEscape(doc.Key), Query: url.Values{}, Accept: c.Accept, Body: c.Body}
