@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Airflow's REST API straight and through the gateway, side by side in one run, on Airflow 3: the API
-# server on a fresh home with a user of role admin, a gateway in front of it acting as that user, then
-# bench/rest's N sequential calls each of
+# server on a fresh home with a user of role admin, a gateway in front of it acting as that user, the
+# standard library's reverse proxy alone beside it (bench/bareproxy), then bench/rest's N sequential calls
+# each of
 #   direct-v2   GET /api/v2/dags/gw_conf on the API server, with the user's JWT
+#   bare-v2     the same through the bare reverse proxy, with the same JWT
 #   gateway-v2  the same through the gateway, with a gateway token
 #   gateway-v1  GET /api/v1/dags/gw_conf through the gateway, translated to the call above and back
 # and the ratios the goals name (proxied ≤ 1.10x straight, translated ≤ 1.20x proxied at the median), and the
-# gateway's CPU time per call.
+# CPU time per call of the bare proxy and of the gateway, each measured over its own calls.
 #
 #   bench/rest.sh [N]      (200)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-200}
-work=$(mktemp -d) gw="" api=""
-trap 'kill "$gw" 2>/dev/null || true; [ -n "$api" ] && kill -- -"$api" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
+work=$(mktemp -d) gw="" api="" bare=""
+trap 'kill "$gw" "$bare" 2>/dev/null || true; [ -n "$api" ] && kill -- -"$api" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 . "$top/bench/lib.sh"
 use_airflow 3
@@ -37,7 +39,12 @@ gateway_config "$work/gateway.cfg" gateway.executor=subprocess airflow_api.url="
 serve_gateway gateway "$work/gateway.cfg"
 echo "Airflow $("$airflow" version 2>/dev/null | tail -1), API server on :$port, gateway on $url, $(nproc) cores, $n calls each"
 
-(cd "$top" && go run ./bench/rest -n "$n" -pid "$gw" \
+(cd "$top" && go build -o "$work/bareproxy" ./bench/bareproxy && go build -o "$work/rest" ./bench/rest)
+"$work/bareproxy" -upstream "http://127.0.0.1:$port" > "$work/bare.out" &
+bare=$!
+for _ in $(seq 50); do [ -s "$work/bare.out" ] && break; sleep 0.1; done
+"$work/rest" -n "$n" \
   "direct-v2=http://127.0.0.1:$port/api/v2/dags/gw_conf|Bearer $jwt" \
-  "gateway-v2=$url/api/v2/dags/gw_conf|Bearer $token" \
-  "gateway-v1=$url/api/v1/dags/gw_conf|Bearer $token")
+  "bare-v2=$(cat "$work/bare.out")/api/v2/dags/gw_conf|Bearer $jwt|$bare" \
+  "gateway-v2=$url/api/v2/dags/gw_conf|Bearer $token|$gw" \
+  "gateway-v1=$url/api/v1/dags/gw_conf|Bearer $token|$gw"

@@ -1,8 +1,10 @@
 // Command rest measures Airflow's REST API straight and through a gateway, side by side in one run: the
 // median and 90th percentile of sequential calls over kept-alive connections, for each of a list of
-// targets, and the ratios the SPEC sets goals for. bench/rest.sh starts the servers and runs it.
+// targets, and the ratios the SPEC sets goals for. A target may name the process that serves it: then the
+// CPU time that process spent during the target's calls, per call, is reported too. bench/rest.sh starts
+// the servers and runs it.
 //
-//	rest -n 200 -pid GATEWAY_PID NAME=URL|AUTHORIZATION ...
+//	rest -n 200 NAME=URL|AUTHORIZATION[|PID] ...
 package main
 
 import (
@@ -12,23 +14,31 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 func main() {
 	n := flag.Int("n", 200, "calls per target, after 10 to warm up")
-	pid := flag.Int("pid", 0, "the gateway's pid, to report its CPU time per call through it")
 	flag.Parse()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	medians := map[string]time.Duration{}
-	var throughGateway int
-	cpuStart := cpuTime(*pid)
+	cpu := map[string]time.Duration{}
 	for _, arg := range flag.Args() {
 		name, rest, _ := strings.Cut(arg, "=")
-		target, authorization, _ := strings.Cut(rest, "|")
+		fields := strings.Split(rest, "|")
+		target, authorization := fields[0], fields[1]
+		pid := 0
+		if len(fields) > 2 {
+			pid, _ = strconv.Atoi(fields[2])
+		}
 		var took []time.Duration
+		var cpuStart time.Duration
 		for i := range *n + 10 {
+			if i == 10 {
+				cpuStart = cpuTime(pid)
+			}
 			req, _ := http.NewRequest(http.MethodGet, target, nil)
 			req.Header.Set("Authorization", authorization)
 			start := time.Now()
@@ -47,24 +57,27 @@ func main() {
 				took = append(took, time.Since(start))
 			}
 		}
-		if strings.HasPrefix(name, "gateway") {
-			throughGateway += len(took)
+		line := ""
+		if pid > 0 {
+			cpu[name] = (cpuTime(pid) - cpuStart) / time.Duration(len(took))
+			line = fmt.Sprintf("  CPU per call %8s", cpu[name].Round(time.Microsecond))
 		}
 		slices.Sort(took)
 		medians[name] = took[len(took)/2]
-		fmt.Printf("%-22s median %8s  p90 %8s\n", name, took[len(took)/2].Round(10*time.Microsecond), took[len(took)*9/10].Round(10*time.Microsecond))
+		fmt.Printf("%-12s median %8s  p90 %8s%s\n", name, took[len(took)/2].Round(10*time.Microsecond), took[len(took)*9/10].Round(10*time.Microsecond), line)
 	}
-	for _, pair := range [][2]string{{"gateway-v2", "direct-v2"}, {"gateway-v1", "gateway-v2"}} {
+	for _, pair := range [][2]string{{"bare-v2", "direct-v2"}, {"gateway-v2", "direct-v2"}, {"gateway-v1", "gateway-v2"}} {
 		if a, b := medians[pair[0]], medians[pair[1]]; a > 0 && b > 0 {
-			fmt.Printf("%s / %s: %.2fx\n", pair[0], pair[1], float64(a)/float64(b))
+			fmt.Printf("median %s / %s: %.2fx\n", pair[0], pair[1], float64(a)/float64(b))
 		}
 	}
-	if *pid > 0 && throughGateway > 0 {
-		fmt.Printf("gateway CPU per call through it: %s\n", (cpuTime(*pid)-cpuStart)/time.Duration(throughGateway))
+	if g, b := cpu["gateway-v2"], cpu["bare-v2"]; g > 0 && b > 0 {
+		fmt.Printf("CPU per call gateway-v2 / bare-v2: %.2fx (the gateway's own part: %s)\n", float64(g)/float64(b), (g - b).Round(time.Microsecond))
 	}
 }
 
-// cpuTime is the user and system time of a process so far, from /proc.
+// cpuTime is the user and system CPU time pid has used, or 0 for pid 0: /proc/PID/stat's utime and
+// stime, in clock ticks of 1/100 s.
 func cpuTime(pid int) time.Duration {
 	if pid == 0 {
 		return 0
@@ -77,5 +90,5 @@ func cpuTime(pid int) time.Duration {
 	var utime, stime int64
 	fmt.Sscan(fields[11], &utime)
 	fmt.Sscan(fields[12], &stime)
-	return time.Duration(utime+stime) * time.Second / 100 // clock ticks of 1/100 s
+	return time.Duration(utime+stime) * time.Second / 100
 }
