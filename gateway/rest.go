@@ -67,37 +67,6 @@ type restCall struct {
 	took   time.Duration
 }
 
-// airflowAPI is Airflow's REST API as the gateway serves it: a client, or why there is none.
-type airflowAPI struct {
-	client *airflowapi.Client
-	none   *commands.Error
-}
-
-// SetAirflowAPI forwards Airflow's REST API to client, or, when client is nil, answers those routes 404
-// saying why there is none (whyNone). Until it is called, they answer 503: the API is being looked for.
-// It is the one thing about a Server that may change once it serves: the API can be found after the start.
-func (s *Server) SetAirflowAPI(client *airflowapi.Client, whyNone string) {
-	api := &airflowAPI{client: client}
-	if client == nil {
-		api.none = commands.Errorf(commands.ENOTFOUND,
-			"Airflow's REST API is not served by this gateway: %s. Set [airflow_api] url to Airflow's webserver (2.x) or API server (3.x), such as http://127.0.0.1:8081, and [airflow_api] users_file, and restart", whyNone)
-	}
-	s.api.Store(api)
-}
-
-// airflowClient returns the client of Airflow's REST API, or why the API is not served.
-func (s *Server) airflowClient() (*airflowapi.Client, error) {
-	api := s.api.Load()
-	switch {
-	case api == nil:
-		return nil, commands.Errorf(commands.EUNAVAILABLE,
-			"the gateway is still looking for Airflow's REST API ([airflow_api] url is empty, so Airflow's own configuration is asked); retry in a few seconds")
-	case api.client == nil:
-		return nil, api.none
-	}
-	return api.client, nil
-}
-
 // newProxy returns the reverse proxy of the REST routes: the request's record says where and as whom.
 func (s *Server) newProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
