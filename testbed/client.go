@@ -123,7 +123,9 @@ func (c *Client) Send(method, target string, body io.Reader, header ...string) (
 	return &Answer{Status: resp.StatusCode, Header: resp.Header, Body: data, label: method + " " + target}, nil
 }
 
-// Do sends one request and returns the answer; it fails tb when there is none.
+// Do sends one request and returns the answer; it fails tb when there is none. Its header, as those of
+// Send, Get and Open, is name, value, name, value, ...: each replaces what the client would send under
+// that name, and a Content-Length is the length the request announces, whatever its body holds.
 func (c *Client) Do(tb testing.TB, method, target string, body io.Reader, header ...string) *Answer {
 	tb.Helper()
 	a, err := c.Send(method, target, body, header...)
