@@ -1,42 +1,27 @@
 package gateway_test
 
 import (
-	"encoding/json"
 	"html/template"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
-// adminPage fetches the admin page with a session cookie and returns its status and HTML.
-func adminPage(tb testing.TB, srv *httptest.Server, cookie *http.Cookie) (*http.Response, string) {
-	tb.Helper()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/admin/rest_api/", nil)
-	if cookie != nil {
-		req.AddCookie(cookie)
-	}
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
-}
+// adminPath is the admin page.
+const adminPath = "/admin/rest_api/"
 
 var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
 
 // pageCSRF returns the CSRF token of the admin page a session sees.
-func pageCSRF(tb testing.TB, srv *httptest.Server, cookie *http.Cookie) string {
+func pageCSRF(tb testing.TB, session *testbed.Client) string {
 	tb.Helper()
-	_, html := adminPage(tb, srv, cookie)
-	m := csrfMeta.FindStringSubmatch(html)
+	html := session.Get(tb, adminPath).Body
+	m := csrfMeta.FindStringSubmatch(string(html))
 	if m == nil {
 		tb.Fatalf("the admin page has no CSRF token:\n%s", html)
 	}
@@ -47,9 +32,10 @@ func TestAdminPageOffersWhatTheRoleMayRun(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
 	for _, role := range []commands.Role{commands.RoleViewer, commands.RoleUser, commands.RoleOp, commands.RoleAdmin} {
 		t.Run(role.String(), func(t *testing.T) {
-			resp, html := adminPage(t, srv, login(t, srv, roleToken(role)))
-			if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
-				t.Fatalf("%d, CSP %q", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+			a := login(t, srv, roleToken(role)).Get(t, adminPath)
+			html := string(a.Body)
+			if a.Status != 200 || !strings.Contains(a.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+				t.Fatalf("%d, CSP %q", a.Status, a.Header.Get("Content-Security-Policy"))
 			}
 			for _, api := range commands.PluginAPIs() {
 				offered := strings.Contains(html, `<form class="api-form" data-api="`+api.Name+`"`)
@@ -66,47 +52,37 @@ func TestAdminPageOffersWhatTheRoleMayRun(t *testing.T) {
 
 func TestAdminPageNeedsASession(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
-	if resp, _ := adminPage(t, srv, nil); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/login" {
-		t.Errorf("without a session: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	anonymous := client(srv).As("").NoRedirects()
+	if a := anonymous.Get(t, adminPath); a.Status != http.StatusFound || a.Header.Get("Location") != "/login" {
+		t.Errorf("without a session: %d to %q", a.Status, a.Header.Get("Location"))
 	}
 	// A stale cookie (signed with another key, say before a restart) is dropped on the way to the login.
-	stale := &http.Cookie{Name: "session", Value: "e30.c2lnbmF0dXJl"}
-	resp, _ := adminPage(t, srv, stale)
-	if c := resp.Cookies(); resp.StatusCode != http.StatusFound || len(c) != 1 || c[0].MaxAge >= 0 {
-		t.Errorf("stale cookie: %d %v", resp.StatusCode, c)
+	stale := &testbed.Client{URL: srv.URL, Cookie: &http.Cookie{Name: "session", Value: "e30.c2lnbmF0dXJl"}}
+	a := stale.NoRedirects().Get(t, adminPath)
+	if c := a.Cookies(); a.Status != http.StatusFound || len(c) != 1 || c[0].MaxAge >= 0 {
+		t.Errorf("stale cookie: %d %v", a.Status, c)
 	}
 	for target, want := range map[string]string{"/": "/admin/rest_api/", "/admin/rest_api": "/admin/rest_api/"} {
-		resp, err := noRedirects.Get(srv.URL + target)
-		if err != nil || resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != want {
-			t.Errorf("%s: %v %v", target, resp.StatusCode, err)
+		if a := anonymous.Get(t, target); a.Status != http.StatusFound || a.Header.Get("Location") != want {
+			t.Errorf("%s: %d to %q", target, a.Status, a.Header.Get("Location"))
 		}
 	}
 }
 
 func TestPageAssetsAreEmbedded(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	anonymous := client(mustServer(t, &scriptedExecutor{}, commands.Options{})).As("")
 	for path, ctype := range map[string]string{
 		"admin.js": "text/javascript", "style.css": "text/css", "favicon.svg": "image/svg+xml",
 	} {
-		resp, err := http.Get(srv.URL + "/admin/rest_api/static/" + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) || len(body) < 100 {
-			t.Errorf("%s: %d %q, %d bytes", path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+		a := anonymous.Get(t, "/admin/rest_api/static/"+path)
+		if a.Status != 200 || !strings.HasPrefix(a.Header.Get("Content-Type"), ctype) || len(a.Body) < 100 {
+			t.Errorf("%s: %d %q, %d bytes", path, a.Status, a.Header.Get("Content-Type"), len(a.Body))
 		}
 	}
 	// Paths out of the assets folder, sent as written (Go's client does not clean them), find nothing.
 	for _, path := range []string{"../../../etc/passwd", "../templates/admin.html", "%2e%2e/templates/admin.html"} {
-		resp, err := http.Get(srv.URL + "/admin/rest_api/static/" + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("%s: %d, want 404", path, resp.StatusCode)
+		if a := anonymous.Get(t, "/admin/rest_api/static/"+path); a.Status != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", path, a.Status)
 		}
 	}
 }
@@ -114,15 +90,15 @@ func TestPageAssetsAreEmbedded(t *testing.T) {
 func TestBrowserPostsNeedThePagesCSRFToken(t *testing.T) {
 	ex := &scriptedExecutor{}
 	srv := mustServer(t, ex, commands.Options{})
-	cookie := login(t, srv, token)
-	csrf := pageCSRF(t, srv, cookie)
-	viewerCSRF := pageCSRF(t, srv, login(t, srv, viewerToken))
+	session := login(t, srv, token)
+	csrf := pageCSRF(t, session)
+	viewerCSRF := pageCSRF(t, login(t, srv, viewerToken))
 	if csrf == viewerCSRF {
 		t.Fatal("two sessions got the same CSRF token")
 	}
 	// The token is in the page once, for the script: a form submitted without the script must not put it
 	// in a URL.
-	if _, html := adminPage(t, srv, cookie); strings.Count(html, csrf) != 1 {
+	if html := string(session.Get(t, adminPath).Body); strings.Count(html, csrf) != 1 {
 		t.Errorf("the page holds its CSRF token %d times, want once (the meta tag)", strings.Count(html, csrf))
 	}
 	origin := []string{"Origin", srv.URL} // an older browser: Origin of the gateway itself, no Sec-Fetch-Site
@@ -131,12 +107,12 @@ func TestBrowserPostsNeedThePagesCSRFToken(t *testing.T) {
 		for _, browser := range [][]string{origin, sameOrigin} {
 			for _, sent := range []string{"", "forged", viewerCSRF} {
 				header := append([]string{"X-CSRF-Token", sent}, browser...)
-				if status, body := withCookie(t, "POST", srv.URL+target, cookie, header...); status != 403 || !strings.Contains(body, "CSRF token is missing or stale") {
-					t.Errorf("%s from a browser (%s) with CSRF token %q: %d %s", target, browser[0], sent, status, body)
+				if a := session.Do(t, "POST", target, nil, header...); a.Status != 403 || !strings.Contains(string(a.Body), "CSRF token is missing or stale") {
+					t.Errorf("%s from a browser (%s) with CSRF token %q: %d %s", target, browser[0], sent, a.Status, a.Body)
 				}
 			}
-			if status, body := withCookie(t, "POST", srv.URL+target, cookie, append([]string{"X-CSRF-Token", csrf}, browser...)...); status != 200 {
-				t.Errorf("%s from a browser (%s) with the page's token: %d %s", target, browser[0], status, body)
+			if a := session.Do(t, "POST", target, nil, append([]string{"X-CSRF-Token", csrf}, browser...)...); a.Status != 200 {
+				t.Errorf("%s from a browser (%s) with the page's token: %d %s", target, browser[0], a.Status, a.Body)
 			}
 		}
 	}
@@ -144,14 +120,11 @@ func TestBrowserPostsNeedThePagesCSRFToken(t *testing.T) {
 		t.Errorf("%d commands ran, want the 4 sent with the page's token", n)
 	}
 	// Outside a browser the cookie needs no CSRF token (curl -b), and a token in a header is not ambient.
-	if status, _ := withCookie(t, "POST", srv.URL+"/api/v1/command?command=version", cookie); status != 200 {
-		t.Errorf("cookie without browser headers: %d", status)
+	if a := session.Do(t, "POST", "/api/v1/command?command=version", nil); a.Status != 200 {
+		t.Errorf("cookie without browser headers: %d", a.Status)
 	}
-	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/command?command=version", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	if resp, _ := do(t, req); resp.StatusCode != 200 {
-		t.Errorf("a token from a browser without a CSRF token: %d", resp.StatusCode)
+	if a := client(srv).Do(t, "POST", "/api/v1/command?command=version", nil, "Sec-Fetch-Site", "same-origin"); a.Status != 200 {
+		t.Errorf("a token from a browser without a CSRF token: %d", a.Status)
 	}
 }
 
@@ -160,26 +133,27 @@ func TestBrowserPostsNeedThePagesCSRFToken(t *testing.T) {
 func TestOpenGatewayHoldsBrowsersToTheCrossSiteRules(t *testing.T) {
 	ex := &scriptedExecutor{}
 	srv := mustServer(t, ex, commands.Options{}, withKeyring(gateway.NewKeyring("rest_api_plugin_http_token")))
-	resp, html := adminPage(t, srv, nil)
-	if resp.StatusCode != 200 || !strings.Contains(html, "No token is configured") {
-		t.Fatalf("open admin page: %d", resp.StatusCode)
+	a := client(srv).As("").NoRedirects().Get(t, adminPath)
+	html := string(a.Body)
+	if a.Status != 200 || !strings.Contains(html, "No token is configured") {
+		t.Fatalf("open admin page: %d", a.Status)
 	}
 	csrf := csrfMeta.FindStringSubmatch(html)[1]
-	none := &http.Cookie{Name: "unrelated", Value: "x"}
-	if status, body := withCookie(t, "GET", srv.URL+"/admin/rest_api/api?api=pause&dag_id=gw_conf", none, "Sec-Fetch-Site", "cross-site"); status != 403 || !strings.Contains(body, "read-only") {
-		t.Errorf("cross-site GET of pause: %d %s", status, body)
+	browser := &testbed.Client{URL: srv.URL, Cookie: &http.Cookie{Name: "unrelated", Value: "x"}} // a cookie, but no session
+	if a := browser.Get(t, "/admin/rest_api/api?api=pause&dag_id=gw_conf", "Sec-Fetch-Site", "cross-site"); a.Status != 403 || !strings.Contains(string(a.Body), "read-only") {
+		t.Errorf("cross-site GET of pause: %d %s", a.Status, a.Body)
 	}
-	if status, _ := withCookie(t, "GET", srv.URL+"/api/v1/command?command=dags%20list", none, "Sec-Fetch-Site", "cross-site"); status != 200 {
-		t.Errorf("cross-site GET of a read: %d", status)
+	if a := browser.Get(t, "/api/v1/command?command=dags%20list", "Sec-Fetch-Site", "cross-site"); a.Status != 200 {
+		t.Errorf("cross-site GET of a read: %d", a.Status)
 	}
-	if status, _ := withCookie(t, "POST", srv.URL+"/api/v1/command?command=version", none, "Sec-Fetch-Site", "same-origin"); status != 403 {
-		t.Errorf("same-origin POST without the CSRF token: %d", status)
+	if a := browser.Do(t, "POST", "/api/v1/command?command=version", nil, "Sec-Fetch-Site", "same-origin"); a.Status != 403 {
+		t.Errorf("same-origin POST without the CSRF token: %d", a.Status)
 	}
-	if status, _ := withCookie(t, "POST", srv.URL+"/api/v1/command?command=version", none, "Sec-Fetch-Site", "same-origin", "X-CSRF-Token", csrf); status != 200 {
-		t.Errorf("same-origin POST with the CSRF token: %d", status)
+	if a := browser.Do(t, "POST", "/api/v1/command?command=version", nil, "Sec-Fetch-Site", "same-origin", "X-CSRF-Token", csrf); a.Status != 200 {
+		t.Errorf("same-origin POST with the CSRF token: %d", a.Status)
 	}
-	if status, _ := withCookie(t, "POST", srv.URL+"/api/v1/command?command=version", none); status != 200 {
-		t.Errorf("POST without browser headers: %d", status)
+	if a := browser.Do(t, "POST", "/api/v1/command?command=version", nil); a.Status != 200 {
+		t.Errorf("POST without browser headers: %d", a.Status)
 	}
 }
 
@@ -187,18 +161,18 @@ func TestOpenGatewayHoldsBrowsersToTheCrossSiteRules(t *testing.T) {
 // before logging in is sent to the login, not locked out.
 func TestRequestsWithoutCredentialsAreNotFailures(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	anonymous := client(srv).As("").NoRedirects()
 	for range 30 {
-		if resp, _ := get(t, srv, "/api/v1/command?command=version"); resp.StatusCode != 401 {
-			t.Fatalf("no credentials: %d", resp.StatusCode)
+		if a := anonymous.Get(t, "/api/v1/command?command=version"); a.Status != 401 {
+			t.Fatalf("no credentials: %d", a.Status)
 		}
-		if resp, _ := adminPage(t, srv, nil); resp.StatusCode != http.StatusFound {
-			t.Fatalf("admin page without a session: %d", resp.StatusCode)
+		if a := anonymous.Get(t, adminPath); a.Status != http.StatusFound {
+			t.Fatalf("admin page without a session: %d", a.Status)
 		}
 	}
 	status := 0
 	for range 11 {
-		resp, _ := get(t, srv, "/api/v1/command?command=version", "Authorization", "Bearer wrong")
-		status = resp.StatusCode
+		status = client(srv).As("wrong").Get(t, "/api/v1/command?command=version").Status
 	}
 	if status != http.StatusTooManyRequests {
 		t.Errorf("the 11th wrong token: %d", status)
@@ -214,21 +188,14 @@ func TestNewerAirflowIsWarnedAbout(t *testing.T) {
 	}
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{},
 		withInfo(gateway.Info{GatewayVersion: "test", AirflowVersion: "3.9.0", AirflowWarning: warning}))
-	resp, err := http.Get(srv.URL + "/health")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var health struct {
 		Airflow map[string]string `json:"airflow"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
-		t.Fatal(err)
-	}
+	client(srv).As("").Get(t, "/health").Decode(t, &health)
 	if health.Airflow["warning"] != warning {
 		t.Errorf("/health says %v; want the warning %q", health.Airflow, warning)
 	}
-	_, html := adminPage(t, srv, login(t, srv, roleToken(commands.RoleViewer)))
+	html := string(login(t, srv, roleToken(commands.RoleViewer)).Get(t, adminPath).Body)
 	if !strings.Contains(html, `id="airflow-warning">`+template.HTMLEscapeString(warning)) {
 		t.Errorf("the admin page does not show the warning %q", warning)
 	}

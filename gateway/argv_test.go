@@ -9,19 +9,9 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
 
-// postJSON posts body to path with the Admin token and returns the status and answer.
-func postJSON(tb testing.TB, url, path, body string) (int, map[string]any) {
-	tb.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, doc := do(tb, req)
-	return resp.StatusCode, doc
-}
-
 func TestArgvIsTakenAsItIs(t *testing.T) {
 	ex := &scriptedExecutor{}
-	srv := mustServer(t, ex, commands.Options{})
+	admin := client(mustServer(t, ex, commands.Options{}))
 	for _, tt := range []struct {
 		body string
 		want []string
@@ -30,8 +20,9 @@ func TestArgvIsTakenAsItIs(t *testing.T) {
 		{`{"argv": ["airflow", "variables", "set", "k", "it's $(not) a ` + "`shell`" + `"]}`, []string{"variables", "set", "--", "k", "it's $(not) a `shell`"}},
 		{`{"argv": ["variables", "set", "k", "line one\nline two"]}`, []string{"variables", "set", "--", "k", "line one\nline two"}},
 	} {
-		if status, doc := postJSON(t, srv.URL, "/api/v1/command", tt.body); status != http.StatusOK {
-			t.Errorf("%s: %d %v", tt.body, status, doc)
+		var doc map[string]any
+		if a := admin.Do(t, http.MethodPost, "/api/v1/command", strings.NewReader(tt.body), asJSON...).Decode(t, &doc); a.Status != http.StatusOK {
+			t.Errorf("%s: %d %v", tt.body, a.Status, doc)
 			continue
 		}
 		if got := ex.lastArg.Load().([]string); !slices.Equal(got, tt.want) {
@@ -39,14 +30,15 @@ func TestArgvIsTakenAsItIs(t *testing.T) {
 		}
 	}
 	// A job takes argv too.
-	if status, doc := postJSON(t, srv.URL, "/api/v1/jobs", `{"argv": ["dags", "list"]}`); status != http.StatusAccepted {
-		t.Errorf("job with argv: %d %v", status, doc)
+	var doc map[string]any
+	if a := admin.Do(t, http.MethodPost, "/api/v1/jobs", strings.NewReader(`{"argv": ["dags", "list"]}`), asJSON...).Decode(t, &doc); a.Status != http.StatusAccepted {
+		t.Errorf("job with argv: %d %v", a.Status, doc)
 	}
 }
 
 func TestArgvRefusals(t *testing.T) {
 	ex := &scriptedExecutor{}
-	srv := mustServer(t, ex, commands.Options{})
+	admin := client(mustServer(t, ex, commands.Options{}))
 	for _, tt := range []struct{ body, says string }{
 		{`{"command": "version", "argv": ["version"]}`, "both"},
 		{`{"argv": []}`, "argv is empty"},
@@ -63,9 +55,10 @@ func TestArgvRefusals(t *testing.T) {
 		{`{"argv": ["` + strings.Repeat("a", commands.MaxCommandBytes) + `"]}`, "bytes in all"},
 	} {
 		for _, path := range []string{"/api/v1/command", "/api/v1/jobs"} {
-			status, doc := postJSON(t, srv.URL, path, tt.body)
-			if detail, _ := doc["detail"].(string); status != http.StatusBadRequest || !strings.Contains(detail, tt.says) {
-				t.Errorf("%s %.80s: %d %v, want 400 saying %q", path, tt.body, status, doc["detail"], tt.says)
+			var doc map[string]any
+			a := admin.Do(t, http.MethodPost, path, strings.NewReader(tt.body), asJSON...).Decode(t, &doc)
+			if detail, _ := doc["detail"].(string); a.Status != http.StatusBadRequest || !strings.Contains(detail, tt.says) {
+				t.Errorf("%s %.80s: %d %v, want 400 saying %q", path, tt.body, a.Status, doc["detail"], tt.says)
 			}
 		}
 	}

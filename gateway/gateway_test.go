@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs"
 	"github.com/airflow-gateway/airflow-gateway/commands/jobs/sqlite"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
 const token = "test-token-0123456789"
@@ -167,44 +167,33 @@ func mustGateway(tb testing.TB, ex commands.Executor, opts commands.Options, opt
 	return srv, gw
 }
 
-func get(tb testing.TB, srv *httptest.Server, path string, header ...string) (*http.Response, map[string]any) {
-	tb.Helper()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	return do(tb, req)
+// client is a client of srv with the Admin token: As(token) is another caller, As("") one without
+// credentials. Whatever it sends, srv checks its answer against the OpenAPI document (mustServer).
+func client(srv *httptest.Server) *testbed.Client {
+	return &testbed.Client{URL: srv.URL, Token: token}
 }
 
-func do(tb testing.TB, req *http.Request) (*http.Response, map[string]any) {
-	tb.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var doc map[string]any
-	if err := json.Unmarshal(body, &doc); err != nil {
-		tb.Fatalf("%s: body is not JSON: %q", req.URL, body)
-	}
-	return resp, doc
-}
-
-var bearer = []string{"Authorization", "Bearer " + token}
+// bearer is the Admin token's header; asJSON and asForm say what a body is.
+var (
+	bearer = []string{"Authorization", "Bearer " + token}
+	asJSON = []string{"Content-Type", "application/json"}
+	asForm = []string{"Content-Type", "application/x-www-form-urlencoded"}
+)
 
 func TestHostileCommandsStartNoProcess(t *testing.T) {
 	ex := &scriptedExecutor{}
 	srv := mustServer(t, ex, commands.Options{})
+	admin := client(srv)
 	for _, tt := range commandstest.HostileLines {
 		if tt.Major == "2" {
 			continue
 		}
-		resp, doc := get(t, srv, "/api/v1/command?command="+url.QueryEscape(tt.Line), bearer...)
-		if want := gateway.StatusOf(&commands.Error{Code: tt.Code}); resp.StatusCode != want {
-			t.Errorf("%q: status %d, want %d", tt.Line, resp.StatusCode, want)
+		var doc map[string]any
+		a := admin.Get(t, "/api/v1/command?command="+url.QueryEscape(tt.Line)).Decode(t, &doc)
+		if want := gateway.StatusOf(&commands.Error{Code: tt.Code}); a.Status != want {
+			t.Errorf("%q: status %d, want %d", tt.Line, a.Status, want)
 		}
-		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		if ct := a.Header.Get("Content-Type"); ct != "application/problem+json" {
 			t.Errorf("%q: content type %q", tt.Line, ct)
 		}
 		if detail, _ := doc["detail"].(string); !strings.Contains(detail, tt.Says) {
@@ -221,33 +210,30 @@ func TestHostileCommandsStartNoProcess(t *testing.T) {
 		{"text/plain", "dags list"},
 	}
 	for _, p := range posts {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/command", strings.NewReader(p.body))
-		req.Header.Set("Content-Type", p.ctype)
-		req.Header.Set(bearer[0], bearer[1])
-		resp, doc := do(t, req)
-		if resp.StatusCode/100 != 4 || doc["detail"] == "" {
-			t.Errorf("POST %s %.40q: status %d %v", p.ctype, p.body, resp.StatusCode, doc)
+		var doc map[string]any
+		a := admin.Do(t, http.MethodPost, "/api/v1/command", strings.NewReader(p.body), "Content-Type", p.ctype).Decode(t, &doc)
+		if a.Status/100 != 4 || doc["detail"] == "" {
+			t.Errorf("POST %s %.40q: status %d %v", p.ctype, p.body, a.Status, doc)
 		}
 	}
 	// Bodies over the limit, with a length and without one (chunked), are 413 on every way of sending.
+	oversized := `{"command": "` + strings.Repeat("a", 2<<20) + `"}`
 	for _, ctype := range []string{"application/json", "application/x-www-form-urlencoded"} {
 		for _, chunked := range []bool{false, true} {
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/command",
-				io.MultiReader(strings.NewReader(`{"command": "`), strings.NewReader(strings.Repeat("a", 2<<20)), strings.NewReader(`"}`)))
-			if !chunked {
-				req.ContentLength = 2<<20 + 15
+			var body io.Reader = strings.NewReader(oversized) // its length is known, and sent
+			if chunked {
+				body = io.MultiReader(body) // its length is not known: the client sends it in chunks
 			}
-			req.Header.Set("Content-Type", ctype)
-			req.Header.Set(bearer[0], bearer[1])
-			resp, doc := do(t, req)
-			if detail, _ := doc["detail"].(string); resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(detail, "over 1M") {
-				t.Errorf("oversized %s body (chunked %v): status %d, %q", ctype, chunked, resp.StatusCode, detail)
+			var doc map[string]any
+			a := admin.Do(t, http.MethodPost, "/api/v1/command", body, "Content-Type", ctype).Decode(t, &doc)
+			if detail, _ := doc["detail"].(string); a.Status != http.StatusRequestEntityTooLarge || !strings.Contains(detail, "over 1M") {
+				t.Errorf("oversized %s body (chunked %v): status %d, %q", ctype, chunked, a.Status, detail)
 			}
 		}
 	}
 	for _, q := range []string{"command=dags%20list;id", "command=version&command=dags%20list", ""} {
-		if resp, _ := get(t, srv, "/api/v1/command?"+q, bearer...); resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("?%s: status %d, want 400", q, resp.StatusCode)
+		if a := admin.Get(t, "/api/v1/command?"+q); a.Status != http.StatusBadRequest {
+			t.Errorf("?%s: status %d, want 400", q, a.Status)
 		}
 	}
 	if n := ex.runs.Load(); n != 0 {
@@ -269,12 +255,14 @@ func TestTokens(t *testing.T) {
 		{[]string{"Authorization", "bearer " + token}, http.StatusOK},
 		{[]string{"rest_api_plugin_http_token", token}, http.StatusOK},
 	}
+	anonymous := client(srv).As("")
 	for _, c := range cases {
-		resp, doc := get(t, srv, "/api/v1/command?command=version", c.header...)
-		if resp.StatusCode != c.want {
-			t.Errorf("%v: status %d, want %d (%v)", c.header, resp.StatusCode, c.want, doc)
+		var doc map[string]any
+		a := anonymous.Get(t, "/api/v1/command?command=version", c.header...).Decode(t, &doc)
+		if a.Status != c.want {
+			t.Errorf("%v: status %d, want %d (%v)", c.header, a.Status, c.want, doc)
 		}
-		if c.want == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+		if c.want == http.StatusUnauthorized && a.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%v: 401 without WWW-Authenticate", c.header)
 		}
 	}
@@ -283,12 +271,13 @@ func TestTokens(t *testing.T) {
 func TestCommandResponse(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "[{\"dag_id\": \"a\"}]\n", Stderr: "warn\n", ExitCode: 1, Duration: 1500 * time.Millisecond}}
 	srv := mustServer(t, ex, commands.Options{})
-	resp, doc := get(t, srv, "/api/v1/command?command="+url.QueryEscape("airflow dags list -o json"), bearer...)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d: %v", resp.StatusCode, doc)
+	var doc map[string]any
+	a := client(srv).Get(t, "/api/v1/command?command="+url.QueryEscape("airflow dags list -o json")).Decode(t, &doc)
+	if a.Status != http.StatusOK {
+		t.Fatalf("status %d: %v", a.Status, doc)
 	}
-	if resp.Header.Get("X-Airflow-Exit-Code") != "1" || doc["exit_code"] != 1.0 {
-		t.Errorf("exit code: header %q, body %v", resp.Header.Get("X-Airflow-Exit-Code"), doc["exit_code"])
+	if a.Header.Get("X-Airflow-Exit-Code") != "1" || doc["exit_code"] != 1.0 {
+		t.Errorf("exit code: header %q, body %v", a.Header.Get("X-Airflow-Exit-Code"), doc["exit_code"])
 	}
 	if doc["airflow_cmd"] != "airflow dags list --output=json" || doc["duration_ms"] != 1500.0 || doc["stderr"] != "warn\n" {
 		t.Errorf("envelope %v", doc)
@@ -301,23 +290,25 @@ func TestCommandResponse(t *testing.T) {
 func TestTimeoutAnswers504WithPartialOutput(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "partial\n", TimedOut: true}}
 	srv := mustServer(t, ex, commands.Options{})
-	resp, doc := get(t, srv, "/api/v1/command?command=version", bearer...)
-	if resp.StatusCode != http.StatusGatewayTimeout || doc["stdout"] != "partial\n" {
-		t.Errorf("status %d, %v", resp.StatusCode, doc)
+	var doc map[string]any
+	if a := client(srv).Get(t, "/api/v1/command?command=version").Decode(t, &doc); a.Status != http.StatusGatewayTimeout || doc["stdout"] != "partial\n" {
+		t.Errorf("status %d, %v", a.Status, doc)
 	}
 }
 
 func TestFullQueueAnswers503(t *testing.T) {
 	ex := &scriptedExecutor{block: make(chan struct{})}
 	srv := mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: 300 * time.Millisecond, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour})
-	go get(t, srv, "/api/v1/command?command=version", bearer...)
+	admin := client(srv)
+	go admin.Send(http.MethodGet, "/api/v1/command?command=version", nil)
 	for ex.runs.Load() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	start := time.Now()
-	resp, doc := get(t, srv, "/api/v1/command?command=version", bearer...)
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("status %d, Retry-After %q: %v", resp.StatusCode, resp.Header.Get("Retry-After"), doc)
+	var doc map[string]any
+	a := admin.Get(t, "/api/v1/command?command=version").Decode(t, &doc)
+	if a.Status != http.StatusServiceUnavailable || a.Header.Get("Retry-After") == "" {
+		t.Errorf("status %d, Retry-After %q: %v", a.Status, a.Header.Get("Retry-After"), doc)
 	}
 	if waited := time.Since(start); waited > 5*time.Second {
 		t.Errorf("503 after %s; want it within the queue timeout", waited)
@@ -327,9 +318,9 @@ func TestFullQueueAnswers503(t *testing.T) {
 
 func TestCommandsListing(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
-	resp, doc := get(t, srv, "/api/v1/commands", bearer...)
-	if resp.StatusCode != http.StatusOK || doc["airflow_version"] != "3.3.2" {
-		t.Fatalf("status %d %v", resp.StatusCode, doc["airflow_version"])
+	var doc map[string]any
+	if a := client(srv).Get(t, "/api/v1/commands").Decode(t, &doc); a.Status != http.StatusOK || doc["airflow_version"] != "3.3.2" {
+		t.Fatalf("status %d %v", a.Status, doc["airflow_version"])
 	}
 	paths := map[string]bool{}
 	for _, c := range doc["commands"].([]any) {

@@ -1,8 +1,8 @@
 package gateway_test
 
 import (
-	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -20,20 +20,13 @@ type healthAnswer struct {
 	Executor commands.ExecutorStatus `json:"executor"`
 }
 
-func getHealth(tb testing.TB, url string) (*healthAnswer, time.Duration) {
+// getHealth reads /health without credentials, as a probe does, and says how long the answer took.
+func getHealth(tb testing.TB, srv *httptest.Server) (*healthAnswer, time.Duration) {
 	tb.Helper()
 	start := time.Now()
-	resp, err := http.Get(url + "/health")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	took := time.Since(start)
-	a := &healthAnswer{Status: resp.StatusCode}
-	if err := json.NewDecoder(resp.Body).Decode(a); err != nil {
-		tb.Fatal(err)
-	}
-	return a, took
+	var h healthAnswer
+	h.Status = client(srv).As("").Get(tb, "/health").Decode(tb, &h).Status
+	return &h, time.Since(start)
 }
 
 // TestHealthNeverWaitsForASlot holds the only command slot with a command that does not end: /health
@@ -44,18 +37,14 @@ func TestHealthNeverWaitsForASlot(t *testing.T) {
 	busy := make(chan struct{})
 	go func() {
 		defer close(busy)
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/command?command=version", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
+		client(srv).Send(http.MethodGet, "/api/v1/command?command=version", nil)
 	}()
 	for ex.runs.Load() < 1 {
 		time.Sleep(time.Millisecond)
 	}
 
 	// The first probe starts the check and says the database is not known yet.
-	a, took := getHealth(t, srv.URL)
+	a, took := getHealth(t, srv)
 	// Waiting for the slot would take the queue timeout, a minute; an answer within seconds did not wait.
 	if a.Status != http.StatusServiceUnavailable || a.Metadatabase.Status != "unknown" || took > 5*time.Second {
 		t.Errorf("first probe with every slot busy: %d %q after %s", a.Status, a.Metadatabase.Status, took)
@@ -67,7 +56,7 @@ func TestHealthNeverWaitsForASlot(t *testing.T) {
 		t.Errorf("the check ran %v", args)
 	}
 	// A second probe while the check runs: no second check, an answer at once.
-	if a, took = getHealth(t, srv.URL); a.Status != http.StatusServiceUnavailable || took > 5*time.Second || ex.runs.Load() != 2 {
+	if a, took = getHealth(t, srv); a.Status != http.StatusServiceUnavailable || took > 5*time.Second || ex.runs.Load() != 2 {
 		t.Errorf("probe during the check: %d after %s, %d runs", a.Status, took, ex.runs.Load())
 	}
 	close(ex.block)
@@ -75,7 +64,7 @@ func TestHealthNeverWaitsForASlot(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for a.Metadatabase.Status != "healthy" && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
-		a, _ = getHealth(t, srv.URL)
+		a, _ = getHealth(t, srv)
 	}
 	if a.Status != http.StatusOK || a.Metadatabase.AgeSeconds == nil || *a.Metadatabase.AgeSeconds > 5 {
 		t.Errorf("after the check: %d %+v", a.Status, a.Metadatabase)
@@ -86,7 +75,7 @@ func TestHealthNeverWaitsForASlot(t *testing.T) {
 	// Within the check's lifetime, probes reuse its answer.
 	runs := ex.runs.Load()
 	for range 5 {
-		getHealth(t, srv.URL)
+		getHealth(t, srv)
 	}
 	if ex.runs.Load() != runs {
 		t.Errorf("probes within %s ran %d more checks", 10*time.Second, ex.runs.Load()-runs)
@@ -96,12 +85,12 @@ func TestHealthNeverWaitsForASlot(t *testing.T) {
 func TestHealthSaysUnhealthy(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{ExitCode: 1, Stderr: "no database"}}
 	srv := mustServer(t, ex, commands.Options{})
-	getHealth(t, srv.URL)
+	getHealth(t, srv)
 	deadline := time.Now().Add(5 * time.Second)
-	a, _ := getHealth(t, srv.URL)
+	a, _ := getHealth(t, srv)
 	for a.Metadatabase.Status == "unknown" && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
-		a, _ = getHealth(t, srv.URL)
+		a, _ = getHealth(t, srv)
 	}
 	if a.Status != http.StatusServiceUnavailable || a.Metadatabase.Status != "unhealthy" {
 		t.Errorf("a failing db check: %d %+v", a.Status, a.Metadatabase)
@@ -112,15 +101,9 @@ func TestLiveness(t *testing.T) {
 	ex := &scriptedExecutor{block: make(chan struct{})}
 	defer close(ex.block)
 	srv := mustServer(t, ex, commands.Options{})
-	resp, err := http.Get(srv.URL + "/health/live")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var body map[string]string
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	if resp.StatusCode != http.StatusOK || body["status"] != "alive" || ex.runs.Load() != 0 {
-		t.Errorf("/health/live: %d %v, %d commands run", resp.StatusCode, body, ex.runs.Load())
+	if a := client(srv).As("").Get(t, "/health/live").Decode(t, &body); a.Status != http.StatusOK || body["status"] != "alive" || ex.runs.Load() != 0 {
+		t.Errorf("/health/live: %d %v, %d commands run", a.Status, body, ex.runs.Load())
 	}
 }
 
@@ -133,13 +116,7 @@ func TestCommandsCarryTheCaller(t *testing.T) {
 		{token, "ci", "/api/v1/command?command=version"},
 		{viewerToken, "viewer", "/admin/rest_api/api?api=list_dags"},
 	} {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+tt.target, nil)
-		req.Header.Set("Authorization", "Bearer "+tt.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		client(srv).As(tt.token).Get(t, tt.target)
 		if got, _ := ex.lastCaller.Load().(string); got != tt.name {
 			t.Errorf("%s ran as %q, want %q", tt.target, got, tt.name)
 		}

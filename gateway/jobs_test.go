@@ -2,10 +2,8 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -77,79 +75,10 @@ func (f *feedExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Resu
 	}
 }
 
-// jobAnswer is what the job endpoints answer, a job or a problem.
-type jobAnswer struct {
-	Status     int
-	Location   string
-	ID         string `json:"id"`
-	Command    string `json:"command"`
-	AirflowCmd string `json:"airflow_cmd"`
-	State      string `json:"state"`
-	ExitCode   *int   `json:"exit_code"`
-	Owner      string `json:"owner"`
-	Stdout     string `json:"stdout"`
-	Stderr     string `json:"stderr"`
-	Detail     string `json:"detail"`
-}
-
-func jobRequest(tb testing.TB, srv *httptest.Server, method, path, tok string, header ...string) *jobAnswer {
-	tb.Helper()
-	req, _ := http.NewRequest(method, srv.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a jobAnswer
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		tb.Fatalf("%s %s: an event stream, not a document", method, path)
-	}
-	if err := jsonDecode(resp, &a); err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	a.Status, a.Location = resp.StatusCode, resp.Header.Get("Location")
-	return &a
-}
-
-func startJob(tb testing.TB, srv *httptest.Server, tok, line string) *jobAnswer {
-	tb.Helper()
-	a := jobRequest(tb, srv, http.MethodPost, "/api/v1/jobs?command="+url.QueryEscape(line), tok)
-	if a.Status != http.StatusAccepted {
-		tb.Fatalf("POST %q: status %d: %s", line, a.Status, a.Detail)
-	}
-	return a
-}
-
-// follow reads a job's events until `end`, from the byte offset lastID when not empty; with each nil it
-// only reads the status.
-func follow(tb testing.TB, srv *httptest.Server, tok, id, lastID string, each func(testbed.Event) bool) *http.Response {
-	tb.Helper()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/jobs/"+id+"/output", nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	if lastID != "" {
-		req.Header.Set("Last-Event-ID", lastID)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusOK && each != nil {
-		if err := testbed.ReadEvents(resp.Body, each); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return resp
-}
-
 func TestJobStreamsOutputAsItComes(t *testing.T) {
 	ex := &feedExecutor{feed: make(chan string)}
-	srv := mustServer(t, ex, commands.Options{})
-	job := startJob(t, srv, roleToken(commands.RoleUser), "dags test gw_two_tasks")
+	user := client(mustServer(t, ex, commands.Options{})).As(roleToken(commands.RoleUser))
+	job := user.StartJob(t, "dags test gw_two_tasks")
 	if job.State != "running" || job.Location != "/api/v1/jobs/"+job.ID || job.Owner != "user" {
 		t.Fatalf("POST answered %+v", job)
 	}
@@ -170,7 +99,7 @@ func TestJobStreamsOutputAsItComes(t *testing.T) {
 	var out, errOut strings.Builder
 	var prev int64
 	var end testbed.Event
-	follow(t, srv, roleToken(commands.RoleUser), job.ID, "", func(ev testbed.Event) bool {
+	user.Follow(t, job.ID, "", func(ev testbed.Event) bool {
 		if ev.Name == "end" {
 			end = ev
 			return false
@@ -196,7 +125,7 @@ func TestJobStreamsOutputAsItComes(t *testing.T) {
 	if !strings.Contains(end.Data, `"state":"succeeded"`) || !strings.Contains(end.Data, `"exit_code":0`) || end.ID != strconv.FormatInt(prev, 10) {
 		t.Errorf("end event: %+v", end)
 	}
-	got := jobRequest(t, srv, http.MethodGet, "/api/v1/jobs/"+job.ID, roleToken(commands.RoleUser))
+	got := user.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID)
 	if got.State != "succeeded" || got.Stdout != out.String() || got.Stderr != errOut.String() {
 		t.Errorf("GET after the end: %+v", got)
 	}
@@ -204,7 +133,7 @@ func TestJobStreamsOutputAsItComes(t *testing.T) {
 	// A follower that comes back with the id of any event gets exactly the rest.
 	for cut := range int64(prev) {
 		var rest strings.Builder
-		follow(t, srv, roleToken(commands.RoleUser), job.ID, strconv.FormatInt(cut, 10), func(ev testbed.Event) bool {
+		user.Follow(t, job.ID, strconv.FormatInt(cut, 10), func(ev testbed.Event) bool {
 			if ev.Name != "end" {
 				rest.WriteString(ev.Data)
 			}
@@ -219,50 +148,53 @@ func TestJobStreamsOutputAsItComes(t *testing.T) {
 
 func TestJobsAreSeenByTheirOwnerOpsAndAdmins(t *testing.T) {
 	ex := &feedExecutor{feed: make(chan string)}
-	srv := mustServer(t, ex, commands.Options{})
-	viewer, user, op, admin := roleToken(commands.RoleViewer), roleToken(commands.RoleUser), roleToken(commands.RoleOp), token
-	job := startJob(t, srv, viewer, "dags list")
+	admin := client(mustServer(t, ex, commands.Options{}))
+	viewer, user, op := admin.As(roleToken(commands.RoleViewer)), admin.As(roleToken(commands.RoleUser)), admin.As(roleToken(commands.RoleOp))
+	job := viewer.StartJob(t, "dags list")
 
 	for _, tc := range []struct {
-		tok  string
+		c    *testbed.Client
 		want int
 	}{{viewer, 200}, {user, 404}, {op, 200}, {admin, 200}} {
-		if a := jobRequest(t, srv, http.MethodGet, "/api/v1/jobs/"+job.ID, tc.tok); a.Status != tc.want {
-			t.Errorf("GET as %s: %d, want %d", tc.tok, a.Status, tc.want)
+		if a := tc.c.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); a.Status != tc.want {
+			t.Errorf("GET as %s: %d, want %d", tc.c.Token, a.Status, tc.want)
 		}
-		if resp := follow(t, srv, tc.tok, job.ID, "", nil); resp.StatusCode != tc.want {
-			t.Errorf("output as %s: %d, want %d", tc.tok, resp.StatusCode, tc.want)
+		// The job runs until the test ends: the status of its stream is all there is to read.
+		stream := tc.c.Open(t, http.MethodGet, "/api/v1/jobs/"+job.ID+"/output", nil)
+		stream.Body.Close()
+		if stream.StatusCode != tc.want {
+			t.Errorf("output as %s: %d, want %d", tc.c.Token, stream.StatusCode, tc.want)
 		}
-		_, doc := get(t, srv, "/api/v1/jobs", "Authorization", "Bearer "+tc.tok)
+		var doc map[string]any
+		tc.c.Get(t, "/api/v1/jobs").Decode(t, &doc)
 		listed := strings.Contains(fmt.Sprint(doc["jobs"]), job.ID)
 		if listed != (tc.want == 200) {
-			t.Errorf("list as %s shows the job: %v", tc.tok, listed)
+			t.Errorf("list as %s shows the job: %v", tc.c.Token, listed)
 		}
 	}
 	// Cancelling: not by another User (as if it did not exist), not by an Op, by an Admin.
-	if a := jobRequest(t, srv, http.MethodDelete, "/api/v1/jobs/"+job.ID, user); a.Status != 404 {
+	if a := user.Job(t, http.MethodDelete, "/api/v1/jobs/"+job.ID); a.Status != 404 {
 		t.Errorf("DELETE by another user: %d", a.Status)
 	}
-	if a := jobRequest(t, srv, http.MethodDelete, "/api/v1/jobs/"+job.ID, op); a.Status != 403 || !strings.Contains(a.Detail, "only its owner or an Admin") {
+	if a := op.Job(t, http.MethodDelete, "/api/v1/jobs/"+job.ID); a.Status != 403 || !strings.Contains(a.Detail, "only its owner or an Admin") {
 		t.Errorf("DELETE by an Op: %d %s", a.Status, a.Detail)
 	}
-	if a := jobRequest(t, srv, http.MethodGet, "/api/v1/jobs/"+job.ID, viewer); a.State != "running" {
+	if a := viewer.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); a.State != "running" {
 		t.Errorf("the refused cancels changed the job: %+v", a)
 	}
-	if a := jobRequest(t, srv, http.MethodDelete, "/api/v1/jobs/"+job.ID, admin); a.Status != 200 || a.State != "canceled" {
+	if a := admin.Job(t, http.MethodDelete, "/api/v1/jobs/"+job.ID); a.Status != 200 || a.State != "canceled" {
 		t.Errorf("DELETE by an Admin: %d %s", a.Status, a.State)
 	}
 }
 
 func TestJobRequestsThatAreWrong(t *testing.T) {
 	ex := &feedExecutor{feed: make(chan string)}
-	srv := mustServer(t, ex, commands.Options{})
-	user := roleToken(commands.RoleUser)
-	job := startJob(t, srv, user, "dags list")
+	user := client(mustServer(t, ex, commands.Options{})).As(roleToken(commands.RoleUser))
+	job := user.StartJob(t, "dags list")
 	ex.feed <- "line\n"
 	close(ex.feed)
 	deadline := time.Now().Add(5 * time.Second)
-	for jobRequest(t, srv, http.MethodGet, "/api/v1/jobs/"+job.ID, user).State != "succeeded" && time.Now().Before(deadline) {
+	for user.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID).State != "succeeded" && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	runs := ex.runs.Load()
@@ -291,23 +223,12 @@ func TestJobRequestsThatAreWrong(t *testing.T) {
 		// A cancel of an ended job changes nothing, and says how the job ended.
 		{"DELETE", "/api/v1/jobs/" + job.ID, nil, 200, ""},
 	} {
-		var a *jobAnswer
-		if tc.method == "GET" && strings.HasSuffix(tc.path, "/output") {
-			req, _ := http.NewRequest("GET", srv.URL+tc.path, nil)
-			req.Header.Set("Authorization", "Bearer "+user)
-			for i := 0; i+1 < len(tc.header); i += 2 {
-				req.Header.Set(tc.header[i], tc.header[i+1])
-			}
-			resp, doc := do(t, req)
-			a = &jobAnswer{Status: resp.StatusCode, Detail: fmt.Sprint(doc["detail"])}
-		} else {
-			a = jobRequest(t, srv, tc.method, tc.path, user, tc.header...)
-		}
-		if a.Status != tc.status || !strings.Contains(a.Detail, tc.detail) {
-			t.Errorf("%s %s %v: %d %q, want %d with %q", tc.method, tc.path, tc.header, a.Status, a.Detail, tc.status, tc.detail)
+		var doc testbed.JobDoc // a job or a problem
+		if a := user.Do(t, tc.method, tc.path, nil, tc.header...).Decode(t, &doc); a.Status != tc.status || !strings.Contains(doc.Detail, tc.detail) {
+			t.Errorf("%s %s %v: %d %q, want %d with %q", tc.method, tc.path, tc.header, a.Status, doc.Detail, tc.status, tc.detail)
 		}
 	}
-	if a := jobRequest(t, srv, http.MethodGet, "/api/v1/jobs/"+job.ID, user); a.State != "succeeded" || a.Stdout != "line\n" {
+	if a := user.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); a.State != "succeeded" || a.Stdout != "line\n" {
 		t.Errorf("after the wrong requests: %+v", a)
 	}
 	if ex.runs.Load() != runs {
@@ -315,7 +236,7 @@ func TestJobRequestsThatAreWrong(t *testing.T) {
 	}
 	// The end of the output is a valid place to resume: only the end event is left.
 	var names []string
-	follow(t, srv, user, job.ID, "5", func(ev testbed.Event) bool { names = append(names, ev.Name); return true })
+	user.Follow(t, job.ID, "5", func(ev testbed.Event) bool { names = append(names, ev.Name); return true })
 	if strings.Join(names, ",") != "end" {
 		t.Errorf("resuming at the end gave %v", names)
 	}
@@ -324,15 +245,16 @@ func TestJobRequestsThatAreWrong(t *testing.T) {
 func TestJobQueue(t *testing.T) {
 	t.Run("full past the queue timeout", func(t *testing.T) {
 		ex := &feedExecutor{feed: make(chan string)}
-		srv := mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: 300 * time.Millisecond, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour})
-		held := startJob(t, srv, token, "dags list")
+		admin := client(mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: 300 * time.Millisecond, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour}))
+		held := admin.StartJob(t, "dags list")
 		start := time.Now()
-		a := jobRequest(t, srv, http.MethodPost, "/api/v1/jobs?command=version", token)
+		a := admin.Job(t, http.MethodPost, "/api/v1/jobs?command=version")
 		waited := time.Since(start)
 		if a.Status != 503 || waited < 300*time.Millisecond {
 			t.Errorf("POST with the only slot held: %d after %s; want 503 after the queue timeout of 300ms", a.Status, waited)
 		}
-		_, doc := get(t, srv, "/api/v1/jobs", bearer...)
+		var doc map[string]any
+		admin.Get(t, "/api/v1/jobs").Decode(t, &doc)
 		if list := doc["jobs"].([]any); len(list) != 1 || !strings.Contains(fmt.Sprint(list[0]), held.ID) {
 			t.Errorf("the refused job was kept: %v", list)
 		}
@@ -342,19 +264,20 @@ func TestJobQueue(t *testing.T) {
 		ex := &feedExecutor{pause: 50 * time.Millisecond}
 		srv := mustServer(t, ex, commands.Options{MaxConcurrent: 4, QueueTimeout: 30 * time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour},
 			withOptions(func(o *gateway.Options) { o.PublicMetrics = true }))
+		admin := client(srv)
 		var wg sync.WaitGroup
 		ids := make([]string, 50)
 		for i := range ids {
-			wg.Go(func() { ids[i] = startJob(t, srv, token, fmt.Sprintf("variables get v%d", i)).ID })
+			wg.Go(func() { ids[i] = admin.StartJob(t, fmt.Sprintf("variables get v%d", i)).ID })
 		}
 		wg.Wait()
 		for i, id := range ids {
 			var end testbed.Event
-			follow(t, srv, token, id, "", func(ev testbed.Event) bool { end = ev; return ev.Name != "end" })
+			admin.Follow(t, id, "", func(ev testbed.Event) bool { end = ev; return ev.Name != "end" })
 			if !strings.Contains(end.Data, `"state":"succeeded"`) {
 				t.Errorf("job %d ended %s", i, end.Data)
 			}
-			if a := jobRequest(t, srv, http.MethodGet, "/api/v1/jobs/"+id, token); a.Stdout != fmt.Sprintf("ran variables get -- v%d\n", i) {
+			if a := admin.Job(t, http.MethodGet, "/api/v1/jobs/"+id); a.Stdout != fmt.Sprintf("ran variables get -- v%d\n", i) {
 				t.Errorf("job %d: %q", i, a.Stdout)
 			}
 		}
@@ -374,13 +297,10 @@ func TestJobQueue(t *testing.T) {
 
 func TestJobRecordsAreMasked(t *testing.T) {
 	ex := &feedExecutor{pause: 0}
-	srv := mustServer(t, ex, commands.Options{})
-	job := startJob(t, srv, roleToken(commands.RoleOp), "variables set api_key planted-job-secret")
+	job := client(mustServer(t, ex, commands.Options{})).As(roleToken(commands.RoleOp)).StartJob(t, "variables set api_key planted-job-secret")
 	for _, s := range []string{job.Command, job.AirflowCmd} {
 		if strings.Contains(s, "planted-job-secret") || !strings.Contains(s, commands.Mask) {
 			t.Errorf("the job shows the secret: %q", s)
 		}
 	}
 }
-
-func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }

@@ -25,6 +25,8 @@ import (
 var roomy = gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: 64}
 
 // rawRequest writes head and body on a new connection, all of it before reading, and returns the answer.
+// It stays below any client library: a test of the server's limits writes what a client would not (a head
+// past the limit, a body that stops short of its length) and reads only once it has written all.
 func rawRequest(tb testing.TB, addr, head string, body []byte) (*http.Response, string, error) {
 	tb.Helper()
 	conn, err := net.Dial("tcp", addr)
@@ -77,11 +79,10 @@ func TestRequestHeadersOver64KBAre431(t *testing.T) {
 }
 
 // mwaaStderr reads an answer in MWAA's shape and returns its stderr, decoded.
-func mwaaStderr(tb testing.TB, resp *http.Response) string {
+func mwaaStderr(tb testing.TB, a *testbed.Answer) string {
 	tb.Helper()
-	defer resp.Body.Close()
 	var answer struct{ Stdout, Stderr string }
-	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+	if err := json.Unmarshal(a.Body, &answer); err != nil {
 		tb.Errorf("not MWAA's shape: %v", err)
 	}
 	why, err := base64.StdEncoding.DecodeString(answer.Stderr)
@@ -94,6 +95,7 @@ func mwaaStderr(tb testing.TB, resp *http.Response) string {
 func TestIdleConnectionsAreClosed(t *testing.T) {
 	limits := gateway.Limits{IdleTimeout: 300 * time.Millisecond, BodyTimeout: time.Minute, MaxConnections: 64}
 	addr := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(limits, nil)).Listener.Addr().String()
+	// Over a socket of its own: the test watches the connection, which a client library hides.
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +205,7 @@ func viaURLLib(tb testing.TB, python, url string, header map[string]string, body
 
 func TestOverSizeAnswerComesBeforeTheBody(t *testing.T) {
 	addr := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(roomy, nil)).Listener.Addr().String()
+	// Over a socket of its own: a client library would send the body, or fail for want of it.
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -228,77 +231,53 @@ func TestOverSizeAnswerComesBeforeTheBody(t *testing.T) {
 func TestConnectionsOverTheCapAre503(t *testing.T) {
 	const max = 8
 	limits := gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: max}
-	addr := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(limits, nil)).Listener.Addr().String()
+	url := "http://" + mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(limits, nil)).Listener.Addr().String()
 	// max keep-alive clients, each holding its connection open.
-	var held []*http.Client
+	var held []*testbed.Client
 	for range max {
-		c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
-		resp, err := c.Get("http://" + addr + "/health/live")
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("client %d: %v, %v", len(held), resp, err)
+		c := &testbed.Client{URL: url, HTTP: &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}}
+		if a := c.Get(t, "/health/live"); a.Status != http.StatusOK {
+			t.Fatalf("client %d: %d %s", len(held), a.Status, a.Body)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 		held = append(held, c)
 	}
-	fresh := func() (*http.Response, string) {
-		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/command", strings.NewReader(`{"command": "version"}`))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatalf("a client over the cap: %v", err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
+	// A client over the cap: on a connection of its own each time.
+	fresh := &testbed.Client{URL: url, Token: token, HTTP: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}}
+	command := func() *testbed.Answer {
+		return fresh.Do(t, http.MethodPost, "/api/v1/command", strings.NewReader(`{"command": "version"}`), asJSON...)
 	}
-	resp, body := fresh()
+	a := command()
 	var p gateway.Problem
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || json.Unmarshal([]byte(body), &p) != nil ||
+	if a.Status != http.StatusServiceUnavailable || a.Header.Get("Retry-After") == "" || json.Unmarshal(a.Body, &p) != nil ||
 		!strings.Contains(p.Detail, "[gateway] max_connections") {
-		t.Errorf("over the cap: %d, Retry-After %q, %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		t.Errorf("over the cap: %d, Retry-After %q, %s", a.Status, a.Header.Get("Retry-After"), a.Body)
 	}
 	// An MWAA client over the cap reads its refusal in MWAA's shape.
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/aws_mwaa/cli", strings.NewReader("version"))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "text/plain")
-	if resp, err := c.Do(req); err != nil {
+	if a, err := fresh.Send(http.MethodPost, "/aws_mwaa/cli", strings.NewReader("version"), "Content-Type", "text/plain"); err != nil {
 		t.Errorf("an MWAA client over the cap: %v", err)
 	} else {
-		if why := mwaaStderr(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(why, "[gateway] max_connections") {
-			t.Errorf("an MWAA client over the cap: %d, stderr %q", resp.StatusCode, why)
+		if why := mwaaStderr(t, a); a.Status != http.StatusServiceUnavailable || !strings.Contains(why, "[gateway] max_connections") {
+			t.Errorf("an MWAA client over the cap: %d, stderr %q", a.Status, why)
 		}
 	}
 	// A held connection still works; once one is closed, a new client gets in.
-	if resp, err := held[0].Get("http://" + addr + "/health/live"); err != nil || resp.StatusCode != http.StatusOK {
-		t.Errorf("a held connection: %v, %v", resp, err)
-	} else {
-		resp.Body.Close()
+	if a, err := held[0].Send(http.MethodGet, "/health/live", nil); err != nil || a.Status != http.StatusOK {
+		t.Errorf("a held connection: %v, %v", a, err)
 	}
-	held[1].CloseIdleConnections()
+	held[1].HTTP.CloseIdleConnections()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, _ := fresh(); resp.StatusCode == http.StatusOK {
+		if command().Status == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no new client got in after a held connection closed")
 		}
 	}
-	req, _ = http.NewRequest(http.MethodGet, "http://"+addr+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := held[0].Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	metrics, _ := io.ReadAll(resp.Body)
-	refused := regexp.MustCompile(`(?m)^airflow_gateway_connections_refused_total ([1-9]\d*)$`).FindSubmatch(metrics)
-	open := regexp.MustCompile(`(?m)^airflow_gateway_connections_open ([1-8])$`).FindSubmatch(metrics)
+	a = held[0].As(token).Get(t, "/metrics") // on the held connection
+	refused := regexp.MustCompile(`(?m)^airflow_gateway_connections_refused_total ([1-9]\d*)$`).FindSubmatch(a.Body)
+	open := regexp.MustCompile(`(?m)^airflow_gateway_connections_open ([1-8])$`).FindSubmatch(a.Body)
 	if refused == nil || open == nil {
-		t.Errorf("the connection metrics: %d\n%s", resp.StatusCode, metrics)
+		t.Errorf("the connection metrics: %d\n%s", a.Status, a.Body)
 	}
 }
 
@@ -307,39 +286,32 @@ func TestConnectionsOverTheCapAre503(t *testing.T) {
 func TestStreamsAndLongCommandsOutlastTheTimeouts(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "done\n"}, block: make(chan struct{})}
 	limits := gateway.Limits{IdleTimeout: 100 * time.Millisecond, BodyTimeout: 300 * time.Millisecond, MaxConnections: 64}
-	addr := mustServer(t, ex, commands.Options{}, asServe(limits, nil)).Listener.Addr().String()
-	url := "http://" + addr
-	post := func(path, body string) *http.Response {
-		req, _ := http.NewRequest(http.MethodPost, url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		return resp
-	}
-	resp := post("/api/v1/jobs", `{"command": "dags test gw_two_tasks 2024-01-01"}`)
+	admin := &testbed.Client{URL: "http://" + mustServer(t, ex, commands.Options{}, asServe(limits, nil)).Listener.Addr().String(), Token: token}
 	var job struct{ ID string }
-	json.NewDecoder(resp.Body).Decode(&job)
-	resp.Body.Close()
-	req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/jobs/"+job.ID+"/output", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "text/event-stream")
-	stream, err := http.DefaultClient.Do(req)
-	if err != nil || stream.StatusCode != http.StatusOK {
-		t.Fatalf("the job's event stream: %v, %v", stream, err)
-	}
+	admin.Do(t, http.MethodPost, "/api/v1/jobs", strings.NewReader(`{"command": "dags test gw_two_tasks 2024-01-01"}`), asJSON...).Decode(t, &job)
+	stream := admin.Open(t, http.MethodGet, "/api/v1/jobs/"+job.ID+"/output", nil, "Accept", "text/event-stream")
 	defer stream.Body.Close()
-	answered := make(chan *http.Response, 1)
-	go func() { answered <- post("/api/v1/command", `{"command": "dags list"}`) }()
+	if stream.StatusCode != http.StatusOK {
+		t.Fatalf("the job's event stream: %d", stream.StatusCode)
+	}
+	type answer struct {
+		*testbed.Answer
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		a, err := admin.Send(http.MethodPost, "/api/v1/command", strings.NewReader(`{"command": "dags list"}`), asJSON...)
+		answered <- answer{a, err}
+	}()
 	time.Sleep(800 * time.Millisecond) // past both timeouts
 	close(ex.block)
 	select {
-	case resp := <-answered:
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "done") {
-			t.Errorf("the held command: %d %s", resp.StatusCode, b)
+	case a := <-answered:
+		if a.err != nil {
+			t.Fatalf("the held command: %v", a.err)
+		}
+		if a.Status != http.StatusOK || !strings.Contains(string(a.Body), "done") {
+			t.Errorf("the held command: %d %s", a.Status, a.Body)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the held command was not answered")
@@ -360,25 +332,17 @@ func TestConnectionsOverTheCapAre503OverTLS(t *testing.T) {
 	}
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, asServe(gateway.Limits{IdleTimeout: time.Minute, BodyTimeout: time.Minute, MaxConnections: 8},
 		&tls.Config{Certificates: []tls.Certificate{cert}}))
-	addr := srv.Listener.Addr().String()
-	client := func() *http.Client {
-		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true, MaxConnsPerHost: 1,
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	// Each client has a connection of its own, which it keeps.
+	client := func() *testbed.Client {
+		return &testbed.Client{URL: "https://" + srv.Listener.Addr().String(), HTTP: &http.Client{Timeout: 10 * time.Second,
+			Transport: &http.Transport{ForceAttemptHTTP2: true, MaxConnsPerHost: 1, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
 	}
 	for i := range 8 {
-		resp, err := client().Get("https://" + addr + "/health/live")
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("client %d: %v, %v", i, resp, err)
+		if a := client().Get(t, "/health/live"); a.Status != http.StatusOK {
+			t.Fatalf("client %d: %d %s", i, a.Status, a.Body)
 		}
-		resp.Body.Close()
 	}
-	resp, err := client().Get("https://" + addr + "/health/live")
-	if err != nil {
-		t.Fatalf("a client over the cap: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "max_connections") {
-		t.Errorf("over the cap over TLS: %d %s", resp.StatusCode, body)
+	if a := client().Get(t, "/health/live"); a.Status != http.StatusServiceUnavailable || !strings.Contains(string(a.Body), "max_connections") {
+		t.Errorf("over the cap over TLS: %d %s", a.Status, a.Body)
 	}
 }

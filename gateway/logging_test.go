@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -22,14 +21,12 @@ func captureLog(t *testing.T) *testbed.Buffer {
 
 func TestAccessAndAuditLines(t *testing.T) {
 	logs := captureLog(t)
-	srv := mustServer(t, &scriptedExecutor{result: commands.Result{ExitCode: 3}}, commands.Options{})
-	pluginGet(t, srv.URL, "api=variables&cmd=set&key=db_password&value=hunter2", pluginToken...)
-	get(t, srv, "/api/v1/command?command=dags%20list", bearer...)
-	pluginGet(t, srv.URL, "api=version", "rest_api_plugin_http_token", "not-the-token")
+	admin := client(mustServer(t, &scriptedExecutor{result: commands.Result{ExitCode: 3}}, commands.Options{}))
+	admin.Plugin().Get(t, pluginAPI+"api=variables&cmd=set&key=db_password&value=hunter2")
+	admin.Get(t, "/api/v1/command?command=dags%20list")
+	admin.As("not-the-token").Plugin().Get(t, pluginAPI+"api=version")
 	for _, page := range []string{"/login", "/admin/rest_api/static/style.css"} {
-		if resp, err := http.Get(srv.URL + page); err == nil {
-			resp.Body.Close()
-		}
+		admin.As("").Get(t, page)
 	}
 
 	// A handler logs its access line after the answer is written: the client may have it first.

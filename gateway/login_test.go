@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"io"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -14,141 +13,118 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
-var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-// login logs in with token through GET /login?token= and returns the session cookie.
-func login(tb testing.TB, srv *httptest.Server, token string) *http.Cookie {
+// login logs in with token through GET /login?token=, checks the answer and the session cookie's flags,
+// and returns a client of srv with the session cookie and no token. It does not follow redirects: a test of
+// the pages sees where they send a browser.
+func login(tb testing.TB, srv *httptest.Server, token string) *testbed.Client {
 	tb.Helper()
-	resp, err := noRedirects.Get(srv.URL + "/login?token=" + url.QueryEscape(token))
-	if err != nil {
-		tb.Fatal(err)
+	a := client(srv).As("").NoRedirects().Get(tb, "/login?token="+url.QueryEscape(token))
+	if a.Status != http.StatusFound || a.Header.Get("Location") != "/admin/rest_api/" {
+		tb.Fatalf("login: %d to %q", a.Status, a.Header.Get("Location"))
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/admin/rest_api/" {
-		tb.Fatalf("login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	for _, c := range resp.Cookies() {
+	for _, c := range a.Cookies() {
 		if c.Name == "session" {
 			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure {
 				tb.Errorf("cookie flags: HttpOnly %v SameSite %v Secure %v", c.HttpOnly, c.SameSite, c.Secure)
 			}
-			return c
+			return (&testbed.Client{URL: srv.URL, Cookie: c}).NoRedirects()
 		}
 	}
 	tb.Fatal("login set no session cookie")
 	return nil
 }
 
-// withCookie sends a request carrying only the session cookie, plus headers.
-func withCookie(tb testing.TB, method, target string, cookie *http.Cookie, header ...string) (int, string) {
-	tb.Helper()
-	req, _ := http.NewRequest(method, target, nil)
-	req.AddCookie(cookie)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
 func TestLoginSessionAndLogout(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "3.3.2\n"}}
 	srv := mustServer(t, ex, commands.Options{})
-	cookie := login(t, srv, token)
-	if strings.Contains(cookie.Value, token) {
+	session := login(t, srv, token)
+	if strings.Contains(session.Cookie.Value, token) {
 		t.Errorf("the cookie holds the token")
 	}
 	// Replayed from outside a browser, as the managed-service examples do with curl -b.
-	if status, body := withCookie(t, "POST", srv.URL+"/api/v1/command?command=version", cookie); status != 200 || !strings.Contains(body, "3.3.2") {
-		t.Errorf("POST with the cookie: %d %s", status, body)
+	if a := session.Do(t, "POST", "/api/v1/command?command=version", nil); a.Status != 200 || !strings.Contains(string(a.Body), "3.3.2") {
+		t.Errorf("POST with the cookie: %d %s", a.Status, a.Body)
 	}
-	if status, _ := withCookie(t, "GET", srv.URL+"/admin/rest_api/api?api=variables", cookie); status != 200 {
-		t.Errorf("plugin GET with the cookie: %d", status)
+	if a := session.Get(t, "/admin/rest_api/api?api=variables"); a.Status != 200 {
+		t.Errorf("plugin GET with the cookie: %d", a.Status)
 	}
 	// A tampered cookie is no session.
-	forged := *cookie
-	forged.Value = "x" + cookie.Value[1:]
-	if status, _ := withCookie(t, "GET", srv.URL+"/api/v1/command?command=version", &forged); status != 401 {
-		t.Errorf("forged cookie: %d", status)
+	forged := *session.Cookie
+	forged.Value = "x" + forged.Value[1:]
+	if a := (&testbed.Client{URL: srv.URL, Cookie: &forged}).Get(t, "/api/v1/command?command=version"); a.Status != 401 {
+		t.Errorf("forged cookie: %d", a.Status)
 	}
 	// The login form's POST works too; a wrong token is refused with the form again.
-	resp, err := noRedirects.PostForm(srv.URL+"/login", url.Values{"token": {token}})
-	if err != nil || resp.StatusCode != http.StatusFound {
-		t.Errorf("POST /login: %v %v", resp.StatusCode, err)
+	anonymous := client(srv).As("").NoRedirects()
+	if a := anonymous.Do(t, "POST", "/login", strings.NewReader(url.Values{"token": {token}}.Encode()), asForm...); a.Status != http.StatusFound {
+		t.Errorf("POST /login: %d", a.Status)
 	}
-	resp, _ = noRedirects.PostForm(srv.URL+"/login", url.Values{"token": {"wrong"}})
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 401 || !strings.Contains(string(body), "not valid") || !strings.Contains(string(body), "<form") {
-		t.Errorf("wrong token: %d %s", resp.StatusCode, body)
+	a := anonymous.Do(t, "POST", "/login", strings.NewReader(url.Values{"token": {"wrong"}}.Encode()), asForm...)
+	if a.Status != 401 || !strings.Contains(string(a.Body), "not valid") || !strings.Contains(string(a.Body), "<form") {
+		t.Errorf("wrong token: %d %s", a.Status, a.Body)
 	}
 	// A multipart form works as well; an oversized form is refused in words, and sets no cookie.
 	var mp bytes.Buffer
 	w := multipart.NewWriter(&mp)
 	w.WriteField("token", token)
 	w.Close()
-	resp, err = noRedirects.Post(srv.URL+"/login", w.FormDataContentType(), &mp)
-	if err != nil || resp.StatusCode != http.StatusFound || len(resp.Cookies()) != 1 {
-		t.Errorf("multipart POST /login: %v %v", resp.StatusCode, err)
+	if a := anonymous.Do(t, "POST", "/login", &mp, "Content-Type", w.FormDataContentType()); a.Status != http.StatusFound || len(a.Cookies()) != 1 {
+		t.Errorf("multipart POST /login: %d", a.Status)
 	}
-	resp, _ = noRedirects.Post(srv.URL+"/login", "application/x-www-form-urlencoded", strings.NewReader("token="+strings.Repeat("x", 20<<10)))
-	body, _ = io.ReadAll(resp.Body)
-	if resp.StatusCode != 400 || !strings.Contains(string(body), "at most 16384 bytes") || len(resp.Cookies()) != 0 {
-		t.Errorf("oversized login form: %d %s", resp.StatusCode, body)
+	a = anonymous.Do(t, "POST", "/login", strings.NewReader("token="+strings.Repeat("x", 20<<10)), asForm...)
+	if a.Status != 400 || !strings.Contains(string(a.Body), "at most 16384 bytes") || len(a.Cookies()) != 0 {
+		t.Errorf("oversized login form: %d %s", a.Status, a.Body)
 	}
 	// Logging out clears the cookie.
-	resp, _ = noRedirects.Get(srv.URL + "/logout")
-	if c := resp.Cookies(); resp.StatusCode != http.StatusFound || len(c) != 1 || c[0].Name != "session" || c[0].MaxAge >= 0 {
-		t.Errorf("logout: %d %v", resp.StatusCode, c)
+	a = anonymous.Get(t, "/logout")
+	if c := a.Cookies(); a.Status != http.StatusFound || len(c) != 1 || c[0].Name != "session" || c[0].MaxAge >= 0 {
+		t.Errorf("logout: %d %v", a.Status, c)
 	}
 }
 
 func TestCrossSiteUseOfTheCookieIsRefused(t *testing.T) {
 	ex := &scriptedExecutor{}
 	srv := mustServer(t, ex, commands.Options{})
-	cookie := login(t, srv, token)
+	session := login(t, srv, token)
 	evil := []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}
 	for _, target := range []string{"/api/v1/command?command=dags%20pause%20gw_conf", "/admin/rest_api/api?api=pause&dag_id=gw_conf"} {
-		if status, body := withCookie(t, "POST", srv.URL+target, cookie, evil...); status != 403 || !strings.Contains(body, "another site") {
-			t.Errorf("cross-site POST %s: %d %s", target, status, body)
+		if a := session.Do(t, "POST", target, nil, evil...); a.Status != 403 || !strings.Contains(string(a.Body), "another site") {
+			t.Errorf("cross-site POST %s: %d %s", target, a.Status, a.Body)
 		}
-		if status, body := withCookie(t, "GET", srv.URL+target, cookie, "Sec-Fetch-Site", "cross-site"); status != 403 || !strings.Contains(body, "read-only") {
-			t.Errorf("cross-site GET %s: %d %s", target, status, body)
+		if a := session.Get(t, target, "Sec-Fetch-Site", "cross-site"); a.Status != 403 || !strings.Contains(string(a.Body), "read-only") {
+			t.Errorf("cross-site GET %s: %d %s", target, a.Status, a.Body)
 		}
 	}
-	if status, _ := withCookie(t, "POST", srv.URL+"/login", cookie, evil...); status != 403 {
-		t.Errorf("cross-site login POST: %d", status)
+	if a := session.Do(t, "POST", "/login", nil, evil...); a.Status != 403 {
+		t.Errorf("cross-site login POST: %d", a.Status)
 	}
 	if n := ex.runs.Load(); n != 0 {
 		t.Errorf("%d commands ran for cross-site requests", n)
 	}
 	// Read-only commands may be linked from anywhere; the same state change from the gateway's own pages runs.
-	if status, _ := withCookie(t, "GET", srv.URL+"/api/v1/command?command=dags%20list", cookie, "Sec-Fetch-Site", "cross-site"); status != 200 {
-		t.Errorf("cross-site GET of a read-only command: %d", status)
+	if a := session.Get(t, "/api/v1/command?command=dags%20list", "Sec-Fetch-Site", "cross-site"); a.Status != 200 {
+		t.Errorf("cross-site GET of a read-only command: %d", a.Status)
 	}
-	if status, _ := withCookie(t, "GET", srv.URL+"/admin/rest_api/api?api=pause&dag_id=gw_conf", cookie, "Sec-Fetch-Site", "same-origin"); status != 200 {
-		t.Errorf("same-origin GET: %d", status)
+	if a := session.Get(t, "/admin/rest_api/api?api=pause&dag_id=gw_conf", "Sec-Fetch-Site", "same-origin"); a.Status != 200 {
+		t.Errorf("same-origin GET: %d", a.Status)
 	}
 	// A token in a header is not a cookie: a cross-site GET with a token is the caller's own doing.
-	if resp, _ := get(t, srv, "/api/v1/command?command=dags%20pause%20gw_conf", "Authorization", "Bearer "+token, "Sec-Fetch-Site", "cross-site"); resp.StatusCode != 200 {
-		t.Errorf("cross-site GET with a token: %d", resp.StatusCode)
+	if a := client(srv).Get(t, "/api/v1/command?command=dags%20pause%20gw_conf", "Sec-Fetch-Site", "cross-site"); a.Status != 200 {
+		t.Errorf("cross-site GET with a token: %d", a.Status)
 	}
 }
 
 func TestViewerSessionCannotRunAbove(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
-	cookie := login(t, srv, viewerToken)
-	if status, body := withCookie(t, "POST", srv.URL+"/admin/rest_api/api?api=trigger_dag&dag_id=gw_conf", cookie); status != 403 || !strings.Contains(body, "needs role User") {
-		t.Errorf("Viewer trigger_dag: %d %s", status, body)
+	session := login(t, srv, viewerToken)
+	if a := session.Do(t, "POST", "/admin/rest_api/api?api=trigger_dag&dag_id=gw_conf", nil); a.Status != 403 || !strings.Contains(string(a.Body), "needs role User") {
+		t.Errorf("Viewer trigger_dag: %d %s", a.Status, a.Body)
 	}
-	if status, _ := withCookie(t, "POST", srv.URL+"/api/v1/command?command=dags%20list", cookie); status != 200 {
-		t.Errorf("Viewer dags list: %d", status)
+	if a := session.Do(t, "POST", "/api/v1/command?command=dags%20list", nil); a.Status != 200 {
+		t.Errorf("Viewer dags list: %d", a.Status)
 	}
 }
 
@@ -156,10 +132,7 @@ func TestSetTokensReplacesTheWholeSet(t *testing.T) {
 	creds := gateway.NewKeyring("rest_api_plugin_http_token")
 	creds.AddToken("old", sha256.Sum256([]byte("old-token-0123456789")), commands.RoleAdmin)
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(creds))
-	status := func(tok string) int {
-		resp, _ := get(t, srv, "/api/v1/commands", "Authorization", "Bearer "+tok)
-		return resp.StatusCode
-	}
+	status := func(tok string) int { return client(srv).As(tok).Get(t, "/api/v1/commands").Status }
 	if err := creds.SetTokens([]gateway.Token{{Name: "new", Role: commands.RoleViewer, SHA256: sha256.Sum256([]byte("new-token-0123456789"))}}); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +158,7 @@ func TestLoginTokensStayOutOfLogsAndReferers(t *testing.T) {
 			if format == "json" {
 				handler = slog.NewJSONHandler(&logged, nil)
 			}
-			srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withLog(handler))
+			anonymous := client(mustServer(t, &scriptedExecutor{}, commands.Options{}, withLog(handler))).As("").NoRedirects()
 			const wrong = "not-a-token-but-secret-looking"
 			for _, target := range []string{
 				"/login?token=" + token,
@@ -196,18 +169,14 @@ func TestLoginTokensStayOutOfLogsAndReferers(t *testing.T) {
 				"/admin/rest_api/api?api=version&rest_api_plugin_http_token=" + token,
 				"/no/such/page?token=" + token,
 			} {
-				resp, err := noRedirects.Get(srv.URL + target)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
+				a := anonymous.Get(t, target)
 				path, _, _ := strings.Cut(target, "?")
 				if path == "/login" || path == "/aws_mwaa/aws-console-sso" {
-					if resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "no-store" {
-						t.Errorf("%s: Referrer-Policy %q, Cache-Control %q", target, resp.Header.Get("Referrer-Policy"), resp.Header.Get("Cache-Control"))
+					if a.Header.Get("Referrer-Policy") != "no-referrer" || a.Header.Get("Cache-Control") != "no-store" {
+						t.Errorf("%s: Referrer-Policy %q, Cache-Control %q", target, a.Header.Get("Referrer-Policy"), a.Header.Get("Cache-Control"))
 					}
 				}
-				if loc := resp.Header.Get("Location"); loc != "" && loc != "/admin/rest_api/" {
+				if loc := a.Header.Get("Location"); loc != "" && loc != "/admin/rest_api/" {
 					t.Errorf("%s sent the browser to %q", target, loc)
 				}
 			}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
 // pathExecutor answers by command: version exits 0, cheat-sheet 1, `dags list` runs past its limit,
@@ -40,36 +41,20 @@ func (p *pathExecutor) Run(ctx context.Context, x commands.Exec) (*commands.Resu
 	return res, nil
 }
 
-// scrape reads /metrics with Prometheus' own parser.
+// scrape reads /metrics without credentials, as a scraper of public metrics does, with Prometheus' own
+// parser.
 func scrape(tb testing.TB, srv *httptest.Server) (map[string]*dto.MetricFamily, string) {
 	tb.Helper()
-	resp, err := http.Get(srv.URL + "/metrics")
-	if err != nil {
-		tb.Fatal(err)
+	a := client(srv).As("").Get(tb, "/metrics")
+	if a.Status != http.StatusOK {
+		tb.Fatalf("/metrics: %d", a.Status)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("/metrics: %d", resp.StatusCode)
-	}
-	var text strings.Builder
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(readAll(tb, resp, &text)))
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(a.Body)))
 	if err != nil {
 		tb.Fatalf("the exposition does not parse: %v", err)
 	}
-	return fams, text.String()
-}
-
-func readAll(tb testing.TB, resp *http.Response, into *strings.Builder) string {
-	tb.Helper()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		into.Write(buf[:n])
-		if err != nil {
-			return into.String()
-		}
-	}
+	return fams, string(a.Body)
 }
 
 // sample returns the value of the series of a family whose labels include want: a counter's or gauge's
@@ -110,8 +95,7 @@ func TestMetricsCountWhatWasSent(t *testing.T) {
 		withOptions(func(o *gateway.Options) { o.PublicMetrics = true })) // the scrapes go on after the address is turned away
 	before, _ := scrape(t, srv)
 	run := func(line string, tok string) int {
-		resp, _ := get(t, srv, "/api/v1/command?command="+url.QueryEscape(line), "Authorization", "Bearer "+tok)
-		return resp.StatusCode
+		return client(srv).As(tok).Get(t, "/api/v1/command?command="+url.QueryEscape(line)).Status
 	}
 	for range 3 {
 		if code := run("version", token); code != 200 {
@@ -140,10 +124,10 @@ func TestMetricsCountWhatWasSent(t *testing.T) {
 	// Two deploys: one written, one refused because the file exists.
 	for range 2 {
 		ctype, body := multipartBody(t, nil, "gw_metrics.py", []byte("# a DAG\n"))
-		pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
+		client(srv).Plugin().Do(t, http.MethodPost, pluginAPI+"api=deploy_dag", body, "Content-Type", ctype)
 	}
 	// No token, then wrong tokens until the address is turned away.
-	get(t, srv, "/api/v1/command?command=version")
+	run("version", "")
 	wrong := 0
 	for run("version", "wrong-token-0123456789") == http.StatusUnauthorized {
 		wrong++
@@ -208,29 +192,28 @@ func scrapeNow(tb testing.TB, srv *httptest.Server) map[string]*dto.MetricFamily
 // TestMetricsNeedATokenUnlessPublic: /metrics answers 401 without a token, and with [metrics] public.
 func TestMetricsNeedATokenUnlessPublic(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
-	if resp, _ := http.Get(srv.URL + "/metrics"); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("/metrics without a token: %d", resp.StatusCode)
+	if a := client(srv).As("").Get(t, "/metrics"); a.Status != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token: %d", a.Status)
 	}
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+viewerToken)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-		t.Errorf("/metrics as a Viewer: %v %v", resp, err)
+	if a := client(srv).As(viewerToken).Get(t, "/metrics"); a.Status != http.StatusOK {
+		t.Errorf("/metrics as a Viewer: %d", a.Status)
 	}
 }
 
 func TestMetricsCanBeTurnedOff(t *testing.T) {
-	srv := mustServer(t, &pathExecutor{}, commands.Options{}, withOptions(func(o *gateway.Options) { o.NoMetrics = true }))
-	if resp, _ := get(t, srv, "/api/v1/command?command=version", bearer...); resp.StatusCode != http.StatusOK {
-		t.Fatalf("a command with the metrics off: %d", resp.StatusCode)
+	admin := client(mustServer(t, &pathExecutor{}, commands.Options{}, withOptions(func(o *gateway.Options) { o.NoMetrics = true })))
+	if a := admin.Get(t, "/api/v1/command?command=version"); a.Status != http.StatusOK {
+		t.Fatalf("a command with the metrics off: %d", a.Status)
 	}
-	resp, doc := get(t, srv, "/metrics", bearer...)
-	if resp.StatusCode != http.StatusNotFound || !strings.Contains(doc["detail"].(string), "enabled = False") {
-		t.Errorf("/metrics with the metrics off: %d %v", resp.StatusCode, doc)
+	var doc map[string]any
+	if a := admin.Get(t, "/metrics").Decode(t, &doc); a.Status != http.StatusNotFound || !strings.Contains(doc["detail"].(string), "enabled = False") {
+		t.Errorf("/metrics with the metrics off: %d %v", a.Status, doc)
 	}
 }
 
 // BenchmarkMetricsScrape reads /metrics with about 1,000 series in the registry (commands_total filled up
-// with made-up paths), in-process: what one Prometheus scrape costs the gateway.
+// with made-up paths), in-process: what one Prometheus scrape costs the gateway. It calls ServeHTTP with a
+// recorder rather than send requests, so that it measures the gateway and not the network.
 func BenchmarkMetricsScrape(b *testing.B) {
 	_, gw := mustGateway(b, &pathExecutor{}, commands.Options{})
 	series := func() (int, int) {
@@ -284,6 +267,7 @@ func TestMetricsCardinalityIsBounded(t *testing.T) {
 		return n
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
+	admin := client(srv)
 	var after1000 int
 	for i := range 10000 {
 		id := fmt.Sprintf("dag_%x", rng.Uint64())
@@ -292,11 +276,7 @@ func TestMetricsCardinalityIsBounded(t *testing.T) {
 		if rng.IntN(10) == 0 {
 			target = "/api/v1/" + id // no such route
 		}
-		resp, err := http.DefaultClient.Do(mustRequest(t, srv.URL+target))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		admin.Get(t, target)
 		if i == 999 {
 			after1000 = count()
 		}
@@ -313,15 +293,6 @@ func TestMetricsCardinalityIsBounded(t *testing.T) {
 	}
 }
 
-func mustRequest(tb testing.TB, target string) *http.Request {
-	req, err := http.NewRequest(http.MethodGet, target, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	return req
-}
-
 func closedChannel() chan struct{} {
 	c := make(chan struct{})
 	close(c)
@@ -334,20 +305,16 @@ func closedChannel() chan struct{} {
 func TestFailedLoginsAreCounted(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{},
 		withOptions(func(o *gateway.Options) { o.FailedAuthBurst, o.PublicMetrics = 2, true }))
+	anonymous := client(srv).As("").NoRedirects()
 	var got []int
 	for i := range 3 {
-		var resp *http.Response
-		var err error
+		var a *testbed.Answer
 		if i%2 == 0 {
-			resp, err = noRedirects.Get(srv.URL + "/login?token=not-a-token")
+			a = anonymous.Get(t, "/login?token=not-a-token")
 		} else {
-			resp, err = noRedirects.PostForm(srv.URL+"/login", url.Values{"token": {"not-a-token"}})
+			a = anonymous.Do(t, http.MethodPost, "/login", strings.NewReader("token=not-a-token"), asForm...)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		got = append(got, resp.StatusCode)
+		got = append(got, a.Status)
 	}
 	if want := []int{401, 401, 429}; !slices.Equal(got, want) {
 		t.Fatalf("three bad logins with a burst of 2: %v, want %v", got, want)

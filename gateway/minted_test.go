@@ -15,40 +15,13 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
-// mint asks srv for a token with the caller's bearer token and the JSON body, and returns the status and
-// the answer.
-func mint(tb testing.TB, srv *httptest.Server, caller, body string) (int, map[string]any) {
-	tb.Helper()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/tokens", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+caller)
-	req.Header.Set("Content-Type", "application/json")
-	resp, doc := do(tb, req)
-	return resp.StatusCode, doc
-}
-
-// mustMint mints a token and fails tb unless it was minted.
-func mustMint(tb testing.TB, srv *httptest.Server, caller, body string) string {
-	tb.Helper()
-	status, doc := mint(tb, srv, caller, body)
-	if status != http.StatusCreated {
-		tb.Fatalf("mint %s: %d %v", body, status, doc)
-	}
-	return doc["token"].(string)
-}
-
-// statusWith sends GET path with the bearer token and returns the status.
-func statusWith(tb testing.TB, srv *httptest.Server, path, bearerToken string) int {
-	tb.Helper()
-	resp, _ := get(tb, srv, path, "Authorization", "Bearer "+bearerToken)
-	return resp.StatusCode
-}
-
 func TestMintedTokenWorksWhereATokenDoes(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "3.3.2\n"}}
 	srv := mustServer(t, ex, commands.Options{})
-	status, doc := mint(t, srv, roleToken(commands.RoleOp), `{"ttl": "60s", "role": "Viewer"}`)
-	if status != http.StatusCreated || doc["name"] != "op/minted" || doc["role"] != "Viewer" {
-		t.Fatalf("mint: %d %v", status, doc)
+	var doc map[string]any
+	a := client(srv).As(roleToken(commands.RoleOp)).Do(t, http.MethodPost, "/api/v1/tokens", strings.NewReader(`{"ttl": "60s", "role": "Viewer"}`), asJSON...).Decode(t, &doc)
+	if a.Status != http.StatusCreated || doc["name"] != "op/minted" || doc["role"] != "Viewer" {
+		t.Fatalf("mint: %d %v", a.Status, doc)
 	}
 	minted := doc["token"].(string)
 	expires, err := time.Parse(time.RFC3339, doc["expires_at"].(string))
@@ -60,28 +33,28 @@ func TestMintedTokenWorksWhereATokenDoes(t *testing.T) {
 	}
 
 	// As a bearer token, with its name passed to Airflow's audit log.
-	if s := statusWith(t, srv, "/api/v1/command?command=version", minted); s != http.StatusOK {
-		t.Errorf("bearer: %d", s)
+	asMinted := client(srv).As(minted)
+	if a := asMinted.Get(t, "/api/v1/command?command=version"); a.Status != http.StatusOK {
+		t.Errorf("bearer: %d", a.Status)
 	}
 	if got := ex.lastCaller.Load(); got != "op/minted" {
 		t.Errorf("the command ran as %v, want op/minted", got)
 	}
 	// Its role is Viewer, not its parent's Op.
-	if s := statusWith(t, srv, "/api/v1/command?command=variables%20list", minted); s != http.StatusForbidden {
-		t.Errorf("a Viewer token ran variables list: %d", s)
+	if a := asMinted.Get(t, "/api/v1/command?command=variables%20list"); a.Status != http.StatusForbidden {
+		t.Errorf("a Viewer token ran variables list: %d", a.Status)
 	}
 	// In the plugin's header.
-	if resp, env := get(t, srv, "/admin/rest_api/api?api=list_dags", "rest_api_plugin_http_token", minted); resp.StatusCode != http.StatusOK {
-		t.Errorf("plugin header: %d %v", resp.StatusCode, env)
+	if a := asMinted.Plugin().Get(t, pluginAPI+"api=list_dags"); a.Status != http.StatusOK {
+		t.Errorf("plugin header: %d %s", a.Status, a.Body)
 	}
 	// On the MWAA endpoint.
-	if status, _ := mwaa(t, srv, minted, "version"); status != http.StatusOK {
+	if status, _ := mwaa(t, asMinted, "version"); status != http.StatusOK {
 		t.Errorf("MWAA: %d", status)
 	}
 	// As a login link: the session works, and says who it is.
-	cookie := login(t, srv, minted)
-	if status, body := withCookie(t, http.MethodGet, srv.URL+"/api/v1/command?command=version", cookie); status != http.StatusOK {
-		t.Errorf("session from a minted token: %d %s", status, body)
+	if a := login(t, srv, minted).Get(t, "/api/v1/command?command=version"); a.Status != http.StatusOK {
+		t.Errorf("session from a minted token: %d %s", a.Status, a.Body)
 	}
 }
 
@@ -102,16 +75,18 @@ func TestMintingIsBounded(t *testing.T) {
 		{token, `[]`, http.StatusBadRequest, "cannot be read"},
 		{"", `{}`, http.StatusUnauthorized, "valid token"},
 	} {
-		status, doc := mint(t, srv, tt.caller, tt.body)
-		if status != tt.status || !strings.Contains(doc["detail"].(string), tt.says) {
-			t.Errorf("%s as %q: %d %v, want %d saying %q", tt.body, tt.caller, status, doc["detail"], tt.status, tt.says)
+		var doc map[string]any
+		a := client(srv).As(tt.caller).Do(t, http.MethodPost, "/api/v1/tokens", strings.NewReader(tt.body), asJSON...).Decode(t, &doc)
+		if a.Status != tt.status || !strings.Contains(doc["detail"].(string), tt.says) {
+			t.Errorf("%s as %q: %d %v, want %d saying %q", tt.body, tt.caller, a.Status, doc["detail"], tt.status, tt.says)
 		}
 	}
 	// A Viewer may mint a Viewer token; a minted token may mint, but never outlives itself.
-	viewer := mustMint(t, srv, viewerToken, `{"ttl": "30s"}`)
-	status, doc := mint(t, srv, viewer, `{"ttl": "2h"}`)
-	if status != http.StatusCreated || doc["name"] != "viewer/minted" {
-		t.Fatalf("mint from a minted token: %d %v", status, doc)
+	viewer := client(srv).As(viewerToken).Mint(t, "30s", "").Token
+	var doc map[string]any
+	a := client(srv).As(viewer).Do(t, http.MethodPost, "/api/v1/tokens", strings.NewReader(`{"ttl": "2h"}`), asJSON...).Decode(t, &doc)
+	if a.Status != http.StatusCreated || doc["name"] != "viewer/minted" {
+		t.Fatalf("mint from a minted token: %d %v", a.Status, doc)
 	}
 	if expires, _ := time.Parse(time.RFC3339, doc["expires_at"].(string)); time.Until(expires) > 31*time.Second {
 		t.Errorf("a token minted from a 30-second one expires at %v", expires)
@@ -122,9 +97,10 @@ func TestMintingNeedsASecretKey(t *testing.T) {
 	creds := gateway.NewKeyring("rest_api_plugin_http_token")
 	creds.AddToken("ci", sha256.Sum256([]byte(token)), commands.RoleAdmin)
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(creds))
-	status, doc := mint(t, srv, token, `{}`)
-	if status != http.StatusServiceUnavailable || !strings.Contains(doc["detail"].(string), "[gateway] secret_key") {
-		t.Errorf("mint without secret_key: %d %v", status, doc)
+	var doc map[string]any
+	a := client(srv).Do(t, http.MethodPost, "/api/v1/tokens", strings.NewReader(`{}`), asJSON...).Decode(t, &doc)
+	if a.Status != http.StatusServiceUnavailable || !strings.Contains(doc["detail"].(string), "[gateway] secret_key") {
+		t.Errorf("mint without secret_key: %d %v", a.Status, doc)
 	}
 }
 
@@ -160,10 +136,11 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(creds),
 		withOptions(func(o *gateway.Options) { o.FailedAuthBurst = 100 })) // every refusal below counts
 	const target = "/api/v1/command?command=version"
+	status := func(srv *httptest.Server, tok string) int { return client(srv).As(tok).Get(t, target).Status }
 
-	minted := mustMint(t, srv, viewerToken, `{"ttl": "1h"}`)
+	minted := client(srv).As(viewerToken).Mint(t, "1h", "").Token
 	for name, forged := range forgeries(minted) {
-		if s := statusWith(t, srv, target, forged); s != http.StatusUnauthorized {
+		if s := status(srv, forged); s != http.StatusUnauthorized {
 			t.Errorf("%s: %d, want 401", name, s)
 		}
 	}
@@ -173,7 +150,7 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := statusWith(t, srv, target, old); s != http.StatusUnauthorized {
+	if s := status(srv, old); s != http.StatusUnauthorized {
 		t.Errorf("expired: %d", s)
 	}
 
@@ -181,44 +158,44 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 	other := gateway.NewKeyring("rest_api_plugin_http_token")
 	other.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	other.SignSessions([]byte("another-secret-key-0123456789"), false)
-	if s := statusWith(t, mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(other)), target, minted); s != http.StatusUnauthorized {
+	if s := status(mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(other)), minted); s != http.StatusUnauthorized {
 		t.Errorf("with another secret_key: %d", s)
 	}
 	// The same secret_key and tokens, as on another replica: accepted.
 	replica := gateway.NewKeyring("rest_api_plugin_http_token")
 	replica.AddToken("viewer", sha256.Sum256([]byte(viewerToken)), commands.RoleViewer)
 	replica.SignSessions([]byte("test-session-key-0123456789"), false)
-	if s := statusWith(t, mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(replica)), target, minted); s != http.StatusOK {
+	if s := status(mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(replica)), minted); s != http.StatusOK {
 		t.Errorf("on a replica with the same secret_key: %d", s)
 	}
 
 	// Its parent changed, then removed: the token and its session die at once.
-	cookie := login(t, srv, minted)
+	session := login(t, srv, minted)
 	if err := creds.SetTokens([]gateway.Token{{Name: "ci", Role: commands.RoleAdmin, SHA256: sha256.Sum256([]byte(token))},
 		{Name: "viewer", Role: commands.RoleViewer, SHA256: sha256.Sum256([]byte("a-new-viewer-token-0123456789"))}}); err != nil {
 		t.Fatal(err)
 	}
-	if s := statusWith(t, srv, target, minted); s != http.StatusUnauthorized {
+	if s := status(srv, minted); s != http.StatusUnauthorized {
 		t.Errorf("after its parent changed: %d", s)
 	}
-	if status, _ := withCookie(t, http.MethodGet, srv.URL+target, cookie); status != http.StatusUnauthorized {
-		t.Errorf("its session after its parent changed: %d", status)
+	if a := session.Get(t, target); a.Status != http.StatusUnauthorized {
+		t.Errorf("its session after its parent changed: %d", a.Status)
 	}
-	ofCI := mustMint(t, srv, token, `{"role": "User"}`)
+	ofCI := client(srv).Mint(t, "", "User").Token
 	if err := creds.SetTokens([]gateway.Token{{Name: "viewer", Role: commands.RoleViewer, SHA256: sha256.Sum256([]byte(viewerToken))}}); err != nil {
 		t.Fatal(err)
 	}
-	if s := statusWith(t, srv, target, ofCI); s != http.StatusUnauthorized {
+	if s := status(srv, ofCI); s != http.StatusUnauthorized {
 		t.Errorf("after its parent was removed: %d", s)
 	}
 }
 
 func TestBadMintedTokensCountAsFailedAuthentications(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withOptions(func(o *gateway.Options) { o.FailedAuthBurst = 3 }))
-	forged := forgeries(mustMint(t, srv, token, `{}`))["role raised"]
+	admin := client(mustServer(t, &scriptedExecutor{}, commands.Options{}, withOptions(func(o *gateway.Options) { o.FailedAuthBurst = 3 })))
+	forged := admin.As(forgeries(admin.Mint(t, "", "").Token)["role raised"])
 	var last int
 	for range 5 {
-		last = statusWith(t, srv, "/api/v1/command?command=version", forged)
+		last = forged.Get(t, "/api/v1/command?command=version").Status
 	}
 	if last != http.StatusTooManyRequests {
 		t.Errorf("after 5 forged minted tokens: %d, want 429", last)
@@ -236,7 +213,7 @@ func BenchmarkVerifyMintedToken(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	r, _ := http.NewRequest(http.MethodGet, "/", nil) // never sent: Identify reads its header
 	r.Header.Set("Authorization", "Bearer "+minted)
 	b.ReportAllocs()
 	for b.Loop() {

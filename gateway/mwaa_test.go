@@ -3,27 +3,20 @@ package gateway_test
 import (
 	"encoding/base64"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
-// mwaa posts line as MWAA's clients do (text/plain, bearer token) and returns the status and the answer
-// with stdout and stderr decoded.
-func mwaa(tb testing.TB, srv *httptest.Server, bearerToken, line string, header ...string) (int, map[string]any) {
+// mwaa posts line as MWAA's clients do (text/plain, bearer token), as c with header, and returns the
+// status and the answer with stdout and stderr decoded.
+func mwaa(tb testing.TB, c *testbed.Client, line string, header ...string) (int, map[string]any) {
 	tb.Helper()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/aws_mwaa/cli", strings.NewReader(line))
-	req.Header.Set("Content-Type", "text/plain")
-	if bearerToken != "" {
-		req.Header.Set("Authorization", "Bearer "+bearerToken)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, doc := do(tb, req)
+	var doc map[string]any
+	a := c.Do(tb, http.MethodPost, "/aws_mwaa/cli", strings.NewReader(line), append([]string{"Content-Type", "text/plain"}, header...)...).Decode(tb, &doc)
 	for _, stream := range []string{"stdout", "stderr"} {
 		s, ok := doc[stream].(string)
 		if !ok {
@@ -35,15 +28,15 @@ func mwaa(tb testing.TB, srv *httptest.Server, bearerToken, line string, header 
 		}
 		doc[stream] = string(decoded)
 	}
-	doc["exit_header"] = resp.Header.Get("X-Airflow-Exit-Code")
-	doc["retry_after"] = resp.Header.Get("Retry-After")
-	return resp.StatusCode, doc
+	doc["exit_header"] = a.Header.Get("X-Airflow-Exit-Code")
+	doc["retry_after"] = a.Header.Get("Retry-After")
+	return a.Status, doc
 }
 
 func TestMWAAAnswersInBase64(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "gw_conf | gw_conf.py\n", Stderr: "a warning ✓\n", ExitCode: 3}}
-	srv := mustServer(t, ex, commands.Options{})
-	status, doc := mwaa(t, srv, token, "airflow dags list\n")
+	admin := client(mustServer(t, ex, commands.Options{}))
+	status, doc := mwaa(t, admin, "airflow dags list\n")
 	if status != http.StatusOK || doc["stdout"] != "gw_conf | gw_conf.py\n" || doc["stderr"] != "a warning ✓\n" || doc["exit_code"] != 3.0 || doc["exit_header"] != "3" {
 		t.Errorf("answer: %d %v", status, doc)
 	}
@@ -51,11 +44,8 @@ func TestMWAAAnswersInBase64(t *testing.T) {
 		t.Errorf("ran %q", args)
 	}
 	// A JSON body, as some wrappers send.
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/aws_mwaa/cli", strings.NewReader(`{"command": "tasks list gw_two_tasks"}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	if resp, _ := do(t, req); resp.StatusCode != http.StatusOK || strings.Join(ex.lastArg.Load().([]string), " ") != "tasks list -- gw_two_tasks" {
-		t.Errorf("JSON body: %d, ran %q", resp.StatusCode, ex.lastArg.Load())
+	if status, _ := mwaa(t, admin, `{"command": "tasks list gw_two_tasks"}`, asJSON...); status != http.StatusOK || strings.Join(ex.lastArg.Load().([]string), " ") != "tasks list -- gw_two_tasks" {
+		t.Errorf("JSON body: %d, ran %q", status, ex.lastArg.Load())
 	}
 }
 
@@ -79,7 +69,7 @@ func TestMWAARefusalsKeepItsShape(t *testing.T) {
 		{"JSON command not a string", token, `{"command": ["dags", "list"]}`, []string{"Content-Type", "application/json"}, http.StatusBadRequest, "cannot be read (json: cannot unmarshal"},
 		{"another site", token, "version", []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}, http.StatusForbidden, "another site"},
 	} {
-		status, doc := mwaa(t, srv, tt.token, tt.line, tt.header...)
+		status, doc := mwaa(t, client(srv).As(tt.token), tt.line, tt.header...)
 		if status != tt.status || doc["stdout"] != "" || !strings.Contains(doc["stderr"].(string), tt.says) || doc["detail"] == nil || doc["status"] != float64(tt.status) {
 			t.Errorf("%s: %d %v, want %d with stderr saying %q", tt.name, status, doc, tt.status, tt.says)
 		}
@@ -93,39 +83,25 @@ func TestMWAABusyAnswers503(t *testing.T) {
 	ex := &scriptedExecutor{block: make(chan struct{})}
 	defer close(ex.block)
 	srv := mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour})
-	go func() {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/aws_mwaa/cli", strings.NewReader("version"))
-		req.Header.Set("Content-Type", "text/plain")
-		req.Header.Set("Authorization", "Bearer "+token)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}()
+	admin := client(srv)
+	go admin.Send(http.MethodPost, "/aws_mwaa/cli", strings.NewReader("version"), "Content-Type", "text/plain")
 	for ex.runs.Load() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	status, doc := mwaa(t, srv, token, "version")
+	status, doc := mwaa(t, admin, "version")
 	if status != http.StatusServiceUnavailable || doc["retry_after"] == "" || !strings.Contains(doc["stderr"].(string), "slots") {
 		t.Errorf("busy: %d %v", status, doc)
 	}
 }
 
 func TestMWAALogins(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
-	resp, err := noRedirects.Post(srv.URL+"/aws_mwaa/login", "application/x-www-form-urlencoded", strings.NewReader("token="+token))
-	if err != nil {
-		t.Fatal(err)
+	anonymous := client(mustServer(t, &scriptedExecutor{}, commands.Options{})).As("")
+	a := anonymous.NoRedirects().Do(t, http.MethodPost, "/aws_mwaa/login", strings.NewReader("token="+token), asForm...)
+	if a.Status != http.StatusFound || a.Header.Get("Location") != "/admin/rest_api/" || len(a.Cookies()) == 0 {
+		t.Errorf("POST /aws_mwaa/login: %d to %q", a.Status, a.Header.Get("Location"))
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/admin/rest_api/" || len(resp.Cookies()) == 0 {
-		t.Errorf("POST /aws_mwaa/login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	page, err := http.Get(srv.URL + "/aws_mwaa/aws-console-sso?login=true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page.Body.Close()
-	if page.StatusCode != http.StatusOK || !strings.Contains(page.Header.Get("Content-Security-Policy"), "script-src 'self'") {
-		t.Errorf("the console login page: %d, CSP %q", page.StatusCode, page.Header.Get("Content-Security-Policy"))
+	page := anonymous.Get(t, "/aws_mwaa/aws-console-sso?login=true")
+	if page.Status != http.StatusOK || !strings.Contains(page.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Errorf("the console login page: %d, CSP %q", page.Status, page.Header.Get("Content-Security-Policy"))
 	}
 }

@@ -7,25 +7,21 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
+// pluginToken is the Admin token in the plugin's header; pluginAPI is the plugin's endpoint, to which a
+// query string is added.
 var pluginToken = []string{"rest_api_plugin_http_token", token}
 
-// pluginGet calls the plugin dialect with a query string.
-func pluginGet(tb testing.TB, url, query string, header ...string) (*http.Response, map[string]any) {
-	tb.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url+"/admin/rest_api/api?"+query, nil)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	return do(tb, req)
-}
+const pluginAPI = "/admin/rest_api/api?"
 
 // multipartBody builds a multipart form; a file part is sent when fileName is not empty.
 func multipartBody(tb testing.TB, fields map[string]string, fileName string, content []byte) (string, *bytes.Buffer) {
@@ -50,16 +46,8 @@ func multipartBody(tb testing.TB, fields map[string]string, fileName string, con
 	return w.FormDataContentType(), &buf
 }
 
-func pluginPost(tb testing.TB, url, query, ctype string, body io.Reader) (*http.Response, map[string]any) {
-	tb.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url+"/admin/rest_api/api?"+query, body)
-	req.Header.Set("Content-Type", ctype)
-	req.Header.Set(pluginToken[0], pluginToken[1])
-	return do(tb, req)
-}
-
 // assertEnvelope checks the fields every plugin answer has, and that its times lie in [before, after].
-func assertEnvelope(tb testing.TB, resp *http.Response, env map[string]any, before, after time.Time) {
+func assertEnvelope(tb testing.TB, a *testbed.Answer, env map[string]any, before, after time.Time) {
 	tb.Helper()
 	for _, key := range []string{"call_time", "response_time"} {
 		s, _ := env[key].(string)
@@ -72,18 +60,18 @@ func assertEnvelope(tb testing.TB, resp *http.Response, env map[string]any, befo
 			tb.Errorf("%s %s lies outside the request's window %s..%s", key, s, before, after)
 		}
 	}
-	if code, _ := env["http_response_code"].(float64); int(code) != resp.StatusCode {
-		tb.Errorf("http_response_code %v, status %d", env["http_response_code"], resp.StatusCode)
+	if code, _ := env["http_response_code"].(float64); int(code) != a.Status {
+		tb.Errorf("http_response_code %v, status %d", env["http_response_code"], a.Status)
 	}
 	want := "OK"
-	if resp.StatusCode >= 400 {
+	if a.Status >= 400 {
 		want = "ERROR"
 	}
 	if env["status"] != want {
-		tb.Errorf("status %v with HTTP %d", env["status"], resp.StatusCode)
+		tb.Errorf("status %v with HTTP %d", env["status"], a.Status)
 	}
-	if id, _ := env["request_id"].(string); id == "" || id != resp.Header.Get("X-Request-Id") {
-		tb.Errorf("request_id %q, header %q", id, resp.Header.Get("X-Request-Id"))
+	if id, _ := env["request_id"].(string); id == "" || id != a.Header.Get("X-Request-Id") {
+		tb.Errorf("request_id %q, header %q", id, a.Header.Get("X-Request-Id"))
 	}
 }
 
@@ -91,10 +79,11 @@ func TestPluginEnvelopeOfACommand(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "Pool p created\n", Stderr: "note\n", Duration: 1200 * time.Millisecond}}
 	srv := mustServer(t, ex, commands.Options{})
 	before := time.Now()
-	resp, env := pluginGet(t, srv.URL, "api=pool&cmd=set&pool_name=p&slot_count=3&description=d", pluginToken...)
-	assertEnvelope(t, resp, env, before, time.Now())
-	if resp.StatusCode != http.StatusOK || env["airflow_cmd"] != "airflow pools set -- p 3 d" {
-		t.Fatalf("status %d, envelope %v", resp.StatusCode, env)
+	var env map[string]any
+	a := client(srv).Plugin().Get(t, pluginAPI+"api=pool&cmd=set&pool_name=p&slot_count=3&description=d").Decode(t, &env)
+	assertEnvelope(t, a, env, before, time.Now())
+	if a.Status != http.StatusOK || env["airflow_cmd"] != "airflow pools set -- p 3 d" {
+		t.Fatalf("status %d, envelope %v", a.Status, env)
 	}
 	out, _ := env["output"].(map[string]any)
 	if out["stdout"] != "Pool p created\n" || out["stderr"] != "note\n" || out["stdin"] != "" {
@@ -130,12 +119,14 @@ func TestPluginErrorsOfTheSpec(t *testing.T) {
 		{"api=version", []string{"rest_api_plugin_http_token", "wrong"}, 403, "Token Authentication Failed"},
 		{"api=scheduler", pluginToken, 403, "API 'scheduler' starts a daemon, which this gateway does not allow: set [gateway] allow_daemons = True to allow it"},
 	}
+	anonymous := client(srv).As("")
 	for _, tt := range tests {
 		before := time.Now()
-		resp, env := pluginGet(t, srv.URL, tt.query, tt.header...)
-		assertEnvelope(t, resp, env, before, time.Now())
-		if resp.StatusCode != tt.status || env["output"] != tt.output {
-			t.Errorf("%q: %d %q, want %d %q", tt.query, resp.StatusCode, env["output"], tt.status, tt.output)
+		var env map[string]any
+		a := anonymous.Get(t, pluginAPI+tt.query, tt.header...).Decode(t, &env)
+		assertEnvelope(t, a, env, before, time.Now())
+		if a.Status != tt.status || env["output"] != tt.output {
+			t.Errorf("%q: %d %q, want %d %q", tt.query, a.Status, env["output"], tt.status, tt.output)
 		}
 		_, hasArgs := env["arguments"]
 		if tt.status == 403 && tt.header == nil || len(tt.header) > 0 && tt.header[1] == "wrong" {
@@ -154,42 +145,46 @@ func TestPluginErrorsOfTheSpec(t *testing.T) {
 func TestPluginRunOutcomes(t *testing.T) {
 	t.Run("exit code", func(t *testing.T) {
 		srv := mustServer(t, &scriptedExecutor{result: commands.Result{Stderr: "DagNotFound\n", ExitCode: 1}}, commands.Options{})
-		resp, env := pluginGet(t, srv.URL, "api=pause&dag_id=nope", pluginToken...)
-		if resp.StatusCode != 500 || env["exit_code"] != 1.0 || env["output"].(map[string]any)["stderr"] != "DagNotFound\n" {
-			t.Errorf("%d %v", resp.StatusCode, env)
+		var env map[string]any
+		a := client(srv).Plugin().Get(t, pluginAPI+"api=pause&dag_id=nope").Decode(t, &env)
+		if a.Status != 500 || env["exit_code"] != 1.0 || env["output"].(map[string]any)["stderr"] != "DagNotFound\n" {
+			t.Errorf("%d %v", a.Status, env)
 		}
 	})
 	t.Run("time limit", func(t *testing.T) {
 		srv := mustServer(t, &scriptedExecutor{result: commands.Result{Stdout: "partial\n", TimedOut: true}}, commands.Options{})
-		resp, env := pluginGet(t, srv.URL, "api=list_dags", pluginToken...)
+		var env map[string]any
+		a := client(srv).Plugin().Get(t, pluginAPI+"api=list_dags").Decode(t, &env)
 		out, _ := env["output"].(map[string]any)
-		if resp.StatusCode != 504 || out["stdout"] != "partial\n" || env["airflow_cmd"] != "airflow dags list" {
-			t.Errorf("%d %v", resp.StatusCode, env)
+		if a.Status != 504 || out["stdout"] != "partial\n" || env["airflow_cmd"] != "airflow dags list" {
+			t.Errorf("%d %v", a.Status, env)
 		}
 	})
 	t.Run("no slot", func(t *testing.T) {
 		ex := &scriptedExecutor{block: make(chan struct{})}
 		defer close(ex.block)
-		srv := mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: 100 * time.Millisecond, CommandTimeout: time.Minute, LongCommandTimeout: time.Minute})
-		go pluginGet(t, srv.URL, "api=list_dags", pluginToken...)
+		plugin := client(mustServer(t, ex, commands.Options{MaxConcurrent: 1, QueueTimeout: 100 * time.Millisecond, CommandTimeout: time.Minute, LongCommandTimeout: time.Minute})).Plugin()
+		go plugin.Send(http.MethodGet, pluginAPI+"api=list_dags", nil)
 		for ex.runs.Load() == 0 {
 			time.Sleep(10 * time.Millisecond)
 		}
-		resp, env := pluginGet(t, srv.URL, "api=list_dags", pluginToken...)
-		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(env["output"].(string), "retry") {
-			t.Errorf("%d %v", resp.StatusCode, env)
+		var env map[string]any
+		a := plugin.Get(t, pluginAPI+"api=list_dags").Decode(t, &env)
+		if a.Status != 503 || a.Header.Get("Retry-After") == "" || !strings.Contains(env["output"].(string), "retry") {
+			t.Errorf("%d %v", a.Status, env)
 		}
 	})
 }
 
 func TestPluginFormsAndQueryPrecedence(t *testing.T) {
 	ex := &scriptedExecutor{}
-	srv := mustServer(t, ex, commands.Options{})
+	plugin := client(mustServer(t, ex, commands.Options{})).Plugin()
 	// The query string wins over the form; the form's fields are echoed in post_arguments, masked.
-	resp, env := pluginPost(t, srv.URL, "api=variables&key=from_query", "application/x-www-form-urlencoded",
-		strings.NewReader("cmd=set&key=from_form&value=v&conn_password=hunter2&api=pause"))
-	if resp.StatusCode != 200 || env["airflow_cmd"] != "airflow variables set -- from_query v" {
-		t.Fatalf("%d %v", resp.StatusCode, env)
+	var env map[string]any
+	a := plugin.Do(t, http.MethodPost, pluginAPI+"api=variables&key=from_query",
+		strings.NewReader("cmd=set&key=from_form&value=v&conn_password=hunter2&api=pause"), asForm...).Decode(t, &env)
+	if a.Status != 200 || env["airflow_cmd"] != "airflow variables set -- from_query v" {
+		t.Fatalf("%d %v", a.Status, env)
 	}
 	post := env["post_arguments"].(map[string]any)
 	if post["key"] != "from_form" || post["conn_password"] != "***" || post["api"] != "pause" {
@@ -197,24 +192,26 @@ func TestPluginFormsAndQueryPrecedence(t *testing.T) {
 	}
 	// Multipart without a file works like a form; duplicate keys keep the first value.
 	ctype, body := multipartBody(t, map[string]string{"dag_id": "gw_conf"}, "", nil)
-	resp, env = pluginPost(t, srv.URL, "api=pause&dag_id=first&dag_id=second", ctype, body)
-	if resp.StatusCode != 200 || env["airflow_cmd"] != "airflow dags pause -- first" {
-		t.Errorf("%d %v", resp.StatusCode, env)
+	env = nil
+	a = plugin.Do(t, http.MethodPost, pluginAPI+"api=pause&dag_id=first&dag_id=second", body, "Content-Type", ctype).Decode(t, &env)
+	if a.Status != 200 || env["airflow_cmd"] != "airflow dags pause -- first" {
+		t.Errorf("%d %v", a.Status, env)
 	}
 	// A sensitive variable's value is masked everywhere it would show.
-	resp, env = pluginGet(t, srv.URL, "api=variables&cmd=set&key=my_api_key&value=s3cret", pluginToken...)
-	if raw := env["airflow_cmd"].(string) + env["arguments"].(map[string]any)["value"].(string); resp.StatusCode != 200 || strings.Contains(raw, "s3cret") {
+	env = nil
+	a = plugin.Get(t, pluginAPI+"api=variables&cmd=set&key=my_api_key&value=s3cret").Decode(t, &env)
+	if raw := env["airflow_cmd"].(string) + env["arguments"].(map[string]any)["value"].(string); a.Status != 200 || strings.Contains(raw, "s3cret") {
 		t.Errorf("the secret shows: %v", env)
 	}
 	// Wrong content types and unreadable query strings are refused before anything runs.
 	before := ex.runs.Load()
-	resp, env = pluginPost(t, srv.URL, "api=list_dags", "application/json", strings.NewReader(`{"api": "list_dags"}`))
-	if resp.StatusCode != 400 || !strings.Contains(env["output"].(string), "is not accepted") {
-		t.Errorf("JSON body: %d %v", resp.StatusCode, env)
+	env = nil
+	a = plugin.Do(t, http.MethodPost, pluginAPI+"api=list_dags", strings.NewReader(`{"api": "list_dags"}`), asJSON...).Decode(t, &env)
+	if a.Status != 400 || !strings.Contains(env["output"].(string), "is not accepted") {
+		t.Errorf("JSON body: %d %v", a.Status, env)
 	}
-	resp, _ = pluginGet(t, srv.URL, "api=list_dags;id", pluginToken...)
-	if resp.StatusCode != 400 {
-		t.Errorf("raw ';' in the query: %d", resp.StatusCode)
+	if a := plugin.Get(t, pluginAPI+"api=list_dags;id"); a.Status != 400 {
+		t.Errorf("raw ';' in the query: %d", a.Status)
 	}
 	if ex.runs.Load() != before {
 		t.Errorf("a refused request started a command")
@@ -223,7 +220,14 @@ func TestPluginFormsAndQueryPrecedence(t *testing.T) {
 
 func TestDeployDagRefusesHostileUploads(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "[]\n"}}
-	srv := mustServer(t, ex, commands.Options{})
+	plugin := client(mustServer(t, ex, commands.Options{})).Plugin()
+	// deploy sends a multipart form to deploy_dag and returns the answer and its envelope.
+	deploy := func(ctype string, body io.Reader, header ...string) (*testbed.Answer, map[string]any) {
+		t.Helper()
+		var env map[string]any
+		a := plugin.Do(t, http.MethodPost, pluginAPI+"api=deploy_dag", body, append([]string{"Content-Type", ctype}, header...)...).Decode(t, &env)
+		return a, env
+	}
 	dag := []byte("from airflow import DAG\n")
 	tests := []struct {
 		name    string
@@ -245,34 +249,25 @@ func TestDeployDagRefusesHostileUploads(t *testing.T) {
 		{"huge.py", bytes.Repeat([]byte("#"), 2<<20), 413, "over"},
 	}
 	for _, tt := range tests {
-		ctype, body := multipartBody(t, map[string]string{"force": "on"}, tt.name, tt.content)
-		resp, env := pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
-		if out, _ := env["output"].(string); resp.StatusCode != tt.status || !strings.Contains(out, tt.says) {
-			t.Errorf("%q: %d %q, want %d saying %q", tt.name, resp.StatusCode, out, tt.status, tt.says)
+		a, env := deploy(multipartBody(t, map[string]string{"force": "on"}, tt.name, tt.content))
+		if out, _ := env["output"].(string); a.Status != tt.status || !strings.Contains(out, tt.says) {
+			t.Errorf("%q: %d %q, want %d saying %q", tt.name, a.Status, out, tt.status, tt.says)
 		}
 	}
 	// The file's path sent as text, as `curl -F dag_file=/path` (without @) does.
-	ctype, body := multipartBody(t, map[string]string{"dag_file": "/path/to/dag.py"}, "", nil)
-	if resp, env := pluginPost(t, srv.URL, "api=deploy_dag", ctype, body); resp.StatusCode != 400 || !strings.Contains(env["output"].(string), "came as text, not as a file") {
-		t.Errorf("dag_file as text: %d %v", resp.StatusCode, env["output"])
+	if a, env := deploy(multipartBody(t, map[string]string{"dag_file": "/path/to/dag.py"}, "", nil)); a.Status != 400 || !strings.Contains(env["output"].(string), "came as text, not as a file") {
+		t.Errorf("dag_file as text: %d %v", a.Status, env["output"])
 	}
 	// No file at all.
-	ctype, body = multipartBody(t, map[string]string{"force": "on"}, "", nil)
-	resp, env := pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
-	if resp.StatusCode != 400 || env["output"] != "The argument(s) ['dag_file'] are required" {
-		t.Errorf("no file: %d %v", resp.StatusCode, env["output"])
+	if a, env := deploy(multipartBody(t, map[string]string{"force": "on"}, "", nil)); a.Status != 400 || env["output"] != "The argument(s) ['dag_file'] are required" {
+		t.Errorf("no file: %d %v", a.Status, env["output"])
 	}
 	if n := ex.runs.Load(); n != 0 {
 		t.Errorf("%d commands started for refused uploads", n)
 	}
 	// An upload over the body limit is refused from its Content-Length, before it is read.
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/admin/rest_api/api?api=deploy_dag", strings.NewReader("x"))
-	req.ContentLength = 1 << 30
-	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
-	req.Header.Set(pluginToken[0], pluginToken[1])
-	req.Body = io.NopCloser(io.LimitReader(neverEnding{}, 1<<30))
-	if resp, env := do(t, req); resp.StatusCode != 413 || env["status"] != "ERROR" {
-		t.Errorf("1 GiB announced: %d %v", resp.StatusCode, env)
+	if a, env := deploy("multipart/form-data; boundary=x", io.LimitReader(neverEnding{}, 1<<30), "Content-Length", strconv.Itoa(1<<30)); a.Status != 413 || env["status"] != "ERROR" {
+		t.Errorf("1 GiB announced: %d %v", a.Status, env)
 	}
 }
 
@@ -282,26 +277,27 @@ func (neverEnding) Read(p []byte) (int, error) { return len(p), nil }
 
 func TestDeployDagWritesTheFile(t *testing.T) {
 	ex := &scriptedExecutor{result: commands.Result{Stdout: "[]\n"}}
-	srv := mustServer(t, ex, commands.Options{})
+	plugin := client(mustServer(t, ex, commands.Options{})).Plugin()
 	ctype, body := multipartBody(t, map[string]string{"pause": "on", "unpause": "on"}, "gw_up.py", []byte("# v1\n"))
-	resp, env := pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
-	if resp.StatusCode != 200 || env["output"] != "DAG file 'gw_up.py' deployed." || !strings.Contains(env["warning"].(string), "neither was applied") {
-		t.Fatalf("%d %v", resp.StatusCode, env)
+	var env map[string]any
+	a := plugin.Do(t, http.MethodPost, pluginAPI+"api=deploy_dag", body, "Content-Type", ctype).Decode(t, &env)
+	if a.Status != 200 || env["output"] != "DAG file 'gw_up.py' deployed." || !strings.Contains(env["warning"].(string), "neither was applied") {
+		t.Fatalf("%d %v", a.Status, env)
 	}
 	if !strings.HasPrefix(env["airflow_cmd"].(string), "airflow dags reserialize && airflow dags list-import-errors --output=json") {
 		t.Errorf("airflow_cmd %v", env["airflow_cmd"])
 	}
 	ctype, body = multipartBody(t, nil, "gw_up.py", []byte("# v2\n"))
-	resp, env = pluginPost(t, srv.URL, "api=deploy_dag", ctype, body)
-	if resp.StatusCode != 400 || env["output"] != "The file 'gw_up.py' already exists; send force=on to replace it (the old file is kept as a backup)" {
-		t.Errorf("%d %v", resp.StatusCode, env)
+	env = nil
+	a = plugin.Do(t, http.MethodPost, pluginAPI+"api=deploy_dag", body, "Content-Type", ctype).Decode(t, &env)
+	if a.Status != 400 || env["output"] != "The file 'gw_up.py' already exists; send force=on to replace it (the old file is kept as a backup)" {
+		t.Errorf("%d %v", a.Status, env)
 	}
 }
 
 func TestPluginRolesAnswer403NamingTheRole(t *testing.T) {
 	ex := &scriptedExecutor{}
-	srv := mustServer(t, ex, commands.Options{})
-	viewer := []string{"rest_api_plugin_http_token", viewerToken}
+	viewer := client(mustServer(t, ex, commands.Options{})).As(viewerToken).Plugin()
 	for query, says := range map[string]string{
 		"api=deploy_dag":                               "API 'deploy_dag' needs role Admin or higher; these credentials have role Viewer",
 		"api=trigger_dag&dag_id=d":                     "API 'trigger_dag' needs role User or higher",
@@ -310,48 +306,49 @@ func TestPluginRolesAnswer403NamingTheRole(t *testing.T) {
 		"api=scheduler":                                "API 'scheduler' needs role Admin or higher",
 		"api=connections&add&conn_id=c&conn_type=http": "API 'connections' needs role Op or higher",
 	} {
-		resp, env := pluginGet(t, srv.URL, query, viewer...)
-		if resp.StatusCode != 403 || env["output"] != says && !strings.HasPrefix(env["output"].(string), says) {
-			t.Errorf("%s: %d %q, want 403 %q", query, resp.StatusCode, env["output"], says)
+		var env map[string]any
+		if a := viewer.Get(t, pluginAPI+query).Decode(t, &env); a.Status != 403 || env["output"] != says && !strings.HasPrefix(env["output"].(string), says) {
+			t.Errorf("%s: %d %q, want 403 %q", query, a.Status, env["output"], says)
 		}
 	}
 	if n := ex.runs.Load(); n != 0 {
 		t.Errorf("%d commands started", n)
 	}
-	if resp, _ := pluginGet(t, srv.URL, "api=pool", viewer...); resp.StatusCode != 200 {
-		t.Errorf("a Viewer listing pools: %d", resp.StatusCode)
+	if a := viewer.Get(t, pluginAPI+"api=pool"); a.Status != 200 {
+		t.Errorf("a Viewer listing pools: %d", a.Status)
 	}
 }
 
 func TestFailedAuthenticationsAreRateLimited(t *testing.T) {
-	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
-	wrong := []string{"rest_api_plugin_http_token", "guess"}
+	admin := client(mustServer(t, &scriptedExecutor{}, commands.Options{}))
+	wrong := admin.As("guess").Plugin()
 	for i := range gateway.DefaultFailedAuthBurst {
-		if resp, _ := pluginGet(t, srv.URL, "api=version", wrong...); resp.StatusCode != 403 {
-			t.Fatalf("failure %d: status %d", i+1, resp.StatusCode)
+		if a := wrong.Get(t, pluginAPI+"api=version"); a.Status != 403 {
+			t.Fatalf("failure %d: status %d", i+1, a.Status)
 		}
 	}
-	resp, env := pluginGet(t, srv.URL, "api=version", wrong...)
-	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(env["output"].(string), "too many failed authentications") {
-		t.Errorf("the 11th failure: %d %v", resp.StatusCode, env)
+	var env map[string]any
+	a := wrong.Get(t, pluginAPI+"api=version").Decode(t, &env)
+	if a.Status != 429 || a.Header.Get("Retry-After") == "" || !strings.Contains(env["output"].(string), "too many failed authentications") {
+		t.Errorf("the 11th failure: %d %v", a.Status, env)
 	}
 	// Blocked means blocked: a right token from the same address waits too, in every dialect.
-	if resp, _ := pluginGet(t, srv.URL, "api=version", pluginToken...); resp.StatusCode != 429 {
-		t.Errorf("a right token while blocked: %d", resp.StatusCode)
+	if a := admin.Plugin().Get(t, pluginAPI+"api=version"); a.Status != 429 {
+		t.Errorf("a right token while blocked: %d", a.Status)
 	}
-	if resp, doc := get(t, srv, "/api/v1/command?command=version", bearer...); resp.StatusCode != 429 || doc["status"] != 429.0 {
-		t.Errorf("command dialect while blocked: %d %v", resp.StatusCode, doc)
+	var doc map[string]any
+	if a := admin.Get(t, "/api/v1/command?command=version").Decode(t, &doc); a.Status != 429 || doc["status"] != 429.0 {
+		t.Errorf("command dialect while blocked: %d %v", a.Status, doc)
 	}
 }
 
 // TestFailedAuthBurstIsConfigured: [auth] failed_auth_burst sets how many failures come before the 429s.
 func TestFailedAuthBurstIsConfigured(t *testing.T) {
 	srv := mustServer(t, &scriptedExecutor{}, commands.Options{}, withOptions(func(o *gateway.Options) { o.FailedAuthBurst = 3 }))
-	wrong := []string{"rest_api_plugin_http_token", "guess"}
+	wrong := client(srv).As("guess").Plugin()
 	var got []int
 	for range 4 {
-		resp, _ := pluginGet(t, srv.URL, "api=version", wrong...)
-		got = append(got, resp.StatusCode)
+		got = append(got, wrong.Get(t, pluginAPI+"api=version").Status)
 	}
 	if !slices.Equal(got, []int{403, 403, 403, 429}) {
 		t.Errorf("4 failures with a burst of 3 were answered %v", got)

@@ -76,19 +76,16 @@ func TestGatewayCredentialsNeverReachAirflow(t *testing.T) {
 	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
 	a := newRecordingAirflow(t, time.Hour)
 	serveAirflowAPI(t, gw, a, 2)
-	cookie := login(t, srv, token)
-	for name, header := range map[string]http.Header{
-		"bearer token":  {"Authorization": {"Bearer " + token}, "Cookie": {"other=kept"}},
-		"plugin header": {"Rest_api_plugin_http_token": {token}},
-		"session":       {"Cookie": {cookie.String() + "; other=kept"}},
+	session := login(t, srv, token).Cookie
+	anonymous := client(srv).As("")
+	for name, header := range map[string][]string{
+		"bearer token":  {"Authorization", "Bearer " + token, "Cookie", "other=kept"},
+		"plugin header": {"Rest_api_plugin_http_token", token},
+		"session":       {"Cookie", session.String() + "; other=kept"},
 	} {
-		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/dags?limit=5", nil)
-		req.Header = header
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: %v %v", name, resp, err)
+		if answer := anonymous.Get(t, "/api/v1/dags?limit=5", header...); answer.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", name, answer.Status, answer.Body)
 		}
-		resp.Body.Close()
 		got := a.last()
 		if got.Header.Get("Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("gw-admin:pw-admin")) {
 			t.Errorf("%s: Airflow got Authorization %q, want the Admin role's user", name, got.Header.Get("Authorization"))
@@ -108,15 +105,9 @@ func TestGatewayCredentialsNeverReachAirflow(t *testing.T) {
 		method, path string
 		want         int
 	}{{"GET", "/api/v1/dags", 200}, {"PATCH", "/api/v1/dags/x", 403}, {"POST", "/api/v1/dags/x/dagRuns", 403}, {"POST", "/api/v1/dags/~/dagRuns/list", 200}} {
-		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader("{}"))
-		req.Header.Set("Authorization", "Bearer "+viewerToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != tt.want {
-			t.Errorf("Viewer %s %s: %v %v, want %d", tt.method, tt.path, resp, err, tt.want)
-			continue
+		if a := client(srv).As(viewerToken).Do(t, tt.method, tt.path, strings.NewReader("{}"), asJSON...); a.Status != tt.want {
+			t.Errorf("Viewer %s %s: %d %s, want %d", tt.method, tt.path, a.Status, a.Body, tt.want)
 		}
-		resp.Body.Close()
 	}
 }
 
@@ -124,15 +115,12 @@ func TestOneTokenExchangeForManyCallers(t *testing.T) {
 	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
 	a := newRecordingAirflow(t, time.Hour)
 	serveAirflowAPI(t, gw, a, 3)
+	viewer := client(srv).As(viewerToken)
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			req, _ := http.NewRequest("GET", srv.URL+"/api/v2/dags", nil)
-			req.Header.Set("Authorization", "Bearer "+viewerToken)
-			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-				t.Errorf("%v %v", resp, err)
-			} else {
-				resp.Body.Close()
+			if answer, err := viewer.Send(http.MethodGet, "/api/v2/dags", nil); err != nil || answer.Status != 200 {
+				t.Errorf("%v %v", answer, err)
 			}
 		})
 	}
@@ -144,15 +132,11 @@ func TestOneTokenExchangeForManyCallers(t *testing.T) {
 		t.Errorf("Airflow 3 got %q, want the role's JWT", got)
 	}
 	// Basic with a wrong password is Airflow's refusal: 401 in Airflow 3's shape, counted as a failure.
-	req, _ := http.NewRequest("GET", srv.URL+"/api/v2/dags", nil)
-	req.SetBasicAuth("gw-viewer", "wrong")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("a wrong Basic password: %v %v", resp, err)
-	}
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("gw-viewer:wrong"))
 	var doc struct{ Detail string }
-	json.NewDecoder(resp.Body).Decode(&doc)
-	resp.Body.Close()
+	if answer := client(srv).As("").Get(t, "/api/v2/dags", "Authorization", basic).Decode(t, &doc); answer.Status != http.StatusUnauthorized {
+		t.Fatalf("a wrong Basic password: %d %s", answer.Status, answer.Body)
+	}
 	if !strings.Contains(doc.Detail, "refused") || strings.Contains(doc.Detail, "wrong") {
 		t.Errorf("the refusal: %q", doc.Detail)
 	}
@@ -163,15 +147,10 @@ func TestUnreachableAirflowIs502(t *testing.T) {
 	a := newRecordingAirflow(t, time.Hour)
 	serveAirflowAPI(t, gw, a, 2)
 	a.Close()
-	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/dags", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("%v %v", resp, err)
-	}
 	var p struct{ Detail, Type string }
-	json.NewDecoder(resp.Body).Decode(&p)
-	resp.Body.Close()
+	if answer := client(srv).Get(t, "/api/v1/dags").Decode(t, &p); answer.Status != http.StatusBadGateway {
+		t.Fatalf("%d %s", answer.Status, answer.Body)
+	}
 	if !strings.Contains(p.Detail, a.URL) || !strings.Contains(p.Detail, "[airflow_api] url") || !strings.Contains(p.Type, "stable-rest-api-ref") {
 		t.Errorf("the 502: %+v", p)
 	}
@@ -180,15 +159,11 @@ func TestUnreachableAirflowIs502(t *testing.T) {
 func TestAdminPageSaysWhetherTheAPIIsServed(t *testing.T) {
 	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
 	page := func() string {
-		req, _ := http.NewRequest("GET", srv.URL+"/admin/rest_api/", nil)
-		req.AddCookie(login(t, srv, viewerToken))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("the admin page: %v %v", resp, err)
+		a := login(t, srv, viewerToken).Get(t, adminPath)
+		if a.Status != 200 {
+			t.Fatalf("the admin page: %d", a.Status)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
+		return string(a.Body)
 	}
 	if p := page(); !strings.Contains(p, `<strong id="airflow-api">not connected</strong>`) {
 		t.Errorf("without an API, the page does not say so")
@@ -202,24 +177,17 @@ func TestAdminPageSaysWhetherTheAPIIsServed(t *testing.T) {
 
 func TestNoAirflowAPIIs404SayingHowToSetOne(t *testing.T) {
 	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
-	get := func() (int, string) {
-		req, _ := http.NewRequest("DELETE", srv.URL+"/api/v1/dags/x", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+	remove := func() (int, string) {
 		var p struct{ Detail string }
-		json.NewDecoder(resp.Body).Decode(&p)
-		return resp.StatusCode, p.Detail
+		a := client(srv).Do(t, http.MethodDelete, "/api/v1/dags/x", nil).Decode(t, &p)
+		return a.Status, p.Detail
 	}
 	// While the gateway looks for the API: 503, to retry.
-	if status, detail := get(); status != http.StatusServiceUnavailable || !strings.Contains(detail, "retry") {
+	if status, detail := remove(); status != http.StatusServiceUnavailable || !strings.Contains(detail, "retry") {
 		t.Errorf("while looking: %d %q", status, detail)
 	}
 	gw.SetAirflowAPI(nil, "Airflow's configuration names no URL for it")
-	if status, detail := get(); status != http.StatusNotFound || !strings.Contains(detail, "[airflow_api] url") || !strings.Contains(detail, "names no URL") {
+	if status, detail := remove(); status != http.StatusNotFound || !strings.Contains(detail, "[airflow_api] url") || !strings.Contains(detail, "names no URL") {
 		t.Errorf("with none: %d %q", status, detail)
 	}
 }

@@ -29,7 +29,7 @@ func TestRolesOnBothDialects(t *testing.T) {
 	}
 	for _, role := range roles {
 		t.Run(role.String(), func(t *testing.T) {
-			tok := []string{"Authorization", "Bearer " + roleToken(role)}
+			caller := client(srv).As(roleToken(role))
 			before := ex.runs.Load()
 			refused := 0
 			for _, c := range everything {
@@ -37,9 +37,9 @@ func TestRolesOnBothDialects(t *testing.T) {
 				if rule <= role {
 					continue
 				}
-				resp, doc := get(t, srv, "/api/v1/command?command="+url.QueryEscape(c.Path), tok...)
-				if resp.StatusCode != 403 || !strings.Contains(doc["detail"].(string), "needs role "+rule.String()) {
-					t.Errorf("%s as %s: %d %v", c.Path, role, resp.StatusCode, doc["detail"])
+				var doc map[string]any
+				if a := caller.Get(t, "/api/v1/command?command="+url.QueryEscape(c.Path)).Decode(t, &doc); a.Status != 403 || !strings.Contains(doc["detail"].(string), "needs role "+rule.String()) {
+					t.Errorf("%s as %s: %d %v", c.Path, role, a.Status, doc["detail"])
 				}
 				refused++
 			}
@@ -47,9 +47,9 @@ func TestRolesOnBothDialects(t *testing.T) {
 				if api.Role <= role {
 					continue
 				}
-				resp, env := pluginGet(t, srv.URL, "api="+api.Name, tok...)
-				if resp.StatusCode != 403 || !strings.Contains(env["output"].(string), "needs role "+api.Role.String()) {
-					t.Errorf("API %s as %s: %d %v", api.Name, role, resp.StatusCode, env["output"])
+				var env map[string]any
+				if a := caller.Get(t, pluginAPI+"api="+api.Name).Decode(t, &env); a.Status != 403 || !strings.Contains(env["output"].(string), "needs role "+api.Role.String()) {
+					t.Errorf("API %s as %s: %d %v", api.Name, role, a.Status, env["output"])
 				}
 				refused++
 			}
@@ -59,11 +59,11 @@ func TestRolesOnBothDialects(t *testing.T) {
 			if role != commands.RoleAdmin && refused == 0 {
 				t.Errorf("nothing lies above %s: the table proves nothing", role)
 			}
-			if resp, doc := get(t, srv, "/api/v1/command?command="+url.QueryEscape(ownCommand[role]), tok...); resp.StatusCode != 200 {
-				t.Errorf("%s as %s: %d %v", ownCommand[role], role, resp.StatusCode, doc)
+			if a := caller.Get(t, "/api/v1/command?command="+url.QueryEscape(ownCommand[role])); a.Status != 200 {
+				t.Errorf("%s as %s: %d %s", ownCommand[role], role, a.Status, a.Body)
 			}
-			if resp, env := pluginGet(t, srv.URL, ownAPI[role], tok...); resp.StatusCode != 200 {
-				t.Errorf("%s as %s: %d %v", ownAPI[role], role, resp.StatusCode, env)
+			if a := caller.Get(t, pluginAPI+ownAPI[role]); a.Status != 200 {
+				t.Errorf("%s as %s: %d %s", ownAPI[role], role, a.Status, a.Body)
 			}
 			if ex.runs.Load() != before+2 {
 				t.Errorf("the two calls at the role's level ran %d commands", ex.runs.Load()-before)

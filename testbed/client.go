@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -30,12 +31,19 @@ type Answer struct {
 	label  string // the request, for messages
 }
 
-// Decode unmarshals the body into v, and fails tb unless it is JSON.
-func (a *Answer) Decode(tb testing.TB, v any) {
+// Decode unmarshals the body into v, and fails tb unless it is JSON. It returns a, so that a request,
+// its answer and the answer's document can be had in one line.
+func (a *Answer) Decode(tb testing.TB, v any) *Answer {
 	tb.Helper()
 	if err := json.Unmarshal(a.Body, v); err != nil {
 		tb.Fatalf("%s: %d, not JSON (%v): %.300s", a.label, a.Status, err, a.Body)
 	}
+	return a
+}
+
+// Cookies returns the cookies the answer sets.
+func (a *Answer) Cookies() []*http.Cookie {
+	return (&http.Response{Header: a.Header}).Cookies()
 }
 
 // As returns a client of the same gateway with token instead of the caller's credentials.
@@ -50,8 +58,19 @@ func (c *Client) Plugin() *Client {
 	return &p
 }
 
+// NoRedirects returns a client of the same caller that does not follow redirects: the answer to a
+// request that is redirected is the redirect itself.
+func (c *Client) NoRedirects() *Client {
+	n := *c
+	h := *c.client()
+	h.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	n.HTTP = &h
+	return &n
+}
+
 // request makes a request to target (a path on the gateway) with the caller's credentials, and header
-// (name, value, name, value, ...).
+// (name, value, name, value, ...). A Content-Length in header is the length the request announces,
+// whatever its body holds: a test of a body over a limit need not send all of it.
 func (c *Client) request(method, target string, body io.Reader, header ...string) *http.Request {
 	req, err := http.NewRequest(method, c.URL+target, body)
 	if err != nil {
@@ -68,6 +87,14 @@ func (c *Client) request(method, target string, body io.Reader, header ...string
 		req.AddCookie(c.Cookie)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if http.CanonicalHeaderKey(header[i]) == "Content-Length" {
+			n, err := strconv.ParseInt(header[i+1], 10, 64)
+			if err != nil {
+				panic(err) // a test's own length that does not parse
+			}
+			req.ContentLength = n
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	return req
@@ -81,7 +108,8 @@ func (c *Client) client() *http.Client {
 }
 
 // Send sends one request and returns the answer, or the error of a request that got none: for load
-// loops, which count failures rather than stop at the first.
+// loops, which count failures rather than stop at the first, and for requests sent where tb may not be
+// failed (another goroutine).
 func (c *Client) Send(method, target string, body io.Reader, header ...string) (*Answer, error) {
 	resp, err := c.client().Do(c.request(method, target, body, header...))
 	if err != nil {
@@ -95,7 +123,9 @@ func (c *Client) Send(method, target string, body io.Reader, header ...string) (
 	return &Answer{Status: resp.StatusCode, Header: resp.Header, Body: data, label: method + " " + target}, nil
 }
 
-// Do sends one request and returns the answer; it fails tb when there is none.
+// Do sends one request and returns the answer; it fails tb when there is none. Its header, as those of
+// Send, Get and Open, is name, value, name, value, ...: each replaces what the client would send under
+// that name, and a Content-Length is the length the request announces, whatever its body holds.
 func (c *Client) Do(tb testing.TB, method, target string, body io.Reader, header ...string) *Answer {
 	tb.Helper()
 	a, err := c.Send(method, target, body, header...)
@@ -105,29 +135,35 @@ func (c *Client) Do(tb testing.TB, method, target string, body io.Reader, header
 	return a
 }
 
-// Get sends a GET of target.
-func (c *Client) Get(tb testing.TB, target string) *Answer {
+// Get sends a GET of target, with header.
+func (c *Client) Get(tb testing.TB, target string, header ...string) *Answer {
 	tb.Helper()
-	return c.Do(tb, http.MethodGet, target, nil)
+	return c.Do(tb, http.MethodGet, target, nil, header...)
+}
+
+// Open sends one request and returns the response with its body unread, for an answer that does not end
+// by itself (a job's event stream) or that a test reads while something else goes on; the caller closes
+// the body. It fails tb when there is no answer.
+func (c *Client) Open(tb testing.TB, method, target string, body io.Reader, header ...string) *http.Response {
+	tb.Helper()
+	resp, err := c.client().Do(c.request(method, target, body, header...))
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, target, err)
+	}
+	return resp
 }
 
 // Login logs in with the client's token and returns a client of the same gateway with the session
 // cookie, and no token.
 func (c *Client) Login(tb testing.TB) *Client {
 	tb.Helper()
-	noRedirect := *c.client()
-	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := noRedirect.Get(c.URL + "/login?token=" + url.QueryEscape(c.Token))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	for _, cookie := range resp.Cookies() {
+	a := c.As("").NoRedirects().Get(tb, "/login?token="+url.QueryEscape(c.Token))
+	for _, cookie := range a.Cookies() {
 		if cookie.Name == "session" {
 			return &Client{URL: c.URL, Cookie: cookie, HTTP: c.HTTP}
 		}
 	}
-	tb.Fatalf("login gave no session cookie (%d)", resp.StatusCode)
+	tb.Fatalf("login gave no session cookie (%d)", a.Status)
 	return nil
 }
 
@@ -158,15 +194,19 @@ func (c *Client) Mint(tb testing.TB, ttl, role string) *Minted {
 
 // JobDoc is a job as the job endpoints answer it.
 type JobDoc struct {
-	Status   int
-	ID       string `json:"id"`
-	State    string `json:"state"`
-	ExitCode *int   `json:"exit_code"`
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	Detail   string `json:"detail"`
-	Replica  string `json:"replica"`
-	ServedBy string `json:"-"` // the X-Served-By header a balancer in front sets: the replica that answered
+	Status     int
+	ID         string `json:"id"`
+	Command    string `json:"command"`
+	AirflowCmd string `json:"airflow_cmd"`
+	State      string `json:"state"`
+	ExitCode   *int   `json:"exit_code"`
+	Owner      string `json:"owner"`
+	Stdout     string `json:"stdout"`
+	Stderr     string `json:"stderr"`
+	Detail     string `json:"detail"`
+	Replica    string `json:"replica"`
+	Location   string `json:"-"` // the Location header: where a job that was started is read
+	ServedBy   string `json:"-"` // the X-Served-By header a balancer in front sets: the replica that answered
 }
 
 // Job sends one request to a job endpoint. A 5xx that is not the gateway's JSON, as a balancer answers
@@ -183,6 +223,7 @@ func (c *Client) Job(tb testing.TB, method, path string) *JobDoc {
 		d.Detail = string(a.Body)
 	}
 	d.Status = a.Status
+	d.Location = a.Header.Get("Location")
 	d.ServedBy = a.Header.Get("X-Served-By")
 	return &d
 }
@@ -205,10 +246,7 @@ func (c *Client) Follow(tb testing.TB, id, lastID string, each func(Event) bool)
 	if lastID != "" {
 		header = []string{"Last-Event-ID", lastID}
 	}
-	resp, err := c.client().Do(c.request(http.MethodGet, "/api/v1/jobs/"+id+"/output", nil, header...))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	resp := c.Open(tb, http.MethodGet, "/api/v1/jobs/"+id+"/output", nil, header...)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(resp.Body)
