@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,8 +22,8 @@ import (
 // Basic), the API server on Airflow 3 (the simple auth manager, JWTs from /auth/token).
 type AirflowAPI struct {
 	URL string
-	// Users are the Airflow users it knows, one per role (Admin, Op, User, Viewer), by role; each user's
-	// name is gw-<role in lower case>, its password pw-<role in lower case>.
+	// Users are the Airflow users it knows, one per role it was started with (Admin, Op, User, Viewer), by
+	// role; each user's name is gw-<role in lower case>, its password pw-<role in lower case>.
 	Users map[string]string
 	Major int
 	Logs  *Buffer
@@ -40,6 +42,14 @@ var APIRoles = []string{"Admin", "Op", "User", "Viewer"}
 // when tb ends.
 func StartAirflowAPI(tb testing.TB, home *Home, env ...string) *AirflowAPI {
 	tb.Helper()
+	return StartAirflowAPIFor(tb, home, APIRoles, env...)
+}
+
+// StartAirflowAPIFor starts Airflow's REST API server as StartAirflowAPI does, with users for roles only.
+// On Airflow 2 each user costs a run of Airflow's CLI, and roles but Admin one more run (sync-perm, which
+// makes them all).
+func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string) *AirflowAPI {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -47,12 +57,11 @@ func StartAirflowAPI(tb testing.TB, home *Home, env ...string) *AirflowAPI {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	api := &AirflowAPI{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Users: map[string]string{}, Logs: &Buffer{}, home: home}
-	for _, r := range APIRoles {
+	for _, r := range roles {
 		api.Users[r] = "gw-" + strings.ToLower(r)
 	}
-	// The version is the last line: some releases log to stdout before it.
-	out := strings.Split(strings.TrimSpace(home.Run(tb, "version")), "\n")
-	api.Major = int(out[len(out)-1][0] - '0')
+	version := airflowVersion(tb, home)
+	api.Major = int(version[0] - '0')
 	env = append(append(os.Environ(), env...), "AIRFLOW_HOME="+home.Dir, "AIRFLOW__API__BASE_URL="+api.URL, "AIRFLOW__WEBSERVER__BASE_URL="+api.URL,
 		"AIRFLOW__API_AUTH__JWT_SECRET=test-jwt-secret-of-the-testbed", "AIRFLOW__WEBSERVER__SECRET_KEY=test-secret-of-the-testbed",
 		"AIRFLOW__API__SECRET_KEY=test-secret-of-the-testbed")
@@ -60,7 +69,7 @@ func StartAirflowAPI(tb testing.TB, home *Home, env ...string) *AirflowAPI {
 	if api.Major >= 3 {
 		var users []string
 		passwords := map[string]string{}
-		for _, r := range APIRoles {
+		for _, r := range roles {
 			name := api.Users[r]
 			users = append(users, name+":"+strings.ToLower(r))
 			passwords[name] = "pw-" + strings.ToLower(r)
@@ -74,14 +83,21 @@ func StartAirflowAPI(tb testing.TB, home *Home, env ...string) *AirflowAPI {
 			"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="+file)
 		args = []string{"api-server", "--port", fmt.Sprint(port), "--host", "127.0.0.1", "--workers", "1"}
 	} else {
-		env = append(env, "AIRFLOW__API__AUTH_BACKENDS=airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,airflow.api.auth.backend.session")
-		// The roles but Admin are made by the webserver's start, or by sync-perm before it.
-		c := exec.Command(home.Airflow, "sync-perm")
-		c.Env = env
-		if out, err := c.CombinedOutput(); err != nil {
-			tb.Fatalf("airflow sync-perm: %v\n%s", err, out)
+		// HTTP Basic is the FAB provider's from Airflow 2.9, Airflow's own before.
+		basic := "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
+		if minor, _ := strconv.Atoi(strings.SplitN(version, ".", 3)[1]); minor < 9 {
+			basic = "airflow.api.auth.backend.basic_auth"
 		}
-		for _, r := range APIRoles {
+		env = append(env, "AIRFLOW__API__AUTH_BACKENDS="+basic+",airflow.api.auth.backend.session")
+		// The roles but Admin are made by the webserver's start, or by sync-perm before it.
+		if slices.ContainsFunc(roles, func(r string) bool { return r != "Admin" }) {
+			c := exec.Command(home.Airflow, "sync-perm")
+			c.Env = env
+			if out, err := c.CombinedOutput(); err != nil {
+				tb.Fatalf("airflow sync-perm: %v\n%s", err, out)
+			}
+		}
+		for _, r := range roles {
 			c := exec.Command(home.Airflow, "users", "create", "--username", api.Users[r], "--password", "pw-"+strings.ToLower(r),
 				"--role", r, "--firstname", r, "--lastname", "Gateway", "--email", strings.ToLower(r)+"@gateway.test")
 			c.Env = env
@@ -97,6 +113,19 @@ func StartAirflowAPI(tb testing.TB, home *Home, env ...string) *AirflowAPI {
 	api.Start(tb)
 	tb.Cleanup(api.Stop)
 	return api
+}
+
+// airflowVersion is the version of the home's Airflow, as the metadata of its installed package names it
+// (a run of its CLI costs seconds), or as `airflow version` prints it where no such metadata is found.
+func airflowVersion(tb testing.TB, home *Home) string {
+	tb.Helper()
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(home.Airflow), "..", "lib", "python3*", "site-packages", "apache_airflow-*.dist-info"))
+	if len(matches) == 1 {
+		return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(matches[0]), "apache_airflow-"), ".dist-info")
+	}
+	// The version is the last line: some releases log to stdout before it.
+	out := strings.Split(strings.TrimSpace(home.Run(tb, "version")), "\n")
+	return out[len(out)-1]
 }
 
 // Start starts the server, after Stop, and waits until it answers.
@@ -233,7 +262,9 @@ func (a *AirflowAPI) UsersFile(tb testing.TB) string {
 	tb.Helper()
 	var b strings.Builder
 	for _, r := range APIRoles {
-		fmt.Fprintf(&b, "[%s]\nusername = %s\npassword = %s\n\n", r, a.Users[r], a.Password(r))
+		if user, ok := a.Users[r]; ok {
+			fmt.Fprintf(&b, "[%s]\nusername = %s\npassword = %s\n\n", r, user, a.Password(r))
+		}
 	}
 	path := filepath.Join(tb.TempDir(), "airflow-users.ini")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

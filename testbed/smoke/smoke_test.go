@@ -1,10 +1,11 @@
 // Package smoke_test runs the gateway on the Airflow releases it supports without running every suite on
 // them: the oldest of each major and 2.11, the bridge release to Airflow 3. On each, the catalog the
 // gateway reads at start is the one generate.py writes for the release (the repository's fixture); the
-// most used call of each dialect works; connections are listed masked; and a flag or a command the
-// release lacks is refused before anything runs; and a gateway on the warm executor answers the commands
-// used most as one on the subprocess executor does, on the same home. A package of its own, so that it runs
-// beside the long suites.
+// most used call of each dialect works; Airflow's REST API answers through the gateway (a v1 listing and a
+// trigger, translated to v2 on Airflow 3); connections are listed masked; a flag or a command the release
+// lacks is refused before anything runs; and a gateway on the warm executor answers the commands used most
+// as one on the subprocess executor does, on the same home. A package of its own, so that it runs beside the
+// long suites.
 package smoke_test
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,10 +41,13 @@ func TestEveryRelease(t *testing.T) {
 		t.Run("airflow-"+release, func(t *testing.T) {
 			t.Parallel()
 			home := testbed.MustHome(t, release)
+			// Airflow's REST API on the same home, with the user of the token's role (Admin) alone: on Airflow
+			// 2 every other user costs a run of its CLI.
+			api := testbed.StartAirflowAPIFor(t, home, []string{"Admin"})
 			state := filepath.Join(t.TempDir(), "state")
 			logs := &testbed.Buffer{}
 			_, base := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "warm", StateDir: state,
-				SecretKey: "smoke-test-secret-key-0123456789"}, logs)
+				SecretKey: "smoke-test-secret-key-0123456789", AirflowAPIURL: api.URL, AirflowAPIUsersFile: api.UsersFile(t)}, logs)
 			c := &testbed.Client{URL: base, Token: token}
 			_, coldBase := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "subprocess",
 				StateDir: filepath.Join(t.TempDir(), "state")}, &testbed.Buffer{})
@@ -98,6 +103,8 @@ func TestEveryRelease(t *testing.T) {
 				t.Errorf("the run triggered through MWAA: %+v", states)
 			}
 
+			restV1(t, c, api)
+
 			// What the release lacks is refused, naming it, before anything runs.
 			lacks := lacking[release]
 			if a := command(t, c, lacks.flag); a.Status != http.StatusBadRequest || !strings.Contains(a.Detail, lacks.flagSays) {
@@ -111,6 +118,52 @@ func TestEveryRelease(t *testing.T) {
 				t.Errorf("%s on Airflow %s: %+v, want 400 naming the version and %s", lacks.path, release, a, lacks.pathSays)
 			}
 		})
+	}
+}
+
+// restV1 sends the calls of Airflow 2's REST API that scripts make most through the gateway, as the
+// caller's role's Airflow user: the DAGs listed, and a DAG triggered with a conf, whose run Airflow's CLI
+// then reads. Airflow 3 answers them translated to /api/v2 and back.
+func restV1(t *testing.T, c *testbed.Client, api *testbed.AirflowAPI) {
+	t.Helper()
+	failed := func(call string, a *testbed.Answer) {
+		t.Helper()
+		log := api.Logs.String()
+		t.Errorf("%s: %d %.600s\nthe end of Airflow's log:\n%s", call, a.Status, a.Body, log[max(0, len(log)-3000):])
+	}
+	list := c.Get(t, "/api/v1/dags")
+	if list.Status != http.StatusOK {
+		failed("GET /api/v1/dags", list)
+		return
+	}
+	type dag struct {
+		DagID string `json:"dag_id"`
+	}
+	var dags struct {
+		DAGs []dag `json:"dags"`
+	}
+	list.Decode(t, &dags)
+	if !slices.ContainsFunc(dags.DAGs, func(d dag) bool { return d.DagID == "gw_conf" }) {
+		t.Errorf("GET /api/v1/dags lists no gw_conf: %.600s", list.Body)
+	}
+
+	trigger := c.Do(t, http.MethodPost, "/api/v1/dags/gw_conf/dagRuns", strings.NewReader(`{"conf": {"smoke": "rest"}}`),
+		"Content-Type", "application/json")
+	if trigger.Status != http.StatusOK {
+		failed("POST /api/v1/dags/gw_conf/dagRuns", trigger)
+		return
+	}
+	var run struct {
+		DagRunID string         `json:"dag_run_id"`
+		Conf     map[string]any `json:"conf"`
+	}
+	trigger.Decode(t, &run)
+	if run.DagRunID == "" || run.Conf["smoke"] != "rest" {
+		t.Errorf("POST /api/v1/dags/gw_conf/dagRuns: no run id, or not the conf sent: %.600s", trigger.Body)
+		return
+	}
+	if states := command(t, c, "tasks states-for-dag-run gw_conf "+run.DagRunID+" -o json"); states.ExitCode != 0 || !strings.Contains(states.Stdout, "show_conf") {
+		t.Errorf("the run %s triggered through the REST API: %+v", run.DagRunID, states)
 	}
 }
 
