@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,19 +38,27 @@ var paths = []string{"version", "config get-value", "variables get", "variables 
 // mustFixture makes a home with the DAGs of testdata and a warm executor on it, configured by adjust.
 func mustFixture(tb testing.TB, major string, adjust func(*warm.Executor)) *fixture {
 	tb.Helper()
-	f := mustColdFixture(tb, major)
-	python, err := warm.PythonOf(f.home.Airflow)
+	return mustColdFixture(tb, major).withWarm(tb, adjust)
+}
+
+// withWarm returns a fixture on f's home and subprocess executor with a warm executor of its own,
+// configured by adjust, and a log of its own; the executor stops when tb ends.
+func (f *fixture) withWarm(tb testing.TB, adjust func(*warm.Executor)) *fixture {
+	tb.Helper()
+	g := *f
+	g.logs = &testbed.Buffer{}
+	python, err := warm.PythonOf(g.home.Airflow)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f.warm = &warm.Executor{Cold: f.cold, Python: python, Binary: f.home.Airflow, Home: f.home.Dir, Env: f.cold.Env,
-		MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second, MaxAge: time.Hour, Paths: paths, Log: slog.New(slog.NewTextHandler(f.logs, nil))}
+	g.warm = &warm.Executor{Cold: g.cold, Python: python, Binary: g.home.Airflow, Home: g.home.Dir, Env: slices.Clip(g.cold.Env),
+		MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second, MaxAge: time.Hour, Paths: paths, Log: slog.New(slog.NewTextHandler(g.logs, nil))}
 	if adjust != nil {
-		adjust(f.warm)
+		adjust(g.warm)
 	}
-	f.warm.Start()
-	tb.Cleanup(f.warm.Close)
-	return f
+	g.warm.Start()
+	tb.Cleanup(g.warm.Close)
+	return &g
 }
 
 // mustColdFixture makes a home with the DAGs of testdata and a subprocess executor on it, without a warm
@@ -345,8 +354,26 @@ func forkserverReplacedWhenAirflowChanges(t *testing.T, f *fixture, restarts uin
 	}
 }
 
-func TestForkserverThatCannotStart(t *testing.T) {
-	f := mustFixture(t, "3", func(e *warm.Executor) { e.Python = "/nonexistent/python3" })
+// TestForkserversConfiguredOtherwise runs, one after the other on one home of Airflow 3, warm executors
+// whose forkserver cannot start, is refused, or grows old: each has an executor of its own, and none
+// changes the home. (Not in parallel: the one that grows old counts on being served within 2 seconds.)
+func TestForkserversConfiguredOtherwise(t *testing.T) {
+	f := mustColdFixture(t, "3")
+	for _, step := range []struct {
+		name string
+		run  func(t *testing.T, f *fixture)
+	}{
+		{"python missing", forkserverThatCannotStart},
+		{"threaded", threadedForkserverIsNotUsed},
+		{"max age", forkserverReplacedAfterMaxAge},
+	} {
+		t.Run(step.name, func(t *testing.T) { step.run(t, f) })
+	}
+}
+
+// forkserverThatCannotStart: commands run as subprocesses, and the status and the log say why.
+func forkserverThatCannotStart(t *testing.T, cold *fixture) {
+	f := cold.withWarm(t, func(e *warm.Executor) { e.Python = "/nonexistent/python3" })
 	res := f.mustRun(t, f.warm, "version")
 	if strings.TrimSpace(res.Stdout) == "" {
 		t.Errorf("version printed nothing")
@@ -367,14 +394,16 @@ func TestForkserverThatCannotStart(t *testing.T) {
 	}
 }
 
-func TestThreadedForkserverIsNotUsed(t *testing.T) {
+// threadedForkserverIsNotUsed: a forkserver that has a thread is refused, and commands run as
+// subprocesses.
+func threadedForkserverIsNotUsed(t *testing.T, cold *fixture) {
 	// A sitecustomize module starts a thread in every Python that runs with it, the forkserver included.
 	site := t.TempDir()
 	threaded := "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,), daemon=True, name='gw-sleeper').start()\n"
 	if err := os.WriteFile(filepath.Join(site, "sitecustomize.py"), []byte(threaded), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f := mustFixture(t, "3", func(e *warm.Executor) { e.Env = append(e.Env, "PYTHONPATH="+site) })
+	f := cold.withWarm(t, func(e *warm.Executor) { e.Env = append(e.Env, "PYTHONPATH="+site) })
 	deadline := time.Now().Add(3 * time.Minute)
 	for !strings.Contains(f.warm.Status().Detail, "threads") {
 		if time.Now().After(deadline) {
@@ -391,8 +420,10 @@ func TestThreadedForkserverIsNotUsed(t *testing.T) {
 	}
 }
 
-func TestForkserverReplacedAfterMaxAge(t *testing.T) {
-	f := mustFixture(t, "3", func(e *warm.Executor) { e.MaxAge, e.NoTemplates = 2*time.Second, true })
+// forkserverReplacedAfterMaxAge: a forkserver older than its MaxAge is replaced, here one without
+// templates.
+func forkserverReplacedAfterMaxAge(t *testing.T, cold *fixture) {
+	f := cold.withWarm(t, func(e *warm.Executor) { e.MaxAge, e.NoTemplates = 2*time.Second, true })
 	f.waitWarm(t, 0)
 	if res := f.mustRun(t, f.warm, "config", "get-value", "core", "parallelism"); strings.TrimSpace(res.Stdout) != "32" {
 		t.Errorf("config get-value without templates: %+v", res)
