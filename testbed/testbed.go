@@ -288,6 +288,13 @@ func (b *Buffer) String() string {
 	return b.buf.String()
 }
 
+// Reset forgets what was written so far, for a test that reads what one step of it logged.
+func (b *Buffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
 // settle waits up to 20 s for the processes that run in the home (AIRFLOW_HOME=dir in their environment)
 // to exit, as a forkserver does on its own after its gateway was killed, and then kills what is left.
 func settle(tb testing.TB, dir string) {

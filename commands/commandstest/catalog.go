@@ -76,10 +76,17 @@ func CatalogWithout(tb testing.TB, version string, cut ...string) *commands.Cata
 // since a test checks that the fixtures equal what generate.py writes.
 func InstalledCatalog(tb testing.TB, bin string) *commands.Catalog {
 	tb.Helper()
+	return Catalog(tb, InstalledVersion(tb, bin))
+}
+
+// InstalledVersion returns the version of the Airflow whose CLI is bin, such as "3.3.2", as its interpreter
+// tells it without starting Airflow's CLI.
+func InstalledVersion(tb testing.TB, bin string) string {
+	tb.Helper()
 	py := catalogs.Python{Bin: filepath.Join(filepath.Dir(bin), "python"), Env: os.Environ()}
 	inst, err := py.Identify(context.Background())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return Catalog(tb, inst.Version)
+	return inst.Version
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 )
 
@@ -50,76 +51,78 @@ func (f *fixture) hold(tb testing.TB) (release func()) {
 	return func() { _ = os.Remove(f.pids + ".hold") }
 }
 
-func TestTemplateKilledDuringCommand(t *testing.T) {
-	eachAirflow(t, func(t *testing.T, major string) {
-		f := mustFixture(t, major, nil)
-		f.waitWarm(t, 0)
-		tpl := f.waitTemplate(t, "providers", 0)
-		type outcome struct {
-			res *commands.Result
-			err error
-		}
-		done := make(chan outcome, 1)
-		release := f.hold(t)
-		go func() {
-			res, err := f.run(t, f.warm, "dags", "reserialize")
-			done <- outcome{res, err}
-		}()
-		command := f.recordedPIDs(t, 1)[0]
-		if f.forks("providers") != 1 {
-			t.Errorf("dags reserialize was not forked from the template: %+v", f.warm.Status())
-		}
-		if err := syscall.Kill(tpl.PID, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		// The command outlives its template, and ends as it would have: the forkserver is its parent.
-		assertGone(t, []int{tpl.PID})
-		release()
-		var got outcome
-		select {
-		case got = <-done:
-		case <-time.After(time.Minute):
-			t.Fatal("the command was not answered after its template died")
-		}
-		if got.err != nil || got.res.ExitCode != 0 {
-			t.Fatalf("dags reserialize after its template died: %v %+v", got.err, got.res)
-		}
-		if cold := f.mustRun(t, f.cold, "dags", "reserialize"); got.res.Stderr != cold.Stderr {
-			t.Errorf("dags reserialize whose template died printed\n%s\nwant, as a cold run does,\n%s", got.res.Stderr, cold.Stderr)
-		}
-		// A new template takes its place, and its commands fork from it.
-		next := f.waitTemplate(t, "providers", tpl.PID)
-		if !strings.Contains(f.logs.String(), "killed by signal 9") {
-			t.Errorf("the log does not say how the template ended:\n%s", f.logs)
-		}
-		if got := strings.TrimSpace(f.mustRun(t, f.warm, "config", "get-value", "core", "parallelism").Stdout); got != "32" || f.forks("providers") != 1 {
-			t.Errorf("config get-value from the new template: %q, %+v", got, f.warm.Status())
-		}
+// templateKilledDuringCommand (a step of TestWarmFaults): a command outlives its template, a successor
+// takes the template's place, and the templates go with their forkserver.
+func templateKilledDuringCommand(t *testing.T, f *fixture, restarts uint64) {
+	tpl := f.waitTemplate(t, "providers", 0)
+	forks := f.forks("providers")
+	type outcome struct {
+		res *commands.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	release := f.hold(t)
+	go func() {
+		res, err := f.run(t, f.warm, "dags", "reserialize")
+		done <- outcome{res, err}
+	}()
+	command := f.recordedPIDs(t, 1)[0]
+	if f.forks("providers") != forks+1 {
+		t.Errorf("dags reserialize was not forked from the template: %+v", f.warm.Status())
+	}
+	if err := syscall.Kill(tpl.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The command outlives its template, and ends as it would have: the forkserver is its parent.
+	assertGone(t, []int{tpl.PID})
+	release()
+	var got outcome
+	select {
+	case got = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the command was not answered after its template died")
+	}
+	if got.err != nil || got.res.ExitCode != 0 {
+		t.Fatalf("dags reserialize after its template died: %v %+v", got.err, got.res)
+	}
+	// It prints what a cold run prints, as the equivalence test recorded it.
+	cold := recorded(t, f.major, commandstest.InstalledVersion(t, f.home.Airflow)).answer(t, "dags reserialize")
+	if warm := comparable(got.res, f.home); stderrOf(warm) != stderrOf(cold) {
+		t.Errorf("dags reserialize whose template died printed\n%s\nwant, as a cold run does,\n%s", stderrOf(warm), stderrOf(cold))
+	}
+	// A new template takes its place, and its commands fork from it.
+	next := f.waitTemplate(t, "providers", tpl.PID)
+	if !strings.Contains(f.logs.String(), "killed by signal 9") {
+		t.Errorf("the log does not say how the template ended:\n%s", f.logs)
+	}
+	if got := strings.TrimSpace(f.mustRun(t, f.warm, "config", "get-value", "core", "parallelism").Stdout); got != "32" || f.forks("providers") != 1 {
+		t.Errorf("config get-value from the new template: %q, %+v", got, f.warm.Status())
+	}
 
-		// The forkserver killed while a template's command runs: the command is stopped and answered 503,
-		// and the templates go with the forkserver.
-		release = f.hold(t)
-		defer release()
-		go func() {
-			res, err := f.run(t, f.warm, "dags", "reserialize")
-			done <- outcome{res, err}
-		}()
-		pids := f.recordedPIDs(t, 2)
-		fs := forkserverPID(t, f.warm.Python)
-		if err := syscall.Kill(fs, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case got = <-done:
-		case <-time.After(time.Minute):
-			t.Fatal("the command was not answered after its forkserver died")
-		}
-		var e *commands.Error
-		if !errors.As(got.err, &e) || e.Code != commands.EUNAVAILABLE {
-			t.Errorf("answer after the forkserver died: %v", got.err)
-		}
-		assertGone(t, []int{command, pids[1], fs, next.PID})
-	})
+	// The forkserver killed while a template's command runs: the command is stopped and answered 503,
+	// and the templates go with the forkserver.
+	release = f.hold(t)
+	defer release()
+	go func() {
+		res, err := f.run(t, f.warm, "dags", "reserialize")
+		done <- outcome{res, err}
+	}()
+	pids := f.recordedPIDs(t, 2)
+	fs := forkserverPID(t, f.warm.Python)
+	if err := syscall.Kill(fs, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the command was not answered after its forkserver died")
+	}
+	var e *commands.Error
+	if !errors.As(got.err, &e) || e.Code != commands.EUNAVAILABLE {
+		t.Errorf("answer after the forkserver died: %v", got.err)
+	}
+	assertGone(t, []int{command, pids[1], fs, next.PID})
+	f.waitWarm(t, restarts+1) // a successor, for the next step
 }
 
 func TestTemplateThatCannotBeMade(t *testing.T) {
