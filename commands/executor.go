@@ -44,6 +44,13 @@ type StatusReporter interface {
 	Status() ExecutorStatus
 }
 
+// A Settler is an Executor that gets ready after its start, as the warm executor gets warm: Settled is
+// closed once it runs commands the way it will from then on (warm, or as subprocesses because it could not
+// get warm), or once it is closed.
+type Settler interface {
+	Settled() <-chan struct{}
+}
+
 // Exec is one command for an Executor: the argv and how to run it. (A job, package jobs, is a command run
 // without a waiting request, with its record kept.)
 type Exec struct {

@@ -92,10 +92,30 @@ func (s *Service) RunWatched(ctx context.Context, inv *Invocation, w Watch) (*Re
 	return res, err
 }
 
-// CheckDB reports whether Airflow's metadata database answers `airflow db check` within limit. It runs at
-// once, without taking a command slot, as a health check must even when every slot is busy: it may run
-// beside MaxConcurrent others, so callers run at most one at a time.
+// AwaitSettled waits until the executor runs commands the way it will from then on (a warm executor once
+// its first forkserver is warm or has failed to get warm), for at most wait, or until ctx ends. The
+// gateway's own commands at start wait so, rather than pay a cold start of Airflow beside the warm-up, to
+// fork from the warm process a moment later.
+func (s *Service) AwaitSettled(ctx context.Context, wait time.Duration) {
+	settler, ok := s.exec.(Settler)
+	if !ok {
+		return
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-settler.Settled():
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
+// CheckDB reports whether Airflow's metadata database answers `airflow db check` within limit. It runs
+// without taking a command slot, as a health check must even when every slot is busy: it may run beside
+// MaxConcurrent others, so callers run at most one at a time. The first waits for the executor to settle
+// (AwaitSettled), for at most limit, before its own limit starts.
 func (s *Service) CheckDB(ctx context.Context, limit time.Duration) bool {
+	s.AwaitSettled(ctx, limit)
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	res, err := s.exec.Run(ctx, Exec{Args: []string{"db", "check"}, Limit: limit})

@@ -18,9 +18,9 @@ import (
 )
 
 // airflowAPI returns Airflow's REST API as [airflow_api] names it: its URL, or when that is empty the one
-// Airflow's own configuration gives ([webserver] base_url on 2.x, [api] base_url on 3.x); the users of
-// users_file.
-func airflowAPI(ctx context.Context, st *setup) (*airflowapi.Client, error) {
+// Airflow's own configuration gives ([webserver] base_url on 2.x, [api] base_url on 3.x), asked with run;
+// the users of users_file.
+func airflowAPI(ctx context.Context, st *setup, run func(context.Context, commands.Exec) (*commands.Result, error)) (*airflowapi.Client, error) {
 	major, _ := strconv.Atoi(strings.SplitN(st.version, ".", 2)[0])
 	users, err := airflowUsers(st.cfg)
 	if err != nil {
@@ -32,7 +32,7 @@ func airflowAPI(ctx context.Context, st *setup) (*airflowapi.Client, error) {
 		if major >= 3 {
 			section = "api"
 		}
-		out, err := ask(ctx, st.exec, "config", "get-value", section, "base_url")
+		out, err := ask(ctx, run, "config", "get-value", section, "base_url")
 		if err != nil {
 			return nil, fmt.Errorf("[airflow_api] url is empty and Airflow's [%s] base_url cannot be read (%v): set [airflow_api] url", section, err)
 		}
@@ -63,10 +63,12 @@ func airflowUsers(cfg *config.Config) (map[commands.Role]airflowapi.User, error)
 }
 
 // discoverAirflowAPI finds Airflow's REST API when [airflow_api] url is empty: the URL Airflow's own
-// configuration names, used only when Airflow's API answers there (a default base_url such as
-// http://localhost:8080 may name nothing, or the gateway itself).
-func discoverAirflowAPI(ctx context.Context, st *setup) (*airflowapi.Client, error) {
-	up, err := airflowAPI(ctx, st)
+// configuration names, asked through svc once its executor has settled (forked from the warm process
+// rather than a cold start beside its warm-up), and used only when Airflow's API answers there (a default
+// base_url such as http://localhost:8080 may name nothing, or the gateway itself).
+func discoverAirflowAPI(ctx context.Context, st *setup, svc *commands.Service) (*airflowapi.Client, error) {
+	svc.AwaitSettled(ctx, time.Minute)
+	up, err := airflowAPI(ctx, st, svc.RunExec)
 	if err != nil {
 		return nil, errors.New("the configuration of Airflow names no URL for it")
 	}

@@ -40,7 +40,7 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	if err := checkExposure(st.cfg, keys); err != nil {
 		return err
 	}
-	up, err := airflowAPI(ctx, st)
+	up, err := airflowAPI(ctx, st, st.exec.Run)
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,7 @@ func findAirflow(cfg *config.Config, getenv func(string) string) (*setup, error)
 func (st *setup) findDags(ctx context.Context) error {
 	st.dags = st.cfg.DagsFolder
 	if st.dags == "" {
-		out, err := ask(ctx, st.exec, "config", "get-value", "core", "dags_folder")
+		out, err := ask(ctx, st.exec.Run, "config", "get-value", "core", "dags_folder")
 		if err != nil {
 			return err
 		}
@@ -164,9 +164,10 @@ func (st *setup) executor(policy *commands.Policy, log *slog.Logger) (ex command
 	return w, w.Close
 }
 
-// ask runs one of the gateway's own start-up commands and returns its stdout.
-func ask(ctx context.Context, ex *subprocess.Executor, args ...string) (string, error) {
-	res, err := ex.Run(ctx, commands.Exec{Args: args, Limit: 2 * time.Minute})
+// ask runs one of the gateway's own start-up commands with run (an executor's Run, or the service's
+// RunExec) and returns its stdout.
+func ask(ctx context.Context, run func(context.Context, commands.Exec) (*commands.Result, error), args ...string) (string, error) {
+	res, err := run(ctx, commands.Exec{Args: args, Limit: 2 * time.Minute})
 	if err != nil {
 		return "", err
 	}

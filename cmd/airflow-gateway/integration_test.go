@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
@@ -177,6 +178,23 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 			if a := g.command(t, "jobs check --job-type SchedulerJob"); a.Status != http.StatusOK || a.ExitCode == 0 ||
 				!strings.Contains(a.Stdout+a.Stderr, "No alive jobs") {
 				t.Errorf("jobs check without a scheduler: status %d exit %d %q", a.Status, a.ExitCode, a.Stdout+a.Stderr)
+			}
+			// Without [airflow_api] url, the gateway asks Airflow's configuration for the API's URL once its
+			// executor has settled, and serves the API there only if it answers: the test home leaves Airflow's
+			// defaults, [webserver] base_url http://localhost:8080 on 2.x, where nothing answers, and no [api]
+			// base_url on 3.x.
+			var rest *testbed.Answer
+			for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				if rest = g.Get(t, "/api/v1/dags"); rest.Status != http.StatusServiceUnavailable {
+					break
+				}
+			}
+			why := "names no URL for it"
+			if v2 {
+				why = "names http://localhost:8080, where its API does not answer"
+			}
+			if rest.Status != http.StatusNotFound || !strings.Contains(string(rest.Body), why) {
+				t.Errorf("Airflow's REST API with no url: %d %s, want 404 saying the configuration of Airflow %s", rest.Status, rest.Body, why)
 			}
 		})
 

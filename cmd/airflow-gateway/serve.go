@@ -59,7 +59,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	closeAPI, err := st.serveAirflowAPI(ctx, srv, log)
+	closeAPI, err := st.serveAirflowAPI(ctx, srv, svc, log)
 	if err != nil {
 		return err
 	}
@@ -169,11 +169,11 @@ func (st *setup) jobs(ctx, base context.Context, svc *commands.Service, log *slo
 }
 
 // serveAirflowAPI tells srv where Airflow's REST API is. A users_file that cannot be read stops the start;
-// a URL that must be asked of Airflow is asked in the background, so that the start does not wait for
-// another run of the CLI. close closes the API's idle connections.
-func (st *setup) serveAirflowAPI(ctx context.Context, srv *gateway.Server, log *slog.Logger) (close func(), err error) {
+// a URL that must be asked of Airflow is asked in the background, through svc, so that the start does not
+// wait for another run of the CLI. close closes the API's idle connections.
+func (st *setup) serveAirflowAPI(ctx context.Context, srv *gateway.Server, svc *commands.Service, log *slog.Logger) (close func(), err error) {
 	if st.cfg.AirflowAPIURL != "" {
-		api, err := airflowAPI(ctx, st)
+		api, err := airflowAPI(ctx, st, st.exec.Run)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +184,7 @@ func (st *setup) serveAirflowAPI(ctx context.Context, srv *gateway.Server, log *
 		return nil, err
 	}
 	go func() {
-		api, err := discoverAirflowAPI(ctx, st)
+		api, err := discoverAirflowAPI(ctx, st, svc)
 		if err != nil {
 			srv.SetAirflowAPI(nil, err.Error())
 			log.Info("Airflow's REST API is not served", "why", err.Error())

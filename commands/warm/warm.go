@@ -50,6 +50,7 @@ type Executor struct {
 	forks     uint64
 	live      map[*forkserver]bool // started and not yet closed, retired or not
 	all       sync.WaitGroup       // forkserver processes not yet reaped
+	settled   chan struct{}        // closed once the first start has ended, warm or not (Settled)
 }
 
 // errNotStarted says the command never ran on the forkserver, so it can run cold instead.
@@ -109,10 +110,36 @@ func (e *Executor) Status() commands.ExecutorStatus {
 	return st
 }
 
+// Settled implements commands.Settler: the channel is closed once the first forkserver is warm, or its
+// start has failed, or the executor is closed.
+func (e *Executor) Settled() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.settledLocked()
+}
+
+func (e *Executor) settledLocked() chan struct{} {
+	if e.settled == nil {
+		e.settled = make(chan struct{})
+	}
+	return e.settled
+}
+
+// settleLocked closes the channel of Settled, once.
+func (e *Executor) settleLocked() {
+	ch := e.settledLocked()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
 // Close stops every forkserver, and with them any command still running on one.
 func (e *Executor) Close() {
 	e.mu.Lock()
 	e.closed = true
+	e.settleLocked()
 	if e.current != nil {
 		e.retireLocked(e.current, "the gateway is stopping")
 	}
@@ -187,6 +214,7 @@ func (e *Executor) start() {
 	fs, err := launch(e)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer e.settleLocked()
 	e.starting = false
 	if err != nil {
 		backoff := e.failedLocked(err.Error())

@@ -392,6 +392,12 @@ func forkserverThatCannotStart(t *testing.T, cold *fixture) {
 	if !strings.Contains(f.logs.String(), "/nonexistent/python3") {
 		t.Errorf("the log does not say why:\n%s", f.logs)
 	}
+	// The executor has settled, though not warm: the gateway's own commands waiting for it go on.
+	select {
+	case <-f.warm.Settled():
+	default:
+		t.Errorf("a warm executor whose start failed has not settled")
+	}
 }
 
 // threadedForkserverIsNotUsed: a forkserver that has a thread is refused, and commands run as
@@ -424,7 +430,17 @@ func threadedForkserverIsNotUsed(t *testing.T, cold *fixture) {
 // templates.
 func forkserverReplacedAfterMaxAge(t *testing.T, cold *fixture) {
 	f := cold.withWarm(t, func(e *warm.Executor) { e.MaxAge, e.NoTemplates = 2*time.Second, true })
+	select {
+	case <-f.warm.Settled():
+		t.Errorf("the executor has settled before its first forkserver is warm: %+v", f.warm.Status())
+	default:
+	}
 	f.waitWarm(t, 0)
+	select {
+	case <-f.warm.Settled():
+	case <-time.After(time.Second):
+		t.Errorf("the executor is warm and has not settled")
+	}
 	if res := f.mustRun(t, f.warm, "config", "get-value", "core", "parallelism"); strings.TrimSpace(res.Stdout) != "32" {
 		t.Errorf("config get-value without templates: %+v", res)
 	}
