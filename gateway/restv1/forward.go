@@ -135,7 +135,7 @@ func (t *Translation) Rewrite(resp *http.Response) error {
 }
 
 // ErrAnswerTooLarge is an answer of Airflow 3 over MaxAnswer, which is not translated.
-var ErrAnswerTooLarge = fmt.Errorf("Airflow's answer is over %d MB, the most the gateway translates for /api/v1: ask for less (limit), or use /api/v2", MaxAnswer>>20)
+var ErrAnswerTooLarge = fmt.Errorf("the answer of Airflow is over %d MB, the most the gateway translates for /api/v1: ask for less (limit), or use /api/v2", MaxAnswer>>20)
 
 // logText turns Airflow 3's log lines (application/x-ndjson, one JSON object a line) into text as it
 // reads them, so that a log of any size goes through without being held whole.
