@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,19 +77,24 @@ func main() {
 	}
 }
 
-// cpuTime is the user and system CPU time pid has used, or 0 for pid 0: /proc/PID/stat's utime and
-// stime, in clock ticks of 1/100 s.
+// cpuTime is the CPU time pid has used so far, or 0 for pid 0: the sum over its threads of the time
+// /proc/PID/task/TID/schedstat counts in nanoseconds (utime and stime of /proc/PID/stat count clock
+// ticks of 10 ms, too coarse for a few hundred calls of a fraction of a millisecond each). Go's threads
+// live as long as the process, so none of the time is lost with a thread that ended.
 func cpuTime(pid int) time.Duration {
 	if pid == 0 {
 		return 0
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var total time.Duration
+	for _, task := range tasks {
+		data, err := os.ReadFile(task)
+		if err != nil {
+			continue
+		}
+		var ns int64
+		fmt.Sscan(string(data), &ns)
+		total += time.Duration(ns)
 	}
-	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	var utime, stime int64
-	fmt.Sscan(fields[11], &utime)
-	fmt.Sscan(fields[12], &stime)
-	return time.Duration(utime+stime) * time.Second / 100
+	return total
 }
