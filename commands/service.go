@@ -111,15 +111,19 @@ func (s *Service) AwaitSettled(ctx context.Context, wait time.Duration) {
 }
 
 // CheckDB reports whether Airflow's metadata database answers `airflow db check` within limit. It runs
-// without taking a command slot, as a health check must even when every slot is busy: it may run beside
-// MaxConcurrent others, so callers run at most one at a time. The first waits for the executor to settle
-// (AwaitSettled), for at most limit, before its own limit starts.
+// without taking a command slot, as a health check must even when every slot is busy (Ask).
 func (s *Service) CheckDB(ctx context.Context, limit time.Duration) bool {
-	s.AwaitSettled(ctx, limit)
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	res, err := s.exec.Run(ctx, Exec{Args: []string{"db", "check"}, Limit: limit})
+	res, err := s.Ask(ctx, Exec{Args: []string{"db", "check"}, Limit: limit})
 	return err == nil && res.ExitCode == 0 && !res.TimedOut
+}
+
+// Ask runs one of the gateway's own short commands (a health check, a question to Airflow's
+// configuration) at once, without taking a command slot, so that busy slots never hold it up: it may run
+// beside MaxConcurrent others, so callers run at most one at a time.
+func (s *Service) Ask(ctx context.Context, x Exec) (*Result, error) {
+	return s.exec.Run(ctx, x)
 }
 
 // RunExec runs a command as Run does; it is for the gateway's own commands, already known to be safe.

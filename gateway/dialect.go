@@ -102,6 +102,10 @@ func (s *Server) answerError(c echo.Context, status int, e *commands.Error, res 
 // error with the output so far. A command stopped because its client went away has nobody to answer;
 // one stopped by the shutdown is answered 503 with its output.
 func (s *Server) run(c echo.Context, inv *commands.Invocation, readOnly bool, start func(context.Context) (*commands.Result, error)) error {
+	w, ok := recordOf(c).dialect.(runner)
+	if !ok {
+		return s.fail(c, fmt.Errorf("%s would run on %s, whose dialect answers no command", inv.Path(), c.Request().URL.Path), nil)
+	}
 	if err := crossSiteRule(c, readOnly); err != nil {
 		return s.fail(c, err, nil)
 	}
@@ -115,10 +119,6 @@ func (s *Server) run(c echo.Context, inv *commands.Invocation, readOnly bool, st
 	}
 	if err != nil {
 		return s.fail(c, err, res)
-	}
-	w, ok := recordOf(c).dialect.(runner)
-	if !ok {
-		return s.fail(c, fmt.Errorf("%s ran a command on %s, whose dialect answers none", inv.Path(), c.Request().URL.Path), nil)
 	}
 	c.Response().Header().Set("X-Airflow-Exit-Code", strconv.Itoa(res.ExitCode))
 	return w.writeResult(c, inv, res)

@@ -29,6 +29,7 @@ type healthCheck struct {
 	at      time.Time // when the last check ended; zero before the first
 	ok      bool
 	running bool
+	settle  sync.Once
 }
 
 func newHealthCheck(svc *commands.Service) *healthCheck { return &healthCheck{svc: svc} }
@@ -46,6 +47,9 @@ func (h *healthCheck) last() (ok, known bool, at time.Time) {
 }
 
 func (h *healthCheck) check() {
+	// The first check waits for the warm executor to be warm, for at most healthLimit, so that it forks
+	// from the warm process rather than start Airflow cold beside its warm-up; the later ones run at once.
+	h.settle.Do(func() { h.svc.AwaitSettled(context.Background(), healthLimit) })
 	ok := h.svc.CheckDB(context.Background(), healthLimit)
 	h.mu.Lock()
 	defer h.mu.Unlock()

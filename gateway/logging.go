@@ -25,7 +25,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"token", principalOf(c).Name,
 			"dialect", rec.dialect.name(),
 			"method", c.Request().Method,
-			"path", c.Request().URL.Path,
+			"path", rec.path,
 			"status", c.Response().Status,
 			"duration_ms", took.Milliseconds(),
 		}

@@ -15,7 +15,9 @@ import (
 // so that every answer, a 404 of the router's included, has the shape its client reads. Every writer of
 // an answer and the access log read it; nothing else about a request is kept anywhere.
 type record struct {
-	start   time.Time
+	start time.Time
+	// path is the path the client asked for, which the proxy's rewrites of the request leave as it came.
+	path    string
 	dialect dialect
 	// principal is who sent the request; nil until authentication lets it in.
 	principal *Principal
@@ -45,7 +47,7 @@ type recordKey struct{}
 
 // withRecord returns r carrying a new record, its dialect the one of its path.
 func (s *Server) withRecord(r *http.Request) *http.Request {
-	rec := &record{start: time.Now(), dialect: s.dialectOf(r.URL.Path)}
+	rec := &record{start: time.Now(), path: r.URL.Path, dialect: s.dialectOf(r.URL.Path)}
 	return r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
 }
 

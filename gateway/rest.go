@@ -28,7 +28,7 @@ type rest struct{}
 func (rest) name() string { return "rest" }
 
 func (rest) writeError(c echo.Context, status int, err *commands.Error, _ *commands.Result) error {
-	if strings.HasPrefix(c.Request().URL.Path, "/api/v2/") {
+	if strings.HasPrefix(recordOf(c).path, "/api/v2/") { // the API the client called, whatever it became
 		return writeJSON(c, status, map[string]string{"detail": err.Message})
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
@@ -62,7 +62,9 @@ type restCall struct {
 	role          commands.Role // the gateway role acting, or RoleNone for an Airflow user's own credentials
 	// v1 is the translation of an Airflow 2 call for Airflow 3, or nil when the call goes as it is.
 	v1 *restv1.Translation
-	// status and took are Airflow's answer's status and how long it took to come, for the access log.
+	// sent is when the call went to Airflow; status and took are its answer's status and how long it took
+	// to come, for the access log.
+	sent   time.Time
 	status int
 	took   time.Duration
 }
@@ -77,12 +79,12 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 			pr.SetXForwarded()
 			stripGatewayCredentials(pr.Out, s.keys.header)
 			pr.Out.Header.Set("Authorization", call.authorization)
+			call.sent = time.Now()
 		},
 		Transport: restv1.Retrying(airflowTransport{}, func(r *http.Request) *restv1.Translation { return recordIn(r).rest.v1 }),
 		ModifyResponse: func(resp *http.Response) error {
-			rec := recordIn(resp.Request)
-			call := rec.rest
-			call.status, call.took = resp.StatusCode, time.Since(rec.start)
+			call := recordIn(resp.Request).rest
+			call.status, call.took = resp.StatusCode, time.Since(call.sent)
 			if resp.StatusCode == http.StatusUnauthorized {
 				if err := s.upstreamRefused(resp.Request, call); err != nil {
 					return err

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,5 +191,40 @@ func TestNoAirflowAPIIs404SayingHowToSetOne(t *testing.T) {
 	gw.SetAirflowAPI(nil, "Airflow's configuration names no URL for it")
 	if status, detail := remove(); status != http.StatusNotFound || !strings.Contains(detail, "[airflow_api] url") || !strings.Contains(detail, "names no URL") {
 		t.Errorf("with none: %d %q", status, detail)
+	}
+}
+
+// TestErrorsKeepTheShapeOfTheAPICalled: the gateway's own answers about Airflow's API take the shape of the
+// API the client called, whatever the call became on its way: a v1 call translated for Airflow 3 is
+// answered with v1's problem document, a v2 call with v2's {"detail"}, also when Airflow's API lies under
+// a path (/airflow) that the proxy puts before the client's.
+func TestErrorsKeepTheShapeOfTheAPICalled(t *testing.T) {
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/airflow/auth/token" {
+			claims, _ := json.Marshal(map[string]any{"exp": time.Now().Add(time.Hour).Unix()})
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"access_token": "h.%s.s"}`, base64.RawURLEncoding.EncodeToString(claims))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized) // the role's user is refused: the operator's to fix, 502
+		io.WriteString(w, `{"detail": "Not authenticated"}`)
+	}))
+	t.Cleanup(refusing.Close)
+	srv, gw := mustGateway(t, &scriptedExecutor{}, commands.Options{})
+	u, _ := url.Parse(refusing.URL + "/airflow")
+	gw.SetAirflowAPI(airflowapi.New(u, 3, map[commands.Role]airflowapi.User{commands.RoleAdmin: {Name: "gw-admin", Password: "pw"}}, 5*time.Second), "")
+	for _, tt := range []struct{ path, contentType, keys string }{
+		{"/api/v1/dags", "application/problem+json", "detail status title type"},
+		{"/api/v2/dags", "application/json", "detail"},
+	} {
+		a := client(srv).Get(t, tt.path)
+		var doc map[string]any
+		a.Decode(t, &doc)
+		keys := slices.Sorted(maps.Keys(doc))
+		if a.Status != http.StatusBadGateway || a.Header.Get("Content-Type") != tt.contentType || strings.Join(keys, " ") != tt.keys ||
+			!strings.Contains(fmt.Sprint(doc["detail"]), "users_file") {
+			t.Errorf("%s: %d %s %v, want 502 %s with %s", tt.path, a.Status, a.Header.Get("Content-Type"), doc, tt.contentType, tt.keys)
+		}
 	}
 }

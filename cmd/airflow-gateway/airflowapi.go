@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -68,9 +67,9 @@ func airflowUsers(cfg *config.Config) (map[commands.Role]airflowapi.User, error)
 // base_url such as http://localhost:8080 may name nothing, or the gateway itself).
 func discoverAirflowAPI(ctx context.Context, st *setup, svc *commands.Service) (*airflowapi.Client, error) {
 	svc.AwaitSettled(ctx, time.Minute)
-	up, err := airflowAPI(ctx, st, svc.RunExec)
+	up, err := airflowAPI(ctx, st, svc.Ask)
 	if err != nil {
-		return nil, errors.New("the configuration of Airflow names no URL for it")
+		return nil, fmt.Errorf("the configuration of Airflow names no URL for it (%v)", err)
 	}
 	probe := "/api/v1/health"
 	if up.Major >= 3 {

@@ -22,6 +22,7 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 	"github.com/airflow-gateway/airflow-gateway/config"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/gateway/airflowapi"
 )
 
 // serve runs the server until ctx ends, then stops accepting and lets running commands finish.
@@ -31,6 +32,9 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 		return err
 	}
 	log := st.logger(stderr)
+	if _, err := airflowUsers(st.cfg); err != nil {
+		return err // before anything starts
+	}
 	keys, err := st.keyring(ctx, log)
 	if err != nil {
 		return err
@@ -168,9 +172,9 @@ func (st *setup) jobs(ctx, base context.Context, svc *commands.Service, log *slo
 	return js, func() { store.Close() }, nil
 }
 
-// serveAirflowAPI tells srv where Airflow's REST API is. A users_file that cannot be read stops the start;
-// a URL that must be asked of Airflow is asked in the background, through svc, so that the start does not
-// wait for another run of the CLI. close closes the API's idle connections.
+// serveAirflowAPI tells srv where Airflow's REST API is. A URL that must be asked of Airflow is asked in
+// the background, through svc, so that the start does not wait for another run of the CLI. close stops
+// that question if it is still being asked, and closes the API's idle connections.
 func (st *setup) serveAirflowAPI(ctx context.Context, srv *gateway.Server, svc *commands.Service, log *slog.Logger) (close func(), err error) {
 	if st.cfg.AirflowAPIURL != "" {
 		api, err := airflowAPI(ctx, st, st.exec.Run)
@@ -180,11 +184,11 @@ func (st *setup) serveAirflowAPI(ctx context.Context, srv *gateway.Server, svc *
 		srv.SetAirflowAPI(api, "")
 		return api.Close, nil
 	}
-	if _, err := airflowUsers(st.cfg); err != nil {
-		return nil, err
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	found := make(chan *airflowapi.Client, 1)
 	go func() {
 		api, err := discoverAirflowAPI(ctx, st, svc)
+		found <- api
 		if err != nil {
 			srv.SetAirflowAPI(nil, err.Error())
 			log.Info("Airflow's REST API is not served", "why", err.Error())
@@ -193,7 +197,12 @@ func (st *setup) serveAirflowAPI(ctx context.Context, srv *gateway.Server, svc *
 		srv.SetAirflowAPI(api, "")
 		log.Info("airflow api", "url", api.URL.Redacted(), "major", api.Major)
 	}()
-	return func() {}, nil
+	return func() {
+		cancel()
+		if api := <-found; api != nil {
+			api.Close()
+		}
+	}, nil
 }
 
 // listen opens the listening socket, under the connection cap, and the http.Server that serves srv on

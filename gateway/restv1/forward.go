@@ -56,7 +56,7 @@ func setCall(r *http.Request, c *Call) {
 	if c.Accept != "" {
 		r.Header.Set("Accept", c.Accept)
 	}
-	r.Body, r.ContentLength = http.NoBody, 0
+	r.Body, r.ContentLength, r.GetBody = http.NoBody, 0, nil
 	r.Header.Del("Content-Length")
 	// The answer is read and rewritten: it comes as it is, never compressed (the transport asks for gzip
 	// itself, and takes it off).

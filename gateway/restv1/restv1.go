@@ -78,7 +78,7 @@ func Reads(method, path string) bool {
 	default:
 		return false
 	}
-	segs := strings.Split(strings.Trim(path, "/"), "/")
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/") // a trailing slash is another path
 	for i := range table {
 		if !table[i].ReadOnly {
 			continue
