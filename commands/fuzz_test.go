@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,5 +148,66 @@ func FuzzResolveArgv(f *testing.F) {
 			return
 		}
 		assertCanonical(t, joined, inv, "\x00\r")
+	})
+}
+
+// FuzzDAGsOf feeds arbitrary command lines to the resolver and checks what a scope sees of them: every DAG
+// id the argv passes to Airflow (a --dag-id=ID word, or the DAG id positional after `--`) is among those
+// Invocation.DAGs names, and a scope that reaches one DAG allows only commands that name no other.
+func FuzzDAGsOf(f *testing.F) {
+	for _, s := range []string{"dags trigger team_a_etl", "tasks test x t 2024-01-01", "dags list-runs -d x", "dags list-runs x",
+		"dags list-runs --dag-id=x", "dags list-runs -dx", "dags trigger -- x", "dags pause --treat-dag-id-as-regex 'in.*'",
+		"tasks clear -R -y in", "dags list-jobs -d in", "backfill create --dag-id=in --from-date 2024-01-01 --to-date 2024-01-02",
+		"dags backfill in -s 2024-01-01 -e 2024-01-02", "dags trigger 'in*'", "variables get in", "version"} {
+		f.Add(s)
+	}
+	policies := []*commands.Policy{mustPolicy(f, "2"), mustPolicy(f, "3")}
+	scope, err := commands.NewScope([]string{"in"}, nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		for _, p := range policies {
+			inv, err := p.ResolveLine(line, commands.RoleAdmin)
+			if err != nil {
+				continue
+			}
+			ids := inv.DAGs()
+			args := inv.Args()
+			rest := args[len(strings.Fields(inv.Path())):]
+			var passed []string
+			for i, a := range rest {
+				if v, ok := strings.CutPrefix(a, "--dag-id="); ok {
+					passed = append(passed, v)
+				}
+				if a == "--" && len(inv.Command.Positionals) > 0 && inv.Command.Positionals[0].Dest == "dag_id" && i+1 < len(rest) {
+					passed = append(passed, rest[i+1])
+				}
+			}
+			for _, id := range passed {
+				if !slices.Contains(ids, id) {
+					t.Fatalf("%q passes the DAG id %q, which DAGs() does not name (%q)", line, id, ids)
+				}
+			}
+			d := p.Decide(scope, nil, inv)
+			switch d.Verdict {
+			case commands.Allow:
+				for _, id := range append(passed, ids...) {
+					if id != "in" {
+						t.Fatalf("%q runs on the DAG %q under %s", line, id, scope)
+					}
+				}
+			case commands.Filter:
+				if len(ids) > 0 {
+					t.Fatalf("%q names %q and is filtered rather than decided", line, ids)
+				}
+			case commands.Refuse:
+				if commands.ErrorCode(d.Err) != commands.EFORBIDDEN || d.Reason == "" {
+					t.Fatalf("%q refused without EFORBIDDEN and a reason: %v", line, d.Err)
+				}
+			default:
+				t.Fatalf("%q: verdict %d", line, d.Verdict)
+			}
+		}
 	})
 }
