@@ -31,7 +31,7 @@ func mustDeployer(tb testing.TB, maxUpload int64) (*commands.Service, *commands.
 		MaxConcurrent: 4, QueueTimeout: time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Minute,
 		StateDir: state, MaxUploadBytes: maxUpload,
 	})
-	call, err := svc.ResolvePlugin("deploy_dag", map[string]string{"api": "deploy_dag"}, commands.RoleAdmin)
+	call, err := svc.ResolvePlugin("deploy_dag", map[string]string{"api": "deploy_dag"}, commands.Access{Role: commands.RoleAdmin})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestDeployedFileIsNeverReportedLost(t *testing.T) {
 		MaxConcurrent: 1, QueueTimeout: time.Second, CommandTimeout: time.Second, LongCommandTimeout: time.Second,
 		StateDir: t.TempDir(), MaxUploadBytes: 1 << 20,
 	})
-	call, err := svc.ResolvePlugin("deploy_dag", map[string]string{"api": "deploy_dag"}, commands.RoleAdmin)
+	call, err := svc.ResolvePlugin("deploy_dag", map[string]string{"api": "deploy_dag"}, commands.Access{Role: commands.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"maps"
 	"strings"
 )
 
@@ -11,6 +12,42 @@ type Invocation struct {
 	Command *Command
 	words   []word
 	values  map[string][]string
+	// listing, when set, is a listing across DAGs run for a scoped credential: it runs with JSON output,
+	// and only the rows of DAGs in scope are shown, in the format the caller asked for.
+	listing *listingFilter
+}
+
+// listingFilter is how a listing's rows are filtered to a scope.
+type listingFilter struct {
+	scope  Scope
+	format string // the output format the caller asked for ("table" when none)
+}
+
+// Filtered reports whether the invocation is a listing whose rows are filtered to a scope.
+func (inv *Invocation) Filtered() bool { return inv.listing != nil }
+
+// filteredTo returns a copy of a listing that runs with JSON output, to be filtered to scope; nil when
+// the command cannot print JSON on this release, so that it cannot be filtered.
+func (inv *Invocation) filteredTo(scope Scope) *Invocation {
+	f := inv.Command.Flag("output")
+	if f == nil {
+		return nil
+	}
+	format, given := inv.Value("output")
+	if !given {
+		format = "table"
+	}
+	out := *inv
+	out.listing = &listingFilter{scope: scope, format: format}
+	out.values = maps.Clone(inv.values)
+	out.values["output"] = []string{"json"}
+	out.words = []word{{text: f.Long() + "=json"}}
+	for _, w := range inv.words {
+		if !strings.HasPrefix(w.text, f.Long()+"=") {
+			out.words = append(out.words, w)
+		}
+	}
+	return &out
 }
 
 // word is one argv element and how it is shown to people.

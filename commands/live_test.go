@@ -80,7 +80,7 @@ func TestRunWatchedHandsOverWholeLines(t *testing.T) {
 		MaxConcurrent: 1, QueueTimeout: time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour,
 		FilterLoadingMessages: true,
 	})
-	inv, err := svc.ResolveLine("version", commands.RoleViewer)
+	inv, err := svc.ResolveLine("version", commands.Access{Role: commands.RoleViewer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestRunWatchedMasksConnectionsWhole(t *testing.T) {
 	svc := commands.NewService(mustPolicy(t, "3"), ex, commands.Options{
 		MaxConcurrent: 1, QueueTimeout: time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour,
 	})
-	inv, err := svc.ResolveLine("connections list", commands.RoleOp)
+	inv, err := svc.ResolveLine("connections list", commands.Access{Role: commands.RoleOp})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestConnectionSecretsAreMasked(t *testing.T) {
 		svc := commands.NewService(policy, printingExecutor{tt.stdout, tt.stderr}, commands.Options{
 			MaxConcurrent: 1, QueueTimeout: time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Minute, FilterLoadingMessages: true,
 		})
-		inv, err := svc.ResolveLine(tt.line, commands.RoleAdmin)
+		inv, err := svc.ResolveLine(tt.line, commands.Access{Role: commands.RoleAdmin})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,6 +27,7 @@ type Service struct {
 	slots    chan struct{}
 	deployMu sync.Mutex // one deploy_dag at a time decides what a file name holds
 	daemonMu sync.Mutex // one daemon start at a time checks and writes the pid files
+	index    dagIndex   // the DAGs scopes match against (access.go)
 }
 
 // NewService returns a Service; at most opts.MaxConcurrent commands run at once.
@@ -79,12 +80,16 @@ func (s *Service) RunWatched(ctx context.Context, inv *Invocation, w Watch) (*Re
 	x := Exec{Args: inv.Args(), Limit: limit, Marker: w.Marker}
 	var feed *liveFeed
 	if w.Output != nil {
-		feed = newLiveFeed(w.Output, s.opts.FilterLoadingMessages && !w.KeepLogLines, masksWhole(inv))
+		feed = newLiveFeed(w.Output, s.opts.FilterLoadingMessages && !w.KeepLogLines, masksWhole(inv) || inv.Filtered())
 		x.Live = feed.write
 	}
 	res, err := s.runExec(ctx, x, w.Started)
 	if res != nil {
 		maskOutput(inv, res)
+		if inv.Filtered() {
+			index, _ := s.DAGIndex()
+			filterListing(inv, res, index)
+		}
 	}
 	if feed != nil {
 		feed.finish(res)

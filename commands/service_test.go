@@ -29,7 +29,7 @@ func TestFullQueueAnswersUnavailable(t *testing.T) {
 	svc := commands.NewService(mustPolicy(t, "3"), ex, commands.Options{
 		MaxConcurrent: 1, QueueTimeout: 200 * time.Millisecond, CommandTimeout: time.Minute, LongCommandTimeout: time.Hour,
 	})
-	inv, err := svc.ResolveLine("version", commands.RoleViewer)
+	inv, err := svc.ResolveLine("version", commands.Access{Role: commands.RoleViewer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func runMasked(tb testing.TB, cat *commands.Catalog, line, stdout string) (argv 
 	svc := commands.NewService(policyOn(tb, cat), printingExecutor{stdout, ""}, commands.Options{
 		MaxConcurrent: 1, QueueTimeout: time.Second, CommandTimeout: time.Minute, LongCommandTimeout: time.Minute, FilterLoadingMessages: true,
 	})
-	inv, err := svc.ResolveLine(line, commands.RoleAdmin)
+	inv, err := svc.ResolveLine(line, commands.Access{Role: commands.RoleAdmin})
 	if err != nil {
 		tb.Fatalf("%s on Airflow %s: %v", line, cat.AirflowVersion, err)
 	}

@@ -26,9 +26,13 @@ import (
 type Principal struct {
 	Name    string
 	Role    commands.Role
-	Parent  string    // "" for a configured token
-	Expires time.Time // zero for a configured token
+	Scope   commands.Scope // the DAGs the credential reaches (§19); zero: every DAG
+	Parent  string         // "" for a configured token
+	Expires time.Time      // zero for a configured token
 }
+
+// Access is what the principal may do: its role and scope.
+func (p *Principal) Access() commands.Access { return commands.Access{Role: p.Role, Scope: p.Scope} }
 
 // anonymous is the principal of every request when no token is configured (loopback only, or with
 // allow_unauthenticated).

@@ -82,7 +82,7 @@ func (s *Server) runCommand(c echo.Context, read func(echo.Context) (commandRequ
 	if err != nil {
 		return s.fail(c, err, nil)
 	}
-	inv, err := cmd.resolve(s.svc, principalOf(c).Role)
+	inv, err := cmd.resolve(s.svc, principalOf(c).Access())
 	if err != nil {
 		return s.fail(c, err, nil)
 	}
@@ -96,12 +96,12 @@ type commandRequest struct {
 	argv []string
 }
 
-// resolve checks the command for role.
-func (cmd commandRequest) resolve(svc *commands.Service, role commands.Role) (*commands.Invocation, error) {
+// resolve checks the command for a credential's role and scope.
+func (cmd commandRequest) resolve(svc *commands.Service, who commands.Access) (*commands.Invocation, error) {
 	if cmd.argv != nil {
-		return svc.ResolveArgv(cmd.argv, role)
+		return svc.ResolveArgv(cmd.argv, who)
 	}
-	return svc.ResolveLine(cmd.line, role)
+	return svc.ResolveLine(cmd.line, who)
 }
 
 // readCommand reads the command from the query string, a form field, or a JSON body {"command": "..."}

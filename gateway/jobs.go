@@ -48,7 +48,7 @@ func (s *Server) handleJobStart(c echo.Context) error {
 	if err != nil {
 		return s.fail(c, err, nil)
 	}
-	inv, err := cmd.resolve(s.svc, principalOf(c).Role)
+	inv, err := cmd.resolve(s.svc, principalOf(c).Access())
 	if err != nil {
 		return s.fail(c, err, nil)
 	}

@@ -160,7 +160,7 @@ func (s *Server) handlePluginAPI(c echo.Context) error {
 		return s.fail(c, err, nil)
 	}
 	args := req.args()
-	call, err := s.svc.ResolvePlugin(args["api"], args, principalOf(c).Role)
+	call, err := s.svc.ResolvePlugin(args["api"], args, principalOf(c).Access())
 	if err != nil {
 		return s.fail(c, err, nil)
 	}

@@ -1,0 +1,118 @@
+package commands
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Access is what a credential may do: its role, and the DAGs its scope reaches (§19). The zero Scope
+// reaches every DAG.
+type Access struct {
+	Role  Role
+	Scope Scope
+}
+
+// Refusal is a scope's refusal of a command (Decision.Reason and the scope that refused it, for the
+// audit line and the metrics); it unwraps to the EFORBIDDEN *Error that the caller is shown.
+type Refusal struct {
+	Reason string
+	Scope  Scope
+	DAGs   []string
+	err    *Error
+}
+
+func (r *Refusal) Error() string { return r.err.Error() }
+
+// Unwrap returns the *Error the caller is shown.
+func (r *Refusal) Unwrap() error { return r.err }
+
+// indexed is the DAG index and when it was read.
+type indexed struct {
+	index *DAGIndex
+	read  time.Time
+}
+
+// dagIndex holds the latest DAG index of a Service; nil until one is read.
+type dagIndex struct{ p atomic.Pointer[indexed] }
+
+// SetDAGIndex makes x the DAG index that scopes match against from now on, read at read.
+func (s *Service) SetDAGIndex(x *DAGIndex, read time.Time) {
+	s.index.p.Store(&indexed{index: x, read: read})
+}
+
+// DAGIndex returns the DAG index scopes match against and when it was read; nil and the zero time before
+// the first read.
+func (s *Service) DAGIndex() (*DAGIndex, time.Time) {
+	if x := s.index.p.Load(); x != nil {
+		return x.index, x.read
+	}
+	return nil, time.Time{}
+}
+
+// ResolveLine splits a command line and resolves it for a credential: the policy's ResolveLine, then
+// the credential's scope (Decide). Every dialect resolves through the Service, so that no command gets
+// past a scope.
+func (s *Service) ResolveLine(line string, who Access) (*Invocation, error) {
+	inv, err := s.Policy.ResolveLine(line, who.Role)
+	if err != nil {
+		return nil, err
+	}
+	return s.within(inv, who.Scope)
+}
+
+// ResolveArgv checks exact words and resolves them for a credential, as ResolveLine does.
+func (s *Service) ResolveArgv(words []string, who Access) (*Invocation, error) {
+	inv, err := s.Policy.ResolveArgv(words, who.Role)
+	if err != nil {
+		return nil, err
+	}
+	return s.within(inv, who.Scope)
+}
+
+// ResolvePlugin resolves a plugin API call for a credential, as ResolveLine does. deploy_dag writes a
+// file that may define any DAG, so a scoped credential may not call it.
+func (s *Service) ResolvePlugin(api string, args map[string]string, who Access) (*PluginCall, error) {
+	call, err := s.Policy.ResolvePlugin(api, args, who.Role)
+	if err != nil {
+		return nil, err
+	}
+	if who.Scope.IsZero() {
+		return call, nil
+	}
+	switch {
+	case call.Action == PluginDeploy:
+		return nil, &Refusal{Reason: RefusedDeploy, Scope: who.Scope, err: Errorf(EFORBIDDEN,
+			"deploy_dag writes a file that may define any DAG, beyond this credential's scope (%s); use a credential without a scope to deploy", who.Scope)}
+	case call.Invocation != nil:
+		if call.Invocation, err = s.within(call.Invocation, who.Scope); err != nil {
+			return nil, err
+		}
+	}
+	return call, nil
+}
+
+// Why a scope refuses, beside Decide's reasons (Refusal.Reason).
+const (
+	RefusedDeploy     = "deploy"     // deploy_dag, whose file may define any DAG
+	RefusedUnfiltered = "unfiltered" // a listing that cannot be filtered on this release
+)
+
+// within applies a scope to a resolved invocation: it is refused (a *Refusal), runs as it is, or becomes
+// a listing whose rows are filtered to the scope when it runs.
+func (s *Service) within(inv *Invocation, scope Scope) (*Invocation, error) {
+	index, _ := s.DAGIndex()
+	d := s.Decide(scope, index, inv)
+	switch d.Verdict {
+	case Allow:
+		return inv, nil
+	case Filter:
+		if f := inv.filteredTo(scope); f != nil {
+			return f, nil
+		}
+		d = Decision{Reason: RefusedUnfiltered, DAGs: d.DAGs, Err: Errorf(EFORBIDDEN,
+			"`%s` cannot print JSON on this Airflow release, so the gateway cannot keep its rows to this credential's scope (%s); use a credential without a scope to run it", inv.Path(), scope)}
+	}
+	var e *Error
+	e, _ = d.Err.(*Error)
+	return nil, &Refusal{Reason: d.Reason, Scope: scope, DAGs: d.DAGs, err: e}
+}
