@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -19,6 +20,11 @@ type Refusal struct {
 	Scope  Scope
 	DAGs   []string
 	err    *Error
+}
+
+// NewRefusal returns a scope's refusal for a reason, with the message the caller is shown.
+func NewRefusal(reason string, scope Scope, dags []string, format string, args ...any) *Refusal {
+	return &Refusal{Reason: reason, Scope: scope, DAGs: dags, err: Errorf(EFORBIDDEN, format, args...)}
 }
 
 func (r *Refusal) Error() string { return r.err.Error() }
@@ -115,4 +121,51 @@ func (s *Service) within(inv *Invocation, scope Scope) (*Invocation, error) {
 	var e *Error
 	e, _ = d.Err.(*Error)
 	return nil, &Refusal{Reason: d.Reason, Scope: scope, DAGs: d.DAGs, err: e}
+}
+
+// Allowed lists the whitelisted commands a credential may run: those of its role (Policy.Allowed) and,
+// for a scoped credential, only those its scope lets run for some DAG.
+func (s *Service) Allowed(who Access) Listing {
+	out := s.Policy.Allowed(who.Role)
+	if who.Scope.IsZero() {
+		return out
+	}
+	kept := out.Commands[:0]
+	for _, c := range out.Commands {
+		if reachesWithinScope(reaches[c.Path]) {
+			kept = append(kept, c)
+		}
+	}
+	out.Commands = kept
+	return out
+}
+
+// reachesWithinScope reports whether a command of that reach may run for a scoped credential.
+func reachesWithinScope(r reach) bool {
+	return r == reachOneDAG || r == reachListing || r == reachNoResource
+}
+
+// PluginAPIsFor returns the plugin APIs a credential may call, in the table's order, and the names of
+// those it may not: an API needs the credential's role and, for a scoped credential, to be about DAGs
+// it names (a dag_id argument), to list DAGs, or to run nothing.
+func PluginAPIsFor(who Access) (offered []*PluginAPI, withheld []string) {
+	for _, api := range PluginAPIs() {
+		if who.Role >= api.Role && (who.Scope.IsZero() || api.withinScope()) {
+			offered = append(offered, api)
+		} else {
+			withheld = append(withheld, api.Name)
+		}
+	}
+	return offered, withheld
+}
+
+// withinScope reports whether a scoped credential may call the API for some DAG.
+func (api *PluginAPI) withinScope() bool {
+	switch {
+	case api.deploys:
+		return false
+	case api.answer != "", api.Name == "list_dags":
+		return true
+	}
+	return slices.ContainsFunc(api.Args, func(a PluginArg) bool { return a.Name == "dag_id" && a.Required })
 }

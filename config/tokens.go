@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/ini.v1"
@@ -18,6 +19,7 @@ type Token struct {
 	Name   string
 	Role   commands.Role
 	SHA256 [32]byte
+	Scope  commands.Scope // the DAGs it reaches (§19); zero without dags, tags or teams
 }
 
 var tokenName = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
@@ -32,11 +34,14 @@ func LoadTokens(path string) ([]Token, error) {
 }
 
 // ParseTokens reads a tokens file: INI, one section per token, named after its owner, with the keys role
-// and sha256 (hex, as `airflow-gateway hash-token` prints it).
+// and sha256 (hex, as `airflow-gateway hash-token` prints it), and optionally a scope (§19): dags (globs
+// on DAG ids), tags and teams, each a comma-separated list.
 //
 //	[ci-bot]
 //	role = User
 //	sha256 = 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+//	dags = team_a_*, shared_report
+//	tags = team-a
 func ParseTokens(data []byte) ([]Token, error) {
 	file, err := ini.LoadSources(ini.LoadOptions{AllowNonUniqueSections: false}, data)
 	if err != nil {
@@ -56,8 +61,8 @@ func ParseTokens(data []byte) ([]Token, error) {
 			return nil, fmt.Errorf("tokens file: section [%s]: a token's name is 1 to 64 letters, digits and _.@-", name)
 		}
 		for _, key := range sec.KeyStrings() {
-			if key != "role" && key != "sha256" {
-				return nil, fmt.Errorf("tokens file: [%s] has the unknown key %q; a token has role and sha256", name, key)
+			if !slices.Contains(tokenKeys, key) {
+				return nil, fmt.Errorf("tokens file: [%s] has the unknown key %q; a token has role and sha256, and may have dags, tags and teams", name, key)
 			}
 		}
 		role := strings.TrimSpace(sec.Key("role").String())
@@ -71,6 +76,9 @@ func ParseTokens(data []byte) ([]Token, error) {
 			return nil, fmt.Errorf("tokens file: [%s] sha256 must be 64 hex digits, as `airflow-gateway hash-token` prints", name)
 		}
 		copy(t.SHA256[:], sum)
+		if t.Scope, err = scopeOf(sec); err != nil {
+			return nil, fmt.Errorf("tokens file: [%s] %w", name, err)
+		}
 		if other, dup := seen[t.SHA256]; dup {
 			return nil, fmt.Errorf("tokens file: [%s] and [%s] have the same token; give each owner a token of their own", other, name)
 		}
@@ -78,4 +86,24 @@ func ParseTokens(data []byte) ([]Token, error) {
 		tokens = append(tokens, t)
 	}
 	return tokens, nil
+}
+
+// tokenKeys are the keys of a token's section.
+var tokenKeys = []string{"role", "sha256", "dags", "tags", "teams"}
+
+// scopeOf reads a section's scope: the zero Scope when it has none of dags, tags and teams.
+func scopeOf(sec *ini.Section) (commands.Scope, error) {
+	lines := map[string][]string{}
+	for _, key := range []string{"dags", "tags", "teams"} {
+		if sec.HasKey(key) {
+			lines[key] = strings.Split(sec.Key(key).String(), ",")
+			for i := range lines[key] {
+				lines[key][i] = strings.TrimSpace(lines[key][i])
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return commands.Scope{}, nil
+	}
+	return commands.NewScope(lines["dags"], lines["tags"], lines["teams"])
 }

@@ -61,3 +61,42 @@ func FuzzParseTokens(f *testing.F) {
 		}
 	})
 }
+
+func TestParseTokensScopes(t *testing.T) {
+	const h = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+	tokens, err := config.ParseTokens([]byte(`
+[team-a-ci]
+role = User
+sha256 = ` + h + `
+dags = team_a_*, shared_report     ; globs on DAG ids
+tags = team-a
+teams = team_a
+
+[everything]
+role = Viewer
+sha256 = ` + h[:63] + `f
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tokens[0].Scope.String(); got != "dags team_a_*, shared_report; tags team-a; teams team_a" {
+		t.Errorf("scope %q", got)
+	}
+	if !tokens[1].Scope.IsZero() {
+		t.Errorf("a token without dags, tags or teams has the scope %s", tokens[1].Scope)
+	}
+	for scope, says := range map[string]string{
+		"dags =":                  "a dags line is empty",
+		"dags = team_a_*,":        "a dags line is empty",
+		"tags = , team-a":         "a tags line is empty",
+		"dags = dags/team_a.py":   "holds a /",
+		"dags = report_[ab":       "is not a glob",
+		"teams = team\u200ba":     "invisible character",
+		"dags = " + h + h + h + h: "longer than 250 bytes",
+	} {
+		text := "[bot]\nrole = User\nsha256 = " + h + "\n" + scope + "\n"
+		if _, err := config.ParseTokens([]byte(text)); err == nil || !strings.Contains(err.Error(), says) || !strings.Contains(err.Error(), "[bot]") {
+			t.Errorf("%q: %v, want an error about [bot] saying %q", scope, err, says)
+		}
+	}
+}

@@ -28,7 +28,9 @@ func (s *Server) handleAdminPage(c echo.Context) error {
 		GatewayVersion: s.info.GatewayVersion,
 		Executor:       s.svc.ExecutorStatus(),
 		CSRFToken:      s.keys.csrfToken(c.Request()),
-		Commands:       s.svc.Allowed(p.Role).Commands,
+		Commands:       s.svc.Allowed(p.Access()).Commands,
+		Scope:          p.Scope.String(),
+		Scoped:         !p.Scope.IsZero(),
 		MaxUploadBytes: s.svc.MaxUploadBytes(),
 	}
 	if api, err := s.airflowClient(); err == nil {
@@ -40,13 +42,7 @@ func (s *Server) handleAdminPage(c echo.Context) error {
 			page.LongCommands = append(page.LongCommands, c.Path)
 		}
 	}
-	for _, api := range commands.PluginAPIs() {
-		if p.Role >= api.Role {
-			page.APIs = append(page.APIs, api)
-		} else {
-			page.Withheld = append(page.Withheld, api.Name)
-		}
-	}
+	page.APIs, page.Withheld = commands.PluginAPIsFor(p.Access())
 	// The session cookie comes again with the page a login leads to, as Airflow's webserver sends its own
 	// with every page: a client that follows the login's redirect and reads the cookies of the last answer
 	// (the managed service's Python example does) finds it there.

@@ -80,6 +80,7 @@ type Token struct {
 	Name   string
 	Role   commands.Role
 	SHA256 [sha256.Size]byte
+	Scope  commands.Scope
 }
 
 // SetTokens replaces every accepted token with tokens, at once: requests see the old set or the new one,
@@ -91,7 +92,7 @@ func (k *Keyring) SetTokens(tokens []Token) error {
 	}
 	list := make([]namedToken, len(tokens))
 	for i, t := range tokens {
-		list[i] = namedToken{principal: Principal{Name: t.Name, Role: t.Role}, sum: t.SHA256}
+		list[i] = namedToken{principal: Principal{Name: t.Name, Role: t.Role, Scope: t.Scope}, sum: t.SHA256}
 	}
 	k.addMu.Lock()
 	defer k.addMu.Unlock()

@@ -166,7 +166,7 @@ func commandLine(c echo.Context) (string, []string, error) {
 
 // handleCommands lists the commands the caller's role may run: GET /api/v1/commands.
 func (s *Server) handleCommands(c echo.Context) error {
-	return writeJSON(c, http.StatusOK, s.svc.Allowed(principalOf(c).Role))
+	return writeJSON(c, http.StatusOK, s.svc.Allowed(principalOf(c).Access()))
 }
 
 // bodyError explains why a request body could not be read: too slow to arrive, over the size limit (the

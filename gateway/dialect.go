@@ -74,6 +74,10 @@ func (s *Server) dialectOf(p string) dialect {
 // fail answers err in the shape of the request's dialect. Errors that are not the domain's are faults of
 // the gateway: logged with the request id, answered without details.
 func (s *Server) fail(c echo.Context, err error, res *commands.Result) error {
+	var refusal *commands.Refusal
+	if errors.As(err, &refusal) {
+		s.refusedByScope(c, refusal)
+	}
 	var e *commands.Error
 	if !errors.As(err, &e) || e.Code == commands.EINTERNAL {
 		logInternal(c, err)

@@ -75,6 +75,12 @@ type serverSetup struct {
 	gateway.Options
 	asServe   bool // serve as `airflow-gateway serve` does, with Options.Limits
 	tlsConfig *tls.Config
+	index     *commands.DAGIndex // the DAG index of the service, when set
+}
+
+// withDAGIndex gives the gateway's service a DAG index, for scopes to match against.
+func withDAGIndex(dags ...commands.DAGInfo) serverOption {
+	return func(s *serverSetup) { s.index = commands.NewDAGIndex(dags) }
 }
 
 // serverOption changes how mustServer makes and serves a gateway.
@@ -133,6 +139,9 @@ func mustGateway(tb testing.TB, ex commands.Executor, opts commands.Options, opt
 		opts.MaxUploadBytes = 64 << 10
 	}
 	setup.Service = commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
+	if setup.index != nil {
+		setup.Service.SetDAGIndex(setup.index, time.Now())
+	}
 	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "jobs.db"))
 	if err != nil {
 		tb.Fatal(err)

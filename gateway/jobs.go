@@ -34,7 +34,7 @@ type jobList struct {
 
 func askerOf(c echo.Context) jobs.Asker {
 	p := principalOf(c)
-	return jobs.Asker{Name: p.Name, Role: p.Role}
+	return jobs.Asker{Name: p.Name, Role: p.Role, Scope: p.Scope}
 }
 
 var jobsOff = commands.Errorf(commands.EUNAVAILABLE, "jobs are not enabled on this server")

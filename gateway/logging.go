@@ -66,10 +66,26 @@ func (s *Server) noteRun(c echo.Context, inv *commands.Invocation, res *commands
 		"request_id", requestID(c),
 		"token", p.Name,
 		"role", p.Role.String(),
+		"scope", p.Scope.String(),
 		"class", string(inv.Entry.Class),
 		"airflow_cmd", inv.String(),
 		"exit_code", res.ExitCode,
 		"timed_out", res.TimedOut,
+	)
+}
+
+// refusedByScope writes the audit line of a request its credential's scope refused, naming the scope
+// that refused it, and counts it by reason.
+func (s *Server) refusedByScope(c echo.Context, r *commands.Refusal) {
+	s.metrics.scopeRefused.WithLabelValues(r.Reason).Inc()
+	p := principalOf(c)
+	s.log.Warn("refused by scope",
+		"request_id", requestID(c),
+		"token", p.Name,
+		"role", p.Role.String(),
+		"scope", r.Scope.String(),
+		"reason", r.Reason,
+		"dags", r.DAGs,
 	)
 }
 

@@ -27,6 +27,7 @@ type metrics struct {
 	authFailures prometheus.Counter
 	rateLimited  prometheus.Counter
 	deploys      *prometheus.CounterVec
+	scopeRefused *prometheus.CounterVec
 	jobsStarted  prometheus.Counter
 	connsOpen    prometheus.Gauge
 	connsRefused prometheus.Counter
@@ -60,6 +61,8 @@ func newMetrics(s *Server) *metrics {
 			Help: "Requests turned away because their address failed to authenticate too often (429)."}),
 		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "deploys_total",
 			Help: "deploy_dag uploads, by outcome (written, refused)."}, []string{"outcome"}),
+		scopeRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "scope_refusals_total",
+			Help: "Requests refused by their credential's scope, by reason (out_of_scope, not_dags, all_dags, deploy, rest_endpoint, ...)."}, []string{"reason"}),
 		jobsStarted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "jobs_started_total",
 			Help: "Jobs started by this process."}),
 		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "connections_open",
@@ -80,7 +83,7 @@ func newMetrics(s *Server) *metrics {
 		return func() float64 { return f(s.svc.ExecutorStatus()) }
 	}
 	m.registry.MustRegister(m.requests, m.requestTime, m.commands, m.commandTime, m.queueWait, m.authFailures, m.rateLimited,
-		m.deploys, m.jobsStarted, m.connsOpen, m.connsRefused,
+		m.deploys, m.scopeRefused, m.jobsStarted, m.connsOpen, m.connsRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots", Help: "Command slots (max_concurrent_commands)."}, slots(false)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots_busy", Help: "Command slots taken now."}, slots(true)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "forkserver_warm", Help: "1 while a warm forkserver takes commands."},

@@ -39,6 +39,18 @@ type mintedClaims struct {
 	Role     int    `json:"r"`
 	Expires  int64  `json:"e"` // Unix seconds
 	Nonce    string `json:"n"` // makes every minted token unique
+	// The token's scope (§19), when it has one: never wider than its parent's (Narrow).
+	DAGs  []string `json:"d,omitempty"`
+	Tags  []string `json:"t,omitempty"`
+	Teams []string `json:"m,omitempty"`
+}
+
+// scope returns the scope the claims carry; the zero Scope when they carry none.
+func (c mintedClaims) scope() (commands.Scope, error) {
+	if len(c.DAGs)+len(c.Tags)+len(c.Teams) == 0 {
+		return commands.Scope{}, nil
+	}
+	return commands.NewScope(c.DAGs, c.Tags, c.Teams)
 }
 
 // maxMintedToken bounds what is read as a minted token before any work is done on it.
@@ -49,11 +61,11 @@ const maxMintedToken = 1024
 var errNoSecretKey = commands.Errorf(commands.EUNAVAILABLE,
 	"minting tokens needs [gateway] secret_key, which signs them: set it to a long random value (openssl rand -hex 32), the same on every replica, and restart")
 
-// Mint returns a new token for role that lives ttl, minted from the credentials of p: its name is
-// "PARENT/minted", it never outranks p, and it dies with its parent token (when the tokens file drops or
-// changes it) and when secret_key changes. A token minted from a minted one keeps its parent and never
-// outlives it.
-func (k *Keyring) Mint(p *Principal, role commands.Role, ttl time.Duration, now time.Time) (token string, minted *Principal, err error) {
+// Mint returns a new token for role and scope that lives ttl, minted from the credentials of p: its name
+// is "PARENT/minted", it never outranks p nor reaches beyond p's scope (a zero scope keeps p's), and it
+// dies with its parent token (when the tokens file drops or changes it) and when secret_key changes. A
+// token minted from a minted one keeps its parent and never outlives it.
+func (k *Keyring) Mint(p *Principal, role commands.Role, scope commands.Scope, ttl time.Duration, now time.Time) (token string, minted *Principal, err error) {
 	if !k.keyConfigured {
 		return "", nil, errNoSecretKey
 	}
@@ -66,6 +78,9 @@ func (k *Keyring) Mint(p *Principal, role commands.Role, ttl time.Duration, now 
 	}
 	if role > p.Role {
 		return "", nil, commands.Errorf(commands.EFORBIDDEN, "a token of role %s cannot mint one of role %s: ask for %s or lower", p.Role, role, p.Role)
+	}
+	if scope, err = p.Scope.Narrow(scope); err != nil {
+		return "", nil, err
 	}
 	parent := p.Name
 	if p.Parent != "" {
@@ -82,7 +97,7 @@ func (k *Keyring) Mint(p *Principal, role commands.Role, ttl time.Duration, now 
 	nonce := make([]byte, 9)
 	rand.Read(nonce)
 	claims := mintedClaims{Parent: parent, ParentFP: hex.EncodeToString(t.sum[:8]), Role: int(role), Expires: expires.Unix(),
-		Nonce: base64.RawURLEncoding.EncodeToString(nonce)}
+		Nonce: base64.RawURLEncoding.EncodeToString(nonce), DAGs: scope.DAGs(), Tags: scope.Tags(), Teams: scope.Teams()}
 	payload, _ := json.Marshal(claims)
 	token = mintedPrefix + base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(k.mac("minted token", payload))
 	return token, k.mintedPrincipal(claims, now), nil
@@ -121,7 +136,9 @@ func (k *Keyring) identifyMinted(token string, now time.Time) *Principal {
 }
 
 // mintedPrincipal returns who a minted token's claims stand for, while they hold: unexpired, and their
-// parent token still the one they were minted from. Its role is at most the parent's role now.
+// parent token still the one they were minted from. Its role is at most the parent's role now, and its
+// scope within the parent's scope now: when the tokens file narrows the parent's scope below the token's,
+// the token stops.
 func (k *Keyring) mintedPrincipal(claims mintedClaims, now time.Time) *Principal {
 	if now.Unix() >= claims.Expires || claims.Role < int(commands.RoleViewer) || claims.Role > int(commands.RoleAdmin) {
 		return nil
@@ -130,8 +147,15 @@ func (k *Keyring) mintedPrincipal(claims mintedClaims, now time.Time) *Principal
 	if t == nil || subtle.ConstantTimeCompare([]byte(hex.EncodeToString(t.sum[:8])), []byte(claims.ParentFP)) != 1 {
 		return nil
 	}
+	scope, err := claims.scope()
+	if err != nil {
+		return nil
+	}
+	if scope, err = t.principal.Scope.Narrow(scope); err != nil {
+		return nil
+	}
 	return &Principal{Name: claims.Parent + mintedSuffix, Role: min(commands.Role(claims.Role), t.principal.Role),
-		Parent: claims.Parent, Expires: time.Unix(claims.Expires, 0)}
+		Scope: scope, Parent: claims.Parent, Expires: time.Unix(claims.Expires, 0)}
 }
 
 // byName returns the configured token of that name, or nil.

@@ -146,7 +146,7 @@ func TestForgedExpiredAndRevokedMintedTokens(t *testing.T) {
 	}
 
 	// Expired: minted 20 s ago for 10 s.
-	old, _, err := creds.Mint(&gateway.Principal{Name: "ci", Role: commands.RoleAdmin}, commands.RoleViewer, 10*time.Second, time.Now().Add(-20*time.Second))
+	old, _, err := creds.Mint(&gateway.Principal{Name: "ci", Role: commands.RoleAdmin}, commands.RoleViewer, commands.Scope{}, 10*time.Second, time.Now().Add(-20*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func BenchmarkVerifyMintedToken(b *testing.B) {
 		creds.AddToken("token"+string(rune('a'+i)), sha256.Sum256([]byte{byte(i)}), commands.RoleOp)
 	}
 	creds.SignSessions([]byte("bench-secret-key-0123456789"), false)
-	minted, _, err := creds.Mint(&gateway.Principal{Name: "tokent", Role: commands.RoleOp}, commands.RoleViewer, time.Hour, time.Now())
+	minted, _, err := creds.Mint(&gateway.Principal{Name: "tokent", Role: commands.RoleOp}, commands.RoleViewer, commands.Scope{}, time.Hour, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -141,6 +141,9 @@ func (s *Server) handleREST(c echo.Context) error {
 	if err := checkRESTPath(r); err != nil {
 		return s.fail(c, err, nil)
 	}
+	if p := rec.principal; rec.airflowLogin == nil && !p.Scope.IsZero() {
+		return s.fail(c, commands.NewRefusal("rest_endpoint", p.Scope, nil, "%s %s is not known to stay within this credential's scope (%s); use a credential without a scope", r.Method, r.URL.Path, p.Scope), nil)
+	}
 	api, err := s.airflowClient()
 	if err != nil {
 		return s.fail(c, err, nil)

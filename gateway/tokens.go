@@ -12,19 +12,46 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands"
 )
 
-// mintRequest is the body of POST /api/v1/tokens; both fields may be left out.
+// mintRequest is the body of POST /api/v1/tokens; every field may be left out.
 type mintRequest struct {
 	TTL  string `json:"ttl"`  // a Go duration such as "2h" or "60s"; DefaultTokenTTL when empty
 	Role string `json:"role"` // an Airflow role name; the caller's when empty
+	// A scope within the caller's (§19); the caller's when all three are left out.
+	DAGs  []string `json:"dags"`
+	Tags  []string `json:"tags"`
+	Teams []string `json:"teams"`
 }
 
 // mintResponse answers a minted token.
 type mintResponse struct {
-	Token     string    `json:"token"`
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	ExpiresAt time.Time `json:"expires_at"`
-	LoginURL  string    `json:"login_url"`
+	Token     string     `json:"token"`
+	Name      string     `json:"name"`
+	Role      string     `json:"role"`
+	Scope     *scopeJSON `json:"scope,omitempty"` // absent: every DAG
+	ExpiresAt time.Time  `json:"expires_at"`
+	LoginURL  string     `json:"login_url"`
+}
+
+// scopeJSON is a scope as the API shows it.
+type scopeJSON struct {
+	DAGs  []string `json:"dags"`
+	Tags  []string `json:"tags"`
+	Teams []string `json:"teams"`
+}
+
+// scopeAnswer shows a scope; nil for no scope.
+func scopeAnswer(s commands.Scope) *scopeJSON {
+	if s.IsZero() {
+		return nil
+	}
+	return &scopeJSON{DAGs: nonNil(s.DAGs()), Tags: nonNil(s.Tags()), Teams: nonNil(s.Teams())}
+}
+
+func nonNil(lines []string) []string {
+	if lines == nil {
+		return []string{}
+	}
+	return lines
 }
 
 // handleMint mints a short-lived token for the caller: POST /api/v1/tokens.
@@ -47,14 +74,20 @@ func (s *Server) handleMint(c echo.Context) error {
 			return s.fail(c, commands.Errorf(commands.EINVALID, "role %q is not one of Viewer, User, Op, Admin", commands.Shorten(req.Role)), nil)
 		}
 	}
-	token, minted, err := s.keys.Mint(caller, role, ttl, time.Now())
+	var scope commands.Scope
+	if len(req.DAGs)+len(req.Tags)+len(req.Teams) > 0 {
+		if scope, err = commands.NewScope(req.DAGs, req.Tags, req.Teams); err != nil {
+			return s.fail(c, err, nil)
+		}
+	}
+	token, minted, err := s.keys.Mint(caller, role, scope, ttl, time.Now())
 	if err != nil {
 		return s.fail(c, err, nil)
 	}
 	s.log.Info("token minted", "request_id", requestID(c), "token", caller.Name, "minted", minted.Name,
-		"role", minted.Role.String(), "expires_at", minted.Expires.UTC().Format(time.RFC3339))
+		"role", minted.Role.String(), "scope", minted.Scope.String(), "expires_at", minted.Expires.UTC().Format(time.RFC3339))
 	return writeJSON(c, http.StatusCreated, mintResponse{
-		Token: token, Name: minted.Name, Role: minted.Role.String(), ExpiresAt: minted.Expires.UTC(),
+		Token: token, Name: minted.Name, Role: minted.Role.String(), Scope: scopeAnswer(minted.Scope), ExpiresAt: minted.Expires.UTC(),
 		LoginURL: baseURL(c) + "/login?token=" + url.QueryEscape(token),
 	})
 }
@@ -81,6 +114,7 @@ func readMintRequest(c echo.Context) (mintRequest, error) {
 			return req, bodyError(err, "the form cannot be read (%v); send the fields ttl and role")
 		}
 		req.TTL, req.Role = form.Get("ttl"), form.Get("role")
+		req.DAGs, req.Tags, req.Teams = form["dags"], form["tags"], form["teams"]
 	default:
 		return req, commands.Errorf(commands.EINVALID, "content type %q is not accepted; send application/json: {\"ttl\": \"2h\", \"role\": \"Viewer\"}", ctype)
 	}

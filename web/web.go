@@ -59,6 +59,8 @@ func RenderSSO(w io.Writer) error {
 // AdminPage is what the admin page shows to one session.
 type AdminPage struct {
 	User, Role     string // the session's token name and role
+	Scope          string // the DAGs the credential reaches, as a refusal names them
+	Scoped         bool   // the credential has a scope: it reaches only some DAGs
 	Open           bool   // no token is configured: every request is let in
 	AirflowVersion string
 	AirflowWarning string // why the Airflow version is not one the gateway was tested on, when it is not
@@ -66,7 +68,7 @@ type AdminPage struct {
 	Executor       commands.ExecutorStatus // which executor runs the commands
 	CSRFToken      string                  // carried by the page's forms
 	APIs           []*commands.PluginAPI   // the plugin APIs the role may use, with a form each
-	Withheld       []string                // the APIs that need a higher role
+	Withheld       []string                // the APIs that need a higher role, or that the scope refuses
 	Commands       []commands.CommandInfo  // what the console may run, offered as suggestions
 	LongCommands   []string                // the paths among Commands that run as jobs
 	MaxUploadBytes int64

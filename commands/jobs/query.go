@@ -16,7 +16,7 @@ func notFound(id string) error {
 // Get returns a job the asker may see, with its output when withOutput is set.
 func (s *Service) Get(ctx context.Context, id string, a Asker, withOutput bool) (*Job, error) {
 	job, err := s.store.Get(ctx, id)
-	if commands.ErrorCode(err) == commands.ENOTFOUND || (err == nil && !a.seesAll() && job.Owner != a.Name) {
+	if commands.ErrorCode(err) == commands.ENOTFOUND || (err == nil && !s.sees(a, job)) {
 		return nil, notFound(id)
 	}
 	if err != nil {
@@ -72,10 +72,13 @@ func (s *Service) List(ctx context.Context, f Filter, a Asker) ([]*Job, error) {
 		return nil, err
 	}
 	now := time.Now()
+	seen := list[:0]
 	for _, j := range list {
-		fill(j, now)
+		if s.sees(a, j) {
+			seen = append(seen, fill(j, now))
+		}
 	}
-	return list, nil
+	return seen, nil
 }
 
 // cancelWait bounds how long Cancel waits for the command to stop: past the executor's grace between

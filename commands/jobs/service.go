@@ -100,14 +100,29 @@ func (s *Service) overlay(job *Job, from int64) (_ *Job, held []Chunk) {
 	return job, held
 }
 
-// Asker is who asks about jobs: the name of their token and its role. Viewers and Users see their own
-// jobs; Ops and Admins see every job.
+// Asker is who asks about jobs: the name of their token, its role and its scope. Viewers and Users see
+// their own jobs; Ops and Admins see every job. A scoped credential sees only its own jobs, and of those
+// only the ones whose command its scope lets run now (§19).
 type Asker struct {
-	Name string
-	Role commands.Role
+	Name  string
+	Role  commands.Role
+	Scope commands.Scope
 }
 
-func (a Asker) seesAll() bool { return a.Role >= commands.RoleOp }
+func (a Asker) seesAll() bool { return a.Role >= commands.RoleOp && a.Scope.IsZero() }
+
+// sees reports whether the asker may see a job.
+func (s *Service) sees(a Asker, job *Job) bool {
+	if !a.seesAll() && job.Owner != a.Name {
+		return false
+	}
+	if a.Scope.IsZero() {
+		return true
+	}
+	// The job's command was resolved for its owner's role when it started; only the scope is asked again.
+	_, err := s.cmds.ResolveLine(job.Command, commands.Access{Role: commands.RoleAdmin, Scope: a.Scope})
+	return err == nil
+}
 
 // errCanceled is the cause a DELETE cancels a job with.
 var errCanceled = errors.New("canceled on request")

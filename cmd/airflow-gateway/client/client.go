@@ -459,8 +459,8 @@ func ReadEvents(r io.Reader, fn func(name, id, data string) bool) error {
 
 // MintToken asks the gateway for a short-lived token (POST /api/v1/tokens) and returns its answer as the
 // gateway wrote it: token, name, role, expires_at and login_url.
-func (c *Client) MintToken(ctx context.Context, ttl, role string) ([]byte, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/api/v1/tokens", map[string]string{"ttl": ttl, "role": role})
+func (c *Client) MintToken(ctx context.Context, req MintRequest) ([]byte, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/api/v1/tokens", req)
 	if err != nil {
 		return nil, err
 	}
@@ -469,6 +469,16 @@ func (c *Client) MintToken(ctx context.Context, ttl, role string) ([]byte, error
 		return nil, failure(resp, io.Discard, io.Discard)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+}
+
+// MintRequest asks for a minted token: every field may be left empty, for the gateway's default or the
+// minting token's own role and scope.
+type MintRequest struct {
+	TTL   string   `json:"ttl,omitempty"`
+	Role  string   `json:"role,omitempty"`
+	DAGs  []string `json:"dags,omitempty"`
+	Tags  []string `json:"tags,omitempty"`
+	Teams []string `json:"teams,omitempty"`
 }
 
 // Deployed is what deploy_dag answered for one file.

@@ -1,0 +1,212 @@
+package gateway_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
+)
+
+// teamAToken is an Admin token scoped to team A's DAGs: by id and by tag.
+const teamAToken = "team-a-token-0123456789"
+
+// scopedGateway serves a gateway with the Admin token and teamAToken (dags team_a_*, tags team-a), whose
+// DAG index tags b_shared with team-a and b_other with team-b.
+func scopedGateway(t *testing.T, ex *scriptedExecutor) (admin, teamA *testbed.Client, log *bytes.Buffer) {
+	t.Helper()
+	scope, err := commands.NewScope([]string{"team_a_*"}, []string{"team-a"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := gateway.NewKeyring("rest_api_plugin_http_token")
+	keys.SignSessions([]byte("test-session-key-0123456789"), false)
+	if err := keys.SetTokens([]gateway.Token{
+		{Name: "ci", Role: commands.RoleAdmin, SHA256: sha256.Sum256([]byte(token))},
+		{Name: "team-a", Role: commands.RoleAdmin, SHA256: sha256.Sum256([]byte(teamAToken)), Scope: scope},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	log = &bytes.Buffer{}
+	srv := mustServer(t, ex, commands.Options{}, withKeyring(keys), withLog(slog.NewJSONHandler(log, nil)), withDAGIndex(
+		commands.DAGInfo{ID: "team_a_etl"}, commands.DAGInfo{ID: "b_shared", Tags: []string{"team-a", "team-b"}}, commands.DAGInfo{ID: "b_other", Tags: []string{"team-b"}}))
+	return client(srv), client(srv).As(teamAToken), log
+}
+
+func TestScopeDecidesBeforeAnythingRuns(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "done\n"}}
+	_, teamA, log := scopedGateway(t, ex)
+	for _, tt := range []struct {
+		line   string
+		status int
+		says   string
+	}{
+		{"dags trigger team_a_etl", 200, ""},
+		{"dags trigger b_shared", 200, ""},
+		{"tasks clear -y b_shared", 200, ""},
+		{"version", 200, ""},
+		{"dags trigger b_other", 403, `the DAG "b_other" is not in this credential's scope (dags team_a_*; tags team-a)`},
+		{"dags trigger no_such_dag", 403, `the DAG "no_such_dag" is not in this credential's scope`},
+		{"dags trigger --  b_other", 403, `"b_other"`},
+		{"dags list-runs -- b_other", 403, `"b_other"`},
+		{"pools list", 403, "is not about DAGs"},
+		{"dags reserialize", 403, "acts on every DAG at once"},
+		{"tasks clear -y -R team_a_etl", 403, "makes the DAG id a pattern"},
+	} {
+		t.Run(tt.line, func(t *testing.T) {
+			before := ex.runs.Load()
+			var doc struct {
+				Stderr string `json:"stderr"`
+				Detail string `json:"detail"`
+			}
+			a := teamA.Get(t, "/api/v1/command?command="+url.QueryEscape(tt.line)).Decode(t, &doc)
+			if a.Status != tt.status || !strings.Contains(doc.Detail, tt.says) {
+				t.Fatalf("%d %s, want %d saying %q", a.Status, a.Body, tt.status, tt.says)
+			}
+			if ran := ex.runs.Load() - before; (tt.status == 200) != (ran == 1) {
+				t.Errorf("%d commands ran", ran)
+			}
+		})
+	}
+	if !strings.Contains(log.String(), `"msg":"refused by scope"`) || !strings.Contains(log.String(), `"scope":"dags team_a_*; tags team-a"`) ||
+		!strings.Contains(log.String(), `"reason":"out_of_scope"`) || !strings.Contains(log.String(), `"dags":["b_other"]`) {
+		t.Errorf("no audit line of the refusals naming the scope:\n%s", log)
+	}
+}
+
+func TestScopeInEveryDialect(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "done\n"}}
+	admin, teamA, _ := scopedGateway(t, ex)
+	plugin := teamA.Plugin()
+	if a := plugin.Get(t, "/admin/rest_api/api?api=trigger_dag&dag_id=b_other"); a.Status != 403 || !strings.Contains(string(a.Body), `"status":"ERROR"`) ||
+		!strings.Contains(string(a.Body), "not in this credential's scope") {
+		t.Errorf("plugin, out of scope: %d %s", a.Status, a.Body)
+	}
+	if a := plugin.Get(t, "/admin/rest_api/api?api=trigger_dag&dag_id=team_a_etl"); a.Status != 200 {
+		t.Errorf("plugin, in scope: %d %s", a.Status, a.Body)
+	}
+	var upload bytes.Buffer
+	form := multipart.NewWriter(&upload)
+	part, _ := form.CreateFormFile("dag_file", "team_a_new.py")
+	part.Write([]byte("# a DAG file\n"))
+	form.Close()
+	if a := plugin.Do(t, http.MethodPost, "/admin/rest_api/api?api=deploy_dag", &upload, "Content-Type", form.FormDataContentType()); a.Status != 403 ||
+		!strings.Contains(string(a.Body), "deploy_dag writes a file that may define any DAG") {
+		t.Errorf("deploy_dag: %d %s", a.Status, a.Body)
+	}
+	a := teamA.Do(t, http.MethodPost, "/aws_mwaa/cli", strings.NewReader("dags pause b_other"), "Content-Type", "text/plain")
+	if a.Status != 403 || !strings.Contains(string(a.Body), "not in this credential's scope") {
+		t.Errorf("MWAA, out of scope: %d %s", a.Status, a.Body)
+	}
+	if a := teamA.Do(t, http.MethodPost, "/api/v1/jobs", strings.NewReader(`{"command": "dags test b_other"}`), asJSON...); a.Status != 403 {
+		t.Errorf("job out of scope: %d %s", a.Status, a.Body)
+	}
+	if ex.runs.Load() != 1 {
+		t.Errorf("%d commands ran, want the one in scope", ex.runs.Load())
+	}
+	var listing commands.Listing
+	teamA.Get(t, "/api/v1/commands").Decode(t, &listing)
+	for _, c := range listing.Commands {
+		if !strings.HasPrefix(c.Path, "dags ") && !strings.HasPrefix(c.Path, "tasks ") && c.Path != "version" && c.Path != "cheat-sheet" && c.Path != "backfill create" {
+			t.Errorf("a scoped credential is offered %s", c.Path)
+		}
+	}
+	if a := teamA.Get(t, "/api/v1/dags"); a.Status != 403 {
+		t.Errorf("REST: %d %s", a.Status, a.Body)
+	}
+	metrics := admin.Get(t, "/metrics")
+	for _, reason := range []string{"out_of_scope", "deploy"} {
+		if !strings.Contains(string(metrics.Body), `airflow_gateway_scope_refusals_total{reason="`+reason+`"}`) {
+			t.Errorf("/metrics counts no refusal for %s", reason)
+		}
+	}
+}
+
+func TestJobsOfAScope(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "done\n"}}
+	admin, teamA, _ := scopedGateway(t, ex)
+	mine := teamA.StartJob(t, "dags trigger team_a_etl")
+	theirs := admin.StartJob(t, "dags trigger b_other")
+	var list struct {
+		Jobs []testbed.JobDoc `json:"jobs"`
+	}
+	teamA.Get(t, "/api/v1/jobs").Decode(t, &list)
+	if len(list.Jobs) != 1 || list.Jobs[0].ID != mine.ID {
+		t.Errorf("a scoped credential lists %+v, want only its job %s", list.Jobs, mine.ID)
+	}
+	if a := teamA.Get(t, "/api/v1/jobs/"+theirs.ID); a.Status != 404 {
+		t.Errorf("another's job out of scope: %d %s", a.Status, a.Body)
+	}
+}
+
+func TestMintedTokensNarrowTheirScope(t *testing.T) {
+	ex := &scriptedExecutor{result: commands.Result{Stdout: "done\n"}}
+	_, teamA, _ := scopedGateway(t, ex)
+	mint := func(body string) *testbed.Answer {
+		return teamA.Do(t, http.MethodPost, "/api/v1/tokens", strings.NewReader(body), asJSON...)
+	}
+	for _, wider := range []string{`{"dags": ["*"]}`, `{"dags": ["team_*"]}`, `{"tags": ["team-b"]}`, `{"teams": ["team_a"]}`, `{"dags": ["team_a_[x]*"]}`} {
+		if a := mint(wider); a.Status != 403 || !strings.Contains(string(a.Body), "may only narrow it") {
+			t.Errorf("minting %s: %d %s, want 403", wider, a.Status, a.Body)
+		}
+	}
+	if a := mint(`{"dags": [""]}`); a.Status != 400 {
+		t.Errorf("an empty line: %d %s", a.Status, a.Body)
+	}
+	var minted struct {
+		Token string `json:"token"`
+		Scope struct {
+			DAGs []string `json:"dags"`
+			Tags []string `json:"tags"`
+		} `json:"scope"`
+	}
+	if a := mint(`{"dags": ["team_a_etl"]}`).Decode(t, &minted); a.Status != 201 || len(minted.Scope.DAGs) != 1 || len(minted.Scope.Tags) != 0 {
+		t.Fatalf("narrowing: %d %s", a.Status, a.Body)
+	}
+	narrow := teamA.As(minted.Token)
+	for line, status := range map[string]int{"dags trigger team_a_etl": 200, "dags trigger b_shared": 403, "dags trigger team_a_other": 403} {
+		if a := narrow.Get(t, "/api/v1/command?command="+url.QueryEscape(line)); a.Status != status {
+			t.Errorf("minted %s: %d %s, want %d", line, a.Status, a.Body, status)
+		}
+	}
+	// A token minted without a scope keeps its parent's, and so does the session of a login.
+	var kept struct {
+		Token string `json:"token"`
+	}
+	mint(`{"ttl": "1h"}`).Decode(t, &kept)
+	session := teamA.As(kept.Token).Login(t)
+	if a := session.Get(t, "/api/v1/command?command="+url.QueryEscape("dags trigger b_other")); a.Status != 403 {
+		t.Errorf("the session of a scoped minted token: %d %s", a.Status, a.Body)
+	}
+	if a := session.Get(t, "/api/v1/command?command="+url.QueryEscape("dags trigger b_shared")); a.Status != 200 {
+		t.Errorf("the session of a scoped minted token, in scope: %d %s", a.Status, a.Body)
+	}
+}
+
+func TestScopedAdminPageOffersOnlyWhatTheScopeLetsRun(t *testing.T) {
+	ex := &scriptedExecutor{}
+	_, teamA, _ := scopedGateway(t, ex)
+	page := string(teamA.Login(t).Get(t, "/admin/rest_api/").Body)
+	for _, want := range []string{`id="scope"`, "dags team_a_*; tags team-a", `data-api="trigger_dag"`, `data-api="list_dags"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	for _, not := range []string{`data-api="deploy_dag"`, `data-api="variables"`, `data-api="pool"`} {
+		if strings.Contains(page, not) {
+			t.Errorf("the page offers %s to a scoped credential", not)
+		}
+	}
+	_, withheld, _ := strings.Cut(page, `id="withheld"`)
+	withheld, _, _ = strings.Cut(withheld, "</p>")
+	if !strings.Contains(withheld, "deploy_dag") || !strings.Contains(withheld, "reach beyond the DAGs of the scope") {
+		t.Errorf("withheld: %q", withheld)
+	}
+}
