@@ -179,10 +179,17 @@ type Minted struct {
 // create-cli-token` hands one out, and fails tb unless the gateway made one.
 func (c *Client) Mint(tb testing.TB, ttl, role string) *Minted {
 	tb.Helper()
-	body := map[string]string{"ttl": ttl}
+	body := map[string]any{"ttl": ttl}
 	if role != "" {
 		body["role"] = role
 	}
+	return c.MintWith(tb, body)
+}
+
+// MintWith mints a token as Mint does, with the request's body fields given whole (a scope's dags, tags,
+// teams), and fails tb unless it is minted.
+func (c *Client) MintWith(tb testing.TB, body map[string]any) *Minted {
+	tb.Helper()
 	data, _ := json.Marshal(body)
 	a := c.Do(tb, http.MethodPost, "/api/v1/tokens", strings.NewReader(string(data)), "Content-Type", "application/json")
 	var m Minted

@@ -2,7 +2,8 @@
 // them: the oldest of each major and 2.11, the bridge release to Airflow 3. On each, the catalog the
 // gateway reads at start is the one generate.py writes for the release (the repository's fixture); the
 // most used call of each dialect works; Airflow's REST API answers through the gateway (a v1 listing and a
-// trigger, translated to v2 on Airflow 3); connections are listed masked; a flag or a command the release
+// trigger, translated to v2 on Airflow 3); a token scoped to one DAG triggers it, is refused another, and
+// lists it alone; connections are listed masked; a flag or a command the release
 // lacks is refused before anything runs; and a gateway on the warm executor answers the commands used most
 // as one on the subprocess executor does, on the same home. A package of its own, so that it runs beside the
 // long suites.
@@ -104,6 +105,7 @@ func TestEveryRelease(t *testing.T) {
 			}
 
 			restV1(t, c, api)
+			scoped(t, c.As(c.MintWith(t, map[string]any{"ttl": "10m", "dags": []string{"gw_conf"}}).Token))
 
 			// What the release lacks is refused, naming it, before anything runs.
 			lacks := lacking[release]
@@ -118,6 +120,28 @@ func TestEveryRelease(t *testing.T) {
 				t.Errorf("%s on Airflow %s: %+v, want 400 naming the version and %s", lacks.path, release, a, lacks.pathSays)
 			}
 		})
+	}
+}
+
+// scoped checks a token scoped to gw_conf: its trigger runs, another DAG's is refused before anything
+// runs, and `dags list` shows its DAG alone, in JSON and as the release's table.
+func scoped(t *testing.T, c *testbed.Client) {
+	t.Helper()
+	if a := command(t, c, "dags trigger gw_conf -r smoke_scoped"); a.Status != http.StatusOK || a.ExitCode != 0 {
+		t.Errorf("a scoped token's trigger in scope: %+v", a)
+	}
+	if a := command(t, c, "dags trigger gw_fails -r smoke_scoped"); a.Status != http.StatusForbidden || !strings.Contains(a.Detail, "dags gw_conf") {
+		t.Errorf("a scoped token's trigger out of scope: %+v, want 403 naming the scope", a)
+	}
+	a := command(t, c, "dags list -o json")
+	var rows []struct {
+		DagID string `json:"dag_id"`
+	}
+	if err := json.Unmarshal([]byte(a.Stdout), &rows); err != nil || len(rows) != 1 || rows[0].DagID != "gw_conf" {
+		t.Errorf("a scoped token's dags list -o json: %v %+v", err, a)
+	}
+	if table := command(t, c, "dags list"); table.ExitCode != 0 || !strings.Contains(table.Stdout, "gw_conf") || strings.Contains(table.Stdout, "gw_fails") {
+		t.Errorf("a scoped token's dags list: %+v", table)
 	}
 }
 
