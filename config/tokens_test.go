@@ -49,6 +49,7 @@ func TestParseTokensRefuses(t *testing.T) {
 func FuzzParseTokens(f *testing.F) {
 	f.Add("[ci-bot]\nrole = User\nsha256 = 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\n")
 	f.Add("[a]\nrole=op\nsha256=00\n")
+	f.Add("[t]\nrole = User\nsha256 = 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\ndags = team_a_*, x[ab]\ntags = team-a\nteams = t\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		tokens, err := config.ParseTokens([]byte(text))
 		if err != nil {

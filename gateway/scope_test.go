@@ -210,3 +210,27 @@ func TestScopedAdminPageOffersOnlyWhatTheScopeLetsRun(t *testing.T) {
 		t.Errorf("withheld: %q", withheld)
 	}
 }
+
+func TestMintedTokenStopsWhenItsParentsScopeNarrowsBelowIt(t *testing.T) {
+	wide, _ := commands.NewScope([]string{"team_a_*"}, nil, nil)
+	narrow, _ := commands.NewScope([]string{"team_a_etl"}, nil, nil)
+	keys := gateway.NewKeyring("rest_api_plugin_http_token")
+	keys.SignSessions([]byte("test-session-key-0123456789"), false)
+	parent := gateway.Token{Name: "team-a", Role: commands.RoleUser, SHA256: sha256.Sum256([]byte(teamAToken)), Scope: wide}
+	if err := keys.SetTokens([]gateway.Token{parent}); err != nil {
+		t.Fatal(err)
+	}
+	teamA := client(mustServer(t, &scriptedExecutor{}, commands.Options{}, withKeyring(keys))).As(teamAToken)
+	report := teamA.As(teamA.MintWith(t, map[string]any{"dags": []string{"team_a_report"}}).Token)
+	etl := teamA.As(teamA.MintWith(t, map[string]any{"dags": []string{"team_a_etl"}}).Token)
+	parent.Scope = narrow
+	if err := keys.SetTokens([]gateway.Token{parent}); err != nil {
+		t.Fatal(err)
+	}
+	if a := report.Get(t, "/api/v1/command?command=version"); a.Status != http.StatusUnauthorized {
+		t.Errorf("a minted token beyond its parent's new scope: %d %s, want 401", a.Status, a.Body)
+	}
+	if a := etl.Get(t, "/api/v1/command?command=version"); a.Status != http.StatusOK {
+		t.Errorf("a minted token within its parent's new scope: %d %s", a.Status, a.Body)
+	}
+}
