@@ -2,13 +2,13 @@ package gateway_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
-	"crypto/sha256"
 	"log/slog"
 	"mime/multipart"
-	"net/http/httptest"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
