@@ -245,3 +245,53 @@ func (x *DAGIndex) Len() int {
 	}
 	return len(x.byID)
 }
+
+// Known returns the ids of the DAGs that the index knows and s reaches, sorted: what a listing that takes a
+// list of DAG ids asks Airflow for. A DAG that a dags glob matches but the index does not know yet (one
+// added since its last read) is not among them.
+func (s Scope) Known(index *DAGIndex) []string {
+	if index == nil {
+		return nil
+	}
+	var ids []string
+	for id := range index.byID {
+		if s.Reaches(id, index) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// ReachesFile reports whether what Airflow says of a DAG file (an import error, which names a file and
+// no DAG) is in scope: the index ties at least one DAG to the file, and s reaches every DAG it ties. A
+// DAG is tied to the file when its File is name, or, for a name relative to the DAGs folder (Airflow 3
+// names a file by its path in its bundle), when its File is name under dagsFolder. A file that defines
+// no DAG the index knows, such as one that never imported, is out of every scope. The zero Scope reaches
+// every file.
+func (s Scope) ReachesFile(name, dagsFolder string, index *DAGIndex) bool {
+	if !s.scoped {
+		return true
+	}
+	if name == "" || name != path.Clean(name) || strings.HasPrefix(name, "../") || index == nil {
+		return false // a name with dot segments names a file elsewhere than it reads
+	}
+	full := name
+	if !path.IsAbs(name) {
+		if dagsFolder == "" {
+			return false
+		}
+		full = path.Join(dagsFolder, name)
+	}
+	tied := 0
+	for _, d := range index.byID {
+		if d.File != name && d.File != full {
+			continue
+		}
+		if !s.Reaches(d.ID, index) {
+			return false
+		}
+		tied++
+	}
+	return tied > 0
+}

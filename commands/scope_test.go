@@ -225,3 +225,45 @@ func TestNarrowKeepsNoDAGScoped(t *testing.T) {
 		t.Fatal("a tag narrowed into a glob")
 	}
 }
+
+func TestScopeKnownAndReachesFile(t *testing.T) {
+	index := commands.NewDAGIndex([]commands.DAGInfo{
+		{ID: "team_a_etl", File: "/dags/team_a/etl.py"},
+		{ID: "team_a_load", File: "/dags/shared.py"},
+		{ID: "b_shared", Tags: []string{"team-a"}, File: "/dags/b.py"},
+		{ID: "b_other", Tags: []string{"team-b"}, File: "/dags/shared.py"},
+		{ID: "b_alone", Tags: []string{"team-b"}, File: "/dags/x.py"},
+	})
+	scope, err := commands.NewScope([]string{"team_a_*"}, []string{"team-a"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := scope.Known(index); !slices.Equal(got, []string{"b_shared", "team_a_etl", "team_a_load"}) {
+		t.Errorf("Known: %v", got)
+	}
+	if got := scope.Known(nil); got != nil {
+		t.Errorf("Known without an index: %v", got)
+	}
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"/dags/team_a/etl.py", true},
+		{"team_a/etl.py", true}, // Airflow 3's name in its bundle
+		{"/dags/b.py", true},
+		{"b.py", true},
+		{"/dags/shared.py", false}, // it defines b_other too
+		{"/dags/x.py", false},
+		{"etl.py", false}, // another file of that name, at the folder's top
+		{"/dags/broken.py", false},
+		{"", false},
+		{"../dags/b.py", false},
+	} {
+		if got := scope.ReachesFile(tt.name, "/dags", index); got != tt.want {
+			t.Errorf("ReachesFile(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if !(commands.Scope{}).ReachesFile("/anything.py", "/dags", nil) {
+		t.Errorf("the zero scope does not reach every file")
+	}
+}

@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/gateway/airflowapi"
+	"github.com/airflow-gateway/airflow-gateway/gateway/restscope"
 	"github.com/airflow-gateway/airflow-gateway/gateway/restv1"
 )
 
@@ -62,6 +66,9 @@ type restCall struct {
 	role          commands.Role // the gateway role acting, or RoleNone for an Airflow user's own credentials
 	// v1 is the translation of an Airflow 2 call for Airflow 3, or nil when the call goes as it is.
 	v1 *restv1.Translation
+	// listing, for a scoped credential's listing across DAGs, says which rows it is answered with; nil
+	// for every other call.
+	listing *restscope.Decision
 	// sent is when the call went to Airflow; status and took are its answer's status and how long it took
 	// to come, for the access log.
 	sent   time.Time
@@ -81,7 +88,8 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 			pr.Out.Header.Set("Authorization", call.authorization)
 			call.sent = time.Now()
 		},
-		Transport: restv1.Retrying(airflowTransport{}, func(r *http.Request) *restv1.Translation { return recordIn(r).rest.v1 }),
+		Transport: restv1.Retrying(restscope.Scanning(airflowTransport{}, func(r *http.Request) *restscope.Decision { return recordIn(r).rest.listing }),
+			func(r *http.Request) *restv1.Translation { return recordIn(r).rest.v1 }),
 		ModifyResponse: func(resp *http.Response) error {
 			call := recordIn(resp.Request).rest
 			call.status, call.took = resp.StatusCode, time.Since(call.sent)
@@ -141,8 +149,12 @@ func (s *Server) handleREST(c echo.Context) error {
 	if err := checkRESTPath(r); err != nil {
 		return s.fail(c, err, nil)
 	}
+	var listing *restscope.Decision
 	if p := rec.principal; rec.airflowLogin == nil && !p.Scope.IsZero() {
-		return s.fail(c, commands.NewRefusal("rest_endpoint", p.Scope, nil, "%s %s is not known to stay within this credential's scope (%s); use a credential without a scope", r.Method, r.URL.Path, p.Scope), nil)
+		var err error
+		if listing, err = s.withinScope(r, prefix, p.Scope); err != nil {
+			return s.fail(c, err, nil)
+		}
 	}
 	api, err := s.airflowClient()
 	if err != nil {
@@ -173,9 +185,51 @@ func (s *Server) handleREST(c echo.Context) error {
 			return s.fail(c, v1Refusal(err), nil)
 		}
 	}
+	call.listing = listing
 	rec.rest = call
 	s.proxy.ServeHTTP(c.Response(), r)
 	return nil
+}
+
+// withinScope applies a credential's scope to a REST call (restscope.Decide, against the service's DAG
+// index): a refusal, or the call to send, changed in place where the scope names its DAGs; for a listing
+// to filter, the decision that the proxy's transport answers it with.
+func (s *Server) withinScope(r *http.Request, prefix string, scope commands.Scope) (*restscope.Decision, error) {
+	call := &restscope.Call{API: 1, Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, prefix), Query: r.URL.Query()}
+	if prefix == "/api/v2" {
+		call.API = 2
+	}
+	if r.Body != nil && r.ContentLength != 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, bodyError(err, "the request body cannot be read (%v)")
+		}
+		call.Body = body
+		setBody(r, body)
+	}
+	index, _ := s.svc.DAGIndex()
+	d, err := restscope.Decide(call, scope, index, s.svc.Policy.DagsFolder())
+	if err != nil {
+		return nil, err
+	}
+	if d.Changed {
+		r.URL.RawQuery = d.Call.Query.Encode()
+		setBody(r, d.Call.Body)
+	}
+	if d.Verdict == restscope.Allow {
+		return nil, nil
+	}
+	return d, nil
+}
+
+// setBody makes body the body of r.
+func setBody(r *http.Request, body []byte) {
+	if body == nil {
+		return
+	}
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
 // v1Refusal is the domain's error for a v1 call that restv1 does not send on.

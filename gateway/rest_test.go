@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -48,8 +49,11 @@ func newRecordingAirflow(t *testing.T, tokenLife time.Duration) *recordingAirflo
 			fmt.Fprintf(w, `{"access_token": "h.%s.s"}`, base64.RawURLEncoding.EncodeToString(claims))
 			return
 		}
+		seen := r.Clone(r.Context())
+		data, _ := io.ReadAll(r.Body)
+		seen.Body = io.NopCloser(bytes.NewReader(data)) // for the test to read, after the call
 		a.mu.Lock()
-		a.seen = append(a.seen, r.Clone(r.Context()))
+		a.seen = append(a.seen, seen)
 		a.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"dags": [], "total_entries": 0}`)

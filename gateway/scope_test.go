@@ -3,12 +3,16 @@ package gateway_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
+	"io"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
@@ -22,6 +26,13 @@ const teamAToken = "team-a-token-0123456789"
 // DAG index tags b_shared with team-a and b_other with team-b.
 func scopedGateway(t *testing.T, ex *scriptedExecutor) (admin, teamA *testbed.Client, log *bytes.Buffer) {
 	t.Helper()
+	srv, _, log := scopedServer(t, ex)
+	return client(srv), client(srv).As(teamAToken), log
+}
+
+// scopedServer serves the gateway of scopedGateway, and returns it.
+func scopedServer(t *testing.T, ex *scriptedExecutor) (*httptest.Server, *gateway.Server, *bytes.Buffer) {
+	t.Helper()
 	scope, err := commands.NewScope([]string{"team_a_*"}, []string{"team-a"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -34,10 +45,10 @@ func scopedGateway(t *testing.T, ex *scriptedExecutor) (admin, teamA *testbed.Cl
 	}); err != nil {
 		t.Fatal(err)
 	}
-	log = &bytes.Buffer{}
-	srv := mustServer(t, ex, commands.Options{}, withKeyring(keys), withLog(slog.NewJSONHandler(log, nil)), withDAGIndex(
+	log := &bytes.Buffer{}
+	srv, gw := mustGateway(t, ex, commands.Options{}, withKeyring(keys), withLog(slog.NewJSONHandler(log, nil)), withDAGIndex(
 		commands.DAGInfo{ID: "team_a_etl"}, commands.DAGInfo{ID: "b_shared", Tags: []string{"team-a", "team-b"}}, commands.DAGInfo{ID: "b_other", Tags: []string{"team-b"}}))
-	return client(srv), client(srv).As(teamAToken), log
+	return srv, gw, log
 }
 
 func TestScopeDecidesBeforeAnythingRuns(t *testing.T) {
@@ -118,11 +129,11 @@ func TestScopeInEveryDialect(t *testing.T) {
 			t.Errorf("a scoped credential is offered %s", c.Path)
 		}
 	}
-	if a := teamA.Get(t, "/api/v1/dags"); a.Status != 403 {
+	if a := teamA.Get(t, "/api/v1/variables"); a.Status != 403 || !strings.Contains(string(a.Body), "covers DAGs only") {
 		t.Errorf("REST: %d %s", a.Status, a.Body)
 	}
 	metrics := admin.Get(t, "/metrics")
-	for _, reason := range []string{"out_of_scope", "deploy"} {
+	for _, reason := range []string{"out_of_scope", "deploy", "rest_endpoint"} {
 		if !strings.Contains(string(metrics.Body), `airflow_gateway_scope_refusals_total{reason="`+reason+`"}`) {
 			t.Errorf("/metrics counts no refusal for %s", reason)
 		}
@@ -232,5 +243,99 @@ func TestMintedTokenStopsWhenItsParentsScopeNarrowsBelowIt(t *testing.T) {
 	}
 	if a := etl.Get(t, "/api/v1/command?command=version"); a.Status != http.StatusOK {
 		t.Errorf("a minted token within its parent's new scope: %d %s", a.Status, a.Body)
+	}
+}
+
+// TestRESTUnderAScope: what a scoped credential's REST calls become, on each API and Airflow, as a fake
+// Airflow sees them (what a real one answers is TestRESTAPIAgainstAirflow's): a DAG out of scope and an
+// endpoint not about DAGs are refused in the shape of the API called, and nothing reaches Airflow; a DAG
+// in scope goes as it is; a listing of DAG ids asks for the scope's; a listing is read from its first page.
+func TestRESTUnderAScope(t *testing.T) {
+	for _, major := range []int{2, 3} {
+		t.Run(fmt.Sprintf("airflow-%d", major), func(t *testing.T) {
+			srv, gw, log := scopedServer(t, &scriptedExecutor{})
+			a := newRecordingAirflow(t, time.Hour)
+			serveAirflowAPI(t, gw, a, major)
+			teamA := client(srv).As(teamAToken)
+			v2 := "/api/v1"
+			if major == 3 {
+				v2 = "/api/v2"
+			}
+			for _, tt := range []struct {
+				method, path, body string
+				status             int
+				says               string // in the refusal
+				sent               string // the path Airflow got, and its query or body
+			}{
+				{"GET", "/api/v1/dags/b_other", "", 403, `the DAG \"b_other\" is not in this credential's scope (dags team_a_*; tags team-a)`, ""},
+				{"GET", "/api/v1/dags/no_such_dag/details", "", 403, `the DAG \"no_such_dag\" is not in this credential's scope`, ""},
+				{"GET", "/api/v1/dags/b%5Fother", "", 403, "b_other", ""},
+				{"GET", "/api/v1/dags/team_a_etl%2F..%2Fb_other", "", 400, "encoded slash", ""},
+				{"GET", "/api/v1/dags/team_a_etl/../b_other", "", 400, "plain path", ""},
+				{"GET", "/api/v1/dags/team_a_etl/", "", 403, "not known to stay within", ""},
+				{"GET", "/api/v1/Dags/team_a_etl", "", 403, "not known to stay within", ""},
+				{"DELETE", "/api/v1/dags/~", "", 403, "with ~ for its DAG id reaches every DAG", ""},
+				{"PATCH", "/api/v1/dags?dag_id_pattern=team_a", `{"is_paused": true}`, 403, "acts on every DAG", ""},
+				{"GET", "/api/v1/variables", "", 403, "covers DAGs only", ""},
+				{"POST", "/api/v1/pools", `{"name": "p", "slots": 1}`, 403, "covers DAGs only", ""},
+				{"GET", "/api/v1/dags/team_a_etl", "", 200, "", v2 + "/dags/team_a_etl"},
+				{"GET", "/api/v1/dags/b%5Fshared", "", 200, "", v2 + "/dags/b_shared"},
+				{"POST", "/api/v1/dags/~/dagRuns/list", `{"page_limit": 5}`, 200, "", v2 + `/dags/~/dagRuns/list {"dag_ids":["b_shared","team_a_etl"],"page_limit":5}`},
+				{"POST", "/api/v1/dags/~/dagRuns/list", `{"dag_ids": ["b_other"]}`, 403, "b_other", ""},
+				{"GET", "/api/v1/dags?limit=2&offset=4", "", 200, "", v2 + "/dags limit=100&offset=0"},
+			} {
+				t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+					before := len(a.seen)
+					var body *strings.Reader
+					if tt.body != "" {
+						body = strings.NewReader(tt.body)
+					}
+					var answer *testbed.Answer
+					if body != nil {
+						answer = teamA.Do(t, tt.method, tt.path, body, asJSON...)
+					} else {
+						answer = teamA.Do(t, tt.method, tt.path, nil)
+					}
+					if answer.Status != tt.status || !strings.Contains(string(answer.Body), tt.says) {
+						t.Fatalf("%d %s, want %d saying %s", answer.Status, answer.Body, tt.status, tt.says)
+					}
+					if tt.status >= 400 {
+						if answer.Header.Get("Content-Type") != "application/problem+json" {
+							t.Errorf("a refusal of /api/v1 as %s", answer.Header.Get("Content-Type"))
+						}
+						if len(a.seen) != before {
+							t.Errorf("Airflow was sent %s", a.last().URL)
+						}
+						return
+					}
+					got := a.last()
+					sent := got.URL.Path
+					if got.URL.RawQuery != "" {
+						sent += " " + got.URL.RawQuery
+					}
+					if got.Body != nil {
+						data, _ := io.ReadAll(got.Body)
+						if s := strings.TrimSpace(string(data)); s != "" {
+							sent += " " + s
+						}
+					}
+					if sent != tt.sent {
+						t.Errorf("Airflow got %s, want %s", sent, tt.sent)
+					}
+				})
+			}
+			if major == 3 {
+				var doc struct{ Detail string }
+				if answer := teamA.Get(t, "/api/v2/dags/b_other").Decode(t, &doc); answer.Status != 403 || !strings.Contains(doc.Detail, "b_other") {
+					t.Errorf("/api/v2 out of scope: %d %s", answer.Status, answer.Body)
+				}
+				if answer := teamA.Get(t, "/api/v2/dagStats"); answer.Status != 200 || a.last().URL.RawQuery != "dag_ids=b_shared&dag_ids=team_a_etl" {
+					t.Errorf("/api/v2/dagStats: %d, Airflow got ?%s", answer.Status, a.last().URL.RawQuery)
+				}
+			}
+			if !strings.Contains(log.String(), `"reason":"rest_endpoint"`) {
+				t.Errorf("no audit line of a refused endpoint:\n%s", log)
+			}
+		})
 	}
 }

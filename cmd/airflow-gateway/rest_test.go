@@ -45,7 +45,7 @@ func TestRESTAPIAgainstAirflow(t *testing.T) {
 	for _, major := range testbed.Versions {
 		t.Run("airflow-"+major, func(t *testing.T) {
 			t.Parallel()
-			home := testbed.MustHome(t, major)
+			home := testbed.MustHome(t, major, filepath.Join(testbed.Dir(), "gw_teams.py"))
 			api := testbed.StartAirflowAPI(t, home)
 			// A finished run of two tasks, with their logs and XCom, for the script to read.
 			api.RunDAG(t, "gw_two_tasks", "2024-06-08")
@@ -62,6 +62,7 @@ func TestRESTAPIAgainstAirflow(t *testing.T) {
 			}
 			record(fmt.Sprintf("through the gateway on Airflow %d", api.Major), v1Script(t, g.Client, home))
 			gatewayOnly(t, g.Client, home, api)
+			t.Run("scoped", func(t *testing.T) { scopedREST(t, g.Client, home, api) })
 			if api.Major >= 3 {
 				realClients(t, g.Client, api)
 			}
