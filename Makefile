@@ -19,7 +19,7 @@ FUZZEXECS ?= 50000
 FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzResolveArgv commands:FuzzSplitCommand commands:FuzzResolvePlugin \
 	commands:FuzzCheckDAGFileName commands:FuzzDAGsOf commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
 	config:FuzzParseTokens config:FuzzParseUsers gateway:FuzzSessionCookie gateway:FuzzMintedToken gateway/restv1:FuzzTranslate \
-	gateway/restv1:FuzzBack
+	gateway/restv1:FuzzBack gateway/restscope:FuzzDecide
 
 # The packages whose tests take minutes, mostly waiting on Airflow processes: they start first, three
 # packages at a time, so that their waits overlap on a machine of two cores.
