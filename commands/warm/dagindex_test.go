@@ -3,13 +3,16 @@ package warm_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
 // homeDAGs are the DAGs of a fixture's home (testbed/dags and testdata) as the DAG index should hold them,
@@ -119,5 +122,57 @@ func dagIndexReadsTheHome(t *testing.T, f *fixture, restarts uint64) {
 		if err != nil || res.ExitCode == 0 || strings.Contains(res.Stdout, `"dags"`) {
 			t.Errorf("airflow %s: %v %+v", words[0], err, res)
 		}
+	}
+}
+
+// plantDAGs copies the metadata DB's row of gw_conf, and its tags, into n DAGs more (gw_bench_0, ...), each
+// with three tags, straight into the home's SQLite file: what a `dags reserialize` of n files would write of
+// them, in a fraction of its time.
+func plantDAGs(tb testing.TB, f *fixture, n int) {
+	tb.Helper()
+	script := `import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+columns = [c[1] for c in db.execute("PRAGMA table_info(dag)")]
+row = dict(zip(columns, db.execute("SELECT * FROM dag WHERE dag_id = 'gw_conf'").fetchone()))
+for i in range(int(sys.argv[2])):
+    row["dag_id"] = f"gw_bench_{i}"
+    row["fileloc"] = f"/opt/airflow/dags/team_{i % 10}/gw_bench_{i}.py"
+    db.execute(f"INSERT INTO dag ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", list(row.values()))
+    for tag in ("bench", f"team-{i % 10}", f"kind-{i % 7}"):
+        db.execute("INSERT INTO dag_tag (name, dag_id) VALUES (?, ?)", (tag, row["dag_id"]))
+db.commit()
+`
+	out, err := exec.Command(filepath.Join(filepath.Dir(f.home.Airflow), "python"), "-c", script,
+		filepath.Join(f.home.Dir, "airflow.db"), strconv.Itoa(n)).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("planting %d DAGs: %v\n%s", n, err, out)
+	}
+}
+
+// BenchmarkReadDAGIndex reads the DAG index of 1,000 DAGs more than the home's, each with three tags, from
+// each Airflow version's SQLite metadata DB: through the warm executor (a child of the forkserver) and
+// through the subprocess executor (Airflow's Python, Airflow imported for each read).
+//
+//	go test ./commands/warm -run '^$' -bench ReadDAGIndex -benchtime 20x
+func BenchmarkReadDAGIndex(b *testing.B) {
+	for _, major := range testbed.Versions {
+		b.Run("airflow-"+major, func(b *testing.B) {
+			f := mustFixture(b, major, nil)
+			plantDAGs(b, f, 1000)
+			f.waitWarm(b, 0)
+			for _, ex := range []struct {
+				name string
+				ex   commands.Executor
+			}{{"warm", f.warm}, {"subprocess", f.cold}} {
+				b.Run(ex.name, func(b *testing.B) {
+					for b.Loop() {
+						dags, err := ex.ex.(commands.DAGIndexReader).ReadDAGIndex(context.Background(), time.Minute)
+						if err != nil || len(dags) != len(homeDAGs)+1000 {
+							b.Fatalf("%d DAGs, %v", len(dags), err)
+						}
+					}
+				})
+			}
+		})
 	}
 }
