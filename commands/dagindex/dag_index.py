@@ -4,8 +4,8 @@ one query, which only reads. It prints one JSON document on stdout, and nothing 
   {"dags": [{"id": "...", "tags": ["..."], "owners": ["..."], "file": "...", "team": "..."}, ...]}
 
 The gateway runs it in a child of the warm executor's forkserver, or with the Python of Airflow's
-installation (python -c, as the gateway's own `airflow-gateway-dag-index`). It imports Airflow's models and
-no user code: no DAG file is parsed, no plugin loaded.
+installation (`python -c SCRIPT airflow-gateway-dag-index`). It parses no DAG file: it imports Airflow's
+models, as every command does, and reads their tables.
 
 Every DAG the metadata DB holds is listed, those Airflow no longer finds in their file too (is_active false
 on Airflow 2, is_stale on Airflow 3): their runs and tasks can still be read, cleared and deleted, so they
@@ -13,9 +13,15 @@ keep the tags and team they were last seen with until `dags delete` removes them
 DAG's bundle, on Airflow 3.2 and later with [core] multi_team; empty otherwise.
 """
 
-import json
-import os
 import sys
+
+if sys.path and sys.path[0] == "":
+    # Run with -c: the working folder (AIRFLOW_HOME) leads the import path, where a file could stand in for
+    # any module imported next. The airflow script runs without it; so does this.
+    del sys.path[0]
+
+import json  # noqa: E402
+import os  # noqa: E402
 
 
 def read():
@@ -71,8 +77,6 @@ def main():
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     sys.stdout.flush()
     os.dup2(2, 1)
-    if sys.path and sys.path[0] in ("", os.getcwd()):
-        del sys.path[0]  # run with -c: the working folder (AIRFLOW_HOME) is not a folder of modules
     dags = read()
     json.dump({"dags": dags}, out, ensure_ascii=False, separators=(",", ":"))
     out.write("\n")
