@@ -98,9 +98,12 @@ func TestShutdownLetsCommandsFinishOrAnswersThem(t *testing.T) {
 		{"outlives the grace period", 60, 2, 503, "shutting down"},
 	}
 	for _, tt := range tests {
+		// Written before the subtests run side by side: a file that one writes while the other's gateway
+		// forks is held open for writing in the fork's child for a moment, and cannot be run then (ETXTBSY).
+		bin := fakeAirflow(t, tt.sleep)
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := serveInProcess(t, testbed.Config{AirflowBin: fakeAirflow(t, tt.sleep), AirflowHome: t.TempDir(), Executor: "subprocess",
+			s := serveInProcess(t, testbed.Config{AirflowBin: bin, AirflowHome: t.TempDir(), Executor: "subprocess",
 				ShutdownGrace: time.Duration(tt.grace) * time.Second})
 			c := &testbed.Client{URL: s.URL} // the gateway has no token: it listens on loopback only
 
