@@ -51,6 +51,13 @@ type Settler interface {
 	Settled() <-chan struct{}
 }
 
+// A DAGIndexReader is an Executor that can read the DAG index (§19) from Airflow's metadata DB: every DAG
+// it holds, with its tags, owners, file and team, read by a script of the gateway's own, not by a command
+// of Airflow's CLI. A read that does not end within limit, or before ctx does, is stopped and fails.
+type DAGIndexReader interface {
+	ReadDAGIndex(ctx context.Context, limit time.Duration) ([]DAGInfo, error)
+}
+
 // Exec is one command for an Executor: the argv and how to run it. (A job, package jobs, is a command run
 // without a waiting request, with its record kept.)
 type Exec struct {

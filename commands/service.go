@@ -28,6 +28,7 @@ type Service struct {
 	deployMu sync.Mutex // one deploy_dag at a time decides what a file name holds
 	daemonMu sync.Mutex // one daemon start at a time checks and writes the pid files
 	index    dagIndex   // the DAGs scopes match against (access.go)
+	reads    indexReads // how the reads of it fared (dagindex.go)
 }
 
 // NewService returns a Service; at most opts.MaxConcurrent commands run at once.

@@ -54,6 +54,7 @@ type Config struct {
 	TokensFile            string        `key:"auth.tokens_file"`
 	FailedAuthBurst       int           `key:"auth.failed_auth_burst" default:"10" validate:"min=1,max=1000000"`
 	MaxTokenTTL           time.Duration `key:"auth.max_token_ttl" default:"12h" validate:"min=10000000000"`
+	DAGIndexRefresh       time.Duration `key:"auth.dag_index_refresh" default:"30s" validate:"min=1000000000"`
 	JobsRetention         time.Duration `key:"jobs.retention" default:"168h" validate:"min=0"`
 	JobsDatabaseURL       string        `key:"jobs.database_url" secret:"true" validate:"omitempty,postgres_url"`
 	JobsLease             time.Duration `key:"jobs.lease" default:"30s" validate:"min=3000000000"`

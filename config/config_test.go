@@ -65,6 +65,7 @@ func TestBadConfigSaysWhatIsWrong(t *testing.T) {
 		"[jobs]\ndatabase_url = pw-in-url\n":                   "database_url must be a PostgreSQL URL",
 		"[jobs]\nlease = 1s\n":                                 "lease is too small",
 		"[auth]\nfailed_auth_burst = 0\n":                      "failed_auth_burst must be at least 1",
+		"[auth]\ndag_index_refresh = 100ms\n":                  "dag_index_refresh is too small",
 	}
 	for text, want := range cases {
 		_, err := config.Parse([]byte(text), noEnv)

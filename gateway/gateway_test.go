@@ -73,9 +73,10 @@ func testKeyring() *gateway.Keyring {
 // serverSetup is how mustServer makes and serves a gateway; serverOptions change it.
 type serverSetup struct {
 	gateway.Options
-	asServe   bool // serve as `airflow-gateway serve` does, with Options.Limits
-	tlsConfig *tls.Config
-	index     *commands.DAGIndex // the DAG index of the service, when set
+	asServe    bool // serve as `airflow-gateway serve` does, with Options.Limits
+	tlsConfig  *tls.Config
+	index      *commands.DAGIndex // the DAG index of the service, when set
+	useService func(*commands.Service)
 }
 
 // withDAGIndex gives the gateway's service a DAG index, for scopes to match against.
@@ -104,6 +105,11 @@ func withLog(h slog.Handler) serverOption {
 // withOptions changes the gateway's options as set does.
 func withOptions(set func(*gateway.Options)) serverOption {
 	return func(s *serverSetup) { set(&s.Options) }
+}
+
+// withService hands the gateway's Service to use once it is made, before the gateway serves.
+func withService(use func(*commands.Service)) serverOption {
+	return func(s *serverSetup) { s.useService = use }
 }
 
 // asServe serves the gateway as `airflow-gateway serve` does: its own http.Server with limits and its
@@ -141,6 +147,9 @@ func mustGateway(tb testing.TB, ex commands.Executor, opts commands.Options, opt
 	setup.Service = commands.NewService(commands.NewPolicy(cat, tb.TempDir()), ex, opts)
 	if setup.index != nil {
 		setup.Service.SetDAGIndex(setup.index, time.Now())
+	}
+	if setup.useService != nil {
+		setup.useService(setup.Service)
 	}
 	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "jobs.db"))
 	if err != nil {

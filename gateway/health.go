@@ -80,7 +80,29 @@ func (s *Server) handleHealth(c echo.Context) error {
 		"airflow":      airflow,
 		"metadatabase": db,
 		"executor":     s.svc.ExecutorStatus(),
+		"dag_index":    dagIndexHealth(s.svc.DAGIndexStatus()),
 	})
+}
+
+// dagIndexHealth tells of the DAG index that scopes match against: how many DAGs it knows, when it was
+// read and how long ago, and whether the last read failed (stale: the index is the one read before), or
+// none has succeeded yet (unread). Why a read failed is in the log, not here: /health needs no token.
+func dagIndexHealth(st commands.DAGIndexStatus) map[string]any {
+	index := map[string]any{"status": "current", "dags": st.DAGs, "failures": st.Failures}
+	switch {
+	case st.ReadAt.IsZero():
+		index["status"] = "unread"
+	case st.LastFailure.After(st.ReadAt):
+		index["status"] = "stale"
+	}
+	if !st.ReadAt.IsZero() {
+		index["read_at"] = st.ReadAt.UTC().Format(time.RFC3339)
+		index["age_seconds"] = int(time.Since(st.ReadAt).Seconds())
+	}
+	if !st.LastFailure.IsZero() {
+		index["last_failure_at"] = st.LastFailure.UTC().Format(time.RFC3339)
+	}
+	return index
 }
 
 // handleLive answers GET /health/live: the process serves requests. It checks nothing else.

@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
 
 // healthAnswer is /health's body.
@@ -120,5 +123,62 @@ func TestCommandsCarryTheCaller(t *testing.T) {
 		if got, _ := ex.lastCaller.Load().(string); got != tt.name {
 			t.Errorf("%s ran as %q, want %q", tt.target, got, tt.name)
 		}
+	}
+}
+
+// indexExecutor reads a DAG index of dags, or fails with failure when it is set.
+type indexExecutor struct {
+	scriptedExecutor
+	dags    []commands.DAGInfo
+	failure error
+}
+
+func (x *indexExecutor) ReadDAGIndex(context.Context, time.Duration) ([]commands.DAGInfo, error) {
+	return x.dags, x.failure
+}
+
+// TestHealthTellsTheDAGIndex: /health and the metrics tell how large and old the DAG index is, and whether
+// its last read failed, without saying why.
+func TestHealthTellsTheDAGIndex(t *testing.T) {
+	ex := &indexExecutor{dags: []commands.DAGInfo{{ID: "a"}, {ID: "b"}, {ID: "c"}}}
+	var svc *commands.Service
+	srv := mustServer(t, ex, commands.Options{}, withService(func(s *commands.Service) { svc = s }),
+		withOptions(func(o *gateway.Options) { o.PublicMetrics = true }))
+	index := func() map[string]any {
+		var h struct {
+			DAGIndex map[string]any `json:"dag_index"`
+		}
+		client(srv).As("").Get(t, "/health").Decode(t, &h)
+		return h.DAGIndex
+	}
+	if got := index(); got["status"] != "unread" || got["dags"] != 0.0 || got["read_at"] != nil {
+		t.Errorf("before the first read: %v", got)
+	}
+	fams, _ := scrape(t, srv)
+	if sample(fams, "airflow_gateway_dag_index_dags", nil) != 0 {
+		t.Errorf("dag_index_dags before the first read: %v", fams["airflow_gateway_dag_index_dags"])
+	}
+
+	if err := svc.RefreshDAGIndex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := index(); got["status"] != "current" || got["dags"] != 3.0 || got["read_at"] == nil || got["age_seconds"] != 0.0 || got["failures"] != 0.0 {
+		t.Errorf("after a read: %v", got)
+	}
+	ex.failure = errors.New("planted-index-error-4711")
+	if err := svc.RefreshDAGIndex(context.Background()); err == nil {
+		t.Fatal("a failed read returned no error")
+	}
+	got := index()
+	if got["status"] != "stale" || got["dags"] != 3.0 || got["failures"] != 1.0 || got["last_failure_at"] == nil {
+		t.Errorf("after a failed read: %v", got)
+	}
+	fams, body := scrape(t, srv)
+	if sample(fams, "airflow_gateway_dag_index_dags", nil) != 3 || sample(fams, "airflow_gateway_dag_index_read_failures_total", nil) != 1 ||
+		fams["airflow_gateway_dag_index_age_seconds"] == nil {
+		t.Errorf("the DAG index's series: %s", body)
+	}
+	if health := client(srv).As("").Get(t, "/health"); strings.Contains(string(health.Body), "planted-index-error") {
+		t.Errorf("/health, which needs no token, says why the read failed: %s", health.Body)
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"net/http"
 	"strconv"
 	"time"
@@ -42,6 +43,7 @@ const unmatchedRoute = "unmatched"
 
 func newMetrics(s *Server) *metrics {
 	const ns = "airflow_gateway"
+	started := time.Now()
 	m := &metrics{
 		off:      s.opts.NoMetrics,
 		registry: prometheus.NewRegistry(),
@@ -99,6 +101,12 @@ func newMetrics(s *Server) *metrics {
 			return float64(s.jobs.Running())
 		}),
 		jobsEnded(s.jobs),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "dag_index_dags", Help: "DAGs in the DAG index that scopes match against."},
+			func() float64 { return float64(s.svc.DAGIndexStatus().DAGs) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "dag_index_age_seconds", Help: "Seconds since the DAG index was read (since the start, before the first read)."},
+			func() float64 { return time.Since(cmp.Or(s.svc.DAGIndexStatus().ReadAt, started)).Seconds() }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "dag_index_read_failures_total", Help: "Reads of the DAG index that failed."},
+			func() float64 { return float64(s.svc.DAGIndexStatus().Failures) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -36,6 +36,7 @@ type Config struct {
 	// [auth]
 	TokensFile      string
 	FailedAuthBurst int
+	DAGIndexRefresh time.Duration
 
 	// [jobs]
 	JobsDatabaseURL string
@@ -72,7 +73,8 @@ func (c Config) String() string {
 			{"allow_daemons", boolean(c.AllowDaemons)}, {"state_dir", c.StateDir}, {"shutdown_grace", duration(c.ShutdownGrace)},
 			{"log_format", c.LogFormat}, {"secret_key", c.SecretKey}, {"tls_cert", c.TLSCert}, {"tls_key", c.TLSKey},
 		}},
-		{"auth", [][2]string{{"tokens_file", c.TokensFile}, {"failed_auth_burst", number(c.FailedAuthBurst)}}},
+		{"auth", [][2]string{{"tokens_file", c.TokensFile}, {"failed_auth_burst", number(c.FailedAuthBurst)},
+			{"dag_index_refresh", duration(c.DAGIndexRefresh)}}},
 		{"jobs", [][2]string{{"database_url", c.JobsDatabaseURL}, {"lease", duration(c.JobsLease)}}},
 		{"airflow_api", [][2]string{{"url", c.AirflowAPIURL}, {"users_file", c.AirflowAPIUsersFile}}},
 		{"rest_api_plugin", [][2]string{{"rest_api_plugin_expected_http_token", c.PluginToken}}},

@@ -17,7 +17,7 @@ func TestConfigReadsBack(t *testing.T) {
 		MaxConcurrentCommands: 7, QueueTimeout: 3 * time.Second, CommandTimeout: 2 * time.Minute, LongCommandTimeout: 5 * time.Minute,
 		AllowDaemons: true, StateDir: "/srv/state", ShutdownGrace: 20 * time.Second, LogFormat: "json",
 		SecretKey: "a-secret-key-0123456789", TLSCert: "/srv/cert.pem", TLSKey: "/srv/key.pem",
-		TokensFile: "/srv/tokens.ini", FailedAuthBurst: 1000000,
+		TokensFile: "/srv/tokens.ini", FailedAuthBurst: 1000000, DAGIndexRefresh: 5 * time.Second,
 		JobsDatabaseURL: "postgres://gw@127.0.0.1:5432/jobs?sslmode=disable", JobsLease: 3 * time.Second,
 		AirflowAPIURL: "http://127.0.0.1:8081", AirflowAPIUsersFile: "/srv/airflow-users.ini",
 		PluginToken: "a-plugin-token-0123456789",

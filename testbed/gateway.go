@@ -191,3 +191,30 @@ func WaitWarm(tb testing.TB, url string, logs fmt.Stringer) {
 	}
 	tb.Fatalf("the warm executor was not warm after 2 minutes:\n%s", logs)
 }
+
+// DAGIndex is what /health tells of a gateway's DAG index.
+type DAGIndex struct {
+	Status     string `json:"status"`
+	DAGs       int    `json:"dags"`
+	AgeSeconds int    `json:"age_seconds"`
+	Failures   int    `json:"failures"`
+}
+
+// WaitDAGIndex waits until a gateway has read its DAG index, as /health tells, and returns what it tells.
+func WaitDAGIndex(tb testing.TB, url string, logs fmt.Stringer) DAGIndex {
+	tb.Helper()
+	c := &Client{URL: url}
+	for range 1200 {
+		if a, err := c.Send(http.MethodGet, "/health", nil); err == nil {
+			var h struct {
+				DAGIndex DAGIndex `json:"dag_index"`
+			}
+			if json.Unmarshal(a.Body, &h) == nil && h.DAGIndex.Status == "current" {
+				return h.DAGIndex
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tb.Fatalf("the gateway had not read its DAG index after 2 minutes:\n%s", logs)
+	return DAGIndex{}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/config"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
@@ -33,6 +34,12 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	fmt.Fprintf(stdout, "dags_folder:   %s\n", st.dags)
 	fmt.Fprintf(stdout, "state_dir:     %s\n", st.state)
 	fmt.Fprintf(stdout, "executor:      %s\n", st.cfg.Executor)
+	started := time.Now()
+	dags, err := st.exec.ReadDAGIndex(ctx, 2*time.Minute)
+	if err != nil {
+		return fmt.Errorf("the DAG index, which scopes match against, cannot be read from Airflow's metadata DB: %w", err)
+	}
+	fmt.Fprintf(stdout, "dag_index:     %d DAGs, read in %s; read again every %s\n", len(dags), time.Since(started).Round(time.Millisecond), st.cfg.DAGIndexRefresh)
 	keys, err := keyring(st.cfg)
 	if err != nil {
 		return err

@@ -114,6 +114,7 @@ func findAirflow(cfg *config.Config, getenv func(string) string) (*setup, error)
 			return nil, err
 		}
 	}
+	ex.Python = st.python // which reads the DAG index
 	return st, nil
 }
 

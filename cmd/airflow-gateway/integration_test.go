@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -195,6 +196,18 @@ func TestCommandDialectAgainstAirflow(t *testing.T) {
 			}
 			if rest.Status != http.StatusNotFound || !strings.Contains(string(rest.Body), why) {
 				t.Errorf("Airflow's REST API with no url: %d %s, want 404 saying the configuration of Airflow %s", rest.Status, rest.Body, why)
+			}
+			// The DAG index, read once the executor has settled: /health says how large it is, and so does
+			// `check`, which reads it with Airflow's Python (told of an API URL where nothing answers, which it
+			// says and goes on).
+			if index := testbed.WaitDAGIndex(t, g.URL, g.logs); index.DAGs != 3 || index.Failures != 0 {
+				t.Errorf("the DAG index on /health: %+v, want the home's 3 DAGs", index)
+			}
+			var out strings.Builder
+			checked := testbed.Config{Home: home, AirflowAPIURL: "http://127.0.0.1:9"}
+			if err := run(t.Context(), []string{"check", "--config", checked.File(t)}, func(string) string { return "" },
+				strings.NewReader(""), &out, &out); err != nil || !regexp.MustCompile(`\ndag_index: +3 DAGs, read in \d`).MatchString(out.String()) {
+				t.Errorf("check: %v\n%s", err, out.String())
 			}
 		})
 

@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands/commandstest"
+	"github.com/airflow-gateway/airflow-gateway/commands/dagindex"
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
 // TestHelperProcess is the fake Python and airflow of the shutdown tests (a real one cannot be made to
 // sleep on demand). As Python it runs the gateway's generate.py (`-c SCRIPT --identity` or `--out FILE`)
-// with Airflow 3.3.2's answers; as airflow (its first argument is then the airflow script, as the kernel
+// with Airflow 3.3.2's answers, and its DAG index script (`-c SCRIPT airflow-gateway-dag-index`), which
+// finds no DAG; as airflow (its first argument is then the airflow script, as the kernel
 // runs a script), `config get-value` answers at once, and every other command sleeps for
 // GW_FAKE_SLEEP_SECONDS and then prints "done". It runs only when re-executed through fakeAirflow's scripts.
 func TestHelperProcess(t *testing.T) {
@@ -35,6 +37,8 @@ func TestHelperProcess(t *testing.T) {
 		switch args[2] {
 		case "--identity":
 			fmt.Println(`{"version": "3.3.2", "site_packages": "/fake/site-packages", "distributions": []}`)
+		case dagindex.ProcessTag:
+			fmt.Println(`{"dags": []}`)
 		case "--out":
 			data, err := os.ReadFile(filepath.Join(commandstest.FixtureDir(), "airflow-3.3.2.json"))
 			if err == nil {
@@ -94,9 +98,12 @@ func TestShutdownLetsCommandsFinishOrAnswersThem(t *testing.T) {
 		{"outlives the grace period", 60, 2, 503, "shutting down"},
 	}
 	for _, tt := range tests {
+		// Written before the subtests run side by side: a file that one writes while the other's gateway
+		// forks is held open for writing in the fork's child for a moment, and cannot be run then (ETXTBSY).
+		bin := fakeAirflow(t, tt.sleep)
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := serveInProcess(t, testbed.Config{AirflowBin: fakeAirflow(t, tt.sleep), AirflowHome: t.TempDir(), Executor: "subprocess",
+			s := serveInProcess(t, testbed.Config{AirflowBin: bin, AirflowHome: t.TempDir(), Executor: "subprocess",
 				ShutdownGrace: time.Duration(tt.grace) * time.Second})
 			c := &testbed.Client{URL: s.URL} // the gateway has no token: it listens on loopback only
 

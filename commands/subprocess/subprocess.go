@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/dagindex"
 )
 
 // Executor is a commands.Executor that starts one process per command.
 type Executor struct {
 	Binary         string        // the airflow binary
+	Python         string        // the interpreter of the Airflow installation, which reads the DAG index
 	Home           string        // AIRFLOW_HOME of the children, and their working directory
 	Env            []string      // the children's environment; see ChildEnv
 	MaxOutputBytes int           // per stream; the rest is read and dropped
@@ -45,15 +47,29 @@ func ChildEnv(environ []string, home string) []string {
 
 // Run implements commands.Executor.
 func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
+	return e.run(ctx, x, e.MaxOutputBytes, e.Binary, x.Args...)
+}
+
+// ReadDAGIndex implements commands.DAGIndexReader: Airflow's Python runs the gateway's script, with the
+// environment, working folder, process group and time limit of a command.
+func (e *Executor) ReadDAGIndex(ctx context.Context, limit time.Duration) ([]commands.DAGInfo, error) {
+	if e.Python == "" {
+		return nil, errors.New("no Python interpreter is known for Airflow to read the DAG index with: set [gateway] python_bin")
+	}
+	return dagindex.Rows(e.run(ctx, commands.Exec{Limit: limit}, dagindex.MaxOutputBytes, e.Python, "-c", dagindex.Script, dagindex.ProcessTag))
+}
+
+// run runs the program name with args as x's command, keeping maxOutput bytes of each stream.
+func (e *Executor) run(ctx context.Context, x commands.Exec, maxOutput int, name string, args ...string) (*commands.Result, error) {
 	x = x.Marked()
 	runCtx, cancel := context.WithTimeout(ctx, x.Limit)
 	defer cancel()
 
-	cmd := exec.CommandContext(runCtx, e.Binary, x.Args...)
+	cmd := exec.CommandContext(runCtx, name, args...)
 	cmd.Env = x.Environ(e.Env)
 	cmd.Dir = e.Home
 	cmd.Stdin = nil // reads from the null device
-	stdout, stderr := Outputs(x, e.MaxOutputBytes)
+	stdout, stderr := Outputs(x, maxOutput)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// At the limit or when the caller goes away, the whole group is asked to stop; WaitDelay later,
@@ -63,7 +79,7 @@ func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, 
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", e.Binary, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	_ = cmd.Wait() // the exit status is read from ProcessState; pipe and cancel errors change nothing here
 	// Grandchildren that outlived the leader, or ignored SIGTERM, go now: no command leaves a process

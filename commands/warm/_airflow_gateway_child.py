@@ -22,6 +22,13 @@ from _airflow_gateway_warmup import prepare, thread_count
 
 MAX_MESSAGE = 1 << 20
 
+# The gateway's own scripts, which a run request may name ("script") for its child to run instead of the
+# airflow script of its argv, by name: files the gateway wrote beside this module. Only the gateway's own
+# reads send one (the DAG index); a client's command is argv alone, whatever its words, and runs Airflow's
+# CLI.
+GATEWAY_SCRIPTS = {"dag_index": "_airflow_gateway_dag_index.py"}
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 
 def send(sock, message):
     sock.send(json.dumps(message).encode())
@@ -49,7 +56,8 @@ def print_uncaught(exc, script):
 
 
 def child(request, out_fd, err_fd, ready_w, keep_closed):
-    """Runs in the forked child: becomes its own session, takes the pipes, and runs Airflow's CLI."""
+    """Runs in the forked child: becomes its own session, takes the pipes, and runs Airflow's CLI (or the
+    gateway's script that the request names)."""
     code, me, told = 1, os.getpid(), False
     try:
         signal.set_wakeup_fd(-1)
@@ -78,10 +86,12 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
                 if hasattr(stream, "reconfigure"):
                     stream.reconfigure(line_buffering=True, write_through=True)
         sys.argv = list(request["argv"])
+        if request.get("script"):
+            sys.argv = [os.path.join(HERE, GATEWAY_SCRIPTS[request["script"]])]
         script = sys.argv[0]
         try:
             # The airflow script itself, as Python runs it: Airflow's own entry point, the script's frame
-            # at the top of a traceback.
+            # at the top of a traceback. (Or the gateway's script, as Python would run that.)
             runpy.run_path(script, run_name="__main__")
             code = 0
         except SystemExit as exc:

@@ -362,8 +362,11 @@ func (fs *forkserver) staleReason(maxAge time.Duration) string {
 	return ""
 }
 
-// run runs one command in a child of the forkserver: the same contract as package subprocess.
-func (fs *forkserver) run(ctx context.Context, e *Executor, x commands.Exec) (*commands.Result, error) {
+// run runs one command in a child of the forkserver: the same contract as package subprocess. The child
+// runs the airflow script with x.Args, or, when script is not empty, the gateway's own script of that name
+// (a key of GATEWAY_SCRIPTS in _airflow_gateway_child.py) without arguments; maxOutput bytes of each stream
+// are kept.
+func (fs *forkserver) run(ctx context.Context, e *Executor, x commands.Exec, script string, maxOutput int) (*commands.Result, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -387,10 +390,14 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, x commands.Exec) (*c
 	}()
 
 	start := time.Now()
-	err = fs.send(map[string]any{
+	request := map[string]any{
 		"op": "run", "id": id, "argv": append([]string{e.Binary}, x.Args...),
 		"env": x.Environ(e.Env), "cwd": e.Home, "mark": commands.MarkerVariable + "=" + x.Marker,
-	}, outW, errW)
+	}
+	if script != "" {
+		request["script"] = script
+	}
+	err = fs.send(request, outW, errW)
 	// The forkserver has its own copies now; the child's are the only write ends left after the fork.
 	outW.Close()
 	errW.Close()
@@ -415,7 +422,7 @@ func (fs *forkserver) run(ctx context.Context, e *Executor, x commands.Exec) (*c
 		return nil, fmt.Errorf("%w: the forkserver stopped", errNotStarted)
 	}
 
-	stdout, stderr := subprocess.Outputs(x, e.MaxOutputBytes)
+	stdout, stderr := subprocess.Outputs(x, maxOutput)
 	var readers sync.WaitGroup
 	for _, p := range []struct {
 		r *os.File

@@ -1,14 +1,18 @@
 """The warm executor's forkserver: imports Airflow once, then forks one child per command.
 
 The gateway writes it in a folder of its own, beside the two modules it imports (_airflow_gateway_warmup:
-the warm-up, and the work of the templates; _airflow_gateway_child: what runs in the processes it forks),
+the warm-up, and the work of the templates; _airflow_gateway_child: what runs in the processes it forks)
+and the script that reads the DAG index (_airflow_gateway_dag_index.py, which a child runs when asked),
 runs it with the Python interpreter of the configured Airflow, as `python FILE airflow-gateway-forkserver`,
 and hands it one end of a socketpair as file descriptor 3. Messages are JSON, one per SOCK_SEQPACKET packet.
 
   gateway -> forkserver  {"op": "warm", "paths": ["dags list", ...], "binary": "/.../airflow"}  (first)
   forkserver -> gateway  {"op": "ready", ...what it loaded...} or {"op": "failed", "error": "..."}
   gateway -> forkserver  {"op": "run", "id": N, "argv": [...], "env": [...], "cwd": "...", "mark": "NAME=..."}
-                         with the write ends of the child's stdout and stderr pipes (SCM_RIGHTS)
+                         with the write ends of the child's stdout and stderr pipes (SCM_RIGHTS); with
+                         "script": "NAME", the child runs the gateway's own script of that name (the DAG
+                         index's, _airflow_gateway_child.GATEWAY_SCRIPTS) instead of argv, forked from the
+                         forkserver itself
   forkserver -> gateway  {"op": "started", "id": N, "pid": P, "template": "preload or empty"}
                          or {"op": "refused", "id": N, "error": "..."}
   forkserver -> gateway  {"op": "exited", "id": N, "pid": P, "code": C, "signal": S, "lost": false}
@@ -169,7 +173,7 @@ class ForkServer:
         """Forks the command of a run request, from the template of its preload if one is ready. Returns
         its pid, the template's preload ("" for none), the read end of its ready pipe and what was read
         there."""
-        t = self.templates.get(preload_of(self.preloads, request["argv"]))
+        t = None if request.get("script") else self.templates.get(preload_of(self.preloads, request["argv"]))
         if t is not None and t.ready:
             pid, ready_r, rest = self.start_on(t, request, fds)
             if pid:

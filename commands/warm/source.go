@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/airflow-gateway/airflow-gateway/commands/atomicfile"
+	"github.com/airflow-gateway/airflow-gateway/commands/dagindex"
 )
 
 // The forkserver is started as `python FILE airflow-gateway-forkserver`, FILE holding forkserverMain, so
@@ -22,7 +23,9 @@ import (
 // shows the bootstrap, and tracebacks no source lines.) FILE imports the other files of forkserverSource
 // from its own folder, which Python puts first on the import path while it starts, as it does a script's;
 // their module names start with _airflow_gateway_, which no other code imports, and it has Python write no
-// bytecode for them, so that the folder holds only the files written here.
+// bytecode for them, so that the folder holds only the files written here. Beside them lies the script
+// that reads the DAG index (package dagindex), which a child runs, as it runs the airflow script, when the
+// gateway asks it to read the index.
 //
 // The files are written in a folder named by the hash of them all, so that gateways of other versions
 // keep their own, inside a folder of the gateway's own user that only that user can write: Python reads
@@ -39,14 +42,15 @@ var forkserverSource embed.FS
 // forkserverMain is the file of forkserverSource that Python runs.
 const forkserverMain = "forkserver.py"
 
-// sourceNames returns the names of the files of forkserverSource, forkserverMain last: they are written
-// in that order, so that, should a write fail, forkserverMain is not there without the modules it imports.
+// sourceNames returns the names of the forkserver's files, forkserverMain last: those of forkserverSource,
+// and package dagindex's script, which its children run to read the DAG index. They are written in that
+// order, so that, should a write fail, forkserverMain is not there without the modules it imports.
 func sourceNames() []string {
 	entries, err := fs.ReadDir(forkserverSource, ".")
 	if err != nil {
 		panic(err) // an embedded folder is always there
 	}
-	var names []string
+	names := []string{dagindex.FileName}
 	for _, entry := range entries {
 		if entry.Name() != forkserverMain {
 			names = append(names, entry.Name())
@@ -55,11 +59,23 @@ func sourceNames() []string {
 	return append(names, forkserverMain)
 }
 
+// sourceData returns what the forkserver's file name holds.
+func sourceData(name string) []byte {
+	if name == dagindex.FileName {
+		return []byte(dagindex.Script)
+	}
+	data, err := forkserverSource.ReadFile(name)
+	if err != nil {
+		panic(err) // every name of sourceNames is there
+	}
+	return data
+}
+
 // sourceHash returns the hash of the forkserver's files, names and contents, that names their folder.
 func sourceHash() string {
 	h := sha256.New()
 	for _, name := range sourceNames() {
-		data, _ := forkserverSource.ReadFile(name)
+		data := sourceData(name)
 		fmt.Fprintf(h, "%s\x00%d\x00", name, len(data))
 		h.Write(data)
 	}
@@ -88,7 +104,7 @@ func sourceFile(dir string) (string, error) {
 		}
 	}
 	for _, name := range sourceNames() {
-		data, _ := forkserverSource.ReadFile(name)
+		data := sourceData(name)
 		if err := writeSource(folder, name, data); err != nil {
 			return "", fmt.Errorf("write the forkserver's source: %w", err)
 		}

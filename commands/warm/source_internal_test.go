@@ -16,7 +16,7 @@ func sourceWritten(tb testing.TB, folder string) {
 		tb.Fatalf("the forkserver's files: %v", names)
 	}
 	for _, name := range names {
-		want, _ := forkserverSource.ReadFile(name)
+		want := sourceData(name)
 		if got, err := os.ReadFile(filepath.Join(folder, name)); err != nil || !bytes.Equal(got, want) {
 			tb.Errorf("%s does not hold the source: %v", name, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/dagindex"
 )
 
 // ProcessTag is the last argument of the forkserver's command line, and so of its templates' and
@@ -70,19 +71,8 @@ func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, 
 		// A daemon must not be a child of the forkserver, nor carry its warm state for days.
 		return e.Cold.Run(ctx, x)
 	}
-	fs := e.acquire()
-	if fs == nil {
-		return e.Cold.Run(ctx, x)
-	}
-	res, err := fs.run(ctx, e, x)
-	e.release(fs)
-	if errors.Is(err, errNotStarted) {
-		// It refused (it has grown a thread) or could not be reached: a new one takes its place.
-		e.log().Warn("the warm executor could not start a command; running it as a subprocess", "err", err)
-		e.mu.Lock()
-		e.retireLocked(fs, err.Error())
-		e.startLocked()
-		e.mu.Unlock()
+	res, warm, err := e.runWarm(ctx, x, "", e.MaxOutputBytes)
+	if !warm {
 		return e.Cold.Run(ctx, x)
 	}
 	if err == nil {
@@ -91,6 +81,46 @@ func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, 
 		e.mu.Unlock()
 	}
 	return res, err
+}
+
+// ReadDAGIndex implements commands.DAGIndexReader: a child of the forkserver runs the gateway's script that
+// reads the index, with Airflow's models already imported; while no forkserver is warm, Cold reads it.
+func (e *Executor) ReadDAGIndex(ctx context.Context, limit time.Duration) ([]commands.DAGInfo, error) {
+	x := commands.Exec{Limit: limit}.Marked()
+	res, warm, err := e.runWarm(ctx, x, dagIndexScript, dagindex.MaxOutputBytes)
+	if !warm {
+		cold, ok := e.Cold.(commands.DAGIndexReader)
+		if !ok {
+			return nil, errors.New("no forkserver is warm, and the subprocess executor cannot read the DAG index")
+		}
+		return cold.ReadDAGIndex(ctx, limit)
+	}
+	return dagindex.Rows(res, err)
+}
+
+// dagIndexScript names the script of package dagindex in a run request: _airflow_gateway_child.py runs
+// the file its GATEWAY_SCRIPTS gives this name.
+const dagIndexScript = "dag_index"
+
+// runWarm runs x on the warm forkserver (see forkserver.run for script and maxOutput); warm is false
+// when no forkserver took it, and then the caller runs it as a subprocess.
+func (e *Executor) runWarm(ctx context.Context, x commands.Exec, script string, maxOutput int) (res *commands.Result, warm bool, err error) {
+	fs := e.acquire()
+	if fs == nil {
+		return nil, false, nil
+	}
+	res, err = fs.run(ctx, e, x, script, maxOutput)
+	e.release(fs)
+	if errors.Is(err, errNotStarted) {
+		// It refused (it has grown a thread) or could not be reached: a new one takes its place.
+		e.log().Warn("the warm executor could not start a command; running it as a subprocess", "err", err)
+		e.mu.Lock()
+		e.retireLocked(fs, err.Error())
+		e.startLocked()
+		e.mu.Unlock()
+		return nil, false, nil
+	}
+	return res, true, err
 }
 
 // Status implements commands.StatusReporter.

@@ -72,7 +72,11 @@ func mustColdFixture(tb testing.TB, major string) *fixture {
 	home := testbed.MustHome(tb, major, dags...)
 	f := &fixture{major: major, home: home, pids: filepath.Join(tb.TempDir(), "pids"), logs: &testbed.Buffer{}}
 	env := append(subprocess.ChildEnv(os.Environ(), home.Dir), "GW_FAULT_PIDS="+f.pids)
-	f.cold = &subprocess.Executor{Binary: home.Airflow, Home: home.Dir, Env: env, MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second}
+	python, err := warm.PythonOf(home.Airflow)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.cold = &subprocess.Executor{Binary: home.Airflow, Python: python, Home: home.Dir, Env: env, MaxOutputBytes: 1 << 20, KillGrace: 2 * time.Second}
 	return f
 }
 
@@ -189,6 +193,7 @@ func TestWarmFaults(t *testing.T) {
 			{"command floods output", warmCommandFloodsOutput},
 			{"template killed", templateKilledDuringCommand},
 			{"forkserver killed", forkserverKilledDuringCommand},
+			{"dag index", dagIndexReadsTheHome},
 			{"replaced when Airflow changes", forkserverReplacedWhenAirflowChanges}, // last: it edits the home
 		} {
 			t.Run(step.name, func(t *testing.T) {

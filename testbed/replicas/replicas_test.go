@@ -47,9 +47,9 @@ func (r *replica) start(databaseURL string) string {
 }
 
 // TestReplicas runs two gateway processes behind a real haproxy, each with its own AIRFLOW_HOME on one
-// PostgreSQL server (Airflow's metadata DB and the gateways' jobs) and one DAGs folder. Through the
-// balancer: the plugin's and the managed-service client flows, and 20 concurrent forced deploys of one
-// DAG. Across replicas: a session, and a job read, followed and cancelled through the other replica. Then
+// PostgreSQL server (Airflow's metadata DB and the gateways' jobs) and one DAGs folder. Each reads the DAG
+// index from the metadata DB. Through the balancer: the plugin's and the managed-service client flows, and
+// 20 concurrent forced deploys of one DAG. Across replicas: a session, and a job read, followed and cancelled through the other replica. Then
 // A stops (SIGTERM) and starts again under 30 s of load, and the replica that the balancer gives a job to
 // is killed while the job runs.
 func TestReplicas(t *testing.T) {
@@ -65,6 +65,13 @@ func TestReplicas(t *testing.T) {
 	urlA, urlB := a.start(databaseURL), b.start(databaseURL)
 	lb := testbed.StartHAProxy(t, a.addr, b.addr)
 
+	t.Run("the DAG index on PostgreSQL", func(t *testing.T) {
+		for url, logs := range map[string]*testbed.Buffer{urlA: a.logs, urlB: b.logs} {
+			if index := testbed.WaitDAGIndex(t, url, logs); index.DAGs != 4 || index.Failures != 0 {
+				t.Errorf("the DAG index read from Airflow's metadata DB on PostgreSQL: %+v, want the 4 DAGs of the DAGs folder", index)
+			}
+		}
+	})
 	t.Run("client flows through the balancer", func(t *testing.T) { clientFlows(t, lb.URL, homeA) })
 	t.Run("concurrent forced deploys", func(t *testing.T) { deployRace(t, lb.URL, homeA, homeB) })
 	t.Run("a job across replicas", func(t *testing.T) { jobAcrossReplicas(t, homeA, urlA, urlB) })

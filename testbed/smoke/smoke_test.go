@@ -3,10 +3,10 @@
 // gateway reads at start is the one generate.py writes for the release (the repository's fixture); the
 // most used call of each dialect works; Airflow's REST API answers through the gateway (a v1 listing and a
 // trigger, translated to v2 on Airflow 3); a token scoped to one DAG triggers it, is refused another, and
-// lists it alone; connections are listed masked; a flag or a command the release
-// lacks is refused before anything runs; and a gateway on the warm executor answers the commands used most
-// as one on the subprocess executor does, on the same home. A package of its own, so that it runs beside the
-// long suites.
+// lists it alone; connections are listed masked; a flag or a command the release lacks is refused before
+// anything runs; the DAG index is read; and a gateway on the warm executor answers the commands used most
+// as one on the subprocess executor does, on the same home. A package of its own, so that it runs beside
+// the long suites.
 package smoke_test
 
 import (
@@ -74,6 +74,13 @@ func TestEveryRelease(t *testing.T) {
 				t.Errorf("the catalog the gateway read differs from %s (%v)", fixture, err)
 			}
 			testbed.WaitWarm(t, base, logs)
+			// The DAG index's query works on the release: read through the warm executor's forkserver, and with
+			// Airflow's Python on the subprocess executor.
+			for name, url := range map[string]string{"warm": base, "subprocess": coldBase} {
+				if index := testbed.WaitDAGIndex(t, url, logs); index.DAGs != 3 || index.Failures != 0 {
+					t.Errorf("the DAG index of the gateway on the %s executor: %+v, want the home's 3 DAGs", name, index)
+				}
+			}
 			warmAnswersLikeCold(t, release, cold, c)
 
 			// The command dialect: dags list; a connection added, then listed masked.
