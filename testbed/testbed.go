@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -343,4 +344,41 @@ func Tool(tb testing.TB, name, what string) string {
 	}
 	tb.Skipf("%s is not installed: run `make test` (testbed/setup.sh installs it)", what)
 	return ""
+}
+
+// MultiTeam turns an Airflow 3.3 home to multi-team mode ([core] multi_team): each DAG file named in teams
+// moves from the DAGs folder to a bundle of its own (bundle-TEAM in the home) that belongs to that team,
+// the DAGs folder stays a bundle of no team, and the teams are made and every DAG serialized again.
+func MultiTeam(tb testing.TB, home *Home, teams map[string]string) {
+	tb.Helper()
+	var bundles []string
+	for file, team := range teams {
+		folder := filepath.Join(home.Dir, "bundle-"+team)
+		if err := os.MkdirAll(folder, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(home.Dags, file), filepath.Join(folder, file)); err != nil {
+			tb.Fatal(err)
+		}
+		bundle := `{"name": "bundle_` + team + `", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", ` +
+			`"kwargs": {"path": "` + folder + `"}, "team_name": "` + team + `"}`
+		if !slices.Contains(bundles, bundle) {
+			bundles = append(bundles, bundle)
+		}
+	}
+	slices.Sort(bundles)
+	cfgFile := filepath.Join(home.Dir, "airflow.cfg")
+	cfg, err := os.ReadFile(cfgFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	multiTeam := strings.Replace(string(cfg), "[core]\n", "[core]\nmulti_team = True\n", 1) +
+		"\n[dag_processor]\ndag_bundle_config_list = [" +
+		`{"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}}, ` +
+		strings.Join(bundles, ", ") + "]\n"
+	if err := os.WriteFile(cfgFile, []byte(multiTeam), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	home.Run(tb, "teams", "sync") // makes the teams the bundles name
+	home.Run(tb, "dags", "reserialize")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/airflow-gateway/airflow-gateway/commands"
 	"github.com/airflow-gateway/airflow-gateway/config"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
@@ -44,6 +45,13 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
+	tokens, err := tokenSet(st.cfg)
+	if err != nil {
+		return err
+	}
+	for _, line := range checkScopes(tokens, dags) {
+		fmt.Fprintln(stdout, line)
+	}
 	if err := checkExposure(st.cfg, keys); err != nil {
 		return err
 	}
@@ -57,6 +65,26 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil
+}
+
+// checkScopes says, for each token, its role and the DAGs its scope reaches now among those of the index.
+func checkScopes(tokens []gateway.Token, dags []commands.DAGInfo) []string {
+	index := commands.NewDAGIndex(dags)
+	var lines []string
+	for _, t := range tokens {
+		reach := "every DAG"
+		if !t.Scope.IsZero() {
+			n := 0
+			for _, d := range dags {
+				if t.Scope.Reaches(d.ID, index) {
+					n++
+				}
+			}
+			reach = fmt.Sprintf("scope %s: %d of the %d DAGs now", t.Scope, n, index.Len())
+		}
+		lines = append(lines, fmt.Sprintf("token:         %s, role %s, %s", t.Name, t.Role, reach))
+	}
+	return lines
 }
 
 // checkExposure refuses to serve without a token anywhere but loopback, unless told to.

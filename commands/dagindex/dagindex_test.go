@@ -67,34 +67,7 @@ func TestRows(t *testing.T) {
 func TestTeamsOnAirflow3(t *testing.T) {
 	t.Parallel()
 	home := testbed.MustHome(t, "3")
-	bundles := map[string]string{"gw_conf.py": "team_a", "gw_fails.py": "team_b"}
-	var config []string
-	for file, team := range bundles {
-		folder := filepath.Join(home.Dir, "bundle-"+team)
-		if err := os.Mkdir(folder, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(filepath.Join(home.Dags, file), filepath.Join(folder, file)); err != nil {
-			t.Fatal(err)
-		}
-		config = append(config, `{"name": "bundle_`+team+`", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", `+
-			`"kwargs": {"path": "`+folder+`"}, "team_name": "`+team+`"}`)
-	}
-	slices.Sort(config)
-	cfgFile := filepath.Join(home.Dir, "airflow.cfg")
-	cfg, err := os.ReadFile(cfgFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	multiTeam := strings.Replace(string(cfg), "[core]\n", "[core]\nmulti_team = True\n", 1) +
-		"\n[dag_processor]\ndag_bundle_config_list = [" +
-		`{"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}}, ` +
-		strings.Join(config, ", ") + "]\n"
-	if err := os.WriteFile(cfgFile, []byte(multiTeam), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	home.Run(t, "teams", "sync") // makes the teams the bundles name
-	home.Run(t, "dags", "reserialize")
+	testbed.MultiTeam(t, home, map[string]string{"gw_conf.py": "team_a", "gw_fails.py": "team_b"})
 
 	python, err := warm.PythonOf(home.Airflow)
 	if err != nil {
