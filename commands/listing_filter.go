@@ -12,7 +12,8 @@ import (
 // credential never sees a listing unfiltered.
 func filterListing(inv *Invocation, res *Result, index *DAGIndex) {
 	if strings.TrimSpace(res.Stdout) == "" {
-		return // nothing printed: the command failed before its listing, and stderr says why
+		res.Stdout = "" // nothing printed: the command failed before its listing, and stderr says why
+		return
 	}
 	out, err := filterRows(inv.Path(), res.Stdout, inv.listing.scope, index, inv.listing.format)
 	if err != nil {

@@ -2,6 +2,8 @@ package commands_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -208,5 +210,83 @@ func TestScopedListingNeedsItsDAGColumn(t *testing.T) {
 		if _, err := svc.ResolveLine(line, commands.Access{Role: commands.RoleViewer}); err != nil {
 			t.Errorf("%s without a scope: %v", line, err)
 		}
+	}
+}
+
+// FuzzFilterListing feeds arbitrary output of `dags list` to a scoped credential's filter, in every
+// format. It must not panic, and what it shows as JSON must be rows of DAGs in scope only.
+func FuzzFilterListing(f *testing.F) {
+	for _, seed := range []string{
+		recorded(f, "3.3.2", "dags-list.json"), recorded(f, "2.6.3", "dags-list.json"),
+		recorded(f, "3.3.2", "console-yaml.json"), recorded(f, "3.3.2", "console-markup.json"),
+		`[{"dag_id": "team_a_x", "d": [[[{}]]]}]`, `[{"dag_id": 1}]`, "log line\n[]", `[{"dag_id": "team_a_\ud800"}]`,
+	} {
+		f.Add(seed)
+	}
+	ex := &listingExecutor{}
+	svc := commands.NewService(mustPolicy(f, "3"), ex, commands.Options{MaxConcurrent: 1, CommandTimeout: time.Minute})
+	scoped := commands.Access{Role: commands.RoleViewer, Scope: mustScope(f, []string{"team_a_*"}, nil, nil)}
+	formats := []string{"json", "yaml", "table", "plain"}
+	var invs []*commands.Invocation
+	for _, format := range formats {
+		inv, err := svc.ResolveLine("dags list -o "+format, scoped)
+		if err != nil {
+			f.Fatal(err)
+		}
+		invs = append(invs, inv)
+	}
+	f.Fuzz(func(t *testing.T, stdout string) {
+		ex.stdout = stdout
+		for i, inv := range invs {
+			res, err := svc.Run(context.Background(), inv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Stdout == "" && strings.TrimSpace(stdout) != "" && !strings.Contains(res.Stderr, "The gateway withheld") {
+				t.Fatalf("%s: nothing shown and nothing said", inv)
+			}
+			if formats[i] != "json" || res.Stdout == "" {
+				continue
+			}
+			var rows []map[string]any
+			if err := json.Unmarshal([]byte(res.Stdout), &rows); err != nil {
+				t.Fatalf("shown %q, not JSON rows: %v", res.Stdout, err)
+			}
+			for _, r := range rows {
+				if id, _ := r["dag_id"].(string); !strings.HasPrefix(id, "team_a_") {
+					t.Fatalf("shown a row out of scope: %v", r)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkFilterListing runs `dags list` over 1,000 DAGs as Airflow 3.3 prints them: unscoped (Airflow's
+// own output passed on), and for a scope that keeps half of them, in each format.
+func BenchmarkFilterListing(b *testing.B) {
+	var rows []string
+	for i := range 1000 {
+		team := []string{"a", "b"}[i%2]
+		rows = append(rows, fmt.Sprintf(`{"dag_id": "team_%s_dag_%04d", "fileloc": "/opt/airflow/dags/team_%s/dag_%04d.py", `+
+			`"owners": ["team_%s"], "is_paused": "False", "bundle_name": "dags-folder", "bundle_version": null}`, team, i, team, i, team))
+	}
+	ex := &listingExecutor{stdout: "[" + strings.Join(rows, ", ") + "]\n"}
+	svc := commands.NewService(mustPolicy(b, "3"), ex, commands.Options{MaxConcurrent: 1, CommandTimeout: time.Minute})
+	run := func(b *testing.B, line string, who commands.Access) {
+		inv, err := svc.ResolveLine(line, who)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := svc.Run(context.Background(), inv); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("unscoped", func(b *testing.B) { run(b, "dags list -o json", commands.Access{Role: commands.RoleViewer}) })
+	scoped := commands.Access{Role: commands.RoleViewer, Scope: mustScope(b, []string{"team_a_*"}, nil, nil)}
+	for _, format := range []string{"json", "yaml", "table", "plain"} {
+		b.Run("half/"+format, func(b *testing.B) { run(b, "dags list -o "+format, scoped) })
 	}
 }
