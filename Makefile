@@ -17,7 +17,7 @@ VULNDB_VERSION = v0.0.0-20261105234957-e22db6528018
 # "context deadline exceeded" as a failure when a -fuzztime duration ends while a worker is busy.
 FUZZEXECS ?= 50000
 FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzResolveArgv commands:FuzzSplitCommand commands:FuzzResolvePlugin \
-	commands:FuzzCheckDAGFileName commands:FuzzDAGsOf commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
+	commands:FuzzCheckDAGFileName commands:FuzzDAGsOf commands:FuzzFilterListing commands/jobs:FuzzParseID commands/jobs:FuzzParseOffset config:FuzzParse \
 	config:FuzzParseTokens config:FuzzParseUsers gateway:FuzzSessionCookie gateway:FuzzMintedToken gateway/restv1:FuzzTranslate \
 	gateway/restv1:FuzzBack gateway/restscope:FuzzDecide
 

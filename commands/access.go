@@ -2,6 +2,7 @@ package commands
 
 import (
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -112,11 +113,17 @@ func (s *Service) within(inv *Invocation, scope Scope) (*Invocation, error) {
 	case Allow:
 		return inv, nil
 	case Filter:
-		if f := inv.filteredTo(scope); f != nil {
+		f := inv.filteredTo(scope)
+		switch {
+		case f == nil:
+			d = Decision{Reason: RefusedUnfiltered, DAGs: d.DAGs, Err: Errorf(EFORBIDDEN,
+				"`%s` cannot print JSON on this Airflow release, so the gateway cannot keep its rows to this credential's scope (%s); use a credential without a scope to run it", inv.Path(), scope)}
+		case inv.leavesOutDAGID():
+			d = Decision{Reason: RefusedUnfiltered, DAGs: d.DAGs, Err: Errorf(EFORBIDDEN,
+				"--columns leaves out dag_id, which the gateway needs to keep the rows of `%s` to this credential's scope (%s); add dag_id to --columns", inv.Path(), scope)}
+		default:
 			return f, nil
 		}
-		d = Decision{Reason: RefusedUnfiltered, DAGs: d.DAGs, Err: Errorf(EFORBIDDEN,
-			"`%s` cannot print JSON on this Airflow release, so the gateway cannot keep its rows to this credential's scope (%s); use a credential without a scope to run it", inv.Path(), scope)}
 	}
 	var e *Error
 	e, _ = d.Err.(*Error)
@@ -168,4 +175,19 @@ func (api *PluginAPI) withinScope() bool {
 		return true
 	}
 	return slices.ContainsFunc(api.Args, func(a PluginArg) bool { return a.Name == "dag_id" && a.Required })
+}
+
+// leavesOutDAGID reports whether a listing's --columns (dags list, from Airflow 2.10) leaves out the
+// dag_id its rows are filtered by: a list separated by commas, each name without its blanks.
+func (inv *Invocation) leavesOutDAGID() bool {
+	cols, given := inv.Value("columns")
+	if !given {
+		return false
+	}
+	for _, c := range strings.Split(cols, ",") {
+		if strings.TrimFunc(c, pyIsSpace) == dagIDDest {
+			return false
+		}
+	}
+	return true
 }

@@ -1,8 +1,126 @@
 package commands
 
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
 // filterListing keeps the rows of a filtered listing's JSON output whose DAGs are in its scope, and
-// prints them in the format the caller asked for.
+// prints them in the format the caller asked for, as the Airflow release would have printed only them.
+// Output that cannot be read or written again so is withheld whole, and stderr says so: a scoped
+// credential never sees a listing unfiltered.
 func filterListing(inv *Invocation, res *Result, index *DAGIndex) {
-	// TODO(scopes): filter and render; until then nothing of the listing is shown.
-	res.Stdout = ""
+	if strings.TrimSpace(res.Stdout) == "" {
+		res.Stdout = "" // nothing printed: the command failed before its listing, and stderr says why
+		return
+	}
+	out, err := filterRows(inv.Path(), res.Stdout, inv.listing.scope, index, inv.listing.format)
+	if err != nil {
+		res.Stdout = ""
+		if res.Stderr != "" && !strings.HasSuffix(res.Stderr, "\n") {
+			res.Stderr += "\n"
+		}
+		res.Stderr += fmt.Sprintf("The gateway withheld the output of `%s`: %v, so its rows could not be kept to this credential's scope (%s).\n",
+			inv.Path(), err, inv.listing.scope)
+		return
+	}
+	res.Stdout = out
+}
+
+// filterRows is filterListing's work on the text of a listing: the rows that path printed as JSON, those
+// of DAGs in scope kept, printed in format.
+func filterRows(path, stdout string, scope Scope, index *DAGIndex, format string) (string, error) {
+	rows, err := parseRows(stdout)
+	if err != nil {
+		return "", fmt.Errorf("its JSON output could not be read (%v)", err)
+	}
+	keep, ok := listingRules[path]
+	if !ok {
+		return "", fmt.Errorf("the gateway does not know which DAGs its rows are about")
+	}
+	kept := rows[:0:0]
+	for _, r := range rows {
+		if keep(r, scope, index) {
+			kept = append(kept, r)
+		}
+	}
+	out, err := renderRows(kept, format)
+	if err != nil {
+		return "", fmt.Errorf("its rows could not be written as Airflow writes them (%v)", err)
+	}
+	return out, nil
+}
+
+// listingRules say, for each listing across DAGs, which of its rows a scope shows. Each fails closed: a
+// row is shown only when every DAG it is about is known to be in scope.
+//
+//   - `dags list` and `dags list-jobs`: a row of one DAG, by its dag_id. A job of no DAG (the scheduler's,
+//     whose dag_id Airflow prints as "None") is not shown, nor a job of a DAG whose id is "None".
+//   - `dags report`: a row of one file, with the ids of the DAGs it defines: shown when the file defines at
+//     least one DAG and every one of them is in scope, as the row names them all.
+//   - `dags list-import-errors`: a row of one file that failed to parse, which names no DAG. The DAG index
+//     ties a file to the DAGs Airflow last read from it (DAGInfo.File); the row is shown when the index
+//     ties its file to at least one DAG and every DAG it ties the file to is in scope. A file that never
+//     defined a DAG, or one the index does not know yet, is not shown. Airflow 2 and `--local` print a
+//     file's full path; Airflow 3 prints its path inside its bundle, which ties the file to every DAG whose
+//     file ends with that path, so that two bundles holding the same path show it only when both are in scope.
+var listingRules = map[string]func(r row, scope Scope, index *DAGIndex) bool{
+	"dags list": func(r row, scope Scope, index *DAGIndex) bool {
+		id, ok := stringField(r, "dag_id")
+		return ok && scope.Reaches(id, index)
+	},
+	"dags list-jobs": func(r row, scope Scope, index *DAGIndex) bool {
+		id, ok := stringField(r, "dag_id")
+		return ok && id != "None" && scope.Reaches(id, index)
+	},
+	"dags report": func(r row, scope Scope, index *DAGIndex) bool {
+		dags, ok := r.get("dags")
+		if !ok || dags.kind != kindList || len(dags.items) == 0 {
+			return false
+		}
+		for _, d := range dags.items {
+			if d.kind != kindString || !scope.Reaches(d.text, index) {
+				return false
+			}
+		}
+		return true
+	},
+	"dags list-import-errors": func(r row, scope Scope, index *DAGIndex) bool {
+		file, ok := stringField(r, "filepath")
+		if !ok || file == "" {
+			return false
+		}
+		ids := index.definedIn(file)
+		if len(ids) == 0 {
+			return false
+		}
+		for _, id := range ids {
+			if !scope.Reaches(id, index) {
+				return false
+			}
+		}
+		return true
+	},
+}
+
+// definedIn returns the ids of the DAGs whose file is file: the same path, or, for a path relative to a
+// bundle (Airflow 3's import errors), a file whose path ends with it.
+func (x *DAGIndex) definedIn(file string) []string {
+	if x == nil {
+		return nil
+	}
+	file = path.Clean(file)
+	relative := !strings.HasPrefix(file, "/")
+	var ids []string
+	for id, d := range x.byID {
+		if d.File == "" {
+			continue
+		}
+		f := path.Clean(d.File)
+		if f == file || (relative && strings.HasSuffix(f, "/"+file)) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
