@@ -180,6 +180,7 @@ func TestAdminPageInChromium(t *testing.T) {
 		t.Run("viewer", func(t *testing.T) { viewerSession(t, home, g) })
 		t.Run("MWAA console login and a login link", func(t *testing.T) { consoleLogin(t, g) })
 		t.Run("cross-site", func(t *testing.T) { crossSite(t, home, g, admin) })
+		t.Run("scoped", func(t *testing.T) { scopedSession(t, g) })
 	})
 }
 
@@ -481,6 +482,32 @@ func consoleLogin(t *testing.T, g *gatewayClient) {
 		t.Errorf("the login link logged in as %q", who)
 	}
 	for _, m := range append(b.console(), other.console()...) {
+		t.Errorf("console: %s (%s:%d)", m, m.URL, m.Line+1)
+	}
+}
+
+// scopedSession logs a browser in with an Admin token minted with the scope gw_conf: the page names the
+// scope, its DAG table lists gw_conf alone, and it offers the forms of the APIs about one DAG, not
+// deploy_dag nor the variables.
+func scopedSession(t *testing.T, g *gatewayClient) {
+	minted := g.As(roleTokenOf("Admin")).MintWith(t, map[string]any{"ttl": "60s", "dags": []string{"gw_conf"}}).Token
+	b := newBrowser(t)
+	b.do(t, time.Minute,
+		chromedp.Navigate(g.URL+"/login?token="+minted),
+		chromedp.WaitVisible(chromedp.CSS(`#dags-table tr[data-dag-id="gw_conf"]`)),
+	)
+	if rows := eval[int](t, b, `document.querySelectorAll('#dags-table tbody tr').length`); rows != 1 {
+		t.Errorf("the DAG table of a credential scoped to gw_conf has %d rows", rows)
+	}
+	if scope := eval[string](t, b, `document.getElementById('scope').textContent`); scope != "dags gw_conf" {
+		t.Errorf("the page names the scope %q", scope)
+	}
+	for api, offered := range map[string]bool{"trigger_dag": true, "list_dags": true, "deploy_dag": false, "variables": false} {
+		if got := eval[bool](t, b, `!!document.querySelector('a[data-api="`+api+`"]')`); got != offered {
+			t.Errorf("the page offers %s: %v", api, got)
+		}
+	}
+	for _, m := range b.console() {
 		t.Errorf("console: %s (%s:%d)", m, m.URL, m.Line+1)
 	}
 }
