@@ -7,11 +7,13 @@ import (
 	"time"
 )
 
-// Access is what a credential may do: its role, and the DAGs its scope reaches (§19). The zero Scope
-// reaches every DAG.
+// Access is what a credential may do: its role, the DAGs its scope reaches (§19), and the Airflow user
+// whose permissions apply too (§20). The zero Scope reaches every DAG; an empty AirflowUser leaves
+// Airflow's permissions to the role.
 type Access struct {
-	Role  Role
-	Scope Scope
+	Role        Role
+	Scope       Scope
+	AirflowUser string
 }
 
 // Refusal is a scope's refusal of a command (Decision.Reason and the scope that refused it, for the

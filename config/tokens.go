@@ -20,9 +20,15 @@ type Token struct {
 	Role   commands.Role
 	SHA256 [32]byte
 	Scope  commands.Scope // the DAGs it reaches (§19); zero without dags, tags or teams
+	// AirflowUser is the Airflow user the token acts as (§20): Airflow's permissions decide for it, and
+	// Airflow's records name that user. Empty: the token acts as its role's user.
+	AirflowUser string
 }
 
 var tokenName = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
+
+// airflowUser is a name an Airflow user may have: printable, no control character, no space at either end.
+var airflowUser = regexp.MustCompile(`^[^\s\p{C}](?:[^\p{C}]{0,254}[^\s\p{C}])?$`)
 
 // LoadTokens reads the tokens file at path; see ParseTokens.
 func LoadTokens(path string) ([]Token, error) {
@@ -34,8 +40,9 @@ func LoadTokens(path string) ([]Token, error) {
 }
 
 // ParseTokens reads a tokens file: INI, one section per token, named after its owner, with the keys role
-// and sha256 (hex, as `airflow-gateway hash-token` prints it), and optionally a scope (§19): dags (globs
-// on DAG ids), tags and teams, each a comma-separated list.
+// and sha256 (hex, as `airflow-gateway hash-token` prints it), optionally a scope (§19): dags (globs on
+// DAG ids), tags and teams, each a comma-separated list, and the Airflow user it acts as (§20),
+// airflow_user.
 //
 //	[ci-bot]
 //	role = User
@@ -79,6 +86,11 @@ func ParseTokens(data []byte) ([]Token, error) {
 		if t.Scope, err = scopeOf(sec); err != nil {
 			return nil, fmt.Errorf("tokens file: [%s] %w", name, err)
 		}
+		if sec.HasKey("airflow_user") {
+			if t.AirflowUser = strings.TrimSpace(sec.Key("airflow_user").String()); !airflowUser.MatchString(t.AirflowUser) {
+				return nil, fmt.Errorf("tokens file: [%s] airflow_user %q is not an Airflow user name: 1 to 256 printable characters, no spaces around it; leave the key out for the role's user", name, t.AirflowUser)
+			}
+		}
 		if other, dup := seen[t.SHA256]; dup {
 			return nil, fmt.Errorf("tokens file: [%s] and [%s] have the same token; give each owner a token of their own", other, name)
 		}
@@ -89,7 +101,7 @@ func ParseTokens(data []byte) ([]Token, error) {
 }
 
 // tokenKeys are the keys of a token's section.
-var tokenKeys = []string{"role", "sha256", "dags", "tags", "teams"}
+var tokenKeys = []string{"role", "sha256", "dags", "tags", "teams", "airflow_user"}
 
 // scopeOf reads a section's scope: the zero Scope when it has none of dags, tags and teams.
 func scopeOf(sec *ini.Section) (commands.Scope, error) {

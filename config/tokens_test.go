@@ -101,3 +101,16 @@ sha256 = ` + h[:63] + `f
 		}
 	}
 }
+
+func TestParseTokensAirflowUser(t *testing.T) {
+	const h = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+	tokens, err := config.ParseTokens([]byte("[alice-laptop]\nrole = Op\nsha256 = " + h + "\nairflow_user = alice@example.com\n"))
+	if err != nil || tokens[0].AirflowUser != "alice@example.com" {
+		t.Fatalf("%+v %v", tokens, err)
+	}
+	for _, bad := range []string{"airflow_user =", "airflow_user = a\u0007b", "airflow_user = " + strings.Repeat("a", 257)} {
+		if _, err := config.ParseTokens([]byte("[bot]\nrole = User\nsha256 = " + h + "\n" + bad + "\n")); err == nil || !strings.Contains(err.Error(), "is not an Airflow user name") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

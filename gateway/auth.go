@@ -24,15 +24,19 @@ import (
 // Principal is who sent a request: the name of their token and its role. A minted token's principal also
 // names the configured token it was minted from, and when it expires.
 type Principal struct {
-	Name    string
-	Role    commands.Role
-	Scope   commands.Scope // the DAGs the credential reaches (§19); zero: every DAG
-	Parent  string         // "" for a configured token
-	Expires time.Time      // zero for a configured token
+	Name  string
+	Role  commands.Role
+	Scope commands.Scope // the DAGs the credential reaches (§19); zero: every DAG
+	// AirflowUser is the Airflow user the credential acts as (§20); "" for its role's user.
+	AirflowUser string
+	Parent      string    // "" for a configured token
+	Expires     time.Time // zero for a configured token
 }
 
-// Access is what the principal may do: its role and scope.
-func (p *Principal) Access() commands.Access { return commands.Access{Role: p.Role, Scope: p.Scope} }
+// Access is what the principal may do: its role and scope, and the Airflow user whose permissions apply.
+func (p *Principal) Access() commands.Access {
+	return commands.Access{Role: p.Role, Scope: p.Scope, AirflowUser: p.AirflowUser}
+}
 
 // anonymous is the principal of every request when no token is configured (loopback only, or with
 // allow_unauthenticated).
@@ -77,10 +81,11 @@ func (k *Keyring) AddToken(name string, sum [sha256.Size]byte, role commands.Rol
 
 // Token is a token the gateway accepts: its name, its role and its SHA-256 (the tokens file's entries).
 type Token struct {
-	Name   string
-	Role   commands.Role
-	SHA256 [sha256.Size]byte
-	Scope  commands.Scope
+	Name        string
+	Role        commands.Role
+	SHA256      [sha256.Size]byte
+	Scope       commands.Scope
+	AirflowUser string
 }
 
 // SetTokens replaces every accepted token with tokens, at once: requests see the old set or the new one,
@@ -92,7 +97,7 @@ func (k *Keyring) SetTokens(tokens []Token) error {
 	}
 	list := make([]namedToken, len(tokens))
 	for i, t := range tokens {
-		list[i] = namedToken{principal: Principal{Name: t.Name, Role: t.Role, Scope: t.Scope}, sum: t.SHA256}
+		list[i] = namedToken{principal: Principal{Name: t.Name, Role: t.Role, Scope: t.Scope, AirflowUser: t.AirflowUser}, sum: t.SHA256}
 	}
 	k.addMu.Lock()
 	defer k.addMu.Unlock()

@@ -155,7 +155,7 @@ func (k *Keyring) mintedPrincipal(claims mintedClaims, now time.Time) *Principal
 		return nil
 	}
 	return &Principal{Name: claims.Parent + mintedSuffix, Role: min(commands.Role(claims.Role), t.principal.Role),
-		Scope: scope, Parent: claims.Parent, Expires: time.Unix(claims.Expires, 0)}
+		Scope: scope, AirflowUser: t.principal.AirflowUser, Parent: claims.Parent, Expires: time.Unix(claims.Expires, 0)}
 }
 
 // byName returns the configured token of that name, or nil.
