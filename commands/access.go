@@ -59,14 +59,24 @@ func (s *Service) DAGIndex() (*DAGIndex, time.Time) {
 }
 
 // ResolveLine splits a command line and resolves it for a credential: the policy's ResolveLine, then
-// the credential's scope (Decide). Every dialect resolves through the Service, so that no command gets
-// past a scope.
+// the credential's scope (Decide), then, for a credential that acts as an Airflow user, Airflow's own
+// permissions (asAirflowUser). Every dialect resolves through the Service, so that no command gets past
+// a scope or Airflow's auth manager.
 func (s *Service) ResolveLine(line string, who Access) (*Invocation, error) {
 	inv, err := s.Policy.ResolveLine(line, who.Role)
 	if err != nil {
 		return nil, err
 	}
-	return s.within(inv, who.Scope)
+	return s.decide(inv, who)
+}
+
+// decide applies a credential's scope, then its Airflow user's permissions, to a resolved invocation.
+func (s *Service) decide(inv *Invocation, who Access) (*Invocation, error) {
+	inv, err := s.within(inv, who.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return s.asAirflowUser(inv, who)
 }
 
 // ResolveArgv checks exact words and resolves them for a credential, as ResolveLine does.
@@ -75,17 +85,26 @@ func (s *Service) ResolveArgv(words []string, who Access) (*Invocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.within(inv, who.Scope)
+	return s.decide(inv, who)
 }
 
 // ResolvePlugin resolves a plugin API call for a credential, as ResolveLine does. deploy_dag writes a
-// file that may define any DAG, so a scoped credential may not call it.
+// file that may define any DAG, so neither a scoped credential nor one that acts as an Airflow user may
+// call it: no permission of Airflow's covers writing a DAG file.
 func (s *Service) ResolvePlugin(api string, args map[string]string, who Access) (*PluginCall, error) {
 	call, err := s.Policy.ResolvePlugin(api, args, who.Role)
 	if err != nil {
 		return nil, err
 	}
+	if who.AirflowUser != "" && call.Action == PluginDeploy {
+		return nil, Errorf(EFORBIDDEN, "deploy_dag writes a file that may define any DAG, and no permission of Airflow's allows that to a credential that acts as an Airflow user (%q); use a credential without airflow_user to deploy", who.AirflowUser)
+	}
 	if who.Scope.IsZero() {
+		if call.Invocation != nil {
+			if call.Invocation, err = s.asAirflowUser(call.Invocation, who); err != nil {
+				return nil, err
+			}
+		}
 		return call, nil
 	}
 	switch {
@@ -93,7 +112,7 @@ func (s *Service) ResolvePlugin(api string, args map[string]string, who Access) 
 		return nil, &Refusal{Reason: RefusedDeploy, Scope: who.Scope, err: Errorf(EFORBIDDEN,
 			"deploy_dag writes a file that may define any DAG, beyond this credential's scope (%s); use a credential without a scope to deploy", who.Scope)}
 	case call.Invocation != nil:
-		if call.Invocation, err = s.within(call.Invocation, who.Scope); err != nil {
+		if call.Invocation, err = s.decide(call.Invocation, who); err != nil {
 			return nil, err
 		}
 	}

@@ -68,6 +68,9 @@ type Exec struct {
 	Detaches bool
 	// Caller names who sent the command (a token's name); "" for the gateway's own commands.
 	Caller string
+	// AirflowUser is the Airflow user the command acts as (§20), whom Airflow's auth manager allowed to
+	// run it; "" for a credential without one. When set, it names the command's runner instead of Caller.
+	AirflowUser string
 	// Live, when not nil, is handed the output while the command runs: every piece the executor keeps
 	// (never more than the per-stream cap), in order within each stream. The executor calls it from one
 	// reading goroutine per stream, so a slow Live holds the command's output back; p is only valid
@@ -112,12 +115,16 @@ func (x Exec) Marked() Exec {
 }
 
 // Environ returns base with LOGNAME and USER naming the command's caller as gateway-NAME (the gateway's own
-// commands as gateway), so that Airflow's audit log (its `log` table) says who ran the command. A command
+// commands as gateway), or the Airflow user it acts as, so that Airflow's audit log (its `log` table) and a
+// run it triggers (triggering_user_name) say who ran the command. A command
 // whose output is handed over live also gets PYTHONUNBUFFERED=1, so that Python prints as it goes instead
 // of when its buffer fills; one with a Marker gets AIRFLOW_GATEWAY_COMMAND.
 func (x Exec) Environ(base []string) []string {
 	user := "gateway"
-	if x.Caller != "" {
+	switch {
+	case x.AirflowUser != "":
+		user = x.AirflowUser
+	case x.Caller != "":
 		user = "gateway-" + x.Caller
 	}
 	env := make([]string, 0, len(base)+4)

@@ -15,13 +15,20 @@ type Invocation struct {
 	// listing, when set, is a listing across DAGs run for a scoped credential: it runs with JSON output,
 	// and only the rows of DAGs in scope are shown, in the format the caller asked for.
 	listing *listingFilter
+	// airflowUser is the Airflow user the command acts as (§20), whose permissions Airflow's auth manager
+	// granted before it runs; it is the command's LOGNAME. "" for a credential without one.
+	airflowUser string
 }
 
-// listingFilter is how a listing's rows are filtered to a scope.
+// listingFilter is how a listing's rows are filtered: to a scope, and to the DAGs an Airflow user may read.
 type listingFilter struct {
-	scope  Scope
-	format string // the output format the caller asked for ("table" when none)
+	scope     Scope
+	permitted map[string]bool // the DAG ids Airflow lets the Airflow user read; nil for no Airflow user
+	format    string          // the output format the caller asked for ("table" when none)
 }
+
+// AirflowUser returns the Airflow user the command acts as, "" for none.
+func (inv *Invocation) AirflowUser() string { return inv.airflowUser }
 
 // Filtered reports whether the invocation is a listing whose rows are filtered to a scope.
 func (inv *Invocation) Filtered() bool { return inv.listing != nil }

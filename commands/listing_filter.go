@@ -6,31 +6,31 @@ import (
 	"strings"
 )
 
-// filterListing keeps the rows of a filtered listing's JSON output whose DAGs are in its scope, and
-// prints them in the format the caller asked for, as the Airflow release would have printed only them.
-// Output that cannot be read or written again so is withheld whole, and stderr says so: a scoped
-// credential never sees a listing unfiltered.
+// filterListing keeps the rows of a filtered listing's JSON output whose DAGs the credential reaches (in
+// its scope, and readable by its Airflow user), and prints them in the format the caller asked for, as
+// the Airflow release would have printed only them. Output that cannot be read or written again so is
+// withheld whole, and stderr says so: a filtered listing is never shown unfiltered.
 func filterListing(inv *Invocation, res *Result, index *DAGIndex) {
 	if strings.TrimSpace(res.Stdout) == "" {
 		res.Stdout = "" // nothing printed: the command failed before its listing, and stderr says why
 		return
 	}
-	out, err := filterRows(inv.Path(), res.Stdout, inv.listing.scope, index, inv.listing.format)
+	out, err := filterRows(inv.Path(), res.Stdout, inv.listing.reaches(index), index, inv.listing.format)
 	if err != nil {
 		res.Stdout = ""
 		if res.Stderr != "" && !strings.HasSuffix(res.Stderr, "\n") {
 			res.Stderr += "\n"
 		}
-		res.Stderr += fmt.Sprintf("The gateway withheld the output of `%s`: %v, so its rows could not be kept to this credential's scope (%s).\n",
-			inv.Path(), err, inv.listing.scope)
+		res.Stderr += fmt.Sprintf("The gateway withheld the output of `%s`: %v, so its rows could not be kept to %s.\n",
+			inv.Path(), err, inv.listing)
 		return
 	}
 	res.Stdout = out
 }
 
 // filterRows is filterListing's work on the text of a listing: the rows that path printed as JSON, those
-// of DAGs in scope kept, printed in format.
-func filterRows(path, stdout string, scope Scope, index *DAGIndex, format string) (string, error) {
+// of DAGs reached kept, printed in format.
+func filterRows(path, stdout string, reached func(id string) bool, index *DAGIndex, format string) (string, error) {
 	rows, err := parseRows(stdout)
 	if err != nil {
 		return "", fmt.Errorf("its JSON output could not be read (%v)", err)
@@ -41,7 +41,7 @@ func filterRows(path, stdout string, scope Scope, index *DAGIndex, format string
 	}
 	kept := rows[:0:0]
 	for _, r := range rows {
-		if keep(r, scope, index) {
+		if keep(r, reached, index) {
 			kept = append(kept, r)
 		}
 	}
@@ -52,8 +52,9 @@ func filterRows(path, stdout string, scope Scope, index *DAGIndex, format string
 	return out, nil
 }
 
-// listingRules say, for each listing across DAGs, which of its rows a scope shows. Each fails closed: a
-// row is shown only when every DAG it is about is known to be in scope.
+// listingRules say, for each listing across DAGs, which of its rows a credential sees, given which DAG
+// ids it reaches (in its scope, and readable by its Airflow user). Each fails closed: a row is shown only
+// when every DAG it is about is known to be reached.
 //
 //   - `dags list` and `dags list-jobs`: a row of one DAG, by its dag_id. A job of no DAG (the scheduler's,
 //     whose dag_id Airflow prints as "None") is not shown, nor a job of a DAG whose id is "None".
@@ -65,28 +66,28 @@ func filterRows(path, stdout string, scope Scope, index *DAGIndex, format string
 //     defined a DAG, or one the index does not know yet, is not shown. Airflow 2 and `--local` print a
 //     file's full path; Airflow 3 prints its path inside its bundle, which ties the file to every DAG whose
 //     file ends with that path, so that two bundles holding the same path show it only when both are in scope.
-var listingRules = map[string]func(r row, scope Scope, index *DAGIndex) bool{
-	"dags list": func(r row, scope Scope, index *DAGIndex) bool {
+var listingRules = map[string]func(r row, reached func(id string) bool, index *DAGIndex) bool{
+	"dags list": func(r row, reached func(id string) bool, index *DAGIndex) bool {
 		id, ok := stringField(r, "dag_id")
-		return ok && scope.Reaches(id, index)
+		return ok && reached(id)
 	},
-	"dags list-jobs": func(r row, scope Scope, index *DAGIndex) bool {
+	"dags list-jobs": func(r row, reached func(id string) bool, index *DAGIndex) bool {
 		id, ok := stringField(r, "dag_id")
-		return ok && id != "None" && scope.Reaches(id, index)
+		return ok && id != "None" && reached(id)
 	},
-	"dags report": func(r row, scope Scope, index *DAGIndex) bool {
+	"dags report": func(r row, reached func(id string) bool, index *DAGIndex) bool {
 		dags, ok := r.get("dags")
 		if !ok || dags.kind != kindList || len(dags.items) == 0 {
 			return false
 		}
 		for _, d := range dags.items {
-			if d.kind != kindString || !scope.Reaches(d.text, index) {
+			if d.kind != kindString || !reached(d.text) {
 				return false
 			}
 		}
 		return true
 	},
-	"dags list-import-errors": func(r row, scope Scope, index *DAGIndex) bool {
+	"dags list-import-errors": func(r row, reached func(id string) bool, index *DAGIndex) bool {
 		file, ok := stringField(r, "filepath")
 		if !ok || file == "" {
 			return false
@@ -96,7 +97,7 @@ var listingRules = map[string]func(r row, scope Scope, index *DAGIndex) bool{
 			return false
 		}
 		for _, id := range ids {
-			if !scope.Reaches(id, index) {
+			if !reached(id) {
 				return false
 			}
 		}
@@ -123,4 +124,23 @@ func (x *DAGIndex) definedIn(file string) []string {
 		}
 	}
 	return ids
+}
+
+// reaches returns whether the credential of a filtered listing reaches a DAG: in its scope (matched
+// against index), and, for an Airflow user, among the DAGs Airflow lets the user read.
+func (f *listingFilter) reaches(index *DAGIndex) func(id string) bool {
+	return func(id string) bool {
+		return f.scope.Reaches(id, index) && (f.permitted == nil || f.permitted[id])
+	}
+}
+
+// String names what a filtered listing's rows are kept to, for messages.
+func (f *listingFilter) String() string {
+	switch {
+	case f.permitted == nil:
+		return fmt.Sprintf("this credential's scope (%s)", f.scope)
+	case f.scope.IsZero():
+		return "the DAGs Airflow lets this credential's Airflow user read"
+	}
+	return fmt.Sprintf("this credential's scope (%s) and the DAGs Airflow lets its Airflow user read", f.scope)
 }

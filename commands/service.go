@@ -78,7 +78,7 @@ func (s *Service) RunWatched(ctx context.Context, inv *Invocation, w Watch) (*Re
 	if inv.Entry.Long {
 		limit = s.opts.LongCommandTimeout
 	}
-	x := Exec{Args: inv.Args(), Limit: limit, Marker: w.Marker}
+	x := Exec{Args: inv.Args(), Limit: limit, Marker: w.Marker, AirflowUser: inv.airflowUser}
 	var feed *liveFeed
 	if w.Output != nil {
 		feed = newLiveFeed(w.Output, s.opts.FilterLoadingMessages && !w.KeepLogLines, masksWhole(inv) || inv.Filtered())
