@@ -160,6 +160,8 @@ func (st *setup) executor(policy *commands.Policy, log *slog.Logger) (ex command
 		Dir:            st.state,
 		Paths:          policy.Paths(),
 		Log:            log,
+		// A token that acts as an Airflow user has its first command answered by a manager made already.
+		PrewarmAuthorizer: actsAsUsers(st.cfg),
 	}
 	w.Start()
 	return w, w.Close

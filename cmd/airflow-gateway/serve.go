@@ -42,6 +42,7 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	svc, closeExecutor := st.service(log)
 	defer closeExecutor()
 	stopIndex := st.refreshDAGIndex(ctx, svc, log)
+	announceAuthManager(ctx, st.cfg, svc, log)
 	defer stopIndex() // before the executor closes: a read under way is stopped first
 	// Requests and jobs get a context that outlives SIGTERM by the grace period, so running commands
 	// can finish.

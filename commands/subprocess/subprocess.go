@@ -5,6 +5,7 @@ package subprocess
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/authorizer"
 	"github.com/airflow-gateway/airflow-gateway/commands/dagindex"
 )
 
@@ -47,7 +49,7 @@ func ChildEnv(environ []string, home string) []string {
 
 // Run implements commands.Executor.
 func (e *Executor) Run(ctx context.Context, x commands.Exec) (*commands.Result, error) {
-	return e.run(ctx, x, e.MaxOutputBytes, e.Binary, x.Args...)
+	return e.run(ctx, x, e.MaxOutputBytes, "", e.Binary, x.Args...)
 }
 
 // ReadDAGIndex implements commands.DAGIndexReader: Airflow's Python runs the gateway's script, with the
@@ -56,11 +58,42 @@ func (e *Executor) ReadDAGIndex(ctx context.Context, limit time.Duration) ([]com
 	if e.Python == "" {
 		return nil, errors.New("no Python interpreter is known for Airflow to read the DAG index with: set [gateway] python_bin")
 	}
-	return dagindex.Rows(e.run(ctx, commands.Exec{Limit: limit}, dagindex.MaxOutputBytes, e.Python, "-c", dagindex.Script, dagindex.ProcessTag))
+	return dagindex.Rows(e.run(ctx, commands.Exec{Limit: limit}, dagindex.MaxOutputBytes, "", e.Python, "-c", dagindex.Script, dagindex.ProcessTag))
 }
 
-// run runs the program name with args as x's command, keeping maxOutput bytes of each stream.
-func (e *Executor) run(ctx context.Context, x commands.Exec, maxOutput int, name string, args ...string) (*commands.Result, error) {
+// Authorize implements commands.Authorizer: Airflow's Python runs the gateway's authorizer for this one
+// query, with the environment, working folder, process group and time limit of a command. It starts
+// Airflow and its auth manager each time (seconds); the warm executor keeps one running.
+func (e *Executor) Authorize(ctx context.Context, q commands.PermissionQuery) (*commands.PermissionAnswer, error) {
+	if e.Python == "" {
+		return nil, commands.Errorf(commands.EUNAVAILABLE, "no Python interpreter is known for Airflow to ask its auth manager with: set [gateway] python_bin")
+	}
+	query, err := json.Marshal(q)
+	if err != nil {
+		return nil, err
+	}
+	limit := time.Minute
+	if d, ok := ctx.Deadline(); ok {
+		limit = time.Until(d)
+	}
+	res, err := e.run(ctx, commands.Exec{Limit: limit}, 64<<20, string(query)+"\n", e.Python, "-c", authorizer.Script, authorizer.ProcessTag)
+	switch {
+	case err != nil:
+		return nil, commands.Errorf(commands.EUNAVAILABLE, "Airflow's auth manager could not be asked (%v), so nothing ran; retry in a few seconds", err)
+	case res.TimedOut || res.Canceled:
+		return nil, commands.Errorf(commands.EUNAVAILABLE, "Airflow's auth manager did not answer within %s, so nothing ran; retry in a few seconds", limit.Round(time.Second))
+	}
+	ans, err := authorizer.ParseOnce(res.Stdout)
+	var ce *commands.Error
+	if err != nil && !errors.As(err, &ce) {
+		return nil, commands.Errorf(commands.EUNAVAILABLE, "Airflow's auth manager could not be asked (exit code %d: %s), so nothing ran; retry in a few seconds", res.ExitCode, authorizer.Trim(res.Stderr))
+	}
+	return ans, err
+}
+
+// run runs the program name with args as x's command, keeping maxOutput bytes of each stream; stdin reads
+// input, or the null device when it is empty.
+func (e *Executor) run(ctx context.Context, x commands.Exec, maxOutput int, input, name string, args ...string) (*commands.Result, error) {
 	x = x.Marked()
 	runCtx, cancel := context.WithTimeout(ctx, x.Limit)
 	defer cancel()
@@ -69,6 +102,9 @@ func (e *Executor) run(ctx context.Context, x commands.Exec, maxOutput int, name
 	cmd.Env = x.Environ(e.Env)
 	cmd.Dir = e.Home
 	cmd.Stdin = nil // reads from the null device
+	if input != "" {
+		cmd.Stdin = strings.NewReader(input)
+	}
 	stdout, stderr := Outputs(x, maxOutput)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -24,9 +24,11 @@ MAX_MESSAGE = 1 << 20
 
 # The gateway's own scripts, which a run request may name ("script") for its child to run instead of the
 # airflow script of its argv, by name: files the gateway wrote beside this module. Only the gateway's own
-# reads send one (the DAG index); a client's command is argv alone, whatever its words, and runs Airflow's
-# CLI.
-GATEWAY_SCRIPTS = {"dag_index": "_airflow_gateway_dag_index.py"}
+# reads send one (the DAG index, Airflow's permissions); a client's command is argv alone, whatever its
+# words, and runs Airflow's CLI.
+GATEWAY_SCRIPTS = {"dag_index": "_airflow_gateway_dag_index.py", "authorizer": "_airflow_gateway_authorizer.py"}
+# The scripts that converse: their stdout is a socket, which is their stdin too.
+CONVERSING = {"authorizer"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -70,7 +72,7 @@ def child(request, out_fd, err_fd, ready_w, keep_closed):
         os.write(ready_w, f"{me}\n".encode())  # tells the forkserver the group exists, and its pid
         told = True
         null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
+        os.dup2(out_fd if request.get("script") in CONVERSING else null, 0)
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         # Only the forkserver's own descriptors are closed: whatever Airflow opened while importing stays

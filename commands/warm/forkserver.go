@@ -94,6 +94,9 @@ type forkserver struct {
 	waitErr error
 	// templates are the templates that are up, by preload (guarded by mu).
 	templates map[string]commands.TemplateStatus
+	// auth is the child that runs the authorizer, once one was started (authorizer.go).
+	authMu sync.Mutex
+	auth   *authorizing
 
 	// Guarded by the Executor's mutex.
 	running   int
@@ -335,6 +338,7 @@ func (fs *forkserver) exitErr() error {
 // forkserver that does not exit in time is killed.
 func (fs *forkserver) close() {
 	fs.closeOnce.Do(func() {
+		fs.stopAuthorizer()
 		fs.conn.Close()
 		go func() {
 			select {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/airflow-gateway/airflow-gateway/commands/atomicfile"
+	"github.com/airflow-gateway/airflow-gateway/commands/authorizer"
 	"github.com/airflow-gateway/airflow-gateway/commands/dagindex"
 )
 
@@ -25,7 +26,8 @@ import (
 // their module names start with _airflow_gateway_, which no other code imports, and it has Python write no
 // bytecode for them, so that the folder holds only the files written here. Beside them lies the script
 // that reads the DAG index (package dagindex), which a child runs, as it runs the airflow script, when the
-// gateway asks it to read the index.
+// gateway asks it to read the index, and the authorizer (package authorizer), which a child runs to keep
+// Airflow's auth manager ready for the gateway's questions.
 //
 // The files are written in a folder named by the hash of them all, so that gateways of other versions
 // keep their own, inside a folder of the gateway's own user that only that user can write: Python reads
@@ -50,7 +52,7 @@ func sourceNames() []string {
 	if err != nil {
 		panic(err) // an embedded folder is always there
 	}
-	names := []string{dagindex.FileName}
+	names := []string{dagindex.FileName, authorizer.FileName}
 	for _, entry := range entries {
 		if entry.Name() != forkserverMain {
 			names = append(names, entry.Name())
@@ -61,8 +63,11 @@ func sourceNames() []string {
 
 // sourceData returns what the forkserver's file name holds.
 func sourceData(name string) []byte {
-	if name == dagindex.FileName {
+	switch name {
+	case dagindex.FileName:
 		return []byte(dagindex.Script)
+	case authorizer.FileName:
+		return []byte(authorizer.Script)
 	}
 	data, err := forkserverSource.ReadFile(name)
 	if err != nil {

@@ -35,7 +35,10 @@ type Executor struct {
 	WarmUpTimeout  time.Duration     // how long a forkserver may take to get warm (default 3 minutes)
 	Paths          []string          // the whitelisted command paths, whose modules the forkserver imports
 	NoTemplates    bool              // fork every command from the forkserver, none from a template
-	Log            *slog.Logger
+	// PrewarmAuthorizer starts the authorizer (Authorize) as soon as a forkserver is warm, rather than
+	// with the first query: for a gateway with a credential that acts as an Airflow user.
+	PrewarmAuthorizer bool
+	Log               *slog.Logger
 	// Dir is a folder of the gateway's own (the state folder) where the forkserver's source is written, in
 	// a folder "forkserver"; when empty, a folder of the user's own in the system's temporary folder.
 	Dir string
@@ -264,6 +267,9 @@ func (e *Executor) start() {
 	e.log().Info("warm Airflow process ready", "pid", fs.pid(), "python", fs.info.Python, "airflow", fs.info.Airflow,
 		"warm_up", time.Since(began).Round(time.Millisecond).String(), "modules", len(fs.info.Modules))
 	go e.watch(fs)
+	if e.PrewarmAuthorizer {
+		fs.authorizer(e)
+	}
 }
 
 // watch replaces fs when it dies while in service.
