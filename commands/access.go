@@ -111,7 +111,12 @@ func (s *Service) within(inv *Invocation, scope Scope) (*Invocation, error) {
 	d := s.Decide(scope, index, inv)
 	switch d.Verdict {
 	case Allow:
-		return inv, nil
+		if scope.IsZero() {
+			return inv, nil
+		}
+		out := *inv
+		out.scope = scope
+		return &out, nil
 	case Filter:
 		f := inv.filteredTo(scope)
 		switch {

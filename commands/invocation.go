@@ -12,6 +12,8 @@ type Invocation struct {
 	Command *Command
 	words   []word
 	values  map[string][]string
+	// scope is the scope of the credential the invocation was resolved for (§19); zero for none.
+	scope Scope
 	// listing, when set, is a listing across DAGs run for a scoped credential: it runs with JSON output,
 	// and only the rows of DAGs in scope are shown, in the format the caller asked for.
 	listing *listingFilter
@@ -22,6 +24,9 @@ type listingFilter struct {
 	scope  Scope
 	format string // the output format the caller asked for ("table" when none)
 }
+
+// Scope is the scope of the credential the invocation was resolved for; the zero Scope for one without.
+func (inv *Invocation) Scope() Scope { return inv.scope }
 
 // Filtered reports whether the invocation is a listing whose rows are filtered to a scope.
 func (inv *Invocation) Filtered() bool { return inv.listing != nil }
@@ -38,6 +43,7 @@ func (inv *Invocation) filteredTo(scope Scope) *Invocation {
 		format = "table"
 	}
 	out := *inv
+	out.scope = scope
 	out.listing = &listingFilter{scope: scope, format: format}
 	out.values = maps.Clone(inv.values)
 	out.values["output"] = []string{"json"}

@@ -19,6 +19,9 @@ func (s *Service) Start(ctx context.Context, inv *commands.Invocation, owner str
 		ID: NewID(now), Command: strings.TrimPrefix(inv.String(), "airflow "), AirflowCmd: inv.String(),
 		State: Queued, CreatedAt: now, Owner: owner, Replica: s.opts.Replica,
 	}
+	if scope := inv.Scope(); !scope.IsZero() {
+		job.Scope = scope.String()
+	}
 	if err := s.store.Create(ctx, job); err != nil {
 		return nil, err
 	}

@@ -207,10 +207,15 @@ func decideListing(c *Call, l *List, scope commands.Scope, index *commands.DAGIn
 		}
 		return filtered, nil
 	case oneInQuery:
-		if c.Query.Get(l.Param) == "" {
+		// Airflow reads the last of a repeated parameter: every value is judged, and two are refused.
+		values := c.Query[l.Param]
+		if len(values) > 1 {
+			return nil, commands.Errorf(commands.EINVALID, "%s is given %d times; give it once", l.Param, len(values))
+		}
+		if len(values) == 0 || values[0] == "" {
 			return filtered, nil
 		}
-		named = []string{c.Query.Get(l.Param)}
+		named = values
 	case idsInQuery:
 		for _, v := range c.Query[l.Param] {
 			for id := range strings.SplitSeq(v, ",") {
