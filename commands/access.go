@@ -114,9 +114,9 @@ func (s *Service) within(inv *Invocation, scope Scope) (*Invocation, error) {
 		if scope.IsZero() {
 			return inv, nil
 		}
-		out := *inv
+		out := inv.withSwitches(scopedSwitches[inv.Path()]...)
 		out.scope = scope
-		return &out, nil
+		return out, nil
 	case Filter:
 		f := inv.filteredTo(scope)
 		switch {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"maps"
+	"slices"
 	"strings"
 )
 
@@ -100,6 +101,29 @@ func (inv *Invocation) String() string {
 		parts = append(parts, ShellQuote(shown))
 	}
 	return strings.Join(parts, " ")
+}
+
+// withSwitches returns a copy of the invocation with the switches of those dests that its command has
+// (and that are not given already) added before the positionals.
+func (inv *Invocation) withSwitches(dests ...string) *Invocation {
+	out := *inv
+	out.values = maps.Clone(inv.values)
+	var added []word
+	for _, dest := range dests {
+		if f := inv.Command.Flag(dest); f != nil && len(out.values[dest]) == 0 {
+			out.values[dest] = []string{""}
+			added = append(added, word{text: f.Long()})
+		}
+	}
+	if len(added) == 0 {
+		return &out
+	}
+	at := slices.IndexFunc(inv.words, func(w word) bool { return w.text == "--" })
+	if at < 0 {
+		at = len(inv.words)
+	}
+	out.words = slices.Concat(inv.words[:at], added, inv.words[at:])
+	return &out
 }
 
 // detached returns a copy of the invocation with the daemon flags the gateway chooses (-D and the files

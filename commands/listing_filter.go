@@ -2,7 +2,6 @@ package commands
 
 import (
 	"fmt"
-	"path"
 	"strings"
 )
 
@@ -88,39 +87,10 @@ var listingRules = map[string]func(r row, scope Scope, index *DAGIndex) bool{
 	},
 	"dags list-import-errors": func(r row, scope Scope, index *DAGIndex) bool {
 		file, ok := stringField(r, "filepath")
-		if !ok || file == "" {
+		if !ok {
 			return false
 		}
-		ids := index.definedIn(file)
-		if len(ids) == 0 {
-			return false
-		}
-		for _, id := range ids {
-			if !scope.Reaches(id, index) {
-				return false
-			}
-		}
-		return true
+		bundle, _ := stringField(r, "bundle_name") // Airflow 3: the file's path is in this bundle
+		return scope.ReachesFile(bundle, file, index)
 	},
-}
-
-// definedIn returns the ids of the DAGs whose file is file: the same path, or, for a path relative to a
-// bundle (Airflow 3's import errors), a file whose path ends with it.
-func (x *DAGIndex) definedIn(file string) []string {
-	if x == nil {
-		return nil
-	}
-	file = path.Clean(file)
-	relative := !strings.HasPrefix(file, "/")
-	var ids []string
-	for id, d := range x.byID {
-		if d.File == "" {
-			continue
-		}
-		f := path.Clean(d.File)
-		if f == file || (relative && strings.HasSuffix(f, "/"+file)) {
-			ids = append(ids, id)
-		}
-	}
-	return ids
 }

@@ -11,7 +11,7 @@ import (
 func TestEventLogsRepeatedDagIDIsNotLetThrough(t *testing.T) {
 	for _, api := range []int{1, 2} {
 		q, _ := url.ParseQuery("dag_id=team_a_etl&dag_id=b_other")
-		d, err := Decide(&Call{API: api, Method: "GET", Path: "/eventLogs", Query: q}, teamA(t), index, "/dags")
+		d, err := Decide(&Call{API: api, Method: "GET", Path: "/eventLogs", Query: q}, teamA(t), index)
 		if err == nil && d.Verdict == Allow && !d.Changed {
 			t.Errorf("v%d GET /eventLogs?%s is sent as it is: Airflow reads dag_id=%q, out of scope", api, q.Encode(), q["dag_id"][len(q["dag_id"])-1])
 		}
