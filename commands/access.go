@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -115,6 +116,9 @@ func (s *Service) within(inv *Invocation, scope Scope) (*Invocation, error) {
 			return inv, nil
 		}
 		out := inv.withSwitches(scopedSwitches[inv.Path()]...)
+		if reaches[inv.Path()] == reachOneDAG {
+			out = out.pinned(index)
+		}
 		out.scope = scope
 		return out, nil
 	case Filter:
@@ -133,6 +137,30 @@ func (s *Service) within(inv *Invocation, scope Scope) (*Invocation, error) {
 	var e *Error
 	e, _ = d.Err.(*Error)
 	return nil, &Refusal{Reason: d.Reason, Scope: scope, DAGs: d.DAGs, err: e}
+}
+
+// pinned returns a copy of a command about one DAG that reads the DAG from its own file, as the DAG index
+// has it, rather than from every file of the DAGs folder, which could print what other files hold (their
+// import errors, what they print when parsed): `--subdir FILE` on Airflow 2, `--bundle-name BUNDLE` on
+// Airflow 3, where the command takes it. Without the DAG in the index, or its file, it is left as it is.
+func (inv *Invocation) pinned(index *DAGIndex) *Invocation {
+	ids := inv.DAGs()
+	if len(ids) != 1 {
+		return inv
+	}
+	dag, known := index.Lookup(ids[0])
+	if !known {
+		return inv
+	}
+	if f := inv.Command.Flag("subdir"); f != nil && dag.File != "" {
+		if st, err := os.Stat(dag.File); err == nil && st.Mode().IsRegular() {
+			return inv.withValue(f, dag.File)
+		}
+	}
+	if f := inv.Command.Flag("bundle_name"); f != nil && dag.Bundle != "" {
+		return inv.withValue(f, dag.Bundle)
+	}
+	return inv
 }
 
 // Allowed lists the whitelisted commands a credential may run: those of its role (Policy.Allowed) and,

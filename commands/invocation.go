@@ -126,6 +126,20 @@ func (inv *Invocation) withSwitches(dests ...string) *Invocation {
 	return &out
 }
 
+// withValue returns a copy of the invocation with the flag f set to value, before the positionals. Only
+// the gateway calls it, with a value of its own (the caller may not give that flag).
+func (inv *Invocation) withValue(f *Arg, value string) *Invocation {
+	out := *inv
+	out.values = maps.Clone(inv.values)
+	out.values[f.Dest] = []string{value}
+	at := slices.IndexFunc(inv.words, func(w word) bool { return w.text == "--" })
+	if at < 0 {
+		at = len(inv.words)
+	}
+	out.words = slices.Concat(inv.words[:at], []word{{text: f.Long() + "=" + value}}, inv.words[at:])
+	return &out
+}
+
 // detached returns a copy of the invocation with the daemon flags the gateway chooses (-D and the files
 // by dest) put before the positionals. Only the gateway calls it: callers can never pass these flags.
 func (inv *Invocation) detached(files map[string]string) *Invocation {

@@ -99,6 +99,11 @@ var dagPlainDests = []string{
 // ExternalTaskMarkers name, with no way to say otherwise.
 var beyondScope = []string{"reset_dagruns"}
 
+// pinnedDests name where a command finds its DAG: the gateway chooses them for a scoped credential's
+// command about one DAG (the DAG's own file or bundle, from the DAG index), so that no other file is
+// parsed for it, and none other may be given.
+var pinnedDests = []string{"subdir", "bundle_name", "dagfile_path"}
+
 // scopedSwitches are switches a command takes for a scoped credential whatever it asked: on Airflow 2,
 // `tasks clear` follows a sub-DAG to its parent and every ExternalTaskMarker to the DAG it names, unless
 // told not to.
@@ -178,6 +183,8 @@ func (p *Policy) Decide(scope Scope, index *DAGIndex, inv *Invocation) Decision 
 		switch {
 		case slices.Contains(regexSwitches, dest):
 			return refuse(RefusedDAGPattern, "%s makes the DAG id a pattern that reaches past this credential's scope (%s); leave it out and name each DAG", argName(inv.Command, dest), scope)
+		case r == reachOneDAG && slices.Contains(pinnedDests, dest):
+			return refuse(RefusedBeyond, "%s reads DAGs from other files than the one named, and for this credential's scope (%s) the gateway reads the DAG from its own file; leave it out", argName(inv.Command, dest), scope)
 		case slices.Contains(beyondScope, dest):
 			return refuse(RefusedBeyond, "%s reaches other DAGs than the one named (sub-DAGs, and those its ExternalTaskMarkers name), past this credential's scope (%s); leave it out", argName(inv.Command, dest), scope)
 		case dest != dagIDDest && strings.Contains(dest, "dag") && !slices.Contains(dagPlainDests, dest):
