@@ -49,12 +49,18 @@ func (s *Service) SetDAGIndex(x *DAGIndex, read time.Time) {
 }
 
 // DAGIndex returns the DAG index scopes match against and when it was read; nil and the zero time before
-// the first read.
+// the first read. An index older than Options.DAGIndexMaxAge (its reads failing since) is nil too, with
+// its time: a DAG retagged out of a scope meanwhile must not stay in it for as long as Airflow cannot be
+// read.
 func (s *Service) DAGIndex() (*DAGIndex, time.Time) {
-	if x := s.index.p.Load(); x != nil {
-		return x.index, x.read
+	x := s.index.p.Load()
+	if x == nil {
+		return nil, time.Time{}
 	}
-	return nil, time.Time{}
+	if s.opts.DAGIndexMaxAge > 0 && time.Since(x.read) > s.opts.DAGIndexMaxAge {
+		return nil, x.read
+	}
+	return x.index, x.read
 }
 
 // ResolveLine splits a command line and resolves it for a credential: the policy's ResolveLine, then
