@@ -61,6 +61,9 @@ func (inv *Invocation) filteredTo(scope Scope) *Invocation {
 type word struct {
 	text    string
 	display string // what String shows; text when empty
+	// scoped marks a word the gateway adds for a scoped credential (withSwitches, withValue): not part of
+	// the command as asked.
+	scoped bool
 }
 
 // Path is the command path, such as "dags trigger".
@@ -90,10 +93,19 @@ func (inv *Invocation) Value(dest string) (string, bool) {
 }
 
 // String returns the command as a shell line that can be pasted into a terminal, with secrets masked.
-func (inv *Invocation) String() string {
+func (inv *Invocation) String() string { return inv.shown(true) }
+
+// Asked returns the command as String does, without the words the gateway added for a scoped credential:
+// what resolving it again for that credential gives the same invocation of.
+func (inv *Invocation) Asked() string { return inv.shown(false) }
+
+func (inv *Invocation) shown(scoped bool) string {
 	parts := []string{"airflow"}
 	parts = append(parts, strings.Fields(inv.Command.Path)...)
 	for _, w := range inv.words {
+		if w.scoped && !scoped {
+			continue
+		}
 		shown := w.text
 		if w.display != "" {
 			shown = w.display
@@ -112,7 +124,7 @@ func (inv *Invocation) withSwitches(dests ...string) *Invocation {
 	for _, dest := range dests {
 		if f := inv.Command.Flag(dest); f != nil && len(out.values[dest]) == 0 {
 			out.values[dest] = []string{""}
-			added = append(added, word{text: f.Long()})
+			added = append(added, word{text: f.Long(), scoped: true})
 		}
 	}
 	if len(added) == 0 {
@@ -136,7 +148,7 @@ func (inv *Invocation) withValue(f *Arg, value string) *Invocation {
 	if at < 0 {
 		at = len(inv.words)
 	}
-	out.words = slices.Concat(inv.words[:at], []word{{text: f.Long() + "=" + value}}, inv.words[at:])
+	out.words = slices.Concat(inv.words[:at], []word{{text: f.Long() + "=" + value, scoped: true}}, inv.words[at:])
 	return &out
 }
 
@@ -153,7 +165,7 @@ func (inv *Invocation) detached(files map[string]string) *Invocation {
 				continue
 			}
 			if f.Kind == KindSwitch {
-				added = append(added, word{text: f.Long()})
+				added = append(added, word{text: f.Long(), scoped: true})
 			} else if path, ok := files[dest]; ok {
 				added = append(added, word{text: f.Long() + "=" + path})
 			}
