@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -50,12 +51,18 @@ func (s *Service) SetDAGIndex(x *DAGIndex, read time.Time) {
 }
 
 // DAGIndex returns the DAG index scopes match against and when it was read; nil and the zero time before
-// the first read.
+// the first read. An index older than Options.DAGIndexMaxAge (its reads failing since) is nil too, with
+// its time: a DAG retagged out of a scope meanwhile must not stay in it for as long as Airflow cannot be
+// read.
 func (s *Service) DAGIndex() (*DAGIndex, time.Time) {
-	if x := s.index.p.Load(); x != nil {
-		return x.index, x.read
+	x := s.index.p.Load()
+	if x == nil {
+		return nil, time.Time{}
 	}
-	return nil, time.Time{}
+	if s.opts.DAGIndexMaxAge > 0 && time.Since(x.read) > s.opts.DAGIndexMaxAge {
+		return nil, x.read
+	}
+	return x.index, x.read
 }
 
 // ResolveLine splits a command line and resolves it for a credential: the policy's ResolveLine, then
@@ -132,7 +139,15 @@ func (s *Service) within(inv *Invocation, scope Scope) (*Invocation, error) {
 	d := s.Decide(scope, index, inv)
 	switch d.Verdict {
 	case Allow:
-		return inv, nil
+		if scope.IsZero() {
+			return inv, nil
+		}
+		out := inv.withSwitches(scopedSwitches[inv.Path()]...)
+		if reaches[inv.Path()] == reachOneDAG {
+			out = out.pinned(index)
+		}
+		out.scope = scope
+		return out, nil
 	case Filter:
 		f := inv.filteredTo(scope)
 		switch {
@@ -149,6 +164,30 @@ func (s *Service) within(inv *Invocation, scope Scope) (*Invocation, error) {
 	var e *Error
 	e, _ = d.Err.(*Error)
 	return nil, &Refusal{Reason: d.Reason, Scope: scope, DAGs: d.DAGs, err: e}
+}
+
+// pinned returns a copy of a command about one DAG that reads the DAG from its own file, as the DAG index
+// has it, rather than from every file of the DAGs folder, which could print what other files hold (their
+// import errors, what they print when parsed): `--subdir FILE` on Airflow 2, `--bundle-name BUNDLE` on
+// Airflow 3, where the command takes it. Without the DAG in the index, or its file, it is left as it is.
+func (inv *Invocation) pinned(index *DAGIndex) *Invocation {
+	ids := inv.DAGs()
+	if len(ids) != 1 {
+		return inv
+	}
+	dag, known := index.Lookup(ids[0])
+	if !known {
+		return inv
+	}
+	if f := inv.Command.Flag("subdir"); f != nil && dag.File != "" {
+		if st, err := os.Stat(dag.File); err == nil && st.Mode().IsRegular() {
+			return inv.withValue(f, dag.File)
+		}
+	}
+	if f := inv.Command.Flag("bundle_name"); f != nil && dag.Bundle != "" {
+		return inv.withValue(f, dag.Bundle)
+	}
+	return inv
 }
 
 // Allowed lists the whitelisted commands a credential may run: those of its role (Policy.Allowed) and,

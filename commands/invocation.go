@@ -2,6 +2,7 @@ package commands
 
 import (
 	"maps"
+	"slices"
 	"strings"
 )
 
@@ -12,6 +13,8 @@ type Invocation struct {
 	Command *Command
 	words   []word
 	values  map[string][]string
+	// scope is the scope of the credential the invocation was resolved for (§19); zero for none.
+	scope Scope
 	// listing, when set, is a listing across DAGs run for a scoped credential: it runs with JSON output,
 	// and only the rows of DAGs in scope are shown, in the format the caller asked for.
 	listing *listingFilter
@@ -30,6 +33,9 @@ type listingFilter struct {
 // AirflowUser returns the Airflow user the command acts as, "" for none.
 func (inv *Invocation) AirflowUser() string { return inv.airflowUser }
 
+// Scope is the scope of the credential the invocation was resolved for; the zero Scope for one without.
+func (inv *Invocation) Scope() Scope { return inv.scope }
+
 // Filtered reports whether the invocation is a listing whose rows are filtered to a scope.
 func (inv *Invocation) Filtered() bool { return inv.listing != nil }
 
@@ -45,6 +51,7 @@ func (inv *Invocation) filteredTo(scope Scope) *Invocation {
 		format = "table"
 	}
 	out := *inv
+	out.scope = scope
 	out.listing = &listingFilter{scope: scope, format: format}
 	out.values = maps.Clone(inv.values)
 	out.values["output"] = []string{"json"}
@@ -61,6 +68,9 @@ func (inv *Invocation) filteredTo(scope Scope) *Invocation {
 type word struct {
 	text    string
 	display string // what String shows; text when empty
+	// scoped marks a word the gateway adds for a scoped credential (withSwitches, withValue): not part of
+	// the command as asked.
+	scoped bool
 }
 
 // Path is the command path, such as "dags trigger".
@@ -90,10 +100,19 @@ func (inv *Invocation) Value(dest string) (string, bool) {
 }
 
 // String returns the command as a shell line that can be pasted into a terminal, with secrets masked.
-func (inv *Invocation) String() string {
+func (inv *Invocation) String() string { return inv.shown(true) }
+
+// Asked returns the command as String does, without the words the gateway added for a scoped credential:
+// what resolving it again for that credential gives the same invocation of.
+func (inv *Invocation) Asked() string { return inv.shown(false) }
+
+func (inv *Invocation) shown(scoped bool) string {
 	parts := []string{"airflow"}
 	parts = append(parts, strings.Fields(inv.Command.Path)...)
 	for _, w := range inv.words {
+		if w.scoped && !scoped {
+			continue
+		}
 		shown := w.text
 		if w.display != "" {
 			shown = w.display
@@ -101,6 +120,43 @@ func (inv *Invocation) String() string {
 		parts = append(parts, ShellQuote(shown))
 	}
 	return strings.Join(parts, " ")
+}
+
+// withSwitches returns a copy of the invocation with the switches of those dests that its command has
+// (and that are not given already) added before the positionals.
+func (inv *Invocation) withSwitches(dests ...string) *Invocation {
+	out := *inv
+	out.values = maps.Clone(inv.values)
+	var added []word
+	for _, dest := range dests {
+		if f := inv.Command.Flag(dest); f != nil && len(out.values[dest]) == 0 {
+			out.values[dest] = []string{""}
+			added = append(added, word{text: f.Long(), scoped: true})
+		}
+	}
+	if len(added) == 0 {
+		return &out
+	}
+	at := slices.IndexFunc(inv.words, func(w word) bool { return w.text == "--" })
+	if at < 0 {
+		at = len(inv.words)
+	}
+	out.words = slices.Concat(inv.words[:at], added, inv.words[at:])
+	return &out
+}
+
+// withValue returns a copy of the invocation with the flag f set to value, before the positionals. Only
+// the gateway calls it, with a value of its own (the caller may not give that flag).
+func (inv *Invocation) withValue(f *Arg, value string) *Invocation {
+	out := *inv
+	out.values = maps.Clone(inv.values)
+	out.values[f.Dest] = []string{value}
+	at := slices.IndexFunc(inv.words, func(w word) bool { return w.text == "--" })
+	if at < 0 {
+		at = len(inv.words)
+	}
+	out.words = slices.Concat(inv.words[:at], []word{{text: f.Long() + "=" + value, scoped: true}}, inv.words[at:])
+	return &out
 }
 
 // detached returns a copy of the invocation with the daemon flags the gateway chooses (-D and the files
@@ -116,7 +172,7 @@ func (inv *Invocation) detached(files map[string]string) *Invocation {
 				continue
 			}
 			if f.Kind == KindSwitch {
-				added = append(added, word{text: f.Long()})
+				added = append(added, word{text: f.Long(), scoped: true})
 			} else if path, ok := files[dest]; ok {
 				added = append(added, word{text: f.Long() + "=" + path})
 			}

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"fmt"
-	"path"
 	"strings"
 )
 
@@ -61,11 +60,10 @@ func filterRows(path, stdout string, reached func(id string) bool, index *DAGInd
 //   - `dags report`: a row of one file, with the ids of the DAGs it defines: shown when the file defines at
 //     least one DAG and every one of them is in scope, as the row names them all.
 //   - `dags list-import-errors`: a row of one file that failed to parse, which names no DAG. The DAG index
-//     ties a file to the DAGs Airflow last read from it (DAGInfo.File); the row is shown when the index
-//     ties its file to at least one DAG and every DAG it ties the file to is in scope. A file that never
-//     defined a DAG, or one the index does not know yet, is not shown. Airflow 2 and `--local` print a
-//     file's full path; Airflow 3 prints its path inside its bundle, which ties the file to every DAG whose
-//     file ends with that path, so that two bundles holding the same path show it only when both are in scope.
+//     ties a file to the DAGs Airflow last read from it; the row is shown when the index ties its file to
+//     at least one DAG and every DAG it ties the file to is reached (DAGIndex.FileReached: Airflow 2 names
+//     the file by its full path, Airflow 3 by its bundle and its path in the bundle). A file that never
+//     defined a DAG, or one the index does not know yet, is not shown.
 var listingRules = map[string]func(r row, reached func(id string) bool, index *DAGIndex) bool{
 	"dags list": func(r row, reached func(id string) bool, index *DAGIndex) bool {
 		id, ok := stringField(r, "dag_id")
@@ -89,41 +87,12 @@ var listingRules = map[string]func(r row, reached func(id string) bool, index *D
 	},
 	"dags list-import-errors": func(r row, reached func(id string) bool, index *DAGIndex) bool {
 		file, ok := stringField(r, "filepath")
-		if !ok || file == "" {
+		if !ok {
 			return false
 		}
-		ids := index.definedIn(file)
-		if len(ids) == 0 {
-			return false
-		}
-		for _, id := range ids {
-			if !reached(id) {
-				return false
-			}
-		}
-		return true
+		bundle, _ := stringField(r, "bundle_name") // Airflow 3: the file's path is in this bundle
+		return index.FileReached(bundle, file, reached)
 	},
-}
-
-// definedIn returns the ids of the DAGs whose file is file: the same path, or, for a path relative to a
-// bundle (Airflow 3's import errors), a file whose path ends with it.
-func (x *DAGIndex) definedIn(file string) []string {
-	if x == nil {
-		return nil
-	}
-	file = path.Clean(file)
-	relative := !strings.HasPrefix(file, "/")
-	var ids []string
-	for id, d := range x.byID {
-		if d.File == "" {
-			continue
-		}
-		f := path.Clean(d.File)
-		if f == file || (relative && strings.HasSuffix(f, "/"+file)) {
-			ids = append(ids, id)
-		}
-	}
-	return ids
 }
 
 // reaches returns whether the credential of a filtered listing reaches a DAG: in its scope (matched

@@ -46,7 +46,7 @@ var listingIndex = commands.NewDAGIndex([]commands.DAGInfo{
 	{ID: "gw_two_tasks", Tags: []string{"gateway"}, File: home3 + "/dags/gw_two_tasks.py"},
 	{ID: "team_a_report", Tags: []string{"team-a"}, File: home3 + "/dags/team_pair.py"},
 	{ID: "team_b_report", Tags: []string{"team-b"}, File: home3 + "/dags/team_pair.py"},
-	{ID: "team_a_broken", Tags: []string{"team-a"}, File: home3 + "/dags/team_a_broken.py"},
+	{ID: "team_a_broken", Tags: []string{"team-a"}, File: home3 + "/dags/team_a_broken.py", Bundle: "dags-folder", RelativeFile: "team_a_broken.py"},
 })
 
 func TestScopedListings(t *testing.T) {

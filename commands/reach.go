@@ -90,8 +90,25 @@ const dagIDDest = "dag_id"
 // file to parse the named DAG from. A dest holding "dag" that is in none of these lists is refused to a
 // scoped credential, as a release that adds one may name DAGs through it.
 var dagPlainDests = []string{
-	"dag_run_conf", "show_dagrun", "imgcat_dagrun", "save_dagrun", "dagfile_path", "reset_dagruns",
+	"dag_run_conf", "show_dagrun", "imgcat_dagrun", "save_dagrun", "dagfile_path",
 	"exclude_parentdag", "exclude_subdags",
+}
+
+// beyondScope are the dests about DAGs that reach other DAGs than those named, refused to a scoped
+// credential: Airflow 2's `dags backfill --reset-dagruns` clears with the sub-DAGs and the DAGs that
+// ExternalTaskMarkers name, with no way to say otherwise.
+var beyondScope = []string{"reset_dagruns"}
+
+// pinnedDests name where a command finds its DAG: the gateway chooses them for a scoped credential's
+// command about one DAG (the DAG's own file or bundle, from the DAG index), so that no other file is
+// parsed for it, and none other may be given.
+var pinnedDests = []string{"subdir", "bundle_name", "dagfile_path"}
+
+// scopedSwitches are switches a command takes for a scoped credential whatever it asked: on Airflow 2,
+// `tasks clear` follows a sub-DAG to its parent and every ExternalTaskMarker to the DAG it names, unless
+// told not to.
+var scopedSwitches = map[string][]string{
+	"tasks clear": {"exclude_subdags", "exclude_parentdag"},
 }
 
 // DAGs returns the DAG ids the invocation names, in the order given: the values of its DAG id, a
@@ -116,6 +133,7 @@ const (
 	RefusedNotDAGs      = "not_dags"     // is about something other than DAGs
 	RefusedUnclassified = "unclassified" // nobody classified how it reaches DAGs
 	RefusedNoDAG        = "no_dag_named" // a command about one DAG that names none
+	RefusedBeyond       = "beyond_dag"   // a flag that reaches other DAGs than the one named
 )
 
 // Decision is the answer of Policy.Decide.
@@ -165,6 +183,10 @@ func (p *Policy) Decide(scope Scope, index *DAGIndex, inv *Invocation) Decision 
 		switch {
 		case slices.Contains(regexSwitches, dest):
 			return refuse(RefusedDAGPattern, "%s makes the DAG id a pattern that reaches past this credential's scope (%s); leave it out and name each DAG", argName(inv.Command, dest), scope)
+		case r == reachOneDAG && slices.Contains(pinnedDests, dest):
+			return refuse(RefusedBeyond, "%s reads DAGs from other files than the one named, and for this credential's scope (%s) the gateway reads the DAG from its own file; leave it out", argName(inv.Command, dest), scope)
+		case slices.Contains(beyondScope, dest):
+			return refuse(RefusedBeyond, "%s reaches other DAGs than the one named (sub-DAGs, and those its ExternalTaskMarkers name), past this credential's scope (%s); leave it out", argName(inv.Command, dest), scope)
 		case dest != dagIDDest && strings.Contains(dest, "dag") && !slices.Contains(dagPlainDests, dest):
 			return refuse(RefusedUnclassified, "`%s` with %s is not known to stay within a scope, so this credential's scope (%s) does not let it run", path, argName(inv.Command, dest), scope)
 		}

@@ -213,6 +213,10 @@ type DAGInfo struct {
 	Owners []string
 	Team   string // the team of the DAG's bundle (Airflow 3.3's multi_team); empty otherwise
 	File   string // the file that defines it, as Airflow records it
+	// Bundle and RelativeFile are, on Airflow 3, the DAG's bundle and its file's path in the bundle: how
+	// Airflow 3 names the file of an import error.
+	Bundle       string
+	RelativeFile string
 }
 
 // DAGIndex is the DAGs known at one time, by id. A nil *DAGIndex knows no DAG.
@@ -264,31 +268,27 @@ func (s Scope) Known(index *DAGIndex) []string {
 }
 
 // ReachesFile reports whether what Airflow says of a DAG file (an import error, which names a file and
-// no DAG) is in scope: the index ties at least one DAG to the file, and s reaches every DAG it ties. A
-// DAG is tied to the file when its File is name, or, for a name relative to the DAGs folder (Airflow 3
-// names a file by its path in its bundle), when its File is name under dagsFolder. A file that defines
-// no DAG the index knows, such as one that never imported, is out of every scope. The zero Scope reaches
-// every file.
-func (s Scope) ReachesFile(name, dagsFolder string, index *DAGIndex) bool {
-	if !s.scoped {
-		return true
-	}
-	if name == "" || name != path.Clean(name) || strings.HasPrefix(name, "../") || index == nil {
-		return false // a name with dot segments names a file elsewhere than it reads
-	}
-	full := name
-	if !path.IsAbs(name) {
-		if dagsFolder == "" {
-			return false
-		}
-		full = path.Join(dagsFolder, name)
+// no DAG) is in scope (FileReached, with the DAGs s reaches). The zero Scope reaches every file.
+func (s Scope) ReachesFile(bundle, name string, index *DAGIndex) bool {
+	return !s.scoped || index.FileReached(bundle, name, func(id string) bool { return s.Reaches(id, index) })
+}
+
+// FileReached reports whether the index ties at least one DAG to a file, and reached says yes of every
+// DAG it ties. Airflow 3 names a file by its bundle and its path in the bundle, and a DAG is tied to it
+// when it lies at that path of that bundle; Airflow 2 names a file by its absolute path, and a DAG is tied
+// to it when its File is that path. A relative path without a bundle ties no DAG, since two bundles may
+// each hold a file there; nor does a file that defines no DAG the index knows, such as one that never
+// imported.
+func (x *DAGIndex) FileReached(bundle, name string, reached func(id string) bool) bool {
+	if x == nil || name == "" || name != path.Clean(name) || (bundle == "" && !path.IsAbs(name)) {
+		return false
 	}
 	tied := 0
-	for _, d := range index.byID {
-		if d.File != name && d.File != full {
+	for _, d := range x.byID {
+		if bundle != "" && (d.Bundle != bundle || d.RelativeFile != name) || bundle == "" && d.File != name {
 			continue
 		}
-		if !s.Reaches(d.ID, index) {
+		if !reached(d.ID) {
 			return false
 		}
 		tied++

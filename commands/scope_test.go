@@ -228,11 +228,12 @@ func TestNarrowKeepsNoDAGScoped(t *testing.T) {
 
 func TestScopeKnownAndReachesFile(t *testing.T) {
 	index := commands.NewDAGIndex([]commands.DAGInfo{
-		{ID: "team_a_etl", File: "/dags/team_a/etl.py"},
-		{ID: "team_a_load", File: "/dags/shared.py"},
-		{ID: "b_shared", Tags: []string{"team-a"}, File: "/dags/b.py"},
-		{ID: "b_other", Tags: []string{"team-b"}, File: "/dags/shared.py"},
-		{ID: "b_alone", Tags: []string{"team-b"}, File: "/dags/x.py"},
+		{ID: "team_a_etl", File: "/dags/team_a/etl.py", Bundle: "dags-folder", RelativeFile: "team_a/etl.py"},
+		{ID: "team_a_load", File: "/dags/shared.py", Bundle: "dags-folder", RelativeFile: "shared.py"},
+		{ID: "b_shared", Tags: []string{"team-a"}, File: "/dags/b.py", Bundle: "dags-folder", RelativeFile: "b.py"},
+		{ID: "b_other", Tags: []string{"team-b"}, File: "/dags/shared.py", Bundle: "dags-folder", RelativeFile: "shared.py"},
+		{ID: "b_alone", Tags: []string{"team-b"}, File: "/dags/x.py", Bundle: "dags-folder", RelativeFile: "x.py"},
+		{ID: "b_etl", Tags: []string{"team-b"}, File: "/bundles/b/etl.py", Bundle: "team_b", RelativeFile: "etl.py"},
 	})
 	scope, err := commands.NewScope([]string{"team_a_*"}, []string{"team-a"}, nil)
 	if err != nil {
@@ -245,25 +246,27 @@ func TestScopeKnownAndReachesFile(t *testing.T) {
 		t.Errorf("Known without an index: %v", got)
 	}
 	for _, tt := range []struct {
-		name string
-		want bool
+		bundle, name string
+		want         bool
 	}{
-		{"/dags/team_a/etl.py", true},
-		{"team_a/etl.py", true}, // Airflow 3's name in its bundle
-		{"/dags/b.py", true},
-		{"b.py", true},
-		{"/dags/shared.py", false}, // it defines b_other too
-		{"/dags/x.py", false},
-		{"etl.py", false}, // another file of that name, at the folder's top
-		{"/dags/broken.py", false},
-		{"", false},
-		{"../dags/b.py", false},
+		{"", "/dags/team_a/etl.py", true},      // Airflow 2's name: the whole path
+		{"dags-folder", "team_a/etl.py", true}, // Airflow 3's: the path in its bundle
+		{"", "/dags/b.py", true},
+		{"dags-folder", "b.py", true},
+		{"", "b.py", false},                 // a path in no bundle said
+		{"team_b", "team_a/etl.py", false},  // another bundle's file at that path
+		{"dags-folder", "etl.py", false},    // team B's etl.py is in another bundle
+		{"dags-folder", "shared.py", false}, // it defines b_other too
+		{"", "/dags/x.py", false},
+		{"", "/dags/broken.py", false},
+		{"", "", false},
+		{"dags-folder", "../dags/b.py", false},
 	} {
-		if got := scope.ReachesFile(tt.name, "/dags", index); got != tt.want {
-			t.Errorf("ReachesFile(%q) = %v, want %v", tt.name, got, tt.want)
+		if got := scope.ReachesFile(tt.bundle, tt.name, index); got != tt.want {
+			t.Errorf("ReachesFile(%q, %q) = %v, want %v", tt.bundle, tt.name, got, tt.want)
 		}
 	}
-	if !(commands.Scope{}).ReachesFile("/anything.py", "/dags", nil) {
+	if !(commands.Scope{}).ReachesFile("", "/anything.py", nil) {
 		t.Errorf("the zero scope does not reach every file")
 	}
 }

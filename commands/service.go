@@ -17,6 +17,9 @@ type Options struct {
 	// the backups deploy_dag keeps.
 	StateDir       string
 	MaxUploadBytes int64
+	// DAGIndexMaxAge is how old the DAG index may grow, while its reads fail, before scopes stop matching
+	// tags and teams against it (they then match none); zero for no limit.
+	DAGIndexMaxAge time.Duration
 }
 
 // Service runs invocations on an Executor with bounded concurrency and per-class time limits.

@@ -208,7 +208,7 @@ func (s *Server) withinScope(r *http.Request, prefix string, scope commands.Scop
 		setBody(r, body)
 	}
 	index, _ := s.svc.DAGIndex()
-	d, err := restscope.Decide(call, scope, index, s.svc.Policy.DagsFolder())
+	d, err := restscope.Decide(call, scope, index)
 	if err != nil {
 		return nil, err
 	}

@@ -57,3 +57,9 @@ func (st *setup) refreshDAGIndex(ctx context.Context, svc *commands.Service, log
 		<-done
 	}
 }
+
+// dagIndexMaxAge is how old the DAG index may grow while its reads fail: ten refreshes, and at least five
+// minutes, so that a short outage of the metadata DB does not take tags and teams away.
+func dagIndexMaxAge(refresh time.Duration) time.Duration {
+	return max(10*refresh, 5*time.Minute)
+}

@@ -151,6 +151,7 @@ func (st *setup) service(log *slog.Logger) (svc *commands.Service, close func())
 		FilterLoadingMessages: cfg.FilterLoadingMessages,
 		StateDir:              st.state,
 		MaxUploadBytes:        cfg.MaxUploadBytes,
+		DAGIndexMaxAge:        dagIndexMaxAge(cfg.DAGIndexRefresh),
 	}), close
 }
 

@@ -1,7 +1,8 @@
 """The gateway's DAG index, read from Airflow's metadata DB: every DAG's id, tags, owners, file and team, in
 one query, which only reads. It prints one JSON document on stdout, and nothing else:
 
-  {"dags": [{"id": "...", "tags": ["..."], "owners": ["..."], "file": "...", "team": "..."}, ...]}
+  {"dags": [{"id": "...", "tags": ["..."], "owners": ["..."], "file": "...", "bundle": "...",
+             "relative_file": "...", "team": "..."}, ...]}
 
 The gateway runs it in a child of the warm executor's forkserver, or with the Python of Airflow's
 installation (`python -c SCRIPT airflow-gateway-dag-index`). It parses no DAG file: it imports Airflow's
@@ -41,13 +42,19 @@ def read():
             multi_team = False
     tables = Base.metadata.tables
     dag, tag = tables["dag"], tables["dag_tag"]
+    # Airflow 3 names a DAG's bundle and its file's path in the bundle, as its import errors name a file.
+    located = "bundle_name" in dag.c and "relative_fileloc" in dag.c
     columns = [dag.c.dag_id, dag.c.owners, dag.c.fileloc, tag.c.name]
+    if located:
+        columns += [dag.c.bundle_name, dag.c.relative_fileloc]
     joined = dag.outerjoin(tag, tag.c.dag_id == dag.c.dag_id)
     # A bundle has at most one team (dag_bundle_team's unique index on the bundle's name), so the join adds
     # no row.
     bundle_team = tables.get("dag_bundle_team")
+    team_at = None
     if multi_team and bundle_team is not None and "bundle_name" in dag.c:
         columns.append(bundle_team.c.team_name)
+        team_at = len(columns) - 1
         joined = joined.outerjoin(bundle_team, bundle_team.c.dag_bundle_name == dag.c.bundle_name)
     if settings.engine is None:
         settings.configure_orm()
@@ -55,6 +62,7 @@ def read():
     with settings.engine.connect() as connection:
         for row in connection.execute(select(*columns).select_from(joined)):
             dag_id, owners, fileloc, tag_name = row[:4]
+            bundle, relative = (row[4], row[5]) if located else (None, None)
             entry = dags.get(dag_id)
             if entry is None:
                 entry = dags[dag_id] = {
@@ -62,7 +70,9 @@ def read():
                     "tags": [],
                     "owners": [o.strip() for o in (owners or "").split(",") if o.strip()],
                     "file": fileloc or "",
-                    "team": (row[4] if len(row) > 4 else None) or "",
+                    "bundle": bundle or "",
+                    "relative_file": relative or "",
+                    "team": (row[team_at] if team_at is not None else None) or "",
                 }
             if tag_name is not None and tag_name not in entry["tags"]:
                 entry["tags"].append(tag_name)

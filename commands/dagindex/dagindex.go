@@ -37,6 +37,8 @@ type row struct {
 	Tags   []string `json:"tags"`
 	Owners []string `json:"owners"`
 	File   string   `json:"file"`
+	Bundle string   `json:"bundle"`
+	Rel    string   `json:"relative_file"`
 	Team   string   `json:"team"`
 }
 
@@ -71,7 +73,8 @@ func Parse(stdout string) ([]commands.DAGInfo, error) {
 		if r.ID == "" {
 			return nil, fmt.Errorf("the DAG index script printed a DAG without an id")
 		}
-		dags = append(dags, commands.DAGInfo{ID: r.ID, Tags: r.Tags, Owners: r.Owners, Team: r.Team, File: r.File})
+		dags = append(dags, commands.DAGInfo{ID: r.ID, Tags: r.Tags, Owners: r.Owners, Team: r.Team, File: r.File,
+			Bundle: r.Bundle, RelativeFile: r.Rel})
 	}
 	return dags, nil
 }

@@ -62,6 +62,7 @@ type Job struct {
 	EndedAt    *time.Time `json:"ended_at"`
 	DurationMS *int64     `json:"duration_ms"`      // from start to end, or to now while running
 	Owner      string     `json:"owner"`            // the name of the token that started it
+	Scope      string     `json:"scope,omitempty"`  // the scope of that token (§19), when it has one
 	Truncated  bool       `json:"truncated"`        // output was dropped at max_output_bytes
 	Detail     string     `json:"detail,omitempty"` // why it ended so, when its state does not say it all
 	Replica    string     `json:"replica"`          // the gateway process that runs, or ran, it

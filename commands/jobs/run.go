@@ -16,8 +16,11 @@ import (
 func (s *Service) Start(ctx context.Context, inv *commands.Invocation, owner string) (*Job, error) {
 	now := time.Now()
 	job := &Job{
-		ID: NewID(now), Command: strings.TrimPrefix(inv.String(), "airflow "), AirflowCmd: inv.String(),
+		ID: NewID(now), Command: strings.TrimPrefix(inv.Asked(), "airflow "), AirflowCmd: inv.String(),
 		State: Queued, CreatedAt: now, Owner: owner, Replica: s.opts.Replica,
+	}
+	if scope := inv.Scope(); !scope.IsZero() {
+		job.Scope = scope.String()
 	}
 	if err := s.store.Create(ctx, job); err != nil {
 		return nil, err

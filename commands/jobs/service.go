@@ -101,8 +101,9 @@ func (s *Service) overlay(job *Job, from int64) (_ *Job, held []Chunk) {
 }
 
 // Asker is who asks about jobs: the name of their token, its role and its scope. Viewers and Users see
-// their own jobs; Ops and Admins see every job. A scoped credential sees only its own jobs, and of those
-// only the ones whose command its scope lets run now (§19).
+// their own jobs; Ops and Admins see every job. A scoped credential sees only its own jobs that ran under
+// the same scope (a token minted without one shares its name, and its listings were not filtered), and
+// of those only the ones whose command its scope lets run now (§19).
 type Asker struct {
 	Name  string
 	Role  commands.Role
@@ -118,6 +119,9 @@ func (s *Service) sees(a Asker, job *Job) bool {
 	}
 	if a.Scope.IsZero() {
 		return true
+	}
+	if job.Scope != a.Scope.String() {
+		return false
 	}
 	// The job's command was resolved for its owner's role when it started; only the scope is asked again.
 	_, err := s.cmds.ResolveLine(job.Command, commands.Access{Role: commands.RoleAdmin, Scope: a.Scope})

@@ -36,7 +36,7 @@ func (p *pages) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestScanningPagesAndCounts(t *testing.T) {
 	// dag_1*: dag_1, dag_10..19, dag_100..199 of 250 DAGs, 111 of them.
 	scope, _ := commands.NewScope([]string{"dag_1*"}, nil, nil)
-	d, err := Decide(&Call{API: 1, Method: "GET", Path: "/dags", Query: url.Values{}}, scope, nil, "")
+	d, err := Decide(&Call{API: 1, Method: "GET", Path: "/dags", Query: url.Values{}}, scope, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func FuzzDecide(f *testing.F) {
 			return
 		}
 		c := &Call{API: 1 + api&1, Method: method, Path: path, Query: q, Body: []byte(body)}
-		d, err := Decide(c, scope, index, "/dags")
+		d, err := Decide(c, scope, index)
 		if err != nil {
 			return
 		}

@@ -135,11 +135,11 @@ type Listing struct {
 	Scope commands.Scope // the scope that filters it, for a refusal
 }
 
-// Decide answers what a credential of scope may do with c (index and dagsFolder are what the scope
+// Decide answers what a credential of scope may do with c (index is what the scope
 // matches against): it runs, as it is or with the scope's DAG ids, it is answered filtered, or it is
 // refused with a *commands.Refusal naming the scope, the same whether the DAGs it names exist or not. A
 // body that cannot be read is an *commands.Error (EINVALID). The zero scope allows every call.
-func Decide(c *Call, scope commands.Scope, index *commands.DAGIndex, dagsFolder string) (*Decision, error) {
+func Decide(c *Call, scope commands.Scope, index *commands.DAGIndex) (*Decision, error) {
 	allow := &Decision{Verdict: Allow, Call: c}
 	if scope.IsZero() {
 		return allow, nil
@@ -156,7 +156,7 @@ func Decide(c *Call, scope commands.Scope, index *commands.DAGIndex, dagsFolder 
 	if id, ok := params["dag_id"]; ok {
 		switch {
 		case id == "~" && rule.List != nil:
-			return decideListing(c, rule.List, scope, index, dagsFolder)
+			return decideListing(c, rule.List, scope, index)
 		case id == "~":
 			return nil, refuse("%s with ~ for its DAG id reaches every DAG, beyond this credential's scope (%s); name a DAG in scope", called, scope)
 		case rule.Reach != reachOneDAG:
@@ -164,8 +164,12 @@ func Decide(c *Call, scope commands.Scope, index *commands.DAGIndex, dagsFolder 
 		case !scope.Reaches(id, index):
 			return nil, commands.NewRefusal(commands.RefusedOutOfScope, scope, []string{id},
 				"the DAG %q is not in this credential's scope (%s)", commands.Shorten(id), scope)
-		case c.API == 1 && c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/clearTaskInstances") && bodyFlag(c.Body, "include_parentdag"):
-			return nil, refuse("%s with include_parentdag clears the tasks of the parent DAG too, beyond this credential's scope (%s)", called, scope)
+		case c.API == 1 && c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/clearTaskInstances") &&
+			(bodyFlag(c.Body, "include_parentdag") || bodyFlag(c.Body, "include_subdags")):
+			return nil, refuse("%s with include_parentdag or include_subdags clears, on Airflow 2, the tasks of the parent DAG or of the DAGs its ExternalTaskMarkers name, beyond this credential's scope (%s); leave them out", called, scope)
+		case c.API == 1 && c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/clear") && strings.Contains(c.Path, "/dagRuns/"):
+			// Airflow 2 clears a run with include_subdags and include_parentdag, and no way to say otherwise.
+			return nil, refuse("%s clears, on Airflow 2, the tasks of the DAGs that the run's ExternalTaskMarkers name too, beyond this credential's scope (%s); use POST /api/v1/dags/{dag_id}/clearTaskInstances with dag_run_id", called, scope)
 		default:
 			return allow, nil
 		}
@@ -174,7 +178,7 @@ func Decide(c *Call, scope commands.Scope, index *commands.DAGIndex, dagsFolder 
 	case reachNoResource:
 		return allow, nil
 	case reachListing:
-		return decideListing(c, rule.List, scope, index, dagsFolder)
+		return decideListing(c, rule.List, scope, index)
 	case reachManyDAGs:
 		return nil, refuse("%s acts on every DAG that its query or body names, at once, beyond this credential's scope (%s); call it for each DAG in scope", called, scope)
 	case reachNotDAGs:
@@ -186,7 +190,7 @@ func Decide(c *Call, scope commands.Scope, index *commands.DAGIndex, dagsFolder 
 }
 
 // decideListing applies a scope to a listing across DAGs (see idsIn).
-func decideListing(c *Call, l *List, scope commands.Scope, index *commands.DAGIndex, dagsFolder string) (*Decision, error) {
+func decideListing(c *Call, l *List, scope commands.Scope, index *commands.DAGIndex) (*Decision, error) {
 	keep := func(row map[string]any) bool {
 		id, _ := row["dag_id"].(string)
 		return id != "" && id != "~" && scope.Reaches(id, index)
@@ -194,7 +198,8 @@ func decideListing(c *Call, l *List, scope commands.Scope, index *commands.DAGIn
 	if l.ByFile {
 		keep = func(row map[string]any) bool {
 			name, _ := row["filename"].(string)
-			return scope.ReachesFile(name, dagsFolder, index)
+			bundle, _ := row["bundle_name"].(string) // Airflow 3: the file's path is in this bundle
+			return scope.ReachesFile(bundle, name, index)
 		}
 	}
 	filtered := &Decision{Verdict: Filter, Call: c, Listing: &Listing{Name: l.Name, Keep: keep, Scope: scope}}
@@ -207,10 +212,15 @@ func decideListing(c *Call, l *List, scope commands.Scope, index *commands.DAGIn
 		}
 		return filtered, nil
 	case oneInQuery:
-		if c.Query.Get(l.Param) == "" {
+		// Airflow reads the last of a repeated parameter: every value is judged, and two are refused.
+		values := c.Query[l.Param]
+		if len(values) > 1 {
+			return nil, commands.Errorf(commands.EINVALID, "%s is given %d times; give it once", l.Param, len(values))
+		}
+		if len(values) == 0 || values[0] == "" {
 			return filtered, nil
 		}
-		named = []string{c.Query.Get(l.Param)}
+		named = values
 	case idsInQuery:
 		for _, v := range c.Query[l.Param] {
 			for id := range strings.SplitSeq(v, ",") {

@@ -56,7 +56,7 @@ func TestTablesHoldTheDocuments(t *testing.T) {
 				if ep.Rule.Reach == reachListing && ep.Rule.List == nil {
 					t.Errorf("%s is a listing that says not what it lists", key)
 				}
-				if strings.HasPrefix(ep.Path, "/dags/{dag_id}") && ep.Rule.Reach != reachOneDAG && ep.Rule.Reach != reachManyDAGs {
+				if strings.HasPrefix(ep.Path, "/dags/{dag_id}") && ep.Rule.Reach != reachOneDAG && ep.Rule.Reach != reachManyDAGs && ep.Rule.Reach != reachAcrossDAGs {
 					t.Errorf("%s names a DAG in its path, but is classified otherwise", key)
 				}
 			}
@@ -77,7 +77,7 @@ func TestTablesHoldTheDocuments(t *testing.T) {
 
 // index is the DAG index of the tests: team A's DAGs by id (team_a_*) and by tag (b_shared), team B's.
 var index = commands.NewDAGIndex([]commands.DAGInfo{
-	{ID: "team_a_etl", File: "/dags/team_a.py"},
+	{ID: "team_a_etl", File: "/dags/team_a.py", Bundle: "dags-folder", RelativeFile: "team_a.py"},
 	{ID: "b_shared", Tags: []string{"team-a", "team-b"}, File: "/dags/b_shared.py"},
 	{ID: "b_other", Tags: []string{"team-b"}, File: "/dags/b_other.py"},
 })
@@ -175,7 +175,7 @@ func TestDecide(t *testing.T) {
 			if tt.body != "" {
 				body = []byte(tt.body)
 			}
-			d, err := Decide(&Call{API: tt.api, Method: tt.method, Path: tt.path, Query: q, Body: body}, teamA(t), index, "/dags")
+			d, err := Decide(&Call{API: tt.api, Method: tt.method, Path: tt.path, Query: q, Body: body}, teamA(t), index)
 			if tt.want == refused {
 				var r *commands.Refusal
 				asRefusal := commands.ErrorCode(err) == commands.EFORBIDDEN && errorsAs(err, &r)
@@ -217,27 +217,27 @@ func TestDecide(t *testing.T) {
 
 func TestDecideForTheZeroScopeAndOthers(t *testing.T) {
 	c := &Call{API: 1, Method: "GET", Path: "/variables", Query: url.Values{}}
-	if d, err := Decide(c, commands.Scope{}, nil, ""); err != nil || d.Verdict != Allow || d.Changed {
+	if d, err := Decide(c, commands.Scope{}, nil); err != nil || d.Verdict != Allow || d.Changed {
 		t.Errorf("the zero scope: %+v %v", d, err)
 	}
 	// A scope of tags only asks Airflow for the DAGs of its tags; one that reaches no DAG the index knows
 	// answers a listing of DAG ids empty, without asking.
 	tags, _ := commands.NewScope(nil, []string{"team-b"}, nil)
-	d, err := Decide(&Call{API: 2, Method: "GET", Path: "/dags", Query: url.Values{"limit": {"5"}}}, tags, index, "/dags")
+	d, err := Decide(&Call{API: 2, Method: "GET", Path: "/dags", Query: url.Values{"limit": {"5"}}}, tags, index)
 	if err != nil || d.Verdict != Filter || !d.Changed || d.Call.Query.Encode() != "limit=5&tags=team-b" {
 		t.Errorf("GET /dags, tags only: %+v %v", d, err)
 	}
-	d, _ = Decide(&Call{API: 2, Method: "GET", Path: "/dags", Query: url.Values{"tags": {"x"}}}, tags, index, "/dags")
+	d, _ = Decide(&Call{API: 2, Method: "GET", Path: "/dags", Query: url.Values{"tags": {"x"}}}, tags, index)
 	if d.Changed {
 		t.Errorf("GET /dags with the caller's tags was changed: %v", d.Call.Query)
 	}
 	none, _ := commands.NewScope([]string{"nothing_*"}, nil, nil)
-	d, err = Decide(&Call{API: 1, Method: "POST", Path: "/dags/~/dagRuns/list", Body: []byte(`{}`)}, none, index, "/dags")
+	d, err = Decide(&Call{API: 1, Method: "POST", Path: "/dags/~/dagRuns/list", Body: []byte(`{}`)}, none, index)
 	if err != nil || d.Verdict != Empty || d.Listing.Name != "dag_runs" {
 		t.Errorf("a listing of no DAG: %+v %v", d, err)
 	}
 	// The rows kept: by dag_id, and import errors by their file.
-	d, _ = Decide(&Call{API: 1, Method: "GET", Path: "/dags", Query: url.Values{}}, teamA(t), index, "/dags")
+	d, _ = Decide(&Call{API: 1, Method: "GET", Path: "/dags", Query: url.Values{}}, teamA(t), index)
 	for row, want := range map[string]bool{`{"dag_id": "team_a_etl"}`: true, `{"dag_id": "b_other"}`: false, `{"dag_id": "~"}`: false, `{"event": "cli"}`: false, `{"dag_id": 3}`: false} {
 		var m map[string]any
 		json.Unmarshal([]byte(row), &m)
@@ -245,8 +245,9 @@ func TestDecideForTheZeroScopeAndOthers(t *testing.T) {
 			t.Errorf("the row %s kept: %v", row, !want)
 		}
 	}
-	d, _ = Decide(&Call{API: 2, Method: "GET", Path: "/importErrors", Query: url.Values{}}, teamA(t), index, "/dags")
-	for row, want := range map[string]bool{`{"filename": "team_a.py"}`: true, `{"filename": "/dags/b_other.py"}`: false, `{"filename": "/dags/broken.py"}`: false, `{}`: false} {
+	d, _ = Decide(&Call{API: 2, Method: "GET", Path: "/importErrors", Query: url.Values{}}, teamA(t), index)
+	for row, want := range map[string]bool{`{"bundle_name": "dags-folder", "filename": "team_a.py"}`: true, `{"filename": "team_a.py"}`: false,
+		`{"bundle_name": "team_b", "filename": "team_a.py"}`: false, `{"filename": "/dags/team_a.py"}`: true, `{"filename": "/dags/b_other.py"}`: false, `{"filename": "/dags/broken.py"}`: false, `{}`: false} {
 		var m map[string]any
 		json.Unmarshal([]byte(row), &m)
 		if d.Listing.Keep(m) != want {

@@ -31,7 +31,7 @@ var v1 = []Endpoint{
 	{"DELETE", "/dags/{dag_id}/dagRuns/{dag_run_id}", oneDAG},
 	{"PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}", oneDAG},
 	{"POST", "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", oneDAG},
-	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/upstreamDatasetEvents", oneDAG},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/upstreamDatasetEvents", acrossDAGs}, // names the DAGs that made the events
 	{"PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}/setNote", oneDAG},
 	{"GET", "/dags/{dag_id}/datasets/queuedEvent/{uri}", oneDAG},
 	{"DELETE", "/dags/{dag_id}/datasets/queuedEvent/{uri}", oneDAG},
@@ -136,7 +136,7 @@ var v2 = []Endpoint{
 	{"PATCH", "/dags/{dag_id}/dagRuns", manyDAGs},
 	{"GET", "/dags/{dag_id}/dagRuns", oneDAG.or(dagRuns)},
 	{"POST", "/dags/{dag_id}/dagRuns", oneDAG},
-	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/upstreamAssetEvents", oneDAG},
+	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/upstreamAssetEvents", acrossDAGs}, // names the DAGs that made the events
 	{"POST", "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", oneDAG},
 	{"GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/wait", oneDAG},
 	{"POST", "/dags/{dag_id}/dagRuns/list", oneDAG.or(batchRuns)},

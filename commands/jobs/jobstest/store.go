@@ -25,6 +25,7 @@ func TestStore(t *testing.T, open func(tb testing.TB) jobs.Store) {
 		s := open(t)
 		defer s.Close()
 		j := newJob(0, "ci-bot")
+		j.Scope = "dags team_a_*"
 		if err := s.Create(ctx, j); err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +33,7 @@ func TestStore(t *testing.T, open func(tb testing.TB) jobs.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.State != jobs.Queued || got.Owner != "ci-bot" || got.Command != j.Command || got.AirflowCmd != j.AirflowCmd ||
+		if got.State != jobs.Queued || got.Owner != "ci-bot" || got.Scope != j.Scope || got.Command != j.Command || got.AirflowCmd != j.AirflowCmd ||
 			!got.CreatedAt.Equal(j.CreatedAt) || got.ExitCode != nil || got.StartedAt != nil || got.EndedAt != nil {
 			t.Errorf("read back %+v, want %+v", got, j)
 		}

@@ -106,10 +106,10 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Create implements jobs.Store.
 func (s *Store) Create(ctx context.Context, j *jobs.Job) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at, replica)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at, replica, scope)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		j.ID, j.Command, j.AirflowCmd, j.Owner, string(j.State), j.ExitCode, j.Truncated, j.Detail,
-		j.CreatedAt.UnixMicro(), micros(j.StartedAt), micros(j.EndedAt), j.Replica)
+		j.CreatedAt.UnixMicro(), micros(j.StartedAt), micros(j.EndedAt), j.Replica, j.Scope)
 	return err
 }
 
@@ -129,7 +129,7 @@ func (s *Store) Append(ctx context.Context, id string, c jobs.Chunk) error {
 	return err
 }
 
-const jobColumns = `id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at, replica`
+const jobColumns = `id, command, airflow_cmd, owner, state, exit_code, truncated, detail, created_at, started_at, ended_at, replica, scope`
 
 // Get implements jobs.Store.
 func (s *Store) Get(ctx context.Context, id string) (*jobs.Job, error) {
@@ -300,7 +300,7 @@ func scanJob(row scanner) (*jobs.Job, error) {
 	var state string
 	var exit, started, ended sql.NullInt64
 	var created int64
-	if err := row.Scan(&j.ID, &j.Command, &j.AirflowCmd, &j.Owner, &state, &exit, &j.Truncated, &j.Detail, &created, &started, &ended, &j.Replica); err != nil {
+	if err := row.Scan(&j.ID, &j.Command, &j.AirflowCmd, &j.Owner, &state, &exit, &j.Truncated, &j.Detail, &created, &started, &ended, &j.Replica, &j.Scope); err != nil {
 		return nil, err
 	}
 	j.State = jobs.State(state)
