@@ -160,8 +160,13 @@ var idRules = map[string]*regexp.Regexp{
 }
 
 func checkIDs(p Params) error {
+	for name, v := range p {
+		if v == "." || v == ".." {
+			return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no %s %q can exist: a path would read it as a step", strings.ReplaceAll(name, "_", " "), v)}
+		}
+	}
 	for name, rule := range idRules {
-		if v, ok := p[name]; ok && (!rule.MatchString(v) || v == "." || v == "..") {
+		if v, ok := p[name]; ok && !rule.MatchString(v) {
 			return &Error{Status: http.StatusNotFound, Message: fmt.Sprintf("no %s %q can exist: it may hold only what %s allows",
 				strings.ReplaceAll(name, "_", " "), Shorten(v), rule)}
 		}
