@@ -19,7 +19,8 @@ import (
 )
 
 // AirflowAPI is Airflow's REST API server started for a test: the webserver on Airflow 2 (FAB users, HTTP
-// Basic), the API server on Airflow 3 (the simple auth manager, JWTs from /auth/token).
+// Basic), the API server on Airflow 3 (JWTs from /auth/token; the simple auth manager's users, or on a home
+// of FAB3 the FAB auth manager's).
 type AirflowAPI struct {
 	URL string
 	// Users are the Airflow users it knows, one per role it was started with (Admin, Op, User, Viewer), by
@@ -46,8 +47,8 @@ func StartAirflowAPI(tb testing.TB, home *Home, env ...string) *AirflowAPI {
 }
 
 // StartAirflowAPIFor starts Airflow's REST API server as StartAirflowAPI does, with users for roles only.
-// On Airflow 2 each user costs a run of Airflow's CLI, and roles but Admin one more run (sync-perm, which
-// makes them all).
+// With FAB (Airflow 2, and Airflow 3 on a home of FAB3) each user costs a run of Airflow's CLI, and roles
+// but Admin one more run (sync-perm, which makes them all).
 func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string) *AirflowAPI {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -66,7 +67,7 @@ func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string
 		"AIRFLOW__API_AUTH__JWT_SECRET=test-jwt-secret-of-the-testbed", "AIRFLOW__WEBSERVER__SECRET_KEY=test-secret-of-the-testbed",
 		"AIRFLOW__API__SECRET_KEY=test-secret-of-the-testbed")
 	var args []string
-	if api.Major >= 3 {
+	if api.Major >= 3 && !home.FAB {
 		var users []string
 		passwords := map[string]string{}
 		for _, r := range roles {
@@ -83,12 +84,14 @@ func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string
 			"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="+file)
 		args = []string{"api-server", "--port", fmt.Sprint(port), "--host", "127.0.0.1", "--workers", "1"}
 	} else {
-		// HTTP Basic is the FAB provider's from Airflow 2.9, Airflow's own before.
-		basic := "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
-		if minor, _ := strconv.Atoi(strings.SplitN(version, ".", 3)[1]); minor < 9 {
-			basic = "airflow.api.auth.backend.basic_auth"
+		if api.Major < 3 {
+			// HTTP Basic is the FAB provider's from Airflow 2.9, Airflow's own before.
+			basic := "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
+			if minor, _ := strconv.Atoi(strings.SplitN(version, ".", 3)[1]); minor < 9 {
+				basic = "airflow.api.auth.backend.basic_auth"
+			}
+			env = append(env, "AIRFLOW__API__AUTH_BACKENDS="+basic+",airflow.api.auth.backend.session")
 		}
-		env = append(env, "AIRFLOW__API__AUTH_BACKENDS="+basic+",airflow.api.auth.backend.session")
 		// The roles but Admin are made by the webserver's start, or by sync-perm before it.
 		if slices.ContainsFunc(roles, func(r string) bool { return r != "Admin" }) {
 			c := exec.Command(home.Airflow, "sync-perm")
@@ -106,6 +109,9 @@ func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string
 			}
 		}
 		args = []string{"webserver", "--port", fmt.Sprint(port), "--hostname", "127.0.0.1", "--workers", "1"}
+		if api.Major >= 3 {
+			args = []string{"api-server", "--port", fmt.Sprint(port), "--host", "127.0.0.1", "--workers", "1"}
+		}
 	}
 	// Airflow 2's executors start tasks as `airflow tasks run`, found on the PATH.
 	env = append(env, "PATH="+filepath.Dir(home.Airflow)+string(os.PathListSeparator)+os.Getenv("PATH"))
@@ -230,10 +236,10 @@ func (a *AirflowAPI) Password(role string) string { return "pw-" + strings.ToLow
 
 // SetPassword changes the password of the user of role in Airflow, as its administrator would: in the
 // simple auth manager's passwords file on Airflow 3, which the server reads at each login, or with
-// `airflow users reset-password` on Airflow 2.
+// `airflow users reset-password` with FAB.
 func (a *AirflowAPI) SetPassword(tb testing.TB, role, password string) {
 	tb.Helper()
-	if a.Major < 3 {
+	if a.Major < 3 || a.home.FAB {
 		cmd := exec.Command(a.home.Airflow, "users", "reset-password", "--username", a.Users[role], "--password", password)
 		cmd.Env = a.env
 		if out, err := cmd.CombinedOutput(); err != nil {
