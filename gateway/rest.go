@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"net/http"
@@ -102,6 +103,18 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 					return err
 				}
 			}
+			if resp.StatusCode == http.StatusForbidden && call.person != "" && invalidJWT(resp) {
+				// Airflow 3 answers a JWT whose signature it does not accept 403, not 401.
+				if err := s.upstreamRefused(resp.Request, call); err != nil {
+					return err
+				}
+			}
+			if resp.StatusCode == http.StatusInternalServerError && call.person != "" {
+				// FAB on Airflow 3 answers 500 to the JWT of a user deleted since it was signed.
+				if err := call.api.PersonGone(resp.Request.Context(), call.person); err != nil {
+					return err
+				}
+			}
 			if call.v1 == nil {
 				return nil
 			}
@@ -120,6 +133,26 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 			_ = s.fail(s.echo.NewContext(r, w), err, nil)
 		},
 	}
+}
+
+// invalidJWT reports whether Airflow 3's 403 says that it did not accept the call's JWT ("Invalid JWT
+// token"), rather than that the user may not do what was asked; the answer's body is left as it was.
+func invalidJWT(resp *http.Response) bool {
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	resp.Body = readCloser{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	text := head
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") { // Airflow compresses it when asked
+		if gz, err := gzip.NewReader(bytes.NewReader(head)); err == nil {
+			text, _ = io.ReadAll(io.LimitReader(gz, 4<<10))
+		}
+	}
+	return bytes.Contains(text, []byte("Invalid JWT token"))
+}
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // airflowTransport sends the proxy's requests over the connections of the call's client.

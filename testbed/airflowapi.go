@@ -1,6 +1,8 @@
 package testbed
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,9 +33,15 @@ type AirflowAPI struct {
 
 	home *Home
 	env  []string // the server's, and its CLI's
-	args []string
-	stop func()
+	// simpleUsers is [core] simple_auth_manager_users on Airflow 3 with the simple auth manager.
+	simpleUsers string
+	args        []string
+	stop        func()
 }
+
+// JWTSecret is Airflow 3's [api_auth] jwt_secret in the API servers StartAirflowAPI starts: the key a
+// gateway signs Airflow users' JWTs with.
+const JWTSecret = "test-jwt-secret-of-the-testbed"
 
 // APIRoles are Airflow's role names, as the gateway names its roles.
 var APIRoles = []string{"Admin", "Op", "User", "Viewer"}
@@ -64,7 +72,7 @@ func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string
 	version := airflowVersion(tb, home)
 	api.Major = int(version[0] - '0')
 	env = append(append(os.Environ(), env...), "AIRFLOW_HOME="+home.Dir, "AIRFLOW__API__BASE_URL="+api.URL, "AIRFLOW__WEBSERVER__BASE_URL="+api.URL,
-		"AIRFLOW__API_AUTH__JWT_SECRET=test-jwt-secret-of-the-testbed", "AIRFLOW__WEBSERVER__SECRET_KEY=test-secret-of-the-testbed",
+		"AIRFLOW__API_AUTH__JWT_SECRET="+JWTSecret, "AIRFLOW__WEBSERVER__SECRET_KEY=test-secret-of-the-testbed",
 		"AIRFLOW__API__SECRET_KEY=test-secret-of-the-testbed")
 	var args []string
 	if api.Major >= 3 && !home.FAB {
@@ -80,7 +88,8 @@ func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string
 		if err := os.WriteFile(file, data, 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		env = append(env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="+strings.Join(users, ","),
+		api.simpleUsers = strings.Join(users, ",")
+		env = append(env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="+api.simpleUsers,
 			"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="+file)
 		args = []string{"api-server", "--port", fmt.Sprint(port), "--host", "127.0.0.1", "--workers", "1"}
 	} else {
@@ -277,4 +286,49 @@ func (a *AirflowAPI) UsersFile(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return path
+}
+
+// SimpleAuthManagerUsers is [core] simple_auth_manager_users as the server was started with it ("" with
+// FAB): name:role pairs.
+func (a *AirflowAPI) SimpleAuthManagerUsers() string { return a.simpleUsers }
+
+// Run runs Airflow's CLI with the server's home and configuration, failing tb unless it exits 0.
+func (a *AirflowAPI) Run(tb testing.TB, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command(a.home.Airflow, args...)
+	cmd.Env, cmd.Dir = a.env, a.home.Dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("airflow %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// CreateUser makes a FAB user (Airflow 2, or Airflow 3 on a home of FAB3) of role, with password.
+func (a *AirflowAPI) CreateUser(tb testing.TB, name, password, role string) {
+	tb.Helper()
+	a.Run(tb, "users", "create", "--username", name, "--password", password, "--role", role,
+		"--firstname", name, "--lastname", "Person", "--email", name+"@person.test")
+}
+
+// Authorization returns the Authorization header with which Airflow's API takes a user's own name and
+// password: HTTP Basic on Airflow 2, a JWT from POST /auth/token on Airflow 3.
+func (a *AirflowAPI) Authorization(tb testing.TB, name, password string) string {
+	tb.Helper()
+	if a.Major < 3 {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(name+":"+password))
+	}
+	body, _ := json.Marshal(map[string]string{"username": name, "password": password})
+	resp, err := http.Post(a.URL+"/auth/token", "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		tb.Fatalf("POST /auth/token as %s: %d %v", name, resp.StatusCode, err)
+	}
+	return "Bearer " + tok.AccessToken
 }

@@ -236,6 +236,26 @@ func templateDB(bin string, fab bool) (string, error) {
 	return t.path, t.err
 }
 
+// SetConfig sets key of section in the home's airflow.cfg, for Airflow's CLI and for a gateway that asks
+// Airflow's configuration (an Airflow server started with its own environment reads it too).
+func (h *Home) SetConfig(tb testing.TB, section, key, value string) {
+	tb.Helper()
+	path := filepath.Join(h.Dir, "airflow.cfg")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, line := string(data), key+" = "+value+"\n"
+	if header := "[" + section + "]\n"; strings.Contains(cfg, header) {
+		cfg = strings.Replace(cfg, header, header+line, 1)
+	} else {
+		cfg += "\n" + header + line
+	}
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // Run runs the CLI directly in the home, to check what a request did; it fails tb on a non-zero exit.
 func (h *Home) Run(tb testing.TB, args ...string) string {
 	tb.Helper()

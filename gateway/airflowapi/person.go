@@ -242,13 +242,8 @@ func (u *Client) PersonRefused(ctx context.Context, name string) error {
 		return commands.Errorf(EUPSTREAM,
 			"Airflow refused the password of the Airflow user %s in the gateway's users_file ([user:%s]): check it in [airflow_api] users_file, and that the user exists in Airflow", name, name)
 	}
-	if p.Auth != nil && p.Auth.Kind() == FABAuthManager && p.Users != nil {
-		p.mu.Lock()
-		p.listed = time.Time{} // the user may be gone: ask again
-		p.mu.Unlock()
-		if _, err := p.fabUserID(ctx, name); err != nil {
-			return err
-		}
+	if err := u.PersonGone(ctx, name); err != nil {
+		return err
 	}
 	setting, trusted := "[airflow_api] jwt_secret_file", "[api_auth] jwt_secret"
 	if p.Key != nil && p.Key.secret == nil {
@@ -256,6 +251,26 @@ func (u *Client) PersonRefused(ctx context.Context, name string) error {
 	}
 	return commands.Errorf(EUPSTREAM,
 		"Airflow refused the JWT the gateway signed for the Airflow user %s: the key of %s is not the one Airflow's API server trusts (%s), or its audience or issuer changed; update the gateway's key file and send the gateway SIGHUP (or restart it)", name, setting, trusted)
+}
+
+// PersonGone says, on Airflow 3 with the FAB auth manager, whether the Airflow user name was deleted
+// while the gateway held a JWT for it (FAB answers such a JWT 401 or 500): it lists FAB's users again,
+// and returns the refusal (EFORBIDDEN) when name is not among them, or nil. With another auth manager it
+// returns nil.
+func (u *Client) PersonGone(ctx context.Context, name string) error {
+	p := u.peopleOf()
+	if u.Major < 3 || p.Auth == nil || p.Auth.Kind() != FABAuthManager || p.Users == nil {
+		return nil
+	}
+	p.mu.Lock()
+	delete(p.ids, name)
+	p.listed = time.Time{} // the user may be gone: ask again
+	p.mu.Unlock()
+	if _, err := p.fabUserID(ctx, name); commands.ErrorCode(err) == commands.EFORBIDDEN {
+		p.forget(name)
+		return err
+	}
+	return nil
 }
 
 // newJTI returns a JWT id that no other token has.
