@@ -61,6 +61,9 @@ type Config struct {
 	AirflowAPIURL         string        `key:"airflow_api.url" validate:"omitempty,http_url"`
 	AirflowAPIUsersFile   string        `key:"airflow_api.users_file"`
 	AirflowAPITimeout     time.Duration `key:"airflow_api.timeout" default:"60s" validate:"min=1000000000"`
+	AirflowAPIJWTSecret   string        `key:"airflow_api.jwt_secret_file" validate:"excluded_with=AirflowAPIJWTKey"`
+	AirflowAPIJWTKey      string        `key:"airflow_api.jwt_private_key_file"`
+	AirflowAPIJWTKid      string        `key:"airflow_api.jwt_kid" validate:"required_with=AirflowAPIJWTKey"`
 	MetricsEnabled        bool          `key:"metrics.enabled" default:"True"`
 	MetricsPublic         bool          `key:"metrics.public" default:"False"`
 	PluginTokenHeader     string        `key:"rest_api_plugin.rest_api_plugin_http_token_header_name" default:"rest_api_plugin_http_token" validate:"required,printascii,excludes= "`
@@ -290,7 +293,12 @@ func describe(fe validator.FieldError) string {
 	case "oneof":
 		return fmt.Sprintf("must be one of %s (got %q)", strings.ReplaceAll(fe.Param(), " ", ", "), fe.Value())
 	case "required_with":
+		if fe.Field() == "AirflowAPIJWTKid" {
+			return "must be set with jwt_private_key_file: the kid by which Airflow knows the key's public half ([api_auth] jwt_kid, or the key's kid in Airflow's trusted_jwks_url)"
+		}
 		return "must be set together with the other of tls_cert and tls_key"
+	case "excluded_with":
+		return "and jwt_private_key_file are both set: keep the one whose key Airflow's API server trusts"
 	}
 	return fmt.Sprintf("fails the rule %q", fe.Tag())
 }

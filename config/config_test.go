@@ -52,20 +52,22 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 
 func TestBadConfigSaysWhatIsWrong(t *testing.T) {
 	cases := map[string]string{
-		"[gateway]\nlisen = x\n":                               `unknown key "lisen" in [gateway]`,
-		"[core]\ndags_folder = /x\n":                           "unknown section [core]; the sections are [gateway], [auth], [jobs], [airflow_api], [metrics], [rest_api_plugin]",
-		"[gateway]\nmax_concurrent_commands = 0\n":             "max_concurrent_commands must be at least 1",
-		"[gateway]\nmax_concurrent_commands = x\n":             "not a whole number",
-		"[gateway]\nqueue_timeout = soon\n":                    "not a duration",
-		"[gateway]\nallow_daemons = maybe\n":                   "not a boolean",
-		"[gateway]\nlisten = nowhere\n":                        "must be host:port",
-		"[gateway]\ntls_cert = /c.pem\n":                       "tls_key must be set together",
-		"[gateway]\nsecret_key = short\n":                      "secret_key must be at least 16",
-		"[jobs]\ndatabase_url = mysql://u:pw-in-url@db/jobs\n": "database_url must be a PostgreSQL URL, such as postgres://",
-		"[jobs]\ndatabase_url = pw-in-url\n":                   "database_url must be a PostgreSQL URL",
-		"[jobs]\nlease = 1s\n":                                 "lease is too small",
-		"[auth]\nfailed_auth_burst = 0\n":                      "failed_auth_burst must be at least 1",
-		"[auth]\ndag_index_refresh = 100ms\n":                  "dag_index_refresh is too small",
+		"[gateway]\nlisen = x\n":                                                            `unknown key "lisen" in [gateway]`,
+		"[core]\ndags_folder = /x\n":                                                        "unknown section [core]; the sections are [gateway], [auth], [jobs], [airflow_api], [metrics], [rest_api_plugin]",
+		"[gateway]\nmax_concurrent_commands = 0\n":                                          "max_concurrent_commands must be at least 1",
+		"[gateway]\nmax_concurrent_commands = x\n":                                          "not a whole number",
+		"[gateway]\nqueue_timeout = soon\n":                                                 "not a duration",
+		"[gateway]\nallow_daemons = maybe\n":                                                "not a boolean",
+		"[gateway]\nlisten = nowhere\n":                                                     "must be host:port",
+		"[gateway]\ntls_cert = /c.pem\n":                                                    "tls_key must be set together",
+		"[airflow_api]\njwt_private_key_file = /k.pem\n":                                    "jwt_kid must be set with jwt_private_key_file",
+		"[airflow_api]\njwt_secret_file = /s\njwt_private_key_file = /k.pem\njwt_kid = k\n": "jwt_secret_file and jwt_private_key_file are both set",
+		"[gateway]\nsecret_key = short\n":                                                   "secret_key must be at least 16",
+		"[jobs]\ndatabase_url = mysql://u:pw-in-url@db/jobs\n":                              "database_url must be a PostgreSQL URL, such as postgres://",
+		"[jobs]\ndatabase_url = pw-in-url\n":                                                "database_url must be a PostgreSQL URL",
+		"[jobs]\nlease = 1s\n":                                                              "lease is too small",
+		"[auth]\nfailed_auth_burst = 0\n":                                                   "failed_auth_burst must be at least 1",
+		"[auth]\ndag_index_refresh = 100ms\n":                                               "dag_index_refresh is too small",
 	}
 	for text, want := range cases {
 		_, err := config.Parse([]byte(text), noEnv)

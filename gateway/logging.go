@@ -36,6 +36,9 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, "exit_code", *rec.exitCode)
 		}
 		if call := rec.rest; call != nil && call.status != 0 {
+			if call.person != "" {
+				attrs = append(attrs, "airflow_user", call.person)
+			}
 			attrs = append(attrs, "upstream_status", call.status, "upstream_ms", call.took.Milliseconds())
 		}
 		s.log.Info("request", attrs...)

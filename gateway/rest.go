@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"net/http"
@@ -21,8 +22,9 @@ import (
 
 // Airflow's REST API behind the gateway's login (SPEC §17): /api/v1/* (but the gateway's own endpoints)
 // and /api/v2/* are forwarded to Airflow's webserver (2.x) or API server (3.x) by the standard library's
-// reverse proxy, configured once here. A gateway credential acts as its role's Airflow user; HTTP Basic
-// with an Airflow user's own name and password acts as that user (auth.go). On Airflow 3 a v1 call is
+// reverse proxy, configured once here. A gateway credential acts as its role's Airflow user, or as the
+// Airflow user it names (airflow_user, SPEC §20); HTTP Basic with an Airflow user's own name and password
+// acts as that user (auth.go). On Airflow 3 a v1 call is
 // translated on its way (restv1), and so is its answer.
 
 // rest is the shape of Airflow's REST API for the gateway's own refusals: Airflow 2's problem documents on
@@ -64,6 +66,9 @@ type restCall struct {
 	api           *airflowapi.Client
 	authorization string
 	role          commands.Role // the gateway role acting, or RoleNone for an Airflow user's own credentials
+	// person is the Airflow user the credential names (airflow_user), whom the call acts as; "" when it
+	// acts as its role's user.
+	person string
 	// v1 is the translation of an Airflow 2 call for Airflow 3, or nil when the call goes as it is.
 	v1 *restv1.Translation
 	// listing, for a scoped credential's listing across DAGs, says which rows it is answered with; nil
@@ -98,6 +103,18 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 					return err
 				}
 			}
+			if resp.StatusCode == http.StatusForbidden && call.person != "" && invalidJWT(resp) {
+				// Airflow 3 answers a JWT whose signature it does not accept 403, not 401.
+				if err := s.upstreamRefused(resp.Request, call); err != nil {
+					return err
+				}
+			}
+			if resp.StatusCode == http.StatusInternalServerError && call.person != "" {
+				// FAB on Airflow 3 answers 500 to the JWT of a user deleted since it was signed.
+				if err := call.api.PersonGone(resp.Request.Context(), call.person); err != nil {
+					return err
+				}
+			}
 			if call.v1 == nil {
 				return nil
 			}
@@ -118,6 +135,26 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 	}
 }
 
+// invalidJWT reports whether Airflow 3's 403 says that it did not accept the call's JWT ("Invalid JWT
+// token"), rather than that the user may not do what was asked; the answer's body is left as it was.
+func invalidJWT(resp *http.Response) bool {
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	resp.Body = readCloser{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	text := head
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") { // Airflow compresses it when asked
+		if gz, err := gzip.NewReader(bytes.NewReader(head)); err == nil {
+			text, _ = io.ReadAll(io.LimitReader(gz, 4<<10))
+		}
+	}
+	return bytes.Contains(text, []byte("Invalid JWT token"))
+}
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
 // airflowTransport sends the proxy's requests over the connections of the call's client.
 type airflowTransport struct{}
 
@@ -126,9 +163,13 @@ func (airflowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // upstreamRefused turns Airflow's 401 into what it means: a role's users_file entry refused (502, the
-// operator's to fix), or an Airflow user's own credentials refused (401, counted as a failed
-// authentication).
+// operator's to fix), the gateway's key or password for the Airflow user a credential names refused (502
+// naming the setting; on FAB, a user Airflow no longer knows, 403), or an Airflow user's own credentials
+// refused (401, counted as a failed authentication).
 func (s *Server) upstreamRefused(r *http.Request, call *restCall) error {
+	if call.person != "" {
+		return call.api.PersonRefused(r.Context(), call.person)
+	}
 	if call.role != commands.RoleNone {
 		call.api.ForgetRole(call.role)
 		return airflowapi.ErrRoleRefused(call.role, "401 from the API")
@@ -175,7 +216,12 @@ func (s *Server) handleREST(c echo.Context) error {
 			return s.fail(c, commands.Errorf(commands.EFORBIDDEN, "role %s only reads: %s %s changes Airflow; use a token of role User or higher", p.Role, r.Method, r.URL.Path), nil)
 		}
 		call.role = p.Role
-		call.authorization, err = api.RoleAuthorization(r.Context(), p.Role)
+		if p.AirflowUser != "" {
+			call.person = p.AirflowUser
+			call.authorization, err = api.PersonAuthorization(r.Context(), p.AirflowUser)
+		} else {
+			call.authorization, err = api.RoleAuthorization(r.Context(), p.Role)
+		}
 	}
 	if err != nil {
 		return s.fail(c, err, nil)

@@ -1,6 +1,8 @@
 package testbed
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +21,8 @@ import (
 )
 
 // AirflowAPI is Airflow's REST API server started for a test: the webserver on Airflow 2 (FAB users, HTTP
-// Basic), the API server on Airflow 3 (the simple auth manager, JWTs from /auth/token).
+// Basic), the API server on Airflow 3 (JWTs from /auth/token; the simple auth manager's users, or on a home
+// of FAB3 the FAB auth manager's).
 type AirflowAPI struct {
 	URL string
 	// Users are the Airflow users it knows, one per role it was started with (Admin, Op, User, Viewer), by
@@ -30,9 +33,15 @@ type AirflowAPI struct {
 
 	home *Home
 	env  []string // the server's, and its CLI's
-	args []string
-	stop func()
+	// simpleUsers is [core] simple_auth_manager_users on Airflow 3 with the simple auth manager.
+	simpleUsers string
+	args        []string
+	stop        func()
 }
+
+// JWTSecret is Airflow 3's [api_auth] jwt_secret in the API servers StartAirflowAPI starts: the key a
+// gateway signs Airflow users' JWTs with.
+const JWTSecret = "test-jwt-secret-of-the-testbed"
 
 // APIRoles are Airflow's role names, as the gateway names its roles.
 var APIRoles = []string{"Admin", "Op", "User", "Viewer"}
@@ -46,8 +55,8 @@ func StartAirflowAPI(tb testing.TB, home *Home, env ...string) *AirflowAPI {
 }
 
 // StartAirflowAPIFor starts Airflow's REST API server as StartAirflowAPI does, with users for roles only.
-// On Airflow 2 each user costs a run of Airflow's CLI, and roles but Admin one more run (sync-perm, which
-// makes them all).
+// With FAB (Airflow 2, and Airflow 3 on a home of FAB3) each user costs a run of Airflow's CLI, and roles
+// but Admin one more run (sync-perm, which makes them all).
 func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string) *AirflowAPI {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -63,10 +72,10 @@ func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string
 	version := airflowVersion(tb, home)
 	api.Major = int(version[0] - '0')
 	env = append(append(os.Environ(), env...), "AIRFLOW_HOME="+home.Dir, "AIRFLOW__API__BASE_URL="+api.URL, "AIRFLOW__WEBSERVER__BASE_URL="+api.URL,
-		"AIRFLOW__API_AUTH__JWT_SECRET=test-jwt-secret-of-the-testbed", "AIRFLOW__WEBSERVER__SECRET_KEY=test-secret-of-the-testbed",
+		"AIRFLOW__API_AUTH__JWT_SECRET="+JWTSecret, "AIRFLOW__WEBSERVER__SECRET_KEY=test-secret-of-the-testbed",
 		"AIRFLOW__API__SECRET_KEY=test-secret-of-the-testbed")
 	var args []string
-	if api.Major >= 3 {
+	if api.Major >= 3 && !home.FAB {
 		var users []string
 		passwords := map[string]string{}
 		for _, r := range roles {
@@ -79,16 +88,19 @@ func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string
 		if err := os.WriteFile(file, data, 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		env = append(env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="+strings.Join(users, ","),
+		api.simpleUsers = strings.Join(users, ",")
+		env = append(env, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="+api.simpleUsers,
 			"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="+file)
 		args = []string{"api-server", "--port", fmt.Sprint(port), "--host", "127.0.0.1", "--workers", "1"}
 	} else {
-		// HTTP Basic is the FAB provider's from Airflow 2.9, Airflow's own before.
-		basic := "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
-		if minor, _ := strconv.Atoi(strings.SplitN(version, ".", 3)[1]); minor < 9 {
-			basic = "airflow.api.auth.backend.basic_auth"
+		if api.Major < 3 {
+			// HTTP Basic is the FAB provider's from Airflow 2.9, Airflow's own before.
+			basic := "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
+			if minor, _ := strconv.Atoi(strings.SplitN(version, ".", 3)[1]); minor < 9 {
+				basic = "airflow.api.auth.backend.basic_auth"
+			}
+			env = append(env, "AIRFLOW__API__AUTH_BACKENDS="+basic+",airflow.api.auth.backend.session")
 		}
-		env = append(env, "AIRFLOW__API__AUTH_BACKENDS="+basic+",airflow.api.auth.backend.session")
 		// The roles but Admin are made by the webserver's start, or by sync-perm before it.
 		if slices.ContainsFunc(roles, func(r string) bool { return r != "Admin" }) {
 			c := exec.Command(home.Airflow, "sync-perm")
@@ -106,6 +118,9 @@ func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string
 			}
 		}
 		args = []string{"webserver", "--port", fmt.Sprint(port), "--hostname", "127.0.0.1", "--workers", "1"}
+		if api.Major >= 3 {
+			args = []string{"api-server", "--port", fmt.Sprint(port), "--host", "127.0.0.1", "--workers", "1"}
+		}
 	}
 	// Airflow 2's executors start tasks as `airflow tasks run`, found on the PATH.
 	env = append(env, "PATH="+filepath.Dir(home.Airflow)+string(os.PathListSeparator)+os.Getenv("PATH"))
@@ -230,10 +245,10 @@ func (a *AirflowAPI) Password(role string) string { return "pw-" + strings.ToLow
 
 // SetPassword changes the password of the user of role in Airflow, as its administrator would: in the
 // simple auth manager's passwords file on Airflow 3, which the server reads at each login, or with
-// `airflow users reset-password` on Airflow 2.
+// `airflow users reset-password` with FAB.
 func (a *AirflowAPI) SetPassword(tb testing.TB, role, password string) {
 	tb.Helper()
-	if a.Major < 3 {
+	if a.Major < 3 || a.home.FAB {
 		cmd := exec.Command(a.home.Airflow, "users", "reset-password", "--username", a.Users[role], "--password", password)
 		cmd.Env = a.env
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -271,4 +286,49 @@ func (a *AirflowAPI) UsersFile(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return path
+}
+
+// SimpleAuthManagerUsers is [core] simple_auth_manager_users as the server was started with it ("" with
+// FAB): name:role pairs.
+func (a *AirflowAPI) SimpleAuthManagerUsers() string { return a.simpleUsers }
+
+// Run runs Airflow's CLI with the server's home and configuration, failing tb unless it exits 0.
+func (a *AirflowAPI) Run(tb testing.TB, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command(a.home.Airflow, args...)
+	cmd.Env, cmd.Dir = a.env, a.home.Dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tb.Fatalf("airflow %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// CreateUser makes a FAB user (Airflow 2, or Airflow 3 on a home of FAB3) of role, with password.
+func (a *AirflowAPI) CreateUser(tb testing.TB, name, password, role string) {
+	tb.Helper()
+	a.Run(tb, "users", "create", "--username", name, "--password", password, "--role", role,
+		"--firstname", name, "--lastname", "Person", "--email", name+"@person.test")
+}
+
+// Authorization returns the Authorization header with which Airflow's API takes a user's own name and
+// password: HTTP Basic on Airflow 2, a JWT from POST /auth/token on Airflow 3.
+func (a *AirflowAPI) Authorization(tb testing.TB, name, password string) string {
+	tb.Helper()
+	if a.Major < 3 {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(name+":"+password))
+	}
+	body, _ := json.Marshal(map[string]string{"username": name, "password": password})
+	resp, err := http.Post(a.URL+"/auth/token", "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		tb.Fatalf("POST /auth/token as %s: %d %v", name, resp.StatusCode, err)
+	}
+	return "Bearer " + tok.AccessToken
 }

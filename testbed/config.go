@@ -45,6 +45,9 @@ type Config struct {
 	// [airflow_api]
 	AirflowAPIURL       string
 	AirflowAPIUsersFile string
+	AirflowAPIJWTSecret string // jwt_secret_file
+	AirflowAPIJWTKey    string // jwt_private_key_file
+	AirflowAPIJWTKid    string
 
 	// [rest_api_plugin]
 	PluginToken string // the plugin-compatible token, of role Admin; none when empty
@@ -76,7 +79,8 @@ func (c Config) String() string {
 		{"auth", [][2]string{{"tokens_file", c.TokensFile}, {"failed_auth_burst", number(c.FailedAuthBurst)},
 			{"dag_index_refresh", duration(c.DAGIndexRefresh)}}},
 		{"jobs", [][2]string{{"database_url", c.JobsDatabaseURL}, {"lease", duration(c.JobsLease)}}},
-		{"airflow_api", [][2]string{{"url", c.AirflowAPIURL}, {"users_file", c.AirflowAPIUsersFile}}},
+		{"airflow_api", [][2]string{{"url", c.AirflowAPIURL}, {"users_file", c.AirflowAPIUsersFile},
+			{"jwt_secret_file", c.AirflowAPIJWTSecret}, {"jwt_private_key_file", c.AirflowAPIJWTKey}, {"jwt_kid", c.AirflowAPIJWTKid}}},
 		{"rest_api_plugin", [][2]string{{"rest_api_plugin_expected_http_token", c.PluginToken}}},
 	}
 	var b strings.Builder

@@ -20,6 +20,7 @@ func TestConfigReadsBack(t *testing.T) {
 		TokensFile: "/srv/tokens.ini", FailedAuthBurst: 1000000, DAGIndexRefresh: 5 * time.Second,
 		JobsDatabaseURL: "postgres://gw@127.0.0.1:5432/jobs?sslmode=disable", JobsLease: 3 * time.Second,
 		AirflowAPIURL: "http://127.0.0.1:8081", AirflowAPIUsersFile: "/srv/airflow-users.ini",
+		AirflowAPIJWTKey: "/srv/airflow-jwt.pem", AirflowAPIJWTKid: "gateway-1",
 		PluginToken: "a-plugin-token-0123456789",
 	}
 	got, err := config.Parse([]byte(full.String()), func(string) string { return "" })
@@ -29,7 +30,7 @@ func TestConfigReadsBack(t *testing.T) {
 	want, gotV := reflect.ValueOf(full), reflect.ValueOf(*got)
 	for i := range want.NumField() {
 		f := want.Type().Field(i)
-		if f.Name == "Home" {
+		if f.Name == "Home" || f.Name == "AirflowAPIJWTSecret" { // the other of jwt_private_key_file, below
 			continue
 		}
 		g := gotV.FieldByName(f.Name)
@@ -43,6 +44,10 @@ func TestConfigReadsBack(t *testing.T) {
 		if !reflect.DeepEqual(g.Interface(), want.Field(i).Interface()) {
 			t.Errorf("%s reads back as %v, want %v", f.Name, g.Interface(), want.Field(i).Interface())
 		}
+	}
+
+	if got, err := config.Parse([]byte(Config{AirflowAPIJWTSecret: "/srv/secret"}.String()), func(string) string { return "" }); err != nil || got.AirflowAPIJWTSecret != "/srv/secret" {
+		t.Errorf("AirflowAPIJWTSecret reads back as %+v (%v)", got, err)
 	}
 
 	// The zero Config but a home: a free port on loopback, the home's Airflow, every other key the default.

@@ -7,7 +7,8 @@
 #
 # EXTRA_DAGS, a list of files separated by colons, adds DAG files to a home's own DAGs folder. With
 # TEMPLATE_DB set, the SQLite metadata DB is a copy of that file, which an earlier run migrated with
-# MIGRATE_ONLY=1 (a migrated DB and nothing else), instead of a migration of its own.
+# MIGRATE_ONLY=1 (a migrated DB and nothing else), instead of a migration of its own. AUTH_MANAGER names
+# Airflow 3's [core] auth_manager, whose tables the migration makes too (the FAB provider's).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1 home=$2
@@ -25,6 +26,7 @@ cat > "$home/airflow.cfg" <<CFG
 dags_folder = $dags
 load_examples = False
 unit_test_mode = False
+${AUTH_MANAGER:+auth_manager = $AUTH_MANAGER}
 
 [database]
 sql_alchemy_conn = $conn

@@ -3,12 +3,14 @@
 # its OpenAPI document, each into its own virtual environment built from a committed lock file, and writes
 # an env file that names their binaries.
 #
-#   testbed/setup.sh [2.10] [3] [2.6] [2.11] [3.0] [schemathesis] [airflow-client] [airflowctl]
+#   testbed/setup.sh [2.10] [3] [3-fab] [2.6] [2.11] [3.0] [schemathesis] [airflow-client] [airflowctl]
 #
 # With none named, it installs them all. 2.10 and 3 are the Airflow versions the full suites run against,
 # named by their major version in the env file (AIRFLOW_GATEWAY_TEST_AIRFLOW_2, _3); 2.6, 2.11 and 3.0 are
 # those of the smoke suite, named in full (AIRFLOW_GATEWAY_TEST_AIRFLOW_2_6, _2_11, _3_0) and installed
-# side by side, each into its own environment, as uv's cache is safe to share between installs.
+# side by side, each into its own environment, as uv's cache is safe to share between installs. 3-fab is
+# Airflow 3 with the FAB provider, whose auth manager Airflow 3 does not install by default, for the tests of
+# acting as a person on Airflow (AIRFLOW_GATEWAY_TEST_AIRFLOW_3_FAB).
 #
 # airflow-client is Airflow 2's official Python client (it speaks /api/v1), airflowctl Airflow 3's CLI over
 # its REST API: real clients of the REST API that the gateway serves.
@@ -23,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${AIRFLOW_GATEWAY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/airflow-gateway}
 mkdir -p "$cache"
 versions=("$@")
-[ ${#versions[@]} -gt 0 ] || versions=(2.10 3 2.6 2.11 3.0 schemathesis airflow-client airflowctl)
+[ ${#versions[@]} -gt 0 ] || versions=(2.10 3 3-fab 2.6 2.11 3.0 schemathesis airflow-client airflowctl)
 # Each name once, so that no environment is built twice at the same time.
 mapfile -t versions < <(printf '%s\n' "${versions[@]}" | awk '!seen[$0]++')
 
@@ -77,6 +79,7 @@ for v in "${versions[@]}"; do
     airflow-client) name=AIRFLOW_GATEWAY_TEST_AIRFLOW_CLIENT bin=$venv/bin/python ;;
     airflowctl) name=AIRFLOW_GATEWAY_TEST_AIRFLOWCTL bin=$venv/bin/airflowctl ;;
     2.10|3) name=AIRFLOW_GATEWAY_TEST_AIRFLOW_${v%%.*} bin=$venv/bin/airflow ;;
+    3-fab) name=AIRFLOW_GATEWAY_TEST_AIRFLOW_3_FAB bin=$venv/bin/airflow ;;
     *) name=AIRFLOW_GATEWAY_TEST_AIRFLOW_${v//./_} bin=$venv/bin/airflow ;;
   esac
   grep -v "^$name=" "$envfile" > "$envfile.new" || true

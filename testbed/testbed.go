@@ -28,6 +28,13 @@ var Versions = []string{"2", "3"}
 // 3.0.6, their env variables named after them in full (AIRFLOW_GATEWAY_TEST_AIRFLOW_2_6 for 2.6).
 var SmokeVersions = []string{"2.6", "2.11", "3.0"}
 
+// FAB3 is the Airflow 3 that setup.sh installs with the FAB provider (AIRFLOW_GATEWAY_TEST_AIRFLOW_3_FAB):
+// the newest Airflow 3 of Versions, whose homes MustHome makes with FAB's auth manager.
+const FAB3 = "3-fab"
+
+// FABAuthManager is the class of the FAB provider's auth manager, as Airflow 3's [core] auth_manager names it.
+const FABAuthManager = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
 // Dir is the folder of this package: the lock files, scripts and example DAGs.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -66,9 +73,10 @@ func Installed(name string) string {
 	return envFile[name]
 }
 
-// envName is the env variable setup.sh names an Airflow in.
+// envName is the env variable setup.sh names an Airflow in: "2.6" in AIRFLOW_GATEWAY_TEST_AIRFLOW_2_6,
+// "3-fab" in AIRFLOW_GATEWAY_TEST_AIRFLOW_3_FAB.
 func envName(version string) string {
-	return "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + strings.ReplaceAll(version, ".", "_")
+	return "AIRFLOW_GATEWAY_TEST_AIRFLOW_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(version))
 }
 
 // SkipShort skips the test under -short (make test-short), which runs no real service: the test needs
@@ -114,6 +122,9 @@ type Home struct {
 	Dir     string // AIRFLOW_HOME
 	Dags    string // its DAGs folder
 	Airflow string // the CLI that made it
+	// FAB says that its Airflow 3 uses the FAB provider's auth manager ([core] auth_manager in its
+	// airflow.cfg, its tables in the metadata DB): the homes of FAB3. Airflow 2's homes use FAB without it.
+	FAB bool
 }
 
 // MustHome makes an AIRFLOW_HOME under a temporary folder of tb, with the DB migrated and the example
@@ -133,19 +144,24 @@ func MustHomeOn(tb testing.TB, major, sqlAlchemyConn, dags string) *Home {
 func mustHome(tb testing.TB, major, sqlAlchemyConn, dags string, extra []string) *Home {
 	tb.Helper()
 	bin := Airflow(tb, major)
+	fab := major == FAB3
 	dir := tb.TempDir()
 	// Cleanups run last-registered first: this one runs after those of the gateways the test started on
 	// the home, and before the folder is removed, which fails while a process still writes into it.
 	tb.Cleanup(func() { settle(tb, dir) })
 	cmd := exec.Command(filepath.Join(Dir(), "home.sh"), bin, dir)
+	cmd.Env = os.Environ()
+	if fab {
+		cmd.Env = append(cmd.Env, "AUTH_MANAGER="+FABAuthManager)
+	}
 	if sqlAlchemyConn != "" {
 		cmd.Args = append(cmd.Args, sqlAlchemyConn, dags)
 	} else {
-		template, err := templateDB(bin)
+		template, err := templateDB(bin, fab)
 		if err != nil {
 			tb.Fatalf("a migrated metadata DB for Airflow %s: %v", major, err)
 		}
-		cmd.Env = append(os.Environ(), "TEMPLATE_DB="+template, "EXTRA_DAGS="+strings.Join(extra, ":"))
+		cmd.Env = append(cmd.Env, "TEMPLATE_DB="+template, "EXTRA_DAGS="+strings.Join(extra, ":"))
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -154,7 +170,7 @@ func mustHome(tb testing.TB, major, sqlAlchemyConn, dags string, extra []string)
 	if dags == "" {
 		dags = filepath.Join(dir, "dags")
 	}
-	return &Home{Dir: dir, Dags: dags, Airflow: bin}
+	return &Home{Dir: dir, Dags: dags, Airflow: bin, FAB: fab}
 }
 
 var templates sync.Map // Airflow binary -> *template
@@ -165,10 +181,11 @@ type template struct {
 	err  error
 }
 
-// templateDB returns a SQLite metadata DB that the Airflow bin migrated, for homes to copy instead of each
-// migrating its own. It is kept in the cache, keyed by the binary and home.sh, so that later test runs
-// and other test binaries copy it too; several making it at once each build their own and one keeps it.
-func templateDB(bin string) (string, error) {
+// templateDB returns a SQLite metadata DB that the Airflow bin migrated (with the FAB auth manager's
+// tables when fab), for homes to copy instead of each migrating its own. It is kept in the cache, keyed by
+// the binary and home.sh, so that later test runs and other test binaries copy it too; several making it
+// at once each build their own and one keeps it.
+func templateDB(bin string, fab bool) (string, error) {
 	v, _ := templates.LoadOrStore(bin, &template{})
 	t := v.(*template)
 	t.once.Do(func() {
@@ -195,6 +212,9 @@ func templateDB(bin string) (string, error) {
 		defer os.RemoveAll(tmp)
 		cmd := exec.Command(filepath.Join(Dir(), "home.sh"), bin, tmp)
 		cmd.Env = append(os.Environ(), "MIGRATE_ONLY=1")
+		if fab {
+			cmd.Env = append(cmd.Env, "AUTH_MANAGER="+FABAuthManager)
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.err = fmt.Errorf("testbed/home.sh: %v\n%s", err, out)
 			return
@@ -214,6 +234,26 @@ func templateDB(bin string) (string, error) {
 		}
 	})
 	return t.path, t.err
+}
+
+// SetConfig sets key of section in the home's airflow.cfg, for Airflow's CLI and for a gateway that asks
+// Airflow's configuration (an Airflow server started with its own environment reads it too).
+func (h *Home) SetConfig(tb testing.TB, section, key, value string) {
+	tb.Helper()
+	path := filepath.Join(h.Dir, "airflow.cfg")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, line := string(data), key+" = "+value+"\n"
+	if header := "[" + section + "]\n"; strings.Contains(cfg, header) {
+		cfg = strings.Replace(cfg, header, header+line, 1)
+	} else {
+		cfg += "\n" + header + line
+	}
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // Run runs the CLI directly in the home, to check what a request did; it fails tb on a non-zero exit.

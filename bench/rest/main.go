@@ -2,7 +2,7 @@
 // median and 90th percentile of sequential calls over kept-alive connections, for each of a list of
 // targets, and the ratios the SPEC sets goals for. A target may name the process that serves it: then the
 // CPU time that process spent during the target's calls, per call, is reported too. bench/rest.sh starts
-// the servers and runs it.
+// the servers and runs it; bench/person.sh runs it for calls as a person against calls as a role.
 //
 //	rest -n 200 NAME=URL|AUTHORIZATION[|PID] ...
 package main
@@ -67,7 +67,7 @@ func main() {
 		medians[name] = took[len(took)/2]
 		fmt.Printf("%-12s median %8s  p90 %8s%s\n", name, took[len(took)/2].Round(10*time.Microsecond), took[len(took)*9/10].Round(10*time.Microsecond), line)
 	}
-	for _, pair := range [][2]string{{"bare-v2", "direct-v2"}, {"gateway-v2", "direct-v2"}, {"gateway-v1", "gateway-v2"}} {
+	for _, pair := range [][2]string{{"bare-v2", "direct-v2"}, {"gateway-v2", "direct-v2"}, {"gateway-v1", "gateway-v2"}, {"person-v2", "role-v2"}} {
 		if a, b := medians[pair[0]], medians[pair[1]]; a > 0 && b > 0 {
 			fmt.Printf("median %s / %s: %.2fx\n", pair[0], pair[1], float64(a)/float64(b))
 		}

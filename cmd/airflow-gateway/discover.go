@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -20,6 +21,7 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/commands/subprocess"
 	"github.com/airflow-gateway/airflow-gateway/commands/warm"
 	"github.com/airflow-gateway/airflow-gateway/config"
+	"github.com/airflow-gateway/airflow-gateway/gateway/airflowapi"
 )
 
 // setup is everything the gateway finds at start.
@@ -33,6 +35,10 @@ type setup struct {
 	warning string // why this Airflow version was not tested, when it was not
 	dags    string
 	state   string // the gateway's own folder
+	// api is the client of Airflow's REST API once it is known, for SIGHUP's reload of its keys.
+	api atomic.Pointer[airflowapi.Client]
+	// airflowRun runs the gateway's own questions to Airflow's CLI once the service is up (its Ask).
+	airflowRun func(context.Context, commands.Exec) (*commands.Result, error)
 }
 
 // load reads the configuration, tells which Airflow is installed, reads the catalog of its CLI (from the

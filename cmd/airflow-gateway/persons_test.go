@@ -14,14 +14,14 @@ import (
 	"github.com/airflow-gateway/airflow-gateway/testbed"
 )
 
-// person is a token of TestPersonsAgainstAirflow's tokens file that acts as an Airflow user.
-type person struct{ name, user string }
+// cliPerson is a token of TestPersonsAgainstAirflow's tokens file that acts as an Airflow user.
+type cliPerson struct{ name, user string }
 
-func (p person) token() string { return "person-" + p.name + "-token-0123456789" }
+func (p cliPerson) token() string { return "person-" + p.name + "-token-0123456789" }
 
 // personsTokens writes a tokens file with a token of role Admin per person, acting as its Airflow user:
 // the gateway's role lets everything, so that Airflow's permissions alone decide.
-func personsTokens(t *testing.T, people []person) string {
+func personsTokens(t *testing.T, people []cliPerson) string {
 	t.Helper()
 	var file strings.Builder
 	for _, p := range people {
@@ -64,8 +64,8 @@ func TestPersonsAgainstAirflow(t *testing.T) {
 		if err := os.WriteFile(cfgFile, []byte(strings.Replace(string(cfg), "[core]\n", "[core]\n"+users, 1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		viewer, user, op, teamer, ghost := person{"viewer", "viewer1"}, person{"user", "user1"}, person{"op", "op1"}, person{"teamer", "teamer"}, person{"ghost", "nobody"}
-		g := mustServe(t, testbed.Config{Home: home, TokensFile: personsTokens(t, []person{viewer, user, op, teamer, ghost})})
+		viewer, user, op, teamer, ghost := cliPerson{"viewer", "viewer1"}, cliPerson{"user", "user1"}, cliPerson{"op", "op1"}, cliPerson{"teamer", "teamer"}, cliPerson{"ghost", "nobody"}
+		g := mustServe(t, testbed.Config{Home: home, TokensFile: personsTokens(t, []cliPerson{viewer, user, op, teamer, ghost})})
 		waitWarm(t, g)
 		all := dagsListed(t, g.Client, "")
 
@@ -148,8 +148,8 @@ func TestPersonsAgainstAirflow(t *testing.T) {
 			home.Run(t, "users", "create", "-u", u[0], "-r", u[1], "-e", u[0]+"@example.com", "-f", u[0], "-l", u[0], "-p", "not-used-0123")
 		}
 		home.Run(t, "sync-perm", "--include-dags")
-		viewer, user, lim := person{"viewer", "viewer1"}, person{"user", "user1"}, person{"lim", "lim"}
-		g := mustServe(t, testbed.Config{Home: home, TokensFile: personsTokens(t, []person{viewer, user, lim})})
+		viewer, user, lim := cliPerson{"viewer", "viewer1"}, cliPerson{"user", "user1"}, cliPerson{"lim", "lim"}
+		g := mustServe(t, testbed.Config{Home: home, TokensFile: personsTokens(t, []cliPerson{viewer, user, lim})})
 		waitWarm(t, g)
 
 		t.Run("the command dialect", func(t *testing.T) {
@@ -184,7 +184,7 @@ func TestPersonsAgainstAirflow(t *testing.T) {
 }
 
 // allowed runs line as p through the command dialect and fails t unless it ran and succeeded.
-func allowed(t *testing.T, g *gatewayClient, home *testbed.Home, p person, line string) {
+func allowed(t *testing.T, g *gatewayClient, home *testbed.Home, p cliPerson, line string) {
 	t.Helper()
 	if r := scopedCommand(t, g.As(p.token()), line); r.Status != http.StatusOK || r.ExitCode != 0 {
 		t.Errorf("%s as %s: %d exit %d %s %s", line, p.user, r.Status, r.ExitCode, r.Detail, tail(r.Stderr))
@@ -193,7 +193,7 @@ func allowed(t *testing.T, g *gatewayClient, home *testbed.Home, p person, line 
 
 // refused runs line as p through the command dialect and fails t unless it was refused with 403, naming the
 // user and what Airflow refused.
-func refused(t *testing.T, g *gatewayClient, home *testbed.Home, p person, line, why string) {
+func refused(t *testing.T, g *gatewayClient, home *testbed.Home, p cliPerson, line, why string) {
 	t.Helper()
 	if r := scopedCommand(t, g.As(p.token()), line); r.Status != http.StatusForbidden || !strings.Contains(r.Detail, why) || !strings.Contains(r.Detail, `"`+p.user+`"`) {
 		t.Errorf("%s as %s: %d %s, want 403 naming %s", line, p.user, r.Status, r.Detail, why)

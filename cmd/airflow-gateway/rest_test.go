@@ -65,6 +65,7 @@ func TestRESTAPIAgainstAirflow(t *testing.T) {
 			t.Run("scoped", func(t *testing.T) { scopedREST(t, g.Client, home, api) })
 			if api.Major >= 3 {
 				realClients(t, g.Client, api)
+				t.Run("as a person", func(t *testing.T) { personREST(t, home, api) })
 			}
 		})
 	}

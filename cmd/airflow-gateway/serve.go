@@ -35,6 +35,9 @@ func serve(ctx context.Context, configPath string, getenv func(string) string, s
 	if _, err := airflowUsers(st.cfg); err != nil {
 		return err // before anything starts
 	}
+	if _, err := signingKey(st.cfg, ""); err != nil {
+		return err
+	}
 	keys, err := st.keyring(ctx, log)
 	if err != nil {
 		return err
@@ -132,7 +135,7 @@ func (st *setup) keyring(ctx context.Context, log *slog.Logger) (*gateway.Keyrin
 	}
 	keys.SignSessions([]byte(cfg.SecretKey), cfg.TLSCert != "")
 	keys.MaxTokenTTL = cfg.MaxTokenTTL
-	reloadTokensOnHangup(ctx, cfg, keys, log)
+	reloadTokensOnHangup(ctx, cfg, keys, log, st.reloadPeople)
 	return keys, nil
 }
 
@@ -180,11 +183,13 @@ func (st *setup) jobs(ctx, base context.Context, svc *commands.Service, log *slo
 // the background, through svc, so that the start does not wait for another run of the CLI. close stops
 // that question if it is still being asked, and closes the API's idle connections.
 func (st *setup) serveAirflowAPI(ctx context.Context, srv *gateway.Server, svc *commands.Service, log *slog.Logger) (close func(), err error) {
+	st.airflowRun = svc.Ask
 	if st.cfg.AirflowAPIURL != "" {
-		api, err := airflowAPI(ctx, st, st.exec.Run)
+		api, err := airflowAPI(ctx, st, svc.Ask)
 		if err != nil {
 			return nil, err
 		}
+		st.api.Store(api)
 		srv.SetAirflowAPI(api, "")
 		return api.Close, nil
 	}
@@ -198,6 +203,7 @@ func (st *setup) serveAirflowAPI(ctx context.Context, srv *gateway.Server, svc *
 			log.Info("Airflow's REST API is not served", "why", err.Error())
 			return
 		}
+		st.api.Store(api)
 		srv.SetAirflowAPI(api, "")
 		log.Info("airflow api", "url", api.URL.Redacted(), "major", api.Major)
 	}()

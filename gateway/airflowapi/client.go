@@ -2,7 +2,8 @@
 // webserver or Airflow 3's API server, and the Airflow user each gateway role acts as there. It sends what
 // the gateway's proxy forwards, and knows how to authenticate: HTTP Basic on Airflow 2, a JWT from
 // POST /auth/token on Airflow 3, kept for most of its life and renewed with one request however many
-// callers wait for it.
+// callers wait for it. A credential that names an Airflow user acts as that user (SPEC §20, person.go):
+// with a JWT the gateway signs on Airflow 3, with the user's password on Airflow 2.
 package airflowapi
 
 import (
@@ -19,6 +20,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
@@ -50,6 +52,7 @@ type Client struct {
 	mu        sync.Mutex
 	roles     map[commands.Role]*jwtSource // Airflow 3: one token per role
 	callers   map[[sha256.Size]byte]*jwtSource
+	people    atomic.Pointer[people] // how to act as the Airflow users credentials name (SetPeople)
 }
 
 // New returns the client of the API at base for Airflow major, acting for each role as its user of users,
