@@ -52,6 +52,9 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	for _, line := range checkScopes(tokens, dags) {
 		fmt.Fprintln(stdout, line)
 	}
+	for _, line := range checkPeople(ctx, st.exec, tokens, dags) {
+		fmt.Fprintln(stdout, line)
+	}
 	if err := checkExposure(st.cfg, keys); err != nil {
 		return err
 	}
@@ -85,6 +88,77 @@ func checkScopes(tokens []gateway.Token, dags []commands.DAGInfo) []string {
 		lines = append(lines, fmt.Sprintf("token:         %s, role %s, %s", t.Name, t.Role, reach))
 	}
 	return lines
+}
+
+// checkPeople says, for each token that acts as an Airflow user (§20), whether Airflow's auth manager knows
+// the user, and what it lets the user do on one DAG: the first, by id, of those the token's scope reaches.
+// The queries of every token go to one run of the authorizer, so that Airflow's auth manager starts once. A
+// manager that cannot answer, or one the gateway does not ask, is said, and check goes on.
+func checkPeople(ctx context.Context, a interface {
+	AuthorizeAll(context.Context, []commands.PermissionQuery) ([]*commands.PermissionAnswer, error)
+}, tokens []gateway.Token, dags []commands.DAGInfo) []string {
+	index := commands.NewDAGIndex(dags)
+	var (
+		people []gateway.Token
+		on     []string
+		qs     []commands.PermissionQuery
+	)
+	for _, t := range tokens {
+		if t.AirflowUser == "" {
+			continue
+		}
+		dag := ""
+		for _, d := range dags {
+			if (t.Scope.IsZero() || t.Scope.Reaches(d.ID, index)) && (dag == "" || d.ID < dag) {
+				dag = d.ID
+			}
+		}
+		q := commands.PermissionQuery{User: t.AirflowUser}
+		if dag != "" {
+			for _, m := range []string{"GET", "PUT", "DELETE"} {
+				q.Checks = append(q.Checks, commands.Permission{Resource: commands.ResourceDAG, Method: m, ID: dag})
+			}
+		}
+		people, on, qs = append(people, t), append(on, dag), append(qs, q)
+	}
+	if len(qs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	answers, err := a.AuthorizeAll(ctx, qs)
+	var lines []string
+	for i, t := range people {
+		head := fmt.Sprintf("  airflow_user %s (token %s): ", t.AirflowUser, t.Name)
+		switch ans := answerOf(answers, i); {
+		case err != nil:
+			lines = append(lines, head+"not asked: "+err.Error())
+		case !ans.UserFound:
+			lines = append(lines, head+"Airflow's auth manager knows no such user; create it in Airflow or fix airflow_user in the tokens file")
+		case on[i] == "":
+			lines = append(lines, head+"exists; no DAG to ask about")
+		case len(ans.Allowed) != 3:
+			lines = append(lines, fmt.Sprintf("%sexists; Airflow's auth manager answered %d checks of 3", head, len(ans.Allowed)))
+		default:
+			lines = append(lines, fmt.Sprintf("%sexists; on %s: read %s, edit %s, delete %s", head, on[i], yesNo(ans.Allowed[0]), yesNo(ans.Allowed[1]), yesNo(ans.Allowed[2])))
+		}
+	}
+	return lines
+}
+
+// answerOf returns the i-th answer, or an empty one when there is none.
+func answerOf(answers []*commands.PermissionAnswer, i int) *commands.PermissionAnswer {
+	if i < len(answers) && answers[i] != nil {
+		return answers[i]
+	}
+	return &commands.PermissionAnswer{}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // checkExposure refuses to serve without a token anywhere but loopback, unless told to.

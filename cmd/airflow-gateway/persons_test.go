@@ -175,6 +175,31 @@ func TestPersonsAgainstAirflow(t *testing.T) {
 			}
 		})
 
+		t.Run("check", func(t *testing.T) {
+			// check asks Airflow's auth manager about each token's user, on the first DAG its scope reaches.
+			tokens := filepath.Join(t.TempDir(), "tokens.ini")
+			var file strings.Builder
+			for _, tok := range []struct{ name, user, scope string }{{"lim", "lim", "dags = gw_limited\n"}, {"viewer", "viewer1", ""}, {"ghost", "nobody", ""}} {
+				fmt.Fprintf(&file, "[%s]\nrole = Admin\nsha256 = %x\nairflow_user = %s\n%s\n", tok.name, sha256.Sum256([]byte(tok.name+"-check-token-0123456789")), tok.user, tok.scope)
+			}
+			if err := os.WriteFile(tokens, []byte(file.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			checked := testbed.Config{Home: home, TokensFile: tokens, AirflowAPIURL: "http://127.0.0.1:9"}
+			err := run(t.Context(), []string{"check", "--config", checked.File(t)}, func(string) string { return "" }, strings.NewReader(""), &out, &out)
+			first := dagsListed(t, g.Client, "")[0]
+			for _, want := range []string{
+				"\n  airflow_user lim (token lim): exists; on gw_limited: read yes, edit yes, delete no\n",
+				"\n  airflow_user viewer1 (token viewer): exists; on " + first + ": read yes, edit no, delete no\n",
+				"\n  airflow_user nobody (token ghost): Airflow's auth manager knows no such user",
+			} {
+				if err != nil || !strings.Contains(out.String(), want) {
+					t.Errorf("check: %v, want %q\n%s", err, want, out.String())
+				}
+			}
+		})
+
 		t.Run("MWAA", func(t *testing.T) {
 			if run := testbed.MWAAPipeline(t, g.URL, lim.token(), "", "dags trigger team_a_clean"); run.ExitCode == 0 || !strings.Contains(run.Stdout+run.Stderr, `"lim"`) {
 				t.Errorf("MWAA as lim: %+v", run)

@@ -136,6 +136,16 @@ func (c *Conn) line() ([]byte, error) {
 // ParseOnce reads the output of one run of the script given one query on stdin: its first line, then its
 // answer.
 func ParseOnce(stdout string) (*commands.PermissionAnswer, error) {
+	answers, err := ParseAll(stdout, 1)
+	if err != nil {
+		return nil, err
+	}
+	return answers[0], nil
+}
+
+// ParseAll reads the output of one run of the script given n queries on stdin: its first line, then an
+// answer per query. An answer that is an error ends the reading with it.
+func ParseAll(stdout string, n int) ([]*commands.PermissionAnswer, error) {
 	c, err := Open(io.Discard, strings.NewReader(stdout))
 	if err != nil {
 		return nil, err
@@ -143,7 +153,13 @@ func ParseOnce(stdout string) (*commands.PermissionAnswer, error) {
 	if err := c.Ready.Err(); err != nil {
 		return nil, err
 	}
-	return c.read()
+	answers := make([]*commands.PermissionAnswer, n)
+	for i := range answers {
+		if answers[i], err = c.read(); err != nil {
+			return nil, err
+		}
+	}
+	return answers, nil
 }
 
 // Trim shortens what Python said to its last line, at most 300 characters, for a message.

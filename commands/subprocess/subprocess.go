@@ -65,30 +65,45 @@ func (e *Executor) ReadDAGIndex(ctx context.Context, limit time.Duration) ([]com
 // query, with the environment, working folder, process group and time limit of a command. It starts
 // Airflow and its auth manager each time (seconds); the warm executor keeps one running.
 func (e *Executor) Authorize(ctx context.Context, q commands.PermissionQuery) (*commands.PermissionAnswer, error) {
+	answers, err := e.AuthorizeAll(ctx, []commands.PermissionQuery{q})
+	if err != nil {
+		return nil, err
+	}
+	return answers[0], nil
+}
+
+// AuthorizeAll asks the queries of qs in one run of the authorizer, so that Airflow and its auth manager
+// start once for all of them, and returns an answer per query in their order (`airflow-gateway check`).
+func (e *Executor) AuthorizeAll(ctx context.Context, qs []commands.PermissionQuery) ([]*commands.PermissionAnswer, error) {
 	if e.Python == "" {
 		return nil, commands.Errorf(commands.EUNAVAILABLE, "no Python interpreter is known for Airflow to ask its auth manager with: set [gateway] python_bin")
 	}
-	query, err := json.Marshal(q)
-	if err != nil {
-		return nil, err
+	var input strings.Builder
+	for _, q := range qs {
+		query, err := json.Marshal(q)
+		if err != nil {
+			return nil, err
+		}
+		input.Write(query)
+		input.WriteByte('\n')
 	}
 	limit := time.Minute
 	if d, ok := ctx.Deadline(); ok {
 		limit = time.Until(d)
 	}
-	res, err := e.run(ctx, commands.Exec{Limit: limit}, 64<<20, string(query)+"\n", e.Python, "-c", authorizer.Script, authorizer.ProcessTag)
+	res, err := e.run(ctx, commands.Exec{Limit: limit}, 64<<20, input.String(), e.Python, "-c", authorizer.Script, authorizer.ProcessTag)
 	switch {
 	case err != nil:
 		return nil, commands.Errorf(commands.EUNAVAILABLE, "Airflow's auth manager could not be asked (%v), so nothing ran; retry in a few seconds", err)
 	case res.TimedOut || res.Canceled:
 		return nil, commands.Errorf(commands.EUNAVAILABLE, "Airflow's auth manager did not answer within %s, so nothing ran; retry in a few seconds", limit.Round(time.Second))
 	}
-	ans, err := authorizer.ParseOnce(res.Stdout)
+	answers, err := authorizer.ParseAll(res.Stdout, len(qs))
 	var ce *commands.Error
 	if err != nil && !errors.As(err, &ce) {
 		return nil, commands.Errorf(commands.EUNAVAILABLE, "Airflow's auth manager could not be asked (exit code %d: %s), so nothing ran; retry in a few seconds", res.ExitCode, authorizer.Trim(res.Stderr))
 	}
-	return ans, err
+	return answers, err
 }
 
 // run runs the program name with args as x's command, keeping maxOutput bytes of each stream; stdin reads
