@@ -326,6 +326,9 @@ func TestRESTAsAPersonOnFAB(t *testing.T) {
 				AirflowAPIURL: api.URL, AirflowAPIUsersFile: usersFile}
 			if api.Major >= 3 {
 				cfg.AirflowAPIJWTSecret = writePrivate(t, "jwt-secret", testbed.JWTSecret)
+				// The same gateway runs the command dialect as these users (cliAsFABPeople): warm, it gets
+				// warm while the REST API is asked, and answers a permission check in milliseconds.
+				cfg.Executor = ""
 			}
 			logs := &testbed.Buffer{}
 			proc, url := testbed.GatewayProcess(t, cfg, logs)
@@ -352,6 +355,9 @@ func TestRESTAsAPersonOnFAB(t *testing.T) {
 				t.Errorf("a token of an Airflow user the gateway cannot act as: %d %s", nobody.Status, nobody.Body)
 			}
 			if api.Major >= 3 {
+				start := time.Now()
+				cliAsFABPeople(t, home, url, people[2], people[0])
+				t.Logf("the command dialect as FAB users took %s", time.Since(start).Round(time.Millisecond))
 				// Deleted from Airflow while the gateway holds a JWT for it: a clear refusal.
 				api.Run(t, "users", "delete", "--username", "tara")
 				a := (&testbed.Client{URL: url, Token: people[2].token}).Do(t, "GET", "/api/v2/dags", nil)
@@ -361,5 +367,33 @@ func TestRESTAsAPersonOnFAB(t *testing.T) {
 			}
 			noSecretsShown(t, logs.String(), proc.Process.Pid, testbed.JWTSecret, "pw-tara", api.Password("Op"), api.Password("Viewer"))
 		})
+	}
+}
+
+// cliAsFABPeople runs the command dialect as FAB users on Airflow 3 (§20), through the gateway that serves
+// the REST API as them: tara, whose role reaches gw_access alone, triggers it and is named as the run's
+// triggering user; her trigger of another DAG is refused with 403 and runs nothing; her dags list shows
+// gw_access alone, and viewer's every DAG.
+func cliAsFABPeople(t *testing.T, home *testbed.Home, url string, tara, viewer person) {
+	t.Helper()
+	as := func(p person) *testbed.Client { return &testbed.Client{URL: url, Token: p.token} }
+	if r := scopedCommand(t, as(tara), "dags trigger gw_access -r person_cli_tara"); r.Status != http.StatusOK || r.ExitCode != 0 {
+		t.Errorf("dags trigger gw_access as tara: %d exit %d %s %s", r.Status, r.ExitCode, r.Detail, tail(r.Stderr))
+	}
+	if got := strings.TrimSpace(home.SQL(t, "select triggering_user_name from dag_run where run_id = 'person_cli_tara'")); got != "tara" {
+		t.Errorf("the run tara triggered on the command dialect names %q", got)
+	}
+	if r := scopedCommand(t, as(tara), "dags trigger gw_conf -r person_cli_refused"); r.Status != http.StatusForbidden ||
+		!strings.Contains(r.Detail, `"tara"`) || !strings.Contains(r.Detail, "is_authorized_dag with method PUT") {
+		t.Errorf("dags trigger gw_conf as tara: %d %s, want 403 naming tara and is_authorized_dag", r.Status, r.Detail)
+	}
+	if n := strings.TrimSpace(home.SQL(t, "select count(*) from dag_run where run_id = 'person_cli_refused'")); n != "0" {
+		t.Errorf("a trigger refused to tara made %s runs", n)
+	}
+	if got := dagsListed(t, as(tara), ""); !slices.Equal(got, []string{"gw_access"}) {
+		t.Errorf("tara's dags list on the command dialect: %v, want gw_access alone", got)
+	}
+	if got := dagsListed(t, as(viewer), ""); len(got) < 4 || !slices.Contains(got, "gw_access") || !slices.Contains(got, "gw_conf") {
+		t.Errorf("the viewer's dags list on the command dialect: %v, want every DAG", got)
 	}
 }
