@@ -57,7 +57,14 @@ class Simple:
         self.am = manager
         self.all_admins = conf.getboolean("core", "simple_auth_manager_all_admins", fallback=False)
         self.multi_team = conf.getboolean("core", "multi_team", fallback=False)
-        self.users = {u.username: u for u in manager.get_users()}
+        self.users = {}
+        for u in manager.get_users():
+            if isinstance(u, dict):
+                # Airflow 3.0 lists its users as dicts of a name and a role.
+                from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+                u = SimpleAuthManagerUser(username=u["username"], role=u.get("role"))
+            self.users[u.username] = u
 
     def user(self, name):
         if self.all_admins:
@@ -94,23 +101,30 @@ class Simple:
 def ask3(am, rd, user, c, teams):
     """Asks an Airflow 3 auth manager one check."""
     r, m, i = c["resource"], c["method"], c.get("id") or None
+
+    def details(cls, team, **fields):
+        # A team only where there is one: the details of Airflow 3.0 have no team_name.
+        if team is not None:
+            fields["team_name"] = team
+        return cls(**fields)
+
     if r == "dag":
-        return am.is_authorized_dag(method=m, user=user, details=rd.DagDetails(id=i, team_name=teams.team_of_dag(i)))
+        return am.is_authorized_dag(method=m, user=user, details=details(rd.DagDetails, teams.team_of_dag(i), id=i))
     if r == "variable":
         from airflow.models.variable import Variable
 
         return am.is_authorized_variable(method=m, user=user,
-                                         details=rd.VariableDetails(key=i, team_name=teams.team_of(Variable, i)))
+                                         details=details(rd.VariableDetails, teams.team_of(Variable, i), key=i))
     if r == "connection":
         from airflow.models.connection import Connection
 
-        return am.is_authorized_connection(method=m, user=user, details=rd.ConnectionDetails(
-            conn_id=i, team_name=teams.team_of(Connection, i)))
+        return am.is_authorized_connection(method=m, user=user,
+                                           details=details(rd.ConnectionDetails, teams.team_of(Connection, i), conn_id=i))
     if r == "pool":
         from airflow.models.pool import Pool
 
         return am.is_authorized_pool(method=m, user=user,
-                                     details=rd.PoolDetails(name=i, team_name=teams.team_of(Pool, i)))
+                                     details=details(rd.PoolDetails, teams.team_of(Pool, i), name=i))
     if r == "configuration":
         return am.is_authorized_configuration(method=m, user=user, details=rd.ConfigurationDetails(section=i))
     if r == "view":

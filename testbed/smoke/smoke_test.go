@@ -3,7 +3,8 @@
 // gateway reads at start is the one generate.py writes for the release (the repository's fixture); the
 // most used call of each dialect works; Airflow's REST API answers through the gateway (a v1 listing and a
 // trigger, translated to v2 on Airflow 3); a token scoped to one DAG triggers it, is refused another, and
-// lists it alone; connections are listed masked; a flag or a command the release lacks is refused before
+// lists it alone; tokens that act as Airflow users (§20) get what Airflow's auth manager, or before Airflow 2.8
+// FAB's security manager, gives their users, over REST and on the command dialect; connections are listed masked; a flag or a command the release lacks is refused before
 // anything runs; the DAG index is read; and a gateway on the warm executor answers the commands used most
 // as one on the subprocess executor does, on the same home. A package of its own, so that it runs beside
 // the long suites.
@@ -11,6 +12,7 @@ package smoke_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -44,11 +46,18 @@ func TestEveryRelease(t *testing.T) {
 			home := testbed.MustHome(t, release)
 			// Airflow's REST API on the same home, with the user of the token's role (Admin) alone: on Airflow
 			// 2 every other user costs a run of its CLI.
-			api := testbed.StartAirflowAPIFor(t, home, []string{"Admin"})
+			// (With the simple auth manager of Airflow 3 a user costs nothing: a viewer, whom a token acts as.)
+			roles := []string{"Admin"}
+			if strings.HasPrefix(release, "3.") {
+				roles = append(roles, "Viewer")
+			}
+			api := testbed.StartAirflowAPIFor(t, home, roles)
 			state := filepath.Join(t.TempDir(), "state")
 			logs := &testbed.Buffer{}
-			_, base := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "warm", StateDir: state,
-				SecretKey: "smoke-test-secret-key-0123456789", AirflowAPIURL: api.URL, AirflowAPIUsersFile: api.UsersFile(t)}, logs)
+			warmCfg := testbed.Config{Home: home, PluginToken: token, Executor: "warm", StateDir: state,
+				SecretKey: "smoke-test-secret-key-0123456789", AirflowAPIURL: api.URL, AirflowAPIUsersFile: api.UsersFile(t)}
+			people := personsOf(t, home, api, &warmCfg)
+			_, base := testbed.GatewayProcess(t, warmCfg, logs)
 			c := &testbed.Client{URL: base, Token: token}
 			_, coldBase := testbed.GatewayProcess(t, testbed.Config{Home: home, PluginToken: token, Executor: "subprocess",
 				StateDir: filepath.Join(t.TempDir(), "state")}, &testbed.Buffer{})
@@ -118,6 +127,8 @@ func TestEveryRelease(t *testing.T) {
 			}
 			scoped(t, c.As(c.MintWith(t, map[string]any{"ttl": "10m", "dags": []string{"gw_conf"}}).Token), scopedDate)
 
+			asPersons(t, release, home, base, people)
+
 			// What the release lacks is refused, naming it, before anything runs.
 			lacks := lacking[release]
 			if a := command(t, c, lacks.flag); a.Status != http.StatusBadRequest || !strings.Contains(a.Detail, lacks.flagSays) {
@@ -155,6 +166,93 @@ func scoped(t *testing.T, c *testbed.Client, date string) {
 	}
 	if table := command(t, c, "dags list"); table.ExitCode != 0 || !strings.Contains(table.Stdout, "gw_conf") || strings.Contains(table.Stdout, "gw_fails") {
 		t.Errorf("a scoped token's dags list: %+v", table)
+	}
+}
+
+// smokePerson is a token that acts as an Airflow user (§20): the user, and whether Airflow lets it trigger.
+type smokePerson struct {
+	user, token string
+	triggers    bool
+}
+
+// personsOf writes a tokens file into cfg with a token of role Admin per Airflow user the release's API
+// server has (the admin, and on Airflow 3 the viewer) and one of a user Airflow does not know, and gives cfg
+// what acting as them takes: on Airflow 3 the key the API server trusts, and the simple auth manager's
+// users in airflow.cfg, where the gateway reads them; on Airflow 2 the users file's [user:NAME] sections.
+func personsOf(t *testing.T, home *testbed.Home, api *testbed.AirflowAPI, cfg *testbed.Config) []smokePerson {
+	t.Helper()
+	people := []smokePerson{{api.Users["Admin"], "smoke-admin-person-0123456789", true}, {"nobody", "smoke-nobody-person-0123456789", false}}
+	if viewer, ok := api.Users["Viewer"]; ok {
+		people = append(people, smokePerson{viewer, "smoke-viewer-person-0123456789", false})
+	}
+	dir := t.TempDir()
+	var tokens strings.Builder
+	for _, p := range people {
+		fmt.Fprintf(&tokens, "[%s]\nrole = Admin\nsha256 = %x\nairflow_user = %s\n\n", p.user, sha256.Sum256([]byte(p.token)), p.user)
+	}
+	cfg.TokensFile = filepath.Join(dir, "tokens.ini")
+	files := map[string]string{cfg.TokensFile: tokens.String()}
+	if api.Major >= 3 {
+		home.SetConfig(t, "core", "simple_auth_manager_users", api.SimpleAuthManagerUsers())
+		cfg.AirflowAPIJWTSecret = filepath.Join(dir, "jwt-secret")
+		files[cfg.AirflowAPIJWTSecret] = testbed.JWTSecret
+	} else {
+		users, err := os.ReadFile(cfg.AirflowAPIUsersFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[cfg.AirflowAPIUsersFile] = fmt.Sprintf("%s\n[user:%s]\npassword = %s\n", users, api.Users["Admin"], api.Password("Admin"))
+	}
+	for path, text := range files {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return people
+}
+
+// asPersons checks tokens that act as Airflow users (§20) on the release: Airflow 3's simple auth manager,
+// or before Airflow 2.8, FAB's security manager. Over REST, the admin's trigger runs as the admin and the
+// others' are refused by Airflow or the gateway; on the command dialect, the admin's trigger runs and
+// Airflow's event log names the admin as its owner,
+// the others' are refused with 403 naming the user, and nothing runs.
+func asPersons(t *testing.T, release string, home *testbed.Home, base string, people []smokePerson) {
+	t.Helper()
+	v3 := strings.HasPrefix(release, "3.")
+	for i, p := range people {
+		c := &testbed.Client{URL: base, Token: p.token}
+		runID := fmt.Sprintf("smoke_person_rest_%d", i)
+		body := fmt.Sprintf(`{"dag_run_id": %q, "execution_date": "2024-07-0%dT00:00:00+00:00"}`, runID, i+1)
+		path := "/api/v1/dags/gw_conf/dagRuns"
+		if v3 {
+			body = fmt.Sprintf(`{"dag_run_id": %q, "logical_date": "2024-07-0%dT00:00:00+00:00"}`, runID, i+1)
+			path = "/api/v2/dags/gw_conf/dagRuns"
+		}
+		a := c.Do(t, http.MethodPost, path, strings.NewReader(body), "Content-Type", "application/json")
+		if p.triggers != (a.Status == http.StatusOK) || !p.triggers && a.Status != http.StatusForbidden {
+			t.Errorf("REST as %s: POST %s answered %d %.300s", p.user, path, a.Status, a.Body)
+		}
+
+		date := fmt.Sprintf("-e 2024-08-0%d", i+1)
+		if v3 {
+			date = fmt.Sprintf("--logical-date 2024-08-0%dT00:00:00+00:00", i+1)
+		}
+		runID = fmt.Sprintf("smoke_person_cli_%d", i)
+		r := command(t, c, "dags trigger gw_conf -r "+runID+" "+date)
+		switch {
+		case p.triggers && (r.Status != http.StatusOK || r.ExitCode != 0):
+			t.Errorf("dags trigger as %s: %+v", p.user, r)
+		case !p.triggers && (r.Status != http.StatusForbidden || !strings.Contains(r.Detail, `"`+p.user+`"`)):
+			t.Errorf("dags trigger as %s: %+v, want 403 naming the user", p.user, r)
+		}
+		if n := strings.TrimSpace(home.SQL(t, "select count(*) from dag_run where run_id = '"+runID+"'")); n != map[bool]string{true: "1", false: "0"}[p.triggers] {
+			t.Errorf("the trigger as %s made %s runs", p.user, n)
+		}
+		if p.triggers {
+			if got := strings.TrimSpace(home.SQL(t, "select owner from log where event like '%trigger%' and extra like '%"+runID+"%'")); got != p.user {
+				t.Errorf("Airflow's event log names %q for the trigger as %s", got, p.user)
+			}
+		}
 	}
 }
 
