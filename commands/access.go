@@ -104,7 +104,7 @@ func (s *Service) ResolvePlugin(api string, args map[string]string, who Access) 
 		return nil, err
 	}
 	if who.AirflowUser != "" && call.Action == PluginDeploy {
-		return nil, Errorf(EFORBIDDEN, "deploy_dag writes a file that may define any DAG, and no permission of Airflow's allows that to a credential that acts as an Airflow user (%q); use a credential without airflow_user to deploy", who.AirflowUser)
+		return nil, refusedFor(who.AirflowUser, "deploy_dag", RefusedUncovered, "deploy_dag writes a file that may define any DAG, and no permission of Airflow's allows that to a credential that acts as an Airflow user (%q); use a credential without airflow_user to deploy", who.AirflowUser)
 	}
 	if who.Scope.IsZero() {
 		if call.Invocation != nil {

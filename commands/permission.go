@@ -44,6 +44,38 @@ type PermissionAnswer struct {
 	DAGs      []string `json:"dags"`
 }
 
+// AirflowRefusal is the refusal of a command for a credential that acts as an Airflow user (§20): Airflow's
+// auth manager refused one of its checks, or knows no such user, or no permission of Airflow's covers the
+// command. It carries what the audit line and the metrics need, and unwraps to the EFORBIDDEN *Error the
+// caller is shown.
+type AirflowRefusal struct {
+	User     string
+	Command  string // the command's path
+	Resource string // the refused Permission's resource, or one of the Refused... reasons below
+	Method   string // the refused Permission's method, if any
+	ID       string // the refused Permission's item, if any
+	err      *Error
+}
+
+// Why a command is refused for an Airflow user, besides a resource of Airflow's that refused a check
+// (AirflowRefusal.Resource). With the resources, a bounded set: a metric's label takes them.
+const (
+	RefusedUnknownUser        = "unknown_user"             // Airflow's auth manager knows no such user
+	RefusedUncovered          = "uncovered"                // no permission of Airflow's covers the command
+	RefusedUnfilterable       = "unfilterable"             // a listing the gateway cannot keep to the user's DAGs
+	RefusedUnsupportedManager = "unsupported_auth_manager" // an auth manager the gateway does not ask
+)
+
+func (r *AirflowRefusal) Error() string { return r.err.Error() }
+
+// Unwrap returns the *Error the caller is shown.
+func (r *AirflowRefusal) Unwrap() error { return r.err }
+
+// refusedFor returns the refusal of the command path for user, for a reason, with the message shown.
+func refusedFor(user, path, reason string, format string, args ...any) *AirflowRefusal {
+	return &AirflowRefusal{User: user, Command: path, Resource: reason, err: Errorf(EFORBIDDEN, format, args...)}
+}
+
 // An Authorizer is an Executor that can ask Airflow's auth manager, in Airflow's own Python. It returns an
 // *Error: EUNAVAILABLE when the manager cannot answer now, EFORBIDDEN when the configured auth manager is
 // one the gateway does not ask (its message names it).
@@ -123,7 +155,7 @@ type PermissionPlan struct {
 func PlanPermissions(inv *Invocation, user string) (PermissionPlan, error) {
 	path := inv.Path()
 	uncovered := func(why string) (PermissionPlan, error) {
-		return PermissionPlan{}, Errorf(EFORBIDDEN,
+		return PermissionPlan{}, refusedFor(user, path, RefusedUncovered,
 			"`%s` %s, so no permission of Airflow's allows it to this credential, which acts as the Airflow user %q; use a credential without airflow_user to run it", path, why, user)
 	}
 	switch reaches[path] {
@@ -212,20 +244,25 @@ func (s *Service) asAirflowUser(inv *Invocation, who Access) (*Invocation, error
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
+			if e.Code == EFORBIDDEN {
+				return nil, &AirflowRefusal{User: who.AirflowUser, Command: inv.Path(), Resource: RefusedUnsupportedManager, err: e}
+			}
 			return nil, e
 		}
 		return nil, Errorf(EUNAVAILABLE, "Airflow's auth manager could not answer what the Airflow user %q may do (%v), so nothing ran; retry in a few seconds", who.AirflowUser, err)
 	}
 	if !ans.UserFound {
-		return nil, Errorf(EFORBIDDEN, "Airflow's auth manager knows no user %q, the Airflow user this credential acts as, so nothing ran; create the user in Airflow or fix airflow_user in the tokens file", who.AirflowUser)
+		return nil, refusedFor(who.AirflowUser, inv.Path(), RefusedUnknownUser, "Airflow's auth manager knows no user %q, the Airflow user this credential acts as, so nothing ran; create the user in Airflow or fix airflow_user in the tokens file", who.AirflowUser)
 	}
 	if len(ans.Allowed) != len(plan.Checks) {
 		return nil, Errorf(EUNAVAILABLE, "Airflow's auth manager answered %d checks of %d for the Airflow user %q, so nothing ran", len(ans.Allowed), len(plan.Checks), who.AirflowUser)
 	}
 	for i, c := range plan.Checks {
 		if !ans.Allowed[i] {
-			return nil, Errorf(EFORBIDDEN, "Airflow does not let the user %q %s (is_authorized_%s with method %s), so `%s` did not run; ask an Airflow admin for the permission",
+			r := refusedFor(who.AirflowUser, inv.Path(), c.Resource, "Airflow does not let the user %q %s (is_authorized_%s with method %s), so `%s` did not run; ask an Airflow admin for the permission",
 				who.AirflowUser, c.describe(), c.Resource, c.Method, inv.Path())
+			r.Method, r.ID = c.Method, c.ID
+			return nil, r
 		}
 	}
 	if !plan.Listing {
@@ -239,9 +276,9 @@ func (s *Service) asAirflowUser(inv *Invocation, who Access) (*Invocation, error
 		f := inv.filteredTo(who.Scope)
 		switch {
 		case f == nil:
-			return nil, Errorf(EFORBIDDEN, "`%s` cannot print JSON on this Airflow release, so the gateway cannot keep its rows to the DAGs Airflow lets the user %q read; use a credential without airflow_user to run it", inv.Path(), who.AirflowUser)
+			return nil, refusedFor(who.AirflowUser, inv.Path(), RefusedUnfilterable, "`%s` cannot print JSON on this Airflow release, so the gateway cannot keep its rows to the DAGs Airflow lets the user %q read; use a credential without airflow_user to run it", inv.Path(), who.AirflowUser)
 		case inv.leavesOutDAGID():
-			return nil, Errorf(EFORBIDDEN, "--columns leaves out dag_id, which the gateway needs to keep the rows of `%s` to the DAGs Airflow lets the user %q read; add dag_id to --columns", inv.Path(), who.AirflowUser)
+			return nil, refusedFor(who.AirflowUser, inv.Path(), RefusedUnfilterable, "--columns leaves out dag_id, which the gateway needs to keep the rows of `%s` to the DAGs Airflow lets the user %q read; add dag_id to --columns", inv.Path(), who.AirflowUser)
 		}
 		out = *f
 		out.airflowUser = who.AirflowUser

@@ -78,6 +78,10 @@ func (s *Server) fail(c echo.Context, err error, res *commands.Result) error {
 	if errors.As(err, &refusal) {
 		s.refusedByScope(c, refusal)
 	}
+	var byAirflow *commands.AirflowRefusal
+	if errors.As(err, &byAirflow) {
+		s.refusedByAirflow(c, byAirflow)
+	}
 	var e *commands.Error
 	if !errors.As(err, &e) || e.Code == commands.EINTERNAL {
 		logInternal(c, err)

@@ -92,6 +92,24 @@ func (s *Server) refusedByScope(c echo.Context, r *commands.Refusal) {
 	)
 }
 
+// refusedByAirflow writes the audit line of a command refused for a credential that acts as an Airflow
+// user (§20), naming the user and what Airflow's auth manager refused, and counts it by reason: the
+// resource of the refused check, or why no check could allow it.
+func (s *Server) refusedByAirflow(c echo.Context, r *commands.AirflowRefusal) {
+	s.metrics.airflowRefused.WithLabelValues(r.Resource).Inc()
+	p := principalOf(c)
+	s.log.Warn("refused by Airflow",
+		"request_id", requestID(c),
+		"token", p.Name,
+		"role", p.Role.String(),
+		"airflow_user", r.User,
+		"command", r.Command,
+		"reason", r.Resource,
+		"method", r.Method,
+		"id", r.ID,
+	)
+}
+
 // auditDeploy writes the audit line of a deploy_dag that wrote its file.
 func (s *Server) auditDeploy(c echo.Context, d *commands.Deployment) {
 	recordOf(c).command = "deploy_dag"

@@ -19,19 +19,20 @@ import (
 // templates, HTTP methods and statuses, command paths of the catalog, executor names, outcomes and job
 // states; never a token, a DAG id or an argument.
 type metrics struct {
-	registry     *prometheus.Registry
-	requests     *prometheus.CounterVec
-	requestTime  *prometheus.HistogramVec
-	commands     *prometheus.CounterVec
-	commandTime  *prometheus.HistogramVec
-	queueWait    prometheus.Histogram
-	authFailures prometheus.Counter
-	rateLimited  prometheus.Counter
-	deploys      *prometheus.CounterVec
-	scopeRefused *prometheus.CounterVec
-	jobsStarted  prometheus.Counter
-	connsOpen    prometheus.Gauge
-	connsRefused prometheus.Counter
+	registry       *prometheus.Registry
+	requests       *prometheus.CounterVec
+	requestTime    *prometheus.HistogramVec
+	commands       *prometheus.CounterVec
+	commandTime    *prometheus.HistogramVec
+	queueWait      prometheus.Histogram
+	authFailures   prometheus.Counter
+	rateLimited    prometheus.Counter
+	deploys        *prometheus.CounterVec
+	scopeRefused   *prometheus.CounterVec
+	airflowRefused *prometheus.CounterVec
+	jobsStarted    prometheus.Counter
+	connsOpen      prometheus.Gauge
+	connsRefused   prometheus.Counter
 	// off stops the timing and counting of requests and commands, and /metrics answers 404.
 	off bool
 }
@@ -65,6 +66,8 @@ func newMetrics(s *Server) *metrics {
 			Help: "deploy_dag uploads, by outcome (written, refused)."}, []string{"outcome"}),
 		scopeRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "scope_refusals_total",
 			Help: "Requests refused by their credential's scope, by reason (out_of_scope, not_dags, all_dags, deploy, rest_endpoint, ...)."}, []string{"reason"}),
+		airflowRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "airflow_refusals_total",
+			Help: "Commands refused for a credential that acts as an Airflow user, by reason: the resource whose check Airflow's auth manager refused (dag, variable, connection, pool, configuration, view), or unknown_user, uncovered, unfilterable, unsupported_auth_manager."}, []string{"reason"}),
 		jobsStarted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "jobs_started_total",
 			Help: "Jobs started by this process."}),
 		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "connections_open",
@@ -85,7 +88,7 @@ func newMetrics(s *Server) *metrics {
 		return func() float64 { return f(s.svc.ExecutorStatus()) }
 	}
 	m.registry.MustRegister(m.requests, m.requestTime, m.commands, m.commandTime, m.queueWait, m.authFailures, m.rateLimited,
-		m.deploys, m.scopeRefused, m.jobsStarted, m.connsOpen, m.connsRefused,
+		m.deploys, m.scopeRefused, m.airflowRefused, m.jobsStarted, m.connsOpen, m.connsRefused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots", Help: "Command slots (max_concurrent_commands)."}, slots(false)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "slots_busy", Help: "Command slots taken now."}, slots(true)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "forkserver_warm", Help: "1 while a warm forkserver takes commands."},
