@@ -82,6 +82,14 @@ func TestPersonsAgainstAirflow(t *testing.T) {
 			refused(t, g, home, teamer, "dags trigger gw_fails", `the DAG "gw_fails"`)
 			refused(t, g, home, ghost, "dags details team_a_extract", `knows no user "nobody"`)
 			refused(t, g, home, user, "dags reserialize", "acts on every DAG at once")
+			// Audited as refused by Airflow, and counted.
+			if want := `msg="refused by Airflow" `; !strings.Contains(g.logs.String(), want) ||
+				!strings.Contains(g.logs.String(), `airflow_user=viewer1 command="dags trigger" reason=dag method=PUT id=team_a_extract`) {
+				t.Errorf("the log has no line of viewer1's trigger refused by Airflow:\n%s", g.logs)
+			}
+			if m := string(g.Get(t, "/metrics").Body); !strings.Contains(m, `airflow_gateway_airflow_refusals_total{reason="unknown_user"} 1`) {
+				t.Errorf("/metrics counts no refusal of an unknown user")
+			}
 			if got := strings.TrimSpace(home.SQL(t, "select triggering_user_name from dag_run where run_id = 'person_user1'")); got != "user1" {
 				t.Errorf("the run triggered as user1 names %q", got)
 			}
