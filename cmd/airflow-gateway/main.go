@@ -4,6 +4,7 @@
 //	airflow-gateway check --config FILE   check the configuration and the Airflow installation
 //	airflow-gateway version               print the gateway's version
 //	airflow-gateway hash-token            read a token on stdin, print its SHA-256 for the tokens file
+//	airflow-gateway install DIR           copy this binary into DIR (an init container's command)
 //	airflow-gateway token create          mint a short-lived token through a running gateway
 //	airflow-gateway run -- ARGS...        run an Airflow command through a gateway (also as `airflow ARGS`)
 //	airflow-gateway jobs list|follow|cancel
@@ -53,6 +54,7 @@ func main() {
 }
 
 const usage = `usage: airflow-gateway [serve|check|version|hash-token] [--config FILE]
+       airflow-gateway install DIR
        airflow-gateway token create [--ttl 2h] [--role ROLE]
        airflow-gateway run [--job] -- ARGS...
        airflow-gateway jobs list|follow ID|cancel ID
@@ -64,6 +66,7 @@ The server:
   check       load the configuration, find Airflow, print what was found
   version     print the gateway's version
   hash-token  read a token on stdin and print its SHA-256, for [auth] tokens_file
+  install     copy this binary into the folder DIR as DIR/airflow-gateway, mode 0755, and print its path
 
 The client, against a running gateway (each has --help):
   token       token create: mint a short-lived token
@@ -73,7 +76,8 @@ The client, against a running gateway (each has --help):
   api         send one call of Airflow's REST API, print its JSON
 `
 
-// run runs the server side of the program (serve, check, version, hash-token, token create); ctx ends it.
+// run runs the server side of the program (serve, check, version, hash-token, install, token create); ctx
+// ends it.
 // The client subcommands (run, jobs, deploy, api, or the binary linked as airflow) go through runClient,
 // which main calls instead.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -87,6 +91,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	if sub == "install" {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return fmt.Errorf("install takes one folder, DIR\n%s", usage)
+		}
+		return install(fs.Arg(0), stdout)
+	}
 	configPath := fs.String("config", "", "the INI config file (default: $AIRFLOW_GATEWAY_CONFIG)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -38,7 +38,7 @@ func TestHashTokenFeedsTheTokensFile(t *testing.T) {
 func TestHelpExitsZero(t *testing.T) {
 	bin := testbed.GatewayBinary(t)
 	for _, args := range [][]string{
-		{"--help"}, {"-h"}, {"serve", "--help"}, {"check", "--help"}, {"token", "--help"}, {"token", "create", "--help"},
+		{"--help"}, {"-h"}, {"serve", "--help"}, {"check", "--help"}, {"install", "--help"}, {"token", "--help"}, {"token", "create", "--help"},
 		{"run", "--help"}, {"jobs", "--help"}, {"deploy", "--help"}, {"api", "--help"},
 	} {
 		out, err := exec.Command(bin, args...).CombinedOutput()
@@ -48,7 +48,7 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 	// The usage names every subcommand.
 	out, _ := exec.Command(bin, "--help").CombinedOutput()
-	for _, sub := range []string{"serve", "check", "version", "hash-token", "token create", "run", "jobs", "deploy", "api"} {
+	for _, sub := range []string{"serve", "check", "version", "hash-token", "install", "token create", "run", "jobs", "deploy", "api"} {
 		if !strings.Contains(string(out), sub) {
 			t.Errorf("the usage does not name %s:\n%s", sub, out)
 		}
