@@ -1,5 +1,6 @@
 # make test         installs the test bed (Airflow 2.10 and 3.x) and runs every test, with a short fuzz run
 # make test-short   the unit and HTTP tests and the fuzz seeds, without a real Airflow or other service
+# make image        the container image holding the binary alone, as an OCI archive in dist/
 # make demo         starts the gateway on 127.0.0.1:8080 against a local Airflow 3 with the example DAGs
 
 GO ?= go
@@ -25,7 +26,11 @@ FUZZ_TARGETS = commands:FuzzResolveLine commands:FuzzResolveArgv commands:FuzzSp
 # packages at a time, so that their waits overlap on a machine of two cores.
 LONG_PACKAGES = ./commands/warm ./testbed/replicas ./cmd/airflow-gateway ./testbed/faults
 
-.PHONY: test test-short testbed check check-fast analyse fuzz demo build dist cross
+# deploy/image, the program of make image, is a module of its own (go-containerregistry and its
+# dependencies stay out of the gateway's module): ./... does not reach it, so each target names it.
+IMAGE_MODULE = deploy/image
+
+.PHONY: test test-short testbed check check-fast analyse fuzz demo build dist cross image
 
 # setup.sh prints the env file naming the installed Airflows and schemathesis, chromium.sh the browser the
 # admin page's tests drive, postgres.sh the PostgreSQL server's programs, debian.sh the load balancer in
@@ -40,6 +45,7 @@ test: check-fast
 	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && set +a && \
 	{ nice -n 19 $(MAKE) --no-print-directory analyse fuzz > test-output/analyse-and-fuzz.log 2>&1 & beside=$$!; \
 	  $(GO) test -count=1 -timeout 40m -p 3 -artifacts -outputdir=$(CURDIR)/test-output $(LONG_PACKAGES) ./...; tests=$$?; \
+	  $(GO) -C $(IMAGE_MODULE) test -count=1 ./... || tests=1; \
 	  wait $$beside; besides=$$?; cat test-output/analyse-and-fuzz.log; \
 	  [ $$besides = 0 ] || echo "staticcheck, govulncheck or a fuzz target failed: see above"; [ $$tests = 0 ] && [ $$besides = 0 ]; }
 
@@ -47,6 +53,7 @@ test: check-fast
 # says so; the fuzz targets run their seed corpora as tests.
 test-short: check-fast
 	$(GO) test -short -count=1 ./...
+	$(GO) -C $(IMAGE_MODULE) test -short -count=1 ./...
 
 testbed:
 	./testbed/setup.sh
@@ -63,9 +70,12 @@ check-fast: cross
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt would change the files above"; exit 1; }
 	$(GO) vet ./...
 	$(GO) mod verify
+	$(GO) -C $(IMAGE_MODULE) vet ./...
+	$(GO) -C $(IMAGE_MODULE) mod verify
 
 analyse:
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) -C $(IMAGE_MODULE) run $(STATICCHECK) ./...
 	./testbed/vulncheck.sh $(GOVULNCHECK_VERSION) $(VULNDB_VERSION)
 
 fuzz:
@@ -74,7 +84,8 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZEXECS)x -fuzzminimizetime=2s ./$${t%%:*}; \
 	done
 
-STAMP = -X main.commit=$(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +changes)
+COMMIT = $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +changes)
+STAMP = -X main.commit=$(COMMIT)
 
 build:
 	$(GO) build -ldflags "$(STAMP)" -o bin/airflow-gateway ./cmd/airflow-gateway
@@ -103,3 +114,15 @@ dist:
 
 demo:
 	./testbed/demo.sh
+
+# make image   the container image: an OCI image archive (a tar of an OCI layout) holding the static binary
+# alone, /airflow-gateway, run as 65532:65532, built with no registry and no container runtime; it prints
+# the archive's path and the image's digest, which the same commit always gives (every time in it is the
+# commit's). IMAGE_ARCH=arm64 builds for arm64. docs/image.md says how to push it and use it.
+IMAGE_ARCH ?= amd64
+IMAGE = dist/airflow-gateway-$(VERSION)-linux-$(IMAGE_ARCH).oci.tar
+
+image:
+	@$(GO) -C $(IMAGE_MODULE) build -o $(CURDIR)/bin/image .
+	@SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct HEAD) bin/image -repo . -out $(IMAGE) \
+		-arch $(IMAGE_ARCH) -version $(VERSION) -revision $$(git rev-parse HEAD) -commit $(COMMIT)
