@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,13 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
 // TestImageIsReproducible builds the image twice from this checkout, into two folders, and expects the
 // same digest and the same archive; then reads the archive as an OCI layout: one image whose one layer
-// holds the binary alone, /airflow-gateway, executable, owned by 65532, and the binary runs. The first
+// holds the binary alone, /airflow-gateway, executable, owned by 65532, and the binary runs; pushed to a
+// registry, the image keeps its digest. The first
 // build takes the time of a go build; the second finds the binary in Go's build cache.
 func TestImageIsReproducible(t *testing.T) {
 	if testing.Short() {
@@ -51,6 +56,18 @@ func TestImageIsReproducible(t *testing.T) {
 	}
 
 	img := readArchive(t, b.Out, digests[0])
+
+	// Pushed as docs/image.md pushes it with crane (an image of the layout, to a registry), it keeps its
+	// digest; the registry is go-containerregistry's, in memory.
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	ref := strings.TrimPrefix(reg.URL, "http://") + "/airflow-gateway:" + b.Version
+	if err := crane.Push(img, ref); err != nil {
+		t.Fatal(err)
+	}
+	if pushed, err := crane.Digest(ref); err != nil || pushed != digests[0].String() {
+		t.Errorf("the registry has the image as %s (%v), not %s", pushed, err, digests[0])
+	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
