@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/tar"
-	"context"
 	"crypto/sha256"
 	"io"
 	"log"
@@ -11,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +21,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
-// TestImageIsReproducible builds the image twice from this checkout, into two folders, and expects the
-// same digest and the same archive; then reads the archive as an OCI layout: one image whose one layer
-// holds the binary alone, /airflow-gateway, executable, owned by 65532, and the binary runs; pushed to a
-// registry, the image keeps its digest. The first
-// build takes the time of a go build; the second finds the binary in Go's build cache.
-func TestImageIsReproducible(t *testing.T) {
+// TestMakeImageIsReproducible runs make image twice, into two folders, and expects the same digest and
+// the same archive; then reads the archive as an OCI layout: one image, labelled with this commit, whose
+// one layer holds the binary alone, /airflow-gateway, executable, owned by 65532, and the binary runs;
+// pushed to a registry, the image keeps its digest. The first build takes the time of a go build; the
+// second finds the binary in Go's build cache.
+func TestMakeImageIsReproducible(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the gateway's binary for the image (tens of seconds); run without -short")
 	}
@@ -34,18 +34,28 @@ func TestImageIsReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := Build{
-		Repo: repo, Arch: runtime.GOARCH, Version: "0.0.0-test", Revision: strings.Repeat("0123456789abcdef", 3)[:40],
-		Commit: "0123456789ab", Source: "https://example.org/airflow-gateway", Epoch: time.Unix(1700000000, 0).UTC(),
+	revision, epoch := git(t, repo, "rev-parse", "HEAD"), git(t, repo, "log", "-1", "--format=%ct", "HEAD")
+	seconds, err := strconv.ParseInt(epoch, 10, 64)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var digests [2]v1.Hash
+	var archive string
+	var digests [2]string
 	var sums [2][sha256.Size]byte
 	for i := range digests {
-		b.Out = filepath.Join(t.TempDir(), "image.tar")
-		if digests[i], err = b.Write(context.Background()); err != nil {
-			t.Fatal(err)
+		archive = filepath.Join(t.TempDir(), "image.tar")
+		cmd := exec.Command("make", "-s", "--no-print-directory", "image", "IMAGE="+archive, "IMAGE_ARCH="+runtime.GOARCH)
+		cmd.Dir = repo
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("make image: %v\n%s", err, out)
 		}
-		data, err := os.ReadFile(b.Out)
+		printed := strings.Fields(string(out))
+		if len(printed) != 2 || printed[0] != archive || !strings.HasPrefix(printed[1], "sha256:") {
+			t.Fatalf("make image printed %q, not the archive and the digest", out)
+		}
+		digests[i] = printed[1]
+		data, err := os.ReadFile(archive)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,8 +64,26 @@ func TestImageIsReproducible(t *testing.T) {
 	if digests[0] != digests[1] || sums[0] != sums[1] {
 		t.Fatalf("two builds differ: digests %s and %s, archives' SHA-256 %x and %x", digests[0], digests[1], sums[0], sums[1])
 	}
-
-	img := readArchive(t, b.Out, digests[0])
+	digest, err := v1.NewHash(digests[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := revision[:12]
+	diff := exec.Command("git", "diff", "--quiet", "HEAD")
+	diff.Dir = repo
+	if diff.Run() != nil {
+		commit += "+changes" // as make image stamps a binary built from changed files
+	}
+	b := Build{
+		Arch: runtime.GOARCH, Revision: revision, Commit: commit,
+		Source: "https://github.com/airflow-gateway/airflow-gateway", Epoch: time.Unix(seconds, 0).UTC(),
+	}
+	img, version := readArchive(t, archive, digest)
+	b.Version = version
+	doc, err := os.ReadFile(filepath.Join(repo, "docs", "image.md"))
+	if name := "dist/airflow-gateway-" + version + "-linux-amd64.oci.tar"; err != nil || !strings.Contains(string(doc), name) {
+		t.Errorf("docs/image.md does not show the archive of this version, %s (%v)", name, err)
+	}
 
 	// Pushed as docs/image.md pushes it with crane (an image of the layout, to a registry), it keeps its
 	// digest; the registry is go-containerregistry's, in memory.
@@ -65,7 +93,7 @@ func TestImageIsReproducible(t *testing.T) {
 	if err := crane.Push(img, ref); err != nil {
 		t.Fatal(err)
 	}
-	if pushed, err := crane.Digest(ref); err != nil || pushed != digests[0].String() {
+	if pushed, err := crane.Digest(ref); err != nil || pushed != digests[0] {
 		t.Errorf("the registry has the image as %s (%v), not %s", pushed, err, digests[0])
 	}
 	cfg, err := img.ConfigFile()
@@ -118,14 +146,14 @@ func TestImageIsReproducible(t *testing.T) {
 		t.Errorf("the layer holds more than the binary: %v %v", next, err)
 	}
 	out, err := exec.Command(bin, "version").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "(commit "+b.Commit+", ") {
+	if err != nil || !strings.HasPrefix(string(out), "airflow-gateway "+b.Version+" (commit "+b.Commit+", ") {
 		t.Errorf("the image's binary, asked its version: %v\n%s", err, out)
 	}
 }
 
 // readArchive unpacks the archive and reads it as an OCI image layout holding one image, with the digest
-// want and the reference name its version.
-func readArchive(tb testing.TB, archive string, want v1.Hash) v1.Image {
+// want; it returns the image and its reference name, its version.
+func readArchive(tb testing.TB, archive string, want v1.Hash) (v1.Image, string) {
 	tb.Helper()
 	dir := tb.TempDir()
 	if out, err := exec.Command("tar", "-xf", archive, "-C", dir).CombinedOutput(); err != nil {
@@ -142,12 +170,26 @@ func readArchive(tb testing.TB, archive string, want v1.Hash) v1.Image {
 	if len(manifest.Manifests) != 1 || manifest.Manifests[0].Digest != want {
 		tb.Fatalf("the layout's index lists %v, not the image %s alone", manifest.Manifests, want)
 	}
-	if name := manifest.Manifests[0].Annotations["org.opencontainers.image.ref.name"]; name != "0.0.0-test" {
-		tb.Errorf("the image's reference name is %q", name)
+	name := manifest.Manifests[0].Annotations["org.opencontainers.image.ref.name"]
+	if name == "" {
+		tb.Errorf("the image has no reference name")
 	}
 	img, err := index.Image(want)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return img
+	return img, name
+}
+
+// git runs git in the repository and returns what it printed, trimmed; it skips the test outside a
+// checkout.
+func git(tb testing.TB, repo string, args ...string) string {
+	tb.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = repo
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Skipf("make image reads the commit, and git %s: %v", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out))
 }
