@@ -77,6 +77,7 @@ analyse:
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) -C $(IMAGE_MODULE) run $(STATICCHECK) ./...
 	./testbed/vulncheck.sh $(GOVULNCHECK_VERSION) $(VULNDB_VERSION)
+	./testbed/vulncheck.sh $(GOVULNCHECK_VERSION) $(VULNDB_VERSION) $(IMAGE_MODULE)
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
