@@ -355,7 +355,7 @@ func TestRenderCIValues(t *testing.T) {
 			if want := []string{"/opt/airflow-gateway/airflow-gateway", "serve", "--config", "/etc/airflow-gateway/gateway.cfg"}; !slices.Equal(c.Command, want) {
 				t.Errorf("the gateway's command is %q", c.Command)
 			}
-			if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/health/live" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/health" {
+			if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/health/live" || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/health/ready" {
 				t.Errorf("probes: %+v %+v", c.LivenessProbe, c.ReadinessProbe)
 			}
 			sc := pod.SecurityContext

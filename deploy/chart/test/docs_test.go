@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"helm.sh/helm/v4/pkg/strvals"
 )
 
 // Schema is the part of a JSON schema these tests read.
@@ -144,4 +146,45 @@ func TestSchemaDescribesEveryValue(t *testing.T) {
 		}
 	}
 	walk("", schema, readValues(t, filepath.Join(chartDir, "values.yaml")))
+}
+
+// TestDocsInstallCommandsRender renders the chart with the values of every `helm upgrade --install` of
+// docs/kubernetes.md that installs it (its --set and --values, as Helm reads them): what the page tells a
+// reader to run renders, and its objects decode strictly.
+func TestDocsInstallCommandsRender(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "kubernetes.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(doc), "\\\n", " ")
+	ch := loadChart(t)
+	n := 0
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "helm upgrade --install airflow-gateway deploy/chart/airflow-gateway") {
+			continue
+		}
+		n++
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			vals := map[string]any{}
+			args := strings.Fields(line)
+			for i := 0; i < len(args)-1; i++ {
+				switch args[i] {
+				case "--set":
+					if err := strvals.ParseInto(args[i+1], vals); err != nil {
+						t.Fatalf("--set %s: %v", args[i+1], err)
+					}
+				case "--values":
+					for k, v := range readValues(t, filepath.Join("..", "..", "..", args[i+1])) {
+						vals[k] = v
+					}
+				}
+			}
+			r := mustRender(t, ch, vals)
+			gatewayConfig(t, r)
+		})
+	}
+	if n < 2 {
+		t.Errorf("docs/kubernetes.md shows %d installs of the chart, want the one beside the official chart and the replicas'", n)
+	}
 }
