@@ -437,7 +437,7 @@ func TestBesideOfficialChart(t *testing.T) {
 	vals["airflow"].(map[string]any)["majorVersion"] = 2
 	vals["airflow"].(map[string]any)["release"] = "prod"
 	cfg = gatewayConfig(t, mustRender(t, ch, vals))
-	if cfg.AirflowAPIURL != "http://prod-airflow-webserver:8080" || cfg.AirflowAPIJWTSecret != "" {
+	if cfg.AirflowAPIURL != "http://prod-webserver:8080" || cfg.AirflowAPIJWTSecret != "" {
 		t.Errorf("on Airflow 2: [airflow_api] url %q, jwt_secret_file %q", cfg.AirflowAPIURL, cfg.AirflowAPIJWTSecret)
 	}
 }

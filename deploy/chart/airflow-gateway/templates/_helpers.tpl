@@ -76,11 +76,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "airflow-gateway.airflowAPIURL" -}}
 {{- if .Values.airflowAPI.url }}{{ .Values.airflowAPI.url }}
 {{- else if .Values.airflow.release }}
-{{- /* the official chart names its services after its full name: the release's, or <release>-airflow */}}
+{{- /* the official chart names its API server's Service after its full name (the release's, or
+       <release>-airflow), and its webserver's after the release */}}
 {{- $full := .Values.airflow.release }}
 {{- if not (contains "airflow" $full) }}{{ $full = printf "%s-airflow" $full }}{{ end }}
 {{- if eq (int .Values.airflow.majorVersion) 3 }}{{ printf "http://%s-api-server:8080" $full }}
-{{- else }}{{ printf "http://%s-webserver:8080" $full }}
+{{- else }}{{ printf "http://%s-webserver:8080" .Values.airflow.release }}
 {{- end }}
 {{- end }}
 {{- end }}
