@@ -30,7 +30,11 @@ LONG_PACKAGES = ./commands/warm ./testbed/replicas ./cmd/airflow-gateway ./testb
 # dependencies stay out of the gateway's module): ./... does not reach it, so each target names it.
 IMAGE_MODULE = deploy/image
 
-.PHONY: test test-short testbed check check-fast analyse fuzz demo build dist cross image
+.PHONY: test test-short testbed check check-fast analyse fuzz demo build dist cross image chart-test
+
+# The Helm chart's tests (deploy/chart/test): a Go module of its own, so that Helm and Kubernetes' API
+# types stay out of the gateway's module; they lint and render the chart without a cluster, in seconds.
+CHART_TEST = deploy/chart/test
 
 # setup.sh prints the env file naming the installed Airflows and schemathesis, chromium.sh the browser the
 # admin page's tests drive, postgres.sh the PostgreSQL server's programs, debian.sh the load balancer in
@@ -38,7 +42,7 @@ IMAGE_MODULE = deploy/image
 # screenshots) go to test-output/. The analysers of make check and the fuzz runs go on beside the tests,
 # at a lower priority, in the cycles the tests leave idle while they wait on Airflow; their output comes
 # after the tests'.
-test: check-fast
+test: check-fast chart-test
 	mkdir -p test-output
 	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && pgbin=$$(./testbed/postgres.sh) && \
 	haproxy=$$(./testbed/debian.sh haproxy haproxy) && ./testbed/debian.sh jq jq >/dev/null && ./testbed/debian.sh curl curl >/dev/null && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
@@ -51,9 +55,12 @@ test: check-fast
 
 # -short skips every test that needs a real Airflow, Chromium, PostgreSQL, haproxy or schemathesis, and
 # says so; the fuzz targets run their seed corpora as tests.
-test-short: check-fast
+test-short: check-fast chart-test
 	$(GO) test -short -count=1 ./...
 	$(GO) -C $(IMAGE_MODULE) test -short -count=1 ./...
+
+chart-test:
+	cd $(CHART_TEST) && $(GO) vet ./... && $(GO) mod verify && $(GO) test -count=1 ./...
 
 testbed:
 	./testbed/setup.sh

@@ -58,8 +58,8 @@ func (h *healthCheck) check() {
 	h.running = false
 }
 
-// handleHealth answers GET /health, without authentication: 200 when the metadata DB answered its last
-// check, 503 when it did not or has not been checked yet.
+// handleHealth answers GET /health and GET /health/ready, without authentication: 200 when the metadata
+// DB answered its last check, 503 when it did not or has not been checked yet.
 func (s *Server) handleHealth(c echo.Context) error {
 	ok, known, at := s.health.last()
 	db := map[string]any{"status": "unknown"}

@@ -100,6 +100,24 @@ func TestHealthSaysUnhealthy(t *testing.T) {
 	}
 }
 
+// TestReadiness: /health/ready, which readiness probes ask, answers as /health does: 503 until the
+// metadata DB has answered a check, then 200 while it answers.
+func TestReadiness(t *testing.T) {
+	srv := mustServer(t, &scriptedExecutor{}, commands.Options{})
+	ready := func() (int, string) {
+		var h healthAnswer
+		status := client(srv).As("").Get(t, "/health/ready").Decode(t, &h).Status
+		return status, h.Metadatabase.Status
+	}
+	status, db := ready()
+	for deadline := time.Now().Add(5 * time.Second); db == "unknown" && time.Now().Before(deadline); status, db = ready() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status != http.StatusOK || db != "healthy" {
+		t.Errorf("/health/ready once the DB answered: %d %s", status, db)
+	}
+}
+
 func TestLiveness(t *testing.T) {
 	ex := &scriptedExecutor{block: make(chan struct{})}
 	defer close(ex.block)

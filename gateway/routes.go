@@ -29,6 +29,7 @@ func (s *Server) routes() {
 
 	e.GET("/health", s.handleHealth)
 	e.GET("/health/live", s.handleLive)
+	e.GET("/health/ready", s.handleHealth) // /health under the name a readiness probe looks for
 	if s.opts.PublicMetrics {
 		e.GET("/metrics", s.handleMetrics())
 	} else {
