@@ -6,11 +6,7 @@
 package charttest
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
-	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -18,18 +14,12 @@ import (
 	"testing"
 
 	"helm.sh/helm/v4/pkg/action"
-	"helm.sh/helm/v4/pkg/chart/common"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
-	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	release "helm.sh/helm/v4/pkg/release/v1"
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/airflow-gateway/airflow-gateway/config"
+	"github.com/airflow-gateway/airflow-gateway/deploy/charttest/render"
 )
 
 // show logs every rendered manifest, as `helm template` prints it: go test -run TestRenderCIValues -v -args -show
@@ -45,127 +35,31 @@ const (
 )
 
 // kubeVersion is the oldest Kubernetes the chart says it supports (Chart.yaml's kubeVersion).
-var kubeVersion = &common.KubeVersion{Version: "v1.25.0", Major: "1", Minor: "25"}
+var kubeVersion = render.KubeVersion
 
-// Rendered is one rendering of the chart: its objects, decoded into their API types, and its notes.
-type Rendered struct {
-	Objects []Object
-	Notes   string
-}
+// Rendered is one rendering of the chart.
+type Rendered struct{ render.Rendered }
 
-// Object is one rendered object: its kind, name and the typed value it decoded into.
-type Object struct {
-	Kind, Name string
-	Hook       bool
-	Value      any
-}
+// Object is one rendered object.
+type Object = render.Object
+
+// ServiceMonitor is the Prometheus operator's object, as the chart renders it.
+type ServiceMonitor = render.ServiceMonitor
 
 // Find returns the one object of kind, failing the test when there is not exactly one.
 func (r Rendered) Find(tb testing.TB, kind string) any {
 	tb.Helper()
-	var found []any
-	for _, o := range r.Objects {
-		if o.Kind == kind {
-			found = append(found, o.Value)
-		}
-	}
-	if len(found) != 1 {
-		tb.Fatalf("%d objects of kind %s, want 1", len(found), kind)
-	}
-	return found[0]
-}
-
-// Kinds counts the rendered objects by kind.
-func (r Rendered) Kinds() map[string]int {
-	kinds := map[string]int{}
-	for _, o := range r.Objects {
-		kinds[o.Kind]++
-	}
-	return kinds
-}
-
-// ServiceMonitor is the part of the Prometheus operator's ServiceMonitor (monitoring.coreos.com/v1) that
-// the chart renders; its Go types are not pulled in for one object, so this mirrors the fields used.
-type ServiceMonitor struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name   string            `json:"name"`
-		Labels map[string]string `json:"labels"`
-	} `json:"metadata"`
-	Spec struct {
-		Selector struct {
-			MatchLabels map[string]string `json:"matchLabels"`
-		} `json:"selector"`
-		Endpoints []struct {
-			Port          string `json:"port"`
-			Path          string `json:"path"`
-			Interval      string `json:"interval"`
-			Authorization *struct {
-				Type        string                   `json:"type"`
-				Credentials corev1.SecretKeySelector `json:"credentials"`
-			} `json:"authorization,omitempty"`
-		} `json:"endpoints"`
-	} `json:"spec"`
-}
-
-// typed returns a new value of the API type of apiVersion and kind.
-func typed(apiVersion, kind string) (any, bool) {
-	switch apiVersion + " " + kind {
-	case "apps/v1 Deployment":
-		return &appsv1.Deployment{}, true
-	case "v1 Service":
-		return &corev1.Service{}, true
-	case "v1 ConfigMap":
-		return &corev1.ConfigMap{}, true
-	case "v1 ServiceAccount":
-		return &corev1.ServiceAccount{}, true
-	case "v1 Pod":
-		return &corev1.Pod{}, true
-	case "networking.k8s.io/v1 Ingress":
-		return &networkingv1.Ingress{}, true
-	case "policy/v1 PodDisruptionBudget":
-		return &policyv1.PodDisruptionBudget{}, true
-	case "autoscaling/v2 HorizontalPodAutoscaler":
-		return &autoscalingv2.HorizontalPodAutoscaler{}, true
-	case "monitoring.coreos.com/v1 ServiceMonitor":
-		return &ServiceMonitor{}, true
-	}
-	return nil, false
-}
-
-// decodeStrict decodes one YAML document into its API type; a field the type lacks fails.
-func decodeStrict(doc string) (Object, error) {
-	data, err := yaml.YAMLToJSON([]byte(doc))
+	v, err := r.One(kind)
 	if err != nil {
-		return Object{}, err
+		tb.Fatal(err)
 	}
-	var head struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name string `json:"name"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return Object{}, err
-	}
-	v, ok := typed(head.APIVersion, head.Kind)
-	if !ok {
-		return Object{}, fmt.Errorf("%s %s: no API type known to this test", head.APIVersion, head.Kind)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return Object{}, fmt.Errorf("%s %s: %w", head.Kind, head.Metadata.Name, err)
-	}
-	return Object{Kind: head.Kind, Name: head.Metadata.Name, Value: v}, nil
+	return v
 }
 
 // loadChart loads the chart from its folder.
 func loadChart(tb testing.TB) *chart.Chart {
 	tb.Helper()
-	ch, err := loader.Load(chartDir)
+	ch, err := render.Load(chartDir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -175,73 +69,41 @@ func loadChart(tb testing.TB) *chart.Chart {
 // readValues reads a values file.
 func readValues(tb testing.TB, path string) map[string]any {
 	tb.Helper()
-	data, err := os.ReadFile(path)
+	vals, err := render.ReadValues(path)
 	if err != nil {
 		tb.Fatal(err)
-	}
-	vals := map[string]any{}
-	if err := yaml.Unmarshal(data, &vals); err != nil {
-		tb.Fatalf("%s: %v", path, err)
 	}
 	return vals
 }
 
 // render renders the chart as `helm template` does (the values checked against values.schema.json
 // first), or returns Helm's error.
-func render(tb testing.TB, ch *chart.Chart, vals map[string]any) (Rendered, error) {
+func renderChart(tb testing.TB, ch *chart.Chart, vals map[string]any) (Rendered, error) {
 	tb.Helper()
 	return renderAs(tb, ch, releaseName, vals)
 }
 
-// renderAs renders the chart as a release of the given name.
+// renderAs renders the chart as a release of the given name; an object that does not decode strictly
+// fails the test.
 func renderAs(tb testing.TB, ch *chart.Chart, name string, vals map[string]any) (Rendered, error) {
 	tb.Helper()
-	install := action.NewInstall(action.NewConfiguration())
-	install.DryRunStrategy = action.DryRunClient
-	install.ReleaseName = name
-	install.Namespace = namespace
-	install.KubeVersion = kubeVersion
-	rel, err := install.Run(ch, vals)
+	r, err := render.Chart(ch, name, namespace, vals)
 	if err != nil {
 		return Rendered{}, err
 	}
-	r, ok := rel.(*release.Release)
-	if !ok {
-		tb.Fatalf("Helm returned a %T", rel)
-	}
-	out := Rendered{Notes: r.Info.Notes}
 	if *show {
-		tb.Logf("rendered:\n%s", r.Manifest)
-		for _, h := range r.Hooks {
-			tb.Logf("hook %s:\n%s", h.Name, h.Manifest)
-		}
-		tb.Logf("NOTES.txt:\n%s", r.Info.Notes)
+		tb.Logf("rendered:\n%s\nNOTES.txt:\n%s", r.Manifest, r.Notes)
 	}
-	add := func(manifest string, hook bool) {
-		for _, doc := range strings.Split(manifest, "\n---") {
-			if strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(doc), "---")) == "" {
-				continue
-			}
-			o, err := decodeStrict(doc)
-			if err != nil {
-				tb.Errorf("a rendered object does not decode strictly: %v\n%s", err, doc)
-				continue
-			}
-			o.Hook = hook
-			out.Objects = append(out.Objects, o)
-		}
+	for _, err := range r.Undecoded {
+		tb.Errorf("a rendered object does not decode strictly: %v", err)
 	}
-	add(r.Manifest, false)
-	for _, h := range r.Hooks {
-		add(h.Manifest, true)
-	}
-	return out, nil
+	return Rendered{r}, nil
 }
 
 // mustRender renders the chart, failing the test on Helm's error.
 func mustRender(tb testing.TB, ch *chart.Chart, vals map[string]any) Rendered {
 	tb.Helper()
-	r, err := render(tb, ch, vals)
+	r, err := renderChart(tb, ch, vals)
 	if err != nil {
 		tb.Fatalf("render: %v", err)
 	}
@@ -463,7 +325,7 @@ func TestRefusedValues(t *testing.T) {
 			"jwtSecret": map[string]any{"existingSecret": "a"}, "jwtPrivateKey": map[string]any{"existingSecret": "b", "kid": "k"}}}, "both set"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := render(t, ch, tt.vals)
+			_, err := renderChart(t, ch, tt.vals)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("render: %v, want an error naming %q", err, tt.want)
 			}
