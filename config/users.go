@@ -54,7 +54,7 @@ func private(path string) error {
 	if err != nil {
 		return fmt.Errorf("users file: %w", err)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
+	if !Private(st) {
 		return fmt.Errorf("users file: %s can be read or written by other users (mode %04o): it holds Airflow passwords; chmod 600 it", path, st.Mode().Perm())
 	}
 	return nil

@@ -130,6 +130,12 @@ func StartAirflowAPIFor(tb testing.TB, home *Home, roles []string, env ...string
 	return api
 }
 
+// Version is the version of the server's Airflow.
+func (a *AirflowAPI) Version(tb testing.TB) string {
+	tb.Helper()
+	return airflowVersion(tb, a.home)
+}
+
 // airflowVersion is the version of the home's Airflow, as the metadata of its installed package names it
 // (a run of its CLI costs seconds), or as `airflow version` prints it where no such metadata is found.
 func airflowVersion(tb testing.TB, home *Home) string {

@@ -18,6 +18,8 @@ import (
 	"hash"
 	"os"
 	"strings"
+
+	"github.com/airflow-gateway/airflow-gateway/config"
 )
 
 // SigningKey is the key Airflow 3's API server trusts, with which the gateway signs JWTs for Airflow users
@@ -127,13 +129,14 @@ func LoadPrivateKey(file, setting, kid, alg string) (*SigningKey, error) {
 	return k, nil
 }
 
-// readPrivate reads a key file that must be the gateway's alone: one that others can read is refused.
+// readPrivate reads a key file that must be the gateway's alone (config.Private): one that others can read
+// is refused.
 func readPrivate(file, setting string) ([]byte, error) {
 	st, err := os.Stat(file)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", setting, err)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
+	if !config.Private(st) {
 		return nil, fmt.Errorf("%s: %s can be read or written by other users (mode %04o): it holds the key Airflow's API server trusts; run chmod 600 %s", setting, file, st.Mode().Perm(), file)
 	}
 	data, err := os.ReadFile(file)

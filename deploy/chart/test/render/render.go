@@ -184,7 +184,7 @@ func Chart(ch *chart.Chart, name, namespace string, vals map[string]any) (Render
 	}
 	r, ok := rel.(*release.Release)
 	if !ok {
-		return Rendered{}, fmt.Errorf("Helm returned a %T", rel)
+		return Rendered{}, fmt.Errorf("helm returned a %T", rel)
 	}
 	out := Rendered{Manifest: r.Manifest, Notes: r.Info.Notes}
 	add := func(manifest string, hook bool) {
