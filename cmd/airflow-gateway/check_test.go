@@ -4,6 +4,7 @@ package main
 
 import (
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -86,5 +87,15 @@ func TestPoolingWarning(t *testing.T) {
 				t.Errorf("poolingWarning(%+v) = %q, want it to hold %q", c.p, got, w)
 			}
 		}
+	}
+	// docs/kubernetes.md shows the warning as check prints it.
+	doc, err := os.ReadFile("../../docs/kubernetes.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := "    warning:       " + poolingWarning(postgres.Pooling{ByTransaction: true,
+		Seen: "connection 1 ran on server process 4242, then on 4243", Hint: "port 6432, host airflow-pgbouncer"}) + "\n"
+	if !strings.Contains(string(doc), shown) {
+		t.Errorf("docs/kubernetes.md does not show check's warning as check prints it; it should read:\n%s", shown)
 	}
 }
