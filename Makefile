@@ -40,15 +40,16 @@ CHART_TEST = deploy/chart/test
 
 # setup.sh prints the env file naming the installed Airflows and schemathesis, chromium.sh the browser the
 # admin page's tests drive, postgres.sh the PostgreSQL server's programs, debian.sh the load balancer in
-# front of the replicas; the tests read them from the environment. Artifacts (the browser tests'
-# screenshots) go to test-output/. The analysers of make check and the fuzz runs go on beside the tests,
-# at a lower priority, in the cycles the tests leave idle while they wait on Airflow; their output comes
-# after the tests'.
+# front of the replicas and the PgBouncer in front of PostgreSQL; the tests read them from the environment.
+# Artifacts (the browser tests' screenshots) go to test-output/. The analysers of make check and the fuzz
+# runs go on beside the tests, at a lower priority, in the cycles the tests leave idle while they wait on
+# Airflow; their output comes after the tests'.
 test: check-fast chart-test
 	mkdir -p test-output
 	envfile=$$(./testbed/setup.sh) && chromium=$$(./testbed/chromium.sh) && pgbin=$$(./testbed/postgres.sh) && \
-	haproxy=$$(./testbed/debian.sh haproxy haproxy) && ./testbed/debian.sh jq jq >/dev/null && ./testbed/debian.sh curl curl >/dev/null && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
-	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && set +a && \
+	haproxy=$$(./testbed/debian.sh haproxy haproxy) && pgbouncer=$$(./testbed/debian.sh pgbouncer /usr/sbin/pgbouncer) && \
+	./testbed/debian.sh jq jq >/dev/null && ./testbed/debian.sh curl curl >/dev/null && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
+	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && AIRFLOW_GATEWAY_TEST_PGBOUNCER=$$pgbouncer && set +a && \
 	{ nice -n 19 $(MAKE) --no-print-directory analyse fuzz > test-output/analyse-and-fuzz.log 2>&1 & beside=$$!; \
 	  $(GO) -C $(CHART_TEST) test -count=1 -timeout 20m -v ./kubelet > test-output/kubelet.log 2>&1 & kubelet=$$!; \
 	  $(GO) test -count=1 -timeout 40m -p 3 -artifacts -outputdir=$(CURDIR)/test-output $(LONG_PACKAGES) ./...; tests=$$?; \
@@ -57,8 +58,8 @@ test: check-fast chart-test
 	  wait $$beside; besides=$$?; cat test-output/analyse-and-fuzz.log; \
 	  [ $$besides = 0 ] || echo "staticcheck, govulncheck or a fuzz target failed: see above"; [ $$tests = 0 ] && [ $$besides = 0 ]; }
 
-# -short skips every test that needs a real Airflow, Chromium, PostgreSQL, haproxy or schemathesis, and
-# says so; the fuzz targets run their seed corpora as tests.
+# -short skips every test that needs a real Airflow, Chromium, PostgreSQL, PgBouncer, haproxy or
+# schemathesis, and says so; the fuzz targets run their seed corpora as tests.
 test-short: check-fast chart-test
 	$(GO) test -short -count=1 ./...
 	$(GO) -C $(IMAGE_MODULE) test -short -count=1 ./...
@@ -71,6 +72,7 @@ testbed:
 	./testbed/chromium.sh
 	./testbed/postgres.sh
 	./testbed/debian.sh haproxy haproxy
+	./testbed/debian.sh pgbouncer /usr/sbin/pgbouncer
 	./testbed/debian.sh jq jq
 	./testbed/debian.sh curl curl
 

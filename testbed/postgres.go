@@ -168,8 +168,8 @@ func (p *Postgres) stop() {
 	os.RemoveAll(p.dir)
 }
 
-// unprivileged returns the credentials to run the server with: those of the user nobody when the test
-// runs as root, who is then given dir; nil otherwise.
+// unprivileged returns the credentials to run a server that refuses root with (PostgreSQL, PgBouncer):
+// those of the user nobody when the test runs as root, who is then given dir; nil otherwise.
 func unprivileged(tb testing.TB, dir string) *syscall.Credential {
 	tb.Helper()
 	if os.Geteuid() != 0 {
@@ -177,7 +177,7 @@ func unprivileged(tb testing.TB, dir string) *syscall.Credential {
 	}
 	u, err := user.Lookup("nobody")
 	if err != nil {
-		tb.Fatalf("the PostgreSQL server refuses to run as root, and there is no user nobody: %v", err)
+		tb.Fatalf("PostgreSQL and PgBouncer refuse to run as root, and there is no user nobody: %v", err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/airflow-gateway/airflow-gateway/commands"
+	"github.com/airflow-gateway/airflow-gateway/commands/jobs/postgres"
 	"github.com/airflow-gateway/airflow-gateway/config"
 	"github.com/airflow-gateway/airflow-gateway/gateway"
 )
@@ -35,6 +36,13 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	fmt.Fprintf(stdout, "dags_folder:   %s\n", st.dags)
 	fmt.Fprintf(stdout, "state_dir:     %s\n", st.state)
 	fmt.Fprintf(stdout, "executor:      %s\n", st.cfg.Executor)
+	jobLines, err := checkJobsDatabase(ctx, st.cfg.JobsDatabaseURL)
+	if err != nil {
+		return err
+	}
+	for _, line := range jobLines {
+		fmt.Fprintln(stdout, line)
+	}
 	started := time.Now()
 	dags, err := st.exec.ReadDAGIndex(ctx, 2*time.Minute)
 	if err != nil {
@@ -68,6 +76,42 @@ func check(ctx context.Context, configPath string, getenv func(string) string, s
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil
+}
+
+// checkJobsDatabase says where the jobs are kept: jobs.db in state_dir, or the PostgreSQL database of
+// databaseURL, with a warning when a pooler between the gateway and PostgreSQL hands server sessions out per
+// transaction. A database that cannot be reached fails check, as it would fail serve.
+func checkJobsDatabase(ctx context.Context, databaseURL string) ([]string, error) {
+	if databaseURL == "" {
+		return []string{"jobs:          jobs.db in state_dir, this gateway's alone"}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, poolingProbeTimeout)
+	defer cancel()
+	p, err := postgres.ProbePooling(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	lines := []string{"jobs:          PostgreSQL at " + postgres.Redacted(databaseURL)}
+	if p.ByTransaction {
+		lines = append(lines, "warning:       "+poolingWarning(p))
+	}
+	return lines, nil
+}
+
+// poolingProbeTimeout bounds check's and serve's probe of the jobs database's pooling: two connections and
+// a few statements, which take milliseconds.
+const poolingProbeTimeout = 15 * time.Second
+
+// poolingWarning says, for check's output and serve's log, that [jobs] database_url goes through a pooler
+// that pools by transaction, what showed it, and what to do.
+func poolingWarning(p postgres.Pooling) string {
+	seen := p.Seen
+	if p.Hint != "" {
+		seen += "; the URL looks like PgBouncer's: " + p.Hint
+	}
+	return "[jobs] database_url goes through a pooler that pools by transaction, as PgBouncer's pool_mode = transaction does (" + seen +
+		"): the job store needs a PostgreSQL session per connection, where its driver keeps the statements it prepared." +
+		" Point [jobs] database_url at PostgreSQL itself, such as the official chart's <release>-postgresql Service on port 5432, not <release>-pgbouncer on 6432."
 }
 
 // checkScopes says, for each token, its role and the DAGs its scope reaches now among those of the index.

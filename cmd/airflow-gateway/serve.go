@@ -162,9 +162,13 @@ func (st *setup) service(log *slog.Logger) (svc *commands.Service, close func())
 // what a stopped gateway left behind recovered; close closes the store.
 func (st *setup) jobs(ctx, base context.Context, svc *commands.Service, log *slog.Logger) (js *jobs.Service, close func(), err error) {
 	cfg := st.cfg
+	probed := warnOfPooling(ctx, cfg.JobsDatabaseURL, log)
 	store, lease, err := openJobStore(ctx, cfg, st.state)
 	if err != nil {
 		return nil, nil, err
+	}
+	if probed != nil {
+		log.Warn("could not tell whether [jobs] database_url goes through a pooler that pools by transaction", "err", probed.Error())
 	}
 	replica := jobs.NewReplicaName()
 	js = jobs.New(store, svc, base, jobs.Options{Retention: cfg.JobsRetention, KillLeftovers: subprocess.KillMarked, Log: log,
@@ -262,6 +266,22 @@ func (st *setup) shutdown(hs *http.Server, js *jobs.Service, killCommands contex
 	if err := js.Wait(answerCtx); err != nil {
 		log.Error("jobs did not stop in time; they will read lost at the next start", "jobs", js.Running())
 	}
+}
+
+// warnOfPooling probes the PostgreSQL of [jobs] database_url, once, before the job store opens (which
+// may then fail for the reason the probe finds): a pooler that pools by transaction is logged as check
+// says it. The probe's error is returned, for the caller to log only if the store opens all the same.
+func warnOfPooling(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	if databaseURL == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, poolingProbeTimeout)
+	defer cancel()
+	p, err := postgres.ProbePooling(ctx, databaseURL)
+	if err == nil && p.ByTransaction {
+		log.Warn(poolingWarning(p))
+	}
+	return err
 }
 
 // openJobStore opens the jobs database: PostgreSQL at [jobs] database_url, shared by the replicas, each
