@@ -35,7 +35,8 @@ IMAGE_MODULE = deploy/image
 # The Helm chart's tests (deploy/chart/test): a Go module of its own, so that Helm and Kubernetes' API
 # types stay out of the gateway's module; they lint and render the chart without a cluster, in seconds.
 # Its kubelet package runs the rendered pods beside the test bed's Airflow and PostgreSQL (about a minute,
-# as root): make test runs it beside the long packages, its output in test-output/kubelet.log.
+# as root): make test runs it beside the long packages, at a lower priority (it has minutes to spare while
+# cmd/airflow-gateway runs), its output in test-output/kubelet.log.
 CHART_TEST = deploy/chart/test
 
 # setup.sh prints the env file naming the installed Airflows and schemathesis, chromium.sh the browser the
@@ -51,7 +52,7 @@ test: check-fast chart-test
 	./testbed/debian.sh jq jq >/dev/null && ./testbed/debian.sh curl curl >/dev/null && set -a && . "$$envfile" && AIRFLOW_GATEWAY_TEST_CHROMIUM=$$chromium && \
 	AIRFLOW_GATEWAY_TEST_PG_BIN=$$pgbin && AIRFLOW_GATEWAY_TEST_HAPROXY=$$haproxy && AIRFLOW_GATEWAY_TEST_PGBOUNCER=$$pgbouncer && set +a && \
 	{ nice -n 19 $(MAKE) --no-print-directory analyse fuzz > test-output/analyse-and-fuzz.log 2>&1 & beside=$$!; \
-	  $(GO) -C $(CHART_TEST) test -count=1 -timeout 20m -v ./kubelet > test-output/kubelet.log 2>&1 & kubelet=$$!; \
+	  nice -n 10 $(GO) -C $(CHART_TEST) test -count=1 -timeout 20m -v ./kubelet > test-output/kubelet.log 2>&1 & kubelet=$$!; \
 	  $(GO) test -count=1 -timeout 40m -p 3 -artifacts -outputdir=$(CURDIR)/test-output $(LONG_PACKAGES) ./...; tests=$$?; \
 	  if wait $$kubelet; then grep -E '^(--- |    --- |ok )|^    kubelet_test' test-output/kubelet.log; else tests=1; cat test-output/kubelet.log; fi; \
 	  $(GO) -C $(IMAGE_MODULE) test -count=1 ./... || tests=1; \

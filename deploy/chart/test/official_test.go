@@ -7,79 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v4/pkg/chart/common"
-	chart "helm.sh/helm/v4/pkg/chart/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/airflow-gateway/airflow-gateway/config"
+	"github.com/airflow-gateway/airflow-gateway/deploy/charttest/render"
 )
-
-// officialPod renders what the official Airflow chart (apache/airflow, chart/templates/api-server/ and
-// webserver/) makes of the keys a sidecar sets: the component's pod with its extraInitContainers (toYaml),
-// extraContainers and extraVolumes (both through tpl) beside the config and dags volumes it always names
-// so, its Service looping over service.ports (each port through tpl), and its Ingress putting
-// precedingPaths before its own path. The lines are the official chart's, reduced to those keys.
-const officialPod = `apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ .Release.Name }}-{{ .Values.component }}
-spec:
-  initContainers:
-    {{- toYaml (index .Values .Values.component).extraInitContainers | nindent 4 }}
-  containers:
-    - name: {{ .Values.component }}
-      image: main
-    {{- tpl (toYaml (index .Values .Values.component).extraContainers) . | nindent 4 }}
-  volumes:
-    - name: config
-      configMap:
-        name: {{ .Release.Name }}-airflow-config
-    - name: dags
-      persistentVolumeClaim:
-        claimName: {{ .Release.Name }}-dags
-    {{- tpl (toYaml (index .Values .Values.component).extraVolumes) . | nindent 4 }}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ .Release.Name }}-{{ .Values.serviceSuffix }}
-spec:
-  ports:
-  {{- range (index .Values .Values.component).service.ports }}
-    - name: {{ .name }}
-      port: {{ tpl (toString .port) $ | int }}
-  {{- end }}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: {{ .Release.Name }}-ingress
-spec:
-  rules:
-    - http:
-        paths:
-          {{- range (index .Values.ingress .Values.ingressKey).precedingPaths }}
-          - path: {{ .path }}
-            pathType: {{ .pathType }}
-            backend:
-              service:
-                name: {{ .serviceName }}
-                port:
-                  name: {{ .servicePort }}
-          {{- end }}
-`
-
-// officialDefaults are the official chart's defaults that the sidecar's templates read.
-func officialDefaults() map[string]any {
-	return map[string]any{
-		"defaultAirflowRepository": "apache/airflow",
-		"defaultAirflowTag":        "3.0.5",
-		"airflowHome":              "/opt/airflow",
-		"images":                   map[string]any{"airflow": map[string]any{"repository": nil, "tag": nil}},
-		"ports":                    map[string]any{"apiServer": 8080, "airflowUI": 8080},
-	}
-}
 
 // officialKeys are the keys of the official chart a sidecar values file may set, each read by the
 // official chart as officialPod shows (dags.persistence.enabled makes the dags volume a PVC).
@@ -118,27 +51,23 @@ func checkKeys(tb testing.TB, path string, vals map[string]any) {
 // the release's Secrets itself, and the gateway accepts its environment as its configuration.
 func TestOfficialChartSidecar(t *testing.T) {
 	for _, tt := range []struct {
-		file, component, ingressKey, serviceSuffix string
-		jwt                                        bool
+		file, component string
+		jwt             bool
 	}{
-		{"values-gateway.yaml", "apiServer", "apiServer", "api-server", true},
-		{"values-gateway-2.x.yaml", "webserver", "web", "webserver", false},
+		{"values-gateway.yaml", "apiServer", true},
+		{"values-gateway-2.x.yaml", "webserver", false},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			vals := readValues(t, filepath.Join("..", "..", "official-chart", tt.file))
 			checkKeys(t, "", vals)
-			for k, v := range officialDefaults() {
-				vals[k] = v
-			}
-			vals["component"], vals["ingressKey"], vals["serviceSuffix"] = tt.component, tt.ingressKey, tt.serviceSuffix
-			ch := &chart.Chart{
-				Metadata:  &chart.Metadata{APIVersion: "v2", Name: "airflow", Version: "1.18.0"},
-				Templates: []*common.File{{Name: "templates/sidecar.yaml", Data: []byte(officialPod)}},
-			}
-			r, err := renderAs(t, ch, "airflow", vals)
+			rendered, err := render.Official(vals, "airflow", tt.component)
 			if err != nil {
 				t.Fatal(err)
 			}
+			for _, err := range rendered.Undecoded {
+				t.Errorf("a rendered object does not decode strictly: %v", err)
+			}
+			r := Rendered{rendered}
 			pod := r.Find(t, "Pod").(*corev1.Pod)
 			svc := r.Find(t, "Service").(*corev1.Service)
 			ing := r.Find(t, "Ingress").(*networkingv1.Ingress)

@@ -3,12 +3,15 @@ package kubelet_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -122,15 +125,18 @@ func (c *cluster) inCluster(url string) string {
 	return strings.Replace(url, fmt.Sprintf("127.0.0.1:%d", c.pg.Port), "airflow-postgresql:5432", 1)
 }
 
-// newCluster starts PostgreSQL, an Airflow home of major on it with the test bed's DAGs and gw_slow, and
-// Airflow's API server (webserver on 2.x), and makes the node with the release's objects.
-func newCluster(t *testing.T, major string) *cluster {
+// newCluster starts PostgreSQL, an Airflow home of major on it with the test bed's DAGs (and gw_slow, when
+// slow), and Airflow's API server (webserver on 2.x), and makes the node with the release's objects.
+func newCluster(t *testing.T, major string, slow bool) *cluster {
 	t.Helper()
 	pg := testbed.StartPostgres(t)
 	conn := pg.SQLAlchemyURL(pg.NewDatabaseName(t))
 	home := testbed.MustHomeOn(t, major, conn, "")
-	testbed.PlantSlowDAG(t, home)
-	api := testbed.StartAirflowAPI(t, home)
+	if slow {
+		testbed.PlantSlowDAG(t, home)
+	}
+	// Airflow's admin alone: on FAB each user costs a run of Airflow's CLI.
+	api := testbed.StartAirflowAPIFor(t, home, []string{"Admin"})
 	c := &cluster{node: kubelet.NewNode(t, namespace), home: home, api: api, pg: pg, version: api.Version(t)}
 	n := c.node
 	n.Service("airflow-postgresql", 5432, fmt.Sprintf("127.0.0.1:%d", pg.Port))
@@ -332,7 +338,7 @@ func seedsCalls(t *testing.T, c *cluster, g *gateway) {
 		cmd := exec.Command("bash", "-o", "pipefail", "-c", line)
 		cmd.Env = append(os.Environ(), "TOKEN="+seedToken)
 		out, err := cmd.CombinedOutput()
-		want := "gw_slow"
+		want := "gw_two_tasks"
 		if strings.Contains(line, "/health") || strings.Contains(line, "api=version") {
 			want = c.version
 		}
@@ -386,7 +392,7 @@ func helmTest(t *testing.T, c *cluster, r render.Rendered) {
 func TestChartOnAirflow3(t *testing.T) {
 	testbed.SkipShort(t, "Airflow 3, PostgreSQL and the gateway's image")
 	t.Parallel()
-	c := newCluster(t, "3")
+	c := newCluster(t, "3", true)
 	c.node.Secrets["airflow-gateway"] = map[string]string{
 		"secret-key":   "the-pods-share-this-secret-key-0123456789",
 		"tokens.ini":   c.tokensFile(),
@@ -445,7 +451,7 @@ func jobAcrossPods(t *testing.T, g *gateway) {
 	if got := through.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); got.State != "lost" {
 		t.Errorf("through the Service the job reads %s", got.State)
 	}
-	if a := through.Get(t, "/api/v1/command?command="+"dags%20list%20-o%20json"); a.Status != http.StatusOK || !strings.Contains(string(a.Body), "gw_slow") {
+	if a := through.Get(t, "/api/v1/command?command="+"dags%20list%20-o%20json"); a.Status != http.StatusOK || !strings.Contains(string(a.Body), "gw_two_tasks") {
 		t.Errorf("the Service does not serve after the kill: %d %s", a.Status, a.Body)
 	}
 }
@@ -456,7 +462,7 @@ func jobAcrossPods(t *testing.T, g *gateway) {
 func TestChartOnAirflow2(t *testing.T) {
 	testbed.SkipShort(t, "Airflow 2, PostgreSQL and the gateway's image")
 	t.Parallel()
-	c := newCluster(t, "2")
+	c := newCluster(t, "2", false)
 	c.node.Secrets["airflow-gateway-tokens"] = map[string]string{"tokens.ini": c.tokensFile()}
 	c.node.Secrets["airflow-gateway-users"] = map[string]string{"users.ini": fmt.Sprintf("[Admin]\nusername = %s\npassword = pw-admin\n\n[user:%s]\npassword = pw-admin\n",
 		c.api.Users["Admin"], c.api.Users["Admin"])}
@@ -465,4 +471,73 @@ func TestChartOnAirflow2(t *testing.T) {
 	g := deploy(t, c, r)
 	t.Run("the seeds' calls", func(t *testing.T) { seedsCalls(t, c, g) })
 	t.Run("helm test", func(t *testing.T) { helmTest(t, c, r) })
+	t.Run("the sidecar of the official chart's webserver", func(t *testing.T) { sidecar(t, c) })
+}
+
+// sidecar runs the official chart's webserver pod as that chart renders deploy/official-chart's 2.x
+// values: the gateway's init container and the gateway beside the webserver, which the test bed's
+// webserver stands in for on the pod's port 8080. The three dialects answer on the gateway's port.
+func sidecar(t *testing.T, c *cluster) {
+	vals, err := render.ReadValues(filepath.Join(repoDir, "deploy", "official-chart", "values-gateway-2.x.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals["images"] = map[string]any{"airflow": map[string]any{"repository": "apache/airflow", "tag": c.version}}
+	r, err := render.Official(vals, "airflow", "webserver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range r.Undecoded {
+		t.Errorf("a rendered object does not decode strictly: %v", err)
+	}
+	pod := one[*corev1.Pod](t, r, "Pod")
+	spec := pod.Spec
+	// The official chart's own webserver container is the test bed's webserver.
+	spec.Containers = slices.DeleteFunc(slices.Clone(spec.Containers), func(ct corev1.Container) bool { return ct.Name == "webserver" })
+	p := c.node.RunPod(pod.Name, spec)
+	p.StandIn(t, 8080, strings.TrimPrefix(c.api.URL, "http://"))
+	p.WaitReady(t, 3*time.Minute)
+	url := p.Forward(t, 8090)
+	for _, call := range []struct {
+		name, method, path, body string
+		header                   []string
+		want                     func([]byte) string
+	}{
+		{"the REST API plugin's dialect", http.MethodGet, "/admin/rest_api/api?api=version", "", []string{"rest_api_plugin_http_token", seedToken}, text},
+		{"the command dialect", http.MethodGet, "/api/v1/command?command=dags%20list%20-o%20json", "", []string{"Authorization", "Bearer " + seedToken}, text},
+		{"MWAA's dialect", http.MethodPost, "/aws_mwaa/cli", "dags list", []string{"Authorization", "Bearer " + seedToken, "Content-Type", "text/plain"}, mwaaStdout},
+	} {
+		req, err := http.NewRequest(call.method, url+call.path, strings.NewReader(call.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(call.header); i += 2 {
+			req.Header.Set(call.header[i], call.header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", call.name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := "gw_two_tasks"
+		if strings.Contains(call.path, "version") {
+			want = c.version
+		}
+		if got := call.want(body); resp.StatusCode != http.StatusOK || !strings.Contains(got, want) {
+			t.Errorf("%s through the sidecar: %d, want %q in:\n%s", call.name, resp.StatusCode, want, body)
+		}
+	}
+}
+
+func text(body []byte) string { return string(body) }
+
+// mwaaStdout decodes the stdout of MWAA's answer.
+func mwaaStdout(body []byte) string {
+	var answer struct{ Stdout string }
+	if err := json.Unmarshal(body, &answer); err != nil {
+		return ""
+	}
+	out, _ := base64.StdEncoding.DecodeString(answer.Stdout)
+	return string(out)
 }

@@ -427,6 +427,21 @@ func (p *Pod) Dial(ctx context.Context, port int) (net.Conn, error) {
 	return c.(net.Conn), nil
 }
 
+// StandIn listens on port in the pod's network namespace and forwards to the node's address addr: a
+// process of the node stands in for a container of the pod that this kubelet does not run.
+func (p *Pod) StandIn(tb testing.TB, port int, addr string) {
+	tb.Helper()
+	ln, err := inNetns(p.netns, func() (any, error) { return net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))) })
+	if err != nil {
+		tb.Fatalf("pod %s: port %d: %v", p.Name, port, err)
+	}
+	tb.Cleanup(func() { ln.(net.Listener).Close() })
+	go relay(ln.(net.Listener), func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	})
+}
+
 // Forward listens on the node's loopback and forwards to port of the pod, as `kubectl port-forward pod/NAME`
 // does; it returns the URL to reach it by.
 func (p *Pod) Forward(tb testing.TB, port int) string {
