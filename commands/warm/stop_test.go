@@ -49,7 +49,10 @@ func TestStoppedCommandLeavesNothing(t *testing.T) {
 				if firstTask == 0 {
 					t.Skip("the first task's start was not measured")
 				}
-				s := f.startSessions(t, ex, context.Background(), firstTask+3*time.Second, "2024-01-02")
+				// The limit must come while the first task sleeps its 60 s: after its start (which a loaded
+				// machine may delay well beyond the first run's), and before its end.
+				limit := min(2*firstTask+10*time.Second, firstTask+45*time.Second)
+				s := f.startSessions(t, ex, context.Background(), limit, "2024-01-02")
 				if res := s.wait(t); !res.TimedOut {
 					t.Errorf("timed out %v, canceled %v", res.TimedOut, res.Canceled)
 				}
