@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -20,7 +21,8 @@ type ociDescriptor struct {
 
 // UnpackOCI unpacks the one image of an OCI image archive (a tar of an OCI layout, as make image writes)
 // into dir, layer after layer, as a container runtime pulls it, and returns it with its config's
-// environment. Only regular files, folders and links are known; a path out of dir is an error.
+// environment, user and working folder. Only regular files, folders and symbolic links are known (the
+// archives make image writes, whose links are its own); a whiteout is an error.
 func UnpackOCI(archive, dir string) (Image, error) {
 	blobs := map[string][]byte{}
 	f, err := os.Open(archive)
@@ -69,7 +71,11 @@ func UnpackOCI(archive, dir string) (Image, error) {
 		return Image{}, err
 	}
 	var config struct {
-		Config struct{ Env []string }
+		Config struct {
+			Env        []string
+			User       string
+			WorkingDir string
+		}
 	}
 	if _, err := blob(manifest.Config, &config); err != nil {
 		return Image{}, err
@@ -79,11 +85,11 @@ func UnpackOCI(archive, dir string) (Image, error) {
 		if err != nil {
 			return Image{}, err
 		}
-		if err := unpackLayer(strings.NewReader(string(data)), strings.HasSuffix(layer.MediaType, "+gzip"), dir); err != nil {
+		if err := unpackLayer(bytes.NewReader(data), strings.HasSuffix(layer.MediaType, "+gzip"), dir); err != nil {
 			return Image{}, fmt.Errorf("layer %s: %w", layer.Digest, err)
 		}
 	}
-	return Image{Root: dir, Env: config.Config.Env}, nil
+	return Image{Root: dir, Env: config.Config.Env, User: config.Config.User, WorkingDir: config.Config.WorkingDir}, nil
 }
 
 // unpackLayer writes a layer's files into dir, with their modes and owners.
@@ -105,6 +111,9 @@ func unpackLayer(r io.Reader, gzipped bool, dir string) error {
 			return err
 		}
 		name := path.Clean("/" + h.Name)
+		if strings.HasPrefix(path.Base(name), ".wh.") {
+			return fmt.Errorf("%s: a whiteout, which this runtime does not apply", h.Name)
+		}
 		target := filepath.Join(dir, name)
 		switch h.Typeflag {
 		case tar.TypeDir:

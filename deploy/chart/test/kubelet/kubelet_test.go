@@ -1,6 +1,8 @@
 package kubelet_test
 
 import (
+	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -98,7 +100,7 @@ func gatewayImageOf(tb testing.TB) kubelet.Image {
 
 // airflowImage is the test bed's Airflow as an image of the node: the node's own files, with the
 // installed Airflow first on PATH, and what the official image makes for its user airflow (50000, group
-// 0): AIRFLOW_HOME and a home folder it owns, and the installation readable by it.
+// 0): AIRFLOW_HOME and a home folder it owns, the installation readable by it, and an empty /tmp.
 func airflowImage(airflow string) kubelet.Image {
 	return kubelet.Image{
 		Root: "/",
@@ -106,6 +108,9 @@ func airflowImage(airflow string) kubelet.Image {
 			"HOME=/home/airflow", "LANG=C.UTF-8"},
 		Dirs: []kubelet.Dir{{Path: "/root", Mode: 0o755}, {Path: "/opt/airflow", Mode: 0o775, UID: 50000},
 			{Path: "/home/airflow", Mode: 0o755, UID: 50000}},
+		// The node's /tmp holds every other test's files; the image's is empty (with it, Airflow 2.10's
+		// FAB auth manager took half a minute to start).
+		Empty: []kubelet.Dir{{Path: "/tmp", Mode: 0o777 | os.ModeSticky}},
 	}
 }
 
@@ -245,7 +250,7 @@ func deploy(t *testing.T, c *cluster, r render.Rendered) *gateway {
 	}
 	started := time.Now()
 	for i := range replicas {
-		pod := c.node.RunPod(fmt.Sprintf("%s-%d", d.Name, i), d.Spec.Template.Spec)
+		pod := c.node.RunPod(t, fmt.Sprintf("%s-%d", d.Name, i), d.Spec.Template.Spec)
 		g.mu.Lock()
 		g.pods = append(g.pods, pod)
 		g.mu.Unlock()
@@ -335,9 +340,11 @@ func seedsCalls(t *testing.T, c *cluster, g *gateway) {
 			t.Fatalf("NOTES.txt shows %q before its port-forward", call.line)
 		}
 		line := strings.ReplaceAll(call.line, local, g.service.Forward(t))
-		cmd := exec.Command("bash", "-o", "pipefail", "-c", line)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", line)
 		cmd.Env = append(os.Environ(), "TOKEN="+seedToken)
 		out, err := cmd.CombinedOutput()
+		cancel()
 		want := "gw_two_tasks"
 		if strings.Contains(line, "/health") || strings.Contains(line, "api=version") {
 			want = c.version
@@ -347,29 +354,22 @@ func seedsCalls(t *testing.T, c *cluster, g *gateway) {
 			continue
 		}
 		ran++
-		t.Logf("%s: %s: %d bytes, naming %s", cmp(call.comment, "health"), call.line, len(out), want)
+		t.Logf("%s: %s: %d bytes, naming %s", cmp.Or(call.comment, "health"), call.line, len(out), want)
 	}
 	if ran != 5 {
 		t.Errorf("%d of NOTES.txt's calls ran, want 5 (health, plugin, command, MWAA, REST):\n%s", ran, g.rendered.Notes)
 	}
 }
 
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // helmTest runs the chart's helm test pod and checks it passes.
 func helmTest(t *testing.T, c *cluster, r render.Rendered) {
 	t.Helper()
 	for _, o := range r.Objects {
-		if o.Kind != "Pod" || !o.Hook {
+		pod, ok := o.Value.(*corev1.Pod)
+		if !ok || !o.Hook || !strings.Contains(pod.Annotations["helm.sh/hook"], "test") {
 			continue
 		}
-		pod := o.Value.(*corev1.Pod)
-		p := c.node.RunPod(pod.Name, pod.Spec)
+		p := c.node.RunPod(t, pod.Name, pod.Spec)
 		for name, ct := range p.Containers() {
 			if err := ct.Wait(time.Minute); err != nil {
 				t.Errorf("helm test: %s/%s: %v\n%s", pod.Name, name, err, ct.Logs)
@@ -437,8 +437,9 @@ func jobAcrossPods(t *testing.T, g *gateway) {
 	victim.Kill()
 	killed := time.Now()
 	var lost *testbed.JobDoc
+	survivor := on(other)
 	for time.Since(killed) < time.Minute {
-		if lost = on(other).Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); lost.State != "running" {
+		if lost = survivor.Job(t, http.MethodGet, "/api/v1/jobs/"+job.ID); lost.State != "running" {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -494,7 +495,7 @@ func sidecar(t *testing.T, c *cluster) {
 	spec := pod.Spec
 	// The official chart's own webserver container is the test bed's webserver.
 	spec.Containers = slices.DeleteFunc(slices.Clone(spec.Containers), func(ct corev1.Container) bool { return ct.Name == "webserver" })
-	p := c.node.RunPod(pod.Name, spec)
+	p := c.node.RunPod(t, pod.Name, spec)
 	p.StandIn(t, 8080, strings.TrimPrefix(c.api.URL, "http://"))
 	p.WaitReady(t, 3*time.Minute)
 	url := p.Forward(t, 8090)
@@ -514,7 +515,7 @@ func sidecar(t *testing.T, c *cluster) {
 		for i := 0; i < len(call.header); i += 2 {
 			req.Header.Set(call.header[i], call.header[i+1])
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
 		if err != nil {
 			t.Fatalf("%s: %v", call.name, err)
 		}

@@ -7,14 +7,16 @@
 // and the probes polled as the kubelet polls them.
 //
 // The cluster's network is a namespace of its own, joined to each pod by a veth pair (the pod's eth0,
-// 10.244.N.2/24, its default route the cluster's end); a Service is an address there (10.96.0.N), named in
-// every pod's /etc/hosts, that forwards to a process of the node or to the ready pods behind it.
+// 10.244.N.2/24, its default route the cluster's end); a Service is an address there (10.96.1.N), named in
+// every pod's /etc/hosts, that forwards to a process of the node or to the ready pods behind it. A pod's
+// /etc/resolv.conf names the cluster's DNS address, where a name outside /etc/hosts is refused at once.
 //
 // It needs root, for namespaces and mounts; a test without it skips.
 package kubelet
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,9 +45,14 @@ import (
 // Image is what a container's image holds: the files of its root, its environment, and folders its build
 // made (a Dockerfile's RUN mkdir and chown), made in each container's writable layer.
 type Image struct {
-	Root string // the image's files: a folder, or / for the node's own
-	Env  []string
-	Dirs []Dir
+	Root       string // the image's files: a folder, or / for the node's own
+	Env        []string
+	User       string // UID or UID:GID, as the image's config says; root when empty
+	WorkingDir string
+	Dirs       []Dir
+	// Empty are folders the image holds empty, whatever its Root has there (the node's own /tmp is not
+	// an image's).
+	Empty []Dir
 }
 
 // Dir is a folder an image holds, with its owner and mode.
@@ -94,11 +101,19 @@ func NewNode(tb testing.TB, namespace string) *Node {
 	if n.network, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", cluster.Process.Pid)); err != nil {
 		tb.Fatal(err)
 	}
+	// The cluster's DNS address, where nothing listens: a name /etc/hosts does not hold is refused at
+	// once, as the cluster's DNS would answer that no such name exists, never sent to the node's resolver.
+	if _, err := inNetns(n.network, func() (any, error) { return nil, loopbackAddress(clusterDNS) }); err != nil {
+		tb.Fatalf("the cluster's DNS address: %v", err)
+	}
 	return n
 }
 
-// Service is a Service of the cluster: a loopback address in every pod's network namespace that forwards
-// each connection on Port to what dial reaches.
+// clusterDNS is the cluster DNS's address, which every pod's /etc/resolv.conf names.
+const clusterDNS = "10.96.0.10"
+
+// Service is a Service of the cluster: an address of the cluster's network (on its lo) that forwards each
+// connection on Port to what dial reaches.
 type Service struct {
 	Name string
 	IP   string
@@ -143,18 +158,9 @@ func (n *Node) service(name string, port int, dial func(ctx context.Context) (ne
 	tb.Helper()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	s := &Service{Name: name, IP: fmt.Sprintf("10.96.0.%d", len(n.services)+1), Port: port, dial: dial}
+	s := &Service{Name: name, IP: fmt.Sprintf("10.96.1.%d", len(n.services)+1), Port: port, dial: dial}
 	ln, err := inNetns(n.network, func() (any, error) {
-		h, err := netlink.NewHandle()
-		if err != nil {
-			return nil, err
-		}
-		defer h.Close()
-		lo, err := h.LinkByName("lo")
-		if err != nil {
-			return nil, err
-		}
-		if err := h.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(s.IP), Mask: net.CIDRMask(32, 32)}}); err != nil {
+		if err := loopbackAddress(s.IP); err != nil {
 			return nil, err
 		}
 		return net.Listen("tcp", net.JoinHostPort(s.IP, strconv.Itoa(port)))
@@ -215,18 +221,21 @@ func closeWrite(c net.Conn) {
 // Pod is a pod the node runs.
 type Pod struct {
 	Name string
+	tb   testing.TB
 	node *Node
 	spec corev1.PodSpec
 	dir  string
 
-	sandbox *exec.Cmd
-	netns   *os.File
-	IP      string            // the pod's address on the cluster's network
-	volumes map[string]string // volume name → the node's folder
+	sandbox   *exec.Cmd
+	netns     *os.File
+	IP        string            // the pod's address on the cluster's network
+	volumes   map[string]string // volume name → the node's folder
+	projected map[string]bool   // the volumes of Secrets and ConfigMaps
 
 	mu         sync.Mutex
 	containers map[string]*Container
-	ready      bool
+	ready      map[string]bool // by container: its readiness probe's last answer
+	failed     error           // a container's startup probe that failed
 	stopped    bool
 	stopProbes context.CancelFunc
 }
@@ -260,26 +269,34 @@ func (l *Logs) String() string {
 	return string(l.buf)
 }
 
-// RunPod starts a pod of spec named name, as the kubelet does: its sandbox, its volumes, each init
-// container to its end (a failed one fails the test), then its containers, and their probes. The pod is
-// stopped when the test ends.
-func (n *Node) RunPod(name string, spec corev1.PodSpec) *Pod {
-	tb := n.tb
+// RunPod starts a pod of spec named name for tb, as the kubelet does: its sandbox, its volumes, each init
+// container to its end (a failed one fails tb), then its containers, and their probes. The pod is stopped
+// when tb ends.
+func (n *Node) RunPod(tb testing.TB, name string, spec corev1.PodSpec) *Pod {
 	tb.Helper()
-	p := &Pod{Name: name, node: n, spec: spec, dir: filepath.Join(n.dir, name), volumes: map[string]string{}, containers: map[string]*Container{}}
+	for _, c := range spec.Containers {
+		for _, pr := range []*corev1.Probe{c.StartupProbe, c.ReadinessProbe, c.LivenessProbe} {
+			if pr != nil && pr.HTTPGet == nil {
+				tb.Fatalf("pod %s: container %s: a probe that is not httpGet, which this kubelet does not know", name, c.Name)
+			}
+		}
+	}
+	p := &Pod{Name: name, tb: tb, node: n, spec: spec, dir: filepath.Join(n.dir, name), volumes: map[string]string{},
+		containers: map[string]*Container{}, ready: map[string]bool{}}
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(p.Stop)
 	p.startSandbox(tb)
+	p.projected = map[string]bool{}
 	for _, v := range spec.Volumes {
 		p.volumes[v.Name] = p.volume(tb, v)
+		p.projected[v.Name] = v.Secret != nil || v.ConfigMap != nil
 	}
 	for _, c := range spec.InitContainers {
 		ct := p.start(tb, c)
-		<-ct.done
-		if ct.err != nil {
-			tb.Fatalf("pod %s: init container %s: %v\n%s", name, c.Name, ct.err, ct.Logs)
+		if err := ct.Wait(2 * time.Minute); err != nil {
+			tb.Fatalf("pod %s: init container %s: %v\n%s", name, c.Name, err, ct.Logs)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -289,6 +306,27 @@ func (n *Node) RunPod(name string, spec corev1.PodSpec) *Pod {
 		go p.probe(ctx, c)
 	}
 	return p
+}
+
+var (
+	spawnOnce sync.Once
+	spawns    = make(chan func())
+)
+
+// spawn starts cmd from one OS thread that never ends: a child's parent-death signal follows the thread
+// that started it, and the threads inNetns borrows end with their goroutines.
+func spawn(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		go func() {
+			runtime.LockOSThread()
+			for f := range spawns {
+				f()
+			}
+		}()
+	})
+	errc := make(chan error, 1)
+	spawns <- func() { errc <- cmd.Start() }
+	return <-errc
 }
 
 // startSandbox starts a process holding new network, UTS and IPC namespaces, with lo up, named hostname.
@@ -301,18 +339,26 @@ func startSandbox(tb testing.TB, hostname string) *exec.Cmd {
 	spec, _ := json.Marshal(launch{Sandbox: true, Hostname: hostname})
 	cmd := exec.Command(self)
 	cmd.Env = []string{runtimeEnv + "=" + string(spec)}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var stderr Logs
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	if err := spawn(cmd); err != nil {
 		tb.Fatalf("sandbox %s: %v", hostname, err)
 	}
-	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
-		tb.Fatalf("sandbox %s did not start: %q %s", hostname, line, stderr.String())
+	line := make(chan string, 1)
+	go func() { l, _ := bufio.NewReader(out).ReadString('\n'); line <- l }()
+	select {
+	case l := <-line:
+		if l != "ready\n" {
+			tb.Fatalf("sandbox %s did not start: %q %s", hostname, l, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		tb.Fatalf("sandbox %s did not start within a minute: %s", hostname, stderr.String())
 	}
 	return cmd
 }
@@ -370,6 +416,24 @@ func (p *Pod) startSandbox(tb testing.TB) {
 	if err := os.WriteFile(filepath.Join(p.dir, "hosts"), []byte(hosts.String()), 0o644); err != nil {
 		tb.Fatal(err)
 	}
+	resolv := fmt.Sprintf("nameserver %s\nsearch %s.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n", clusterDNS, n.Namespace)
+	if err := os.WriteFile(filepath.Join(p.dir, "resolv.conf"), []byte(resolv), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// loopbackAddress adds ip/32 to lo of the calling thread's network namespace.
+func loopbackAddress(ip string) error {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	return h.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(ip), Mask: net.CIDRMask(32, 32)}})
 }
 
 // addressUp gives the link its address in a /24 and sets it up; with a gateway, the default route goes
@@ -415,11 +479,16 @@ func inNetns(ns *os.File, fn func() (any, error)) (any, error) {
 	return r.v, r.err
 }
 
-// Dial connects to port in the pod's network namespace, as the pod's IP is reached from the cluster.
+// Dial connects to port at the pod's IP, as a Service and the kubelet's probes reach it.
 func (p *Pod) Dial(ctx context.Context, port int) (net.Conn, error) {
+	return p.dial(ctx, p.IP, port)
+}
+
+// dial connects to host:port from inside the pod's network namespace.
+func (p *Pod) dial(ctx context.Context, host string, port int) (net.Conn, error) {
 	c, err := inNetns(p.netns, func() (any, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		return d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	})
 	if err != nil {
 		return nil, err
@@ -443,7 +512,7 @@ func (p *Pod) StandIn(tb testing.TB, port int, addr string) {
 }
 
 // Forward listens on the node's loopback and forwards to port of the pod, as `kubectl port-forward pod/NAME`
-// does; it returns the URL to reach it by.
+// does (to the pod's own loopback); it returns the URL to reach it by.
 func (p *Pod) Forward(tb testing.TB, port int) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -451,7 +520,7 @@ func (p *Pod) Forward(tb testing.TB, port int) string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	go relay(ln, func(ctx context.Context) (net.Conn, error) { return p.Dial(ctx, port) })
+	go relay(ln, func(ctx context.Context) (net.Conn, error) { return p.dial(ctx, "127.0.0.1", port) })
 	return "http://" + ln.Addr().String()
 }
 
@@ -505,7 +574,8 @@ func writeProjected(tb testing.TB, dir string, data map[string]string, items []c
 	if defaultMode != nil {
 		mode = os.FileMode(*defaultMode)
 	}
-	files := map[string]string{} // path in the volume → key
+	files := map[string]string{}      // path in the volume → key
+	modes := map[string]os.FileMode{} // path → its item's own mode
 	if len(items) == 0 {
 		for k := range data {
 			files[k] = k
@@ -516,12 +586,17 @@ func writeProjected(tb testing.TB, dir string, data map[string]string, items []c
 			tb.Fatalf("volume %s: no key %s", filepath.Base(dir), it.Key)
 		}
 		files[it.Path] = it.Key
+		if it.Mode != nil {
+			modes[it.Path] = os.FileMode(*it.Mode)
+		}
 	}
 	stamp := filepath.Join(dir, ".."+time.Now().UTC().Format("2006_01_02_15_04_05.000000000"))
 	if err := os.MkdirAll(stamp, 0o755); err != nil {
 		tb.Fatal(err)
 	}
+	links := map[string]bool{} // the volume's top-level entries, each a link through ..data
 	for path, key := range files {
+		mode := cmp.Or(modes[path], mode)
 		file := filepath.Join(stamp, path)
 		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 			tb.Fatal(err)
@@ -537,7 +612,10 @@ func writeProjected(tb testing.TB, dir string, data map[string]string, items []c
 				tb.Fatal(err)
 			}
 		}
-		if err := os.Symlink(filepath.Join("..data", path), filepath.Join(dir, path)); err != nil {
+		links[strings.Split(filepath.ToSlash(path), "/")[0]] = true
+	}
+	for top := range links {
+		if err := os.Symlink(filepath.Join("..data", top), filepath.Join(dir, top)); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -553,16 +631,24 @@ func (p *Pod) start(tb testing.TB, c corev1.Container) *Container {
 	if !ok {
 		tb.Fatalf("pod %s: container %s: no image %s on this node", p.Name, c.Name, c.Image)
 	}
-	l := launch{SandboxPID: p.sandbox.Process.Pid, Image: img, Hosts: filepath.Join(p.dir, "hosts"), WorkingDir: c.WorkingDir}
+	l := launch{SandboxPID: p.sandbox.Process.Pid, Image: img, Hosts: filepath.Join(p.dir, "hosts"), Resolv: filepath.Join(p.dir, "resolv.conf"),
+		WorkingDir: cmp.Or(c.WorkingDir, img.WorkingDir)}
 	l.Scratch = filepath.Join(p.dir, "containers", c.Name)
 	if err := os.MkdirAll(l.Scratch, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	l.Argv = append(slices.Clone(c.Command), c.Args...)
 	if len(c.Command) == 0 {
 		tb.Fatalf("pod %s: container %s has no command: this kubelet knows no image's entrypoint", p.Name, c.Name)
 	}
 	l.Env = p.env(tb, c, img)
+	vars := map[string]string{}
+	for _, e := range l.Env {
+		k, v, _ := strings.Cut(e, "=")
+		vars[k] = v
+	}
+	for _, a := range append(slices.Clone(c.Command), c.Args...) {
+		l.Argv = append(l.Argv, expand(a, vars))
+	}
 	l.UID, l.GID, l.Groups, l.ReadOnly, l.NoNewPrivs = p.user(tb, c)
 	for _, m := range c.VolumeMounts {
 		src, ok := p.volumes[m.Name]
@@ -577,7 +663,9 @@ func (p *Pod) start(tb testing.TB, c corev1.Container) *Container {
 			}
 			src = resolved
 		}
-		l.Mounts = append(l.Mounts, bindMount{Source: src, Target: m.MountPath, ReadOnly: m.ReadOnly})
+		// The kubelet mounts Secrets and ConfigMaps read-only, whatever the mount says.
+		readOnly := m.ReadOnly || p.projected[m.Name]
+		l.Mounts = append(l.Mounts, bindMount{Source: src, Target: m.MountPath, ReadOnly: readOnly})
 	}
 	spec, _ := json.Marshal(l)
 	self, err := os.Executable()
@@ -588,8 +676,8 @@ func (p *Pod) start(tb testing.TB, c corev1.Container) *Container {
 	ct.cmd = exec.Command(self)
 	ct.cmd.Env = []string{runtimeEnv + "=" + string(spec)}
 	ct.cmd.Stdout, ct.cmd.Stderr = ct.Logs, ct.Logs
-	ct.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID}
-	if err := ct.cmd.Start(); err != nil {
+	ct.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID, Pdeathsig: syscall.SIGKILL}
+	if err := spawn(ct.cmd); err != nil {
 		tb.Fatalf("pod %s: container %s: %v", p.Name, c.Name, err)
 	}
 	go func() { ct.err = ct.cmd.Wait(); close(ct.done) }()
@@ -620,7 +708,7 @@ func (p *Pod) env(tb testing.TB, c corev1.Container, img Image) []string {
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom == nil:
-			set(e.Name, os.Expand(e.Value, func(k string) string { return vars[k] }))
+			set(e.Name, expand(e.Value, vars))
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
 			v, ok := p.node.Secrets[ref.Name][ref.Key]
@@ -647,11 +735,47 @@ func (p *Pod) env(tb testing.TB, c corev1.Container, img Image) []string {
 	return out
 }
 
+// expand expands $(NAME) in s as Kubernetes does for env values, command and args: a defined variable's
+// value, an undefined one left as written, and $$ for a literal $.
+func expand(s string, vars map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch next := s[i+1]; {
+		case next == '$':
+			b.WriteByte('$')
+			i++
+		case next == '(':
+			if end := strings.IndexByte(s[i:], ')'); end > 0 {
+				if v, ok := vars[s[i+2:i+end]]; ok {
+					b.WriteString(v)
+					i += end
+					continue
+				}
+			}
+			b.WriteByte('$')
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
 // user is the container's user, group and supplementary groups (the fsGroup), from its security
 // context over the pod's, refusing root under runAsNonRoot as the kubelet does.
 func (p *Pod) user(tb testing.TB, c corev1.Container) (uid, gid int, groups []int, readOnly, noNewPrivs bool) {
 	tb.Helper()
 	var nonRoot bool
+	img := p.node.Images[c.Image]
+	if u, g, ok := strings.Cut(img.User, ":"); img.User != "" {
+		uid, _ = strconv.Atoi(u)
+		if ok {
+			gid, _ = strconv.Atoi(g)
+		}
+	}
 	if sc := p.spec.SecurityContext; sc != nil {
 		if sc.RunAsUser != nil {
 			uid = int(*sc.RunAsUser)
@@ -684,8 +808,8 @@ func (p *Pod) user(tb testing.TB, c corev1.Container) (uid, gid int, groups []in
 }
 
 // probe polls the container's startup probe until it succeeds, then its liveness and readiness probes,
-// at their periods, as the kubelet does; the readiness result is the pod's, and a liveness probe that
-// fails failureThreshold times in a row fails the test (the kubelet would restart the container).
+// at their periods, as the kubelet does; the readiness result is the container's, and a liveness probe
+// that fails failureThreshold times in a row fails the test (the kubelet would restart the container).
 func (p *Pod) probe(ctx context.Context, c corev1.Container) {
 	started := time.Now()
 	ports := map[string]int{}
@@ -703,7 +827,7 @@ func (p *Pod) probe(ctx context.Context, c corev1.Container) {
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return p.Dial(ctx, port) },
 		}}
 		defer client.CloseIdleConnections()
-		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, h.Path))
+		resp, err := client.Get(fmt.Sprintf("http://%s%s", net.JoinHostPort(p.IP, strconv.Itoa(port)), h.Path))
 		if err != nil {
 			return false
 		}
@@ -723,7 +847,9 @@ func (p *Pod) probe(ctx context.Context, c corev1.Container) {
 	if pr := c.StartupProbe; pr != nil {
 		for failures := 0; !check(pr); {
 			if failures++; failures >= int(max(pr.FailureThreshold, 1)) {
-				p.node.tb.Errorf("pod %s: container %s: the startup probe failed %d times", p.Name, c.Name, failures)
+				p.mu.Lock()
+				p.failed = fmt.Errorf("container %s: the startup probe failed %d times", c.Name, failures)
+				p.mu.Unlock()
 				return
 			}
 			if !wait(period(pr)) {
@@ -731,60 +857,78 @@ func (p *Pod) probe(ctx context.Context, c corev1.Container) {
 			}
 		}
 	}
-	// Without a probe the container is ready (or live) while it runs.
-	always := &corev1.Probe{PeriodSeconds: 3600}
-	ready, live := cmpOr(c.ReadinessProbe, always), cmpOr(c.LivenessProbe, always)
-	if ready == always {
-		p.setReady(true)
+	// Without a readiness probe a running container is ready; without a liveness probe, live.
+	ready, live := c.ReadinessProbe, c.LivenessProbe
+	if ready == nil {
+		p.setReady(c.Name, true)
 	}
-	nextReady, nextLive := started.Add(time.Duration(ready.InitialDelaySeconds)*time.Second), started.Add(time.Duration(live.InitialDelaySeconds)*time.Second)
+	next := func(pr *corev1.Probe) time.Time {
+		if pr == nil {
+			return time.Time{}
+		}
+		return started.Add(time.Duration(pr.InitialDelaySeconds) * time.Second)
+	}
+	nextReady, nextLive := next(ready), next(live)
 	liveFailures, readyFailures := 0, 0
-	for {
+	for ready != nil || live != nil {
 		now := time.Now()
-		if !now.Before(nextReady) && ready != always {
+		if ready != nil && !now.Before(nextReady) {
 			if check(ready) {
 				readyFailures = 0
-				p.setReady(true)
+				p.setReady(c.Name, true)
 			} else if readyFailures++; readyFailures >= int(max(ready.FailureThreshold, 1)) {
-				p.setReady(false)
+				p.setReady(c.Name, false)
 			}
 			nextReady = time.Now().Add(period(ready))
 		}
-		if !now.Before(nextLive) && live != always {
+		if live != nil && !now.Before(nextLive) {
 			if check(live) {
 				liveFailures = 0
 			} else if liveFailures++; liveFailures >= int(max(live.FailureThreshold, 1)) && ctx.Err() == nil {
-				p.node.tb.Errorf("pod %s: container %s: the liveness probe failed %d times: the kubelet would restart it", p.Name, c.Name, liveFailures)
+				p.tb.Errorf("pod %s: container %s: the liveness probe failed %d times: the kubelet would restart it", p.Name, c.Name, liveFailures)
 			}
 			nextLive = time.Now().Add(period(live))
 		}
-		if !wait(time.Until(minTime(nextReady, nextLive))) {
+		due := nextReady
+		if ready == nil || (live != nil && nextLive.Before(due)) {
+			due = nextLive
+		}
+		if !wait(time.Until(due)) {
 			return
 		}
 	}
 }
 
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-func (p *Pod) setReady(ready bool) {
+func (p *Pod) setReady(container string, ready bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.ready = ready && !p.stopped
+	p.ready[container] = ready
 }
 
-// Ready says whether the pod's readiness probe last passed (and the pod is not stopped).
+// Ready says whether the pod is ready, as an endpoint of its Services: every container running, and
+// ready by its readiness probe's last answer; a stopped pod is not.
 func (p *Pod) Ready() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.ready
+	if p.stopped {
+		return false
+	}
+	for _, spec := range p.spec.Containers {
+		c := p.containers[spec.Name]
+		if c == nil || !p.ready[spec.Name] {
+			return false
+		}
+		select {
+		case <-c.done:
+			return false
+		default:
+		}
+	}
+	return true
 }
 
-// WaitReady waits until the pod is ready, failing the test after timeout with its containers' logs.
+// WaitReady waits until the pod is ready, failing the test when a container ends or fails its startup
+// probe, or after timeout, with its containers' logs.
 func (p *Pod) WaitReady(tb testing.TB, timeout time.Duration) {
 	tb.Helper()
 	for deadline := time.Now().Add(timeout); !p.Ready(); time.Sleep(100 * time.Millisecond) {
@@ -795,6 +939,12 @@ func (p *Pod) WaitReady(tb testing.TB, timeout time.Duration) {
 				tb.Fatalf("pod %s: container %s ended: %v\n%s", p.Name, spec.Name, c.err, c.Logs)
 			default:
 			}
+		}
+		p.mu.Lock()
+		failed := p.failed
+		p.mu.Unlock()
+		if failed != nil {
+			tb.Fatalf("pod %s: %v\n%s", p.Name, failed, p.AllLogs())
 		}
 		if time.Now().After(deadline) {
 			tb.Fatalf("pod %s is not ready after %s:\n%s", p.Name, timeout, p.AllLogs())
@@ -828,11 +978,12 @@ func (c *Container) Wait(timeout time.Duration) error {
 	}
 }
 
-// Kill kills the pod at once, as a node that is lost: every container's every process (each is PID 1 of
-// its PID namespace, whose processes end with it) and the sandbox, with SIGKILL.
+// Kill kills the pod at once, as when its processes crash together or are OOM-killed: every container's
+// every process (each is PID 1 of its PID namespace, whose processes end with it) and the sandbox, with
+// SIGKILL. The kernel closes the pod's connections, as it would on a node that stays up.
 func (p *Pod) Kill() {
 	p.mu.Lock()
-	p.stopped, p.ready = true, false
+	p.stopped = true
 	p.mu.Unlock()
 	for _, c := range p.Containers() {
 		_ = c.cmd.Process.Kill()
@@ -841,11 +992,12 @@ func (p *Pod) Kill() {
 	p.Stop()
 }
 
-// Stop stops the pod as the kubelet deletes one: SIGTERM to every container, SIGKILL after the pod's
-// terminationGracePeriodSeconds; then its sandbox, and with it its network.
+// Stop stops the pod as the kubelet deletes one: SIGTERM to every container at once, SIGKILL to those
+// still running after the pod's terminationGracePeriodSeconds (which fails the test: a container should
+// end on SIGTERM); then its sandbox, and with it its network.
 func (p *Pod) Stop() {
 	p.mu.Lock()
-	p.stopped, p.ready = true, false
+	p.stopped = true
 	p.mu.Unlock()
 	if p.stopProbes != nil {
 		p.stopProbes()
@@ -854,18 +1006,21 @@ func (p *Pod) Stop() {
 	if p.spec.TerminationGracePeriodSeconds != nil {
 		grace = time.Duration(*p.spec.TerminationGracePeriodSeconds) * time.Second
 	}
+	end := time.Now().Add(grace)
 	for _, c := range p.Containers() {
 		select {
 		case <-c.done:
-			continue
 		default:
+			_ = c.cmd.Process.Signal(syscall.SIGTERM)
 		}
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for name, c := range p.Containers() {
 		select {
 		case <-c.done:
-		case <-time.After(grace):
+		case <-time.After(time.Until(end)):
 			_ = c.cmd.Process.Kill()
 			<-c.done
+			p.tb.Errorf("pod %s: container %s did not end within %s of SIGTERM, and was killed:\n%s", p.Name, name, grace, c.Logs)
 		}
 	}
 	if p.sandbox != nil && p.sandbox.ProcessState == nil {

@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -30,9 +31,10 @@ type launch struct {
 	Image      Image
 	Scratch    string // a folder where the container's writable layer (a tmpfs) is mounted
 	Mounts     []bindMount
-	Hosts      string // the pod's /etc/hosts, as the kubelet writes it
-	ReadOnly   bool   // readOnlyRootFilesystem
-	NoNewPrivs bool   // allowPrivilegeEscalation: false
+	Hosts      string // the pod's /etc/hosts and /etc/resolv.conf, as the kubelet writes them
+	Resolv     string
+	ReadOnly   bool // readOnlyRootFilesystem
+	NoNewPrivs bool // allowPrivilegeEscalation: false
 	UID, GID   int
 	Groups     []int
 	Argv, Env  []string
@@ -105,9 +107,9 @@ func loopbackUp() error {
 	return nil
 }
 
-// container builds the container's root (the image's files under a writable layer, the volumes at their
-// mount paths, /proc, /dev, /tmp and the pod's /etc/hosts), enters it as the container's user, and
-// executes its program.
+// container builds the container's root (the image's files under a writable layer, /proc, /dev, the pod's
+// /etc/hosts and the volumes at their mount paths), enters it as the container's user, and executes its
+// program.
 func container(l launch) error {
 	for _, ns := range []struct {
 		name string
@@ -135,6 +137,19 @@ func container(l launch) error {
 			return err
 		}
 	}
+	// Folders the image holds empty: opaque in the writable layer, so that nothing of the lower one shows.
+	for _, d := range l.Image.Empty {
+		dir := filepath.Join(upper, d.Path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chmod(dir, d.Mode); err != nil {
+			return err
+		}
+		if err := unix.Setxattr(dir, "trusted.overlay.opaque", []byte("y"), 0); err != nil {
+			return fmt.Errorf("%s empty: %w", d.Path, err)
+		}
+	}
 	if err := unix.Mount("overlay", root, "overlay", 0, fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", l.Image.Root, upper, work)); err != nil {
 		return fmt.Errorf("the root over the image's files: %w", err)
 	}
@@ -150,23 +165,13 @@ func container(l launch) error {
 			return err
 		}
 	}
-	mounts := append([]bindMount{{Source: l.Hosts, Target: "/etc/hosts", ReadOnly: true}}, l.Mounts...)
-	for _, m := range mounts {
-		if err := bind(root, m); err != nil {
-			return err
-		}
+	// The runtime's own mounts first, then the volumes, which may lie over them.
+	proc := filepath.Join(root, "proc")
+	if err := os.MkdirAll(proc, 0o755); err != nil {
+		return err
 	}
-	for _, m := range []struct{ target, fstype, source, data string }{
-		{"/proc", "proc", "proc", ""},
-		{"/tmp", "tmpfs", "tmpfs", "mode=1777"},
-	} {
-		target := filepath.Join(root, m.target)
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return err
-		}
-		if err := unix.Mount(m.source, target, m.fstype, unix.MS_NOSUID|unix.MS_NODEV, m.data); err != nil {
-			return fmt.Errorf("%s: %w", m.target, err)
-		}
+	if err := unix.Mount("proc", proc, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("/proc: %w", err)
 	}
 	dev := filepath.Join(root, "dev")
 	if err := os.MkdirAll(dev, 0o755); err != nil {
@@ -174,6 +179,13 @@ func container(l launch) error {
 	}
 	if err := unix.Mount("/dev", dev, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("/dev: %w", err)
+	}
+	mounts := append([]bindMount{{Source: l.Hosts, Target: "/etc/hosts", ReadOnly: true},
+		{Source: l.Resolv, Target: "/etc/resolv.conf", ReadOnly: true}}, l.Mounts...)
+	for _, m := range mounts {
+		if err := bind(root, m); err != nil {
+			return err
+		}
 	}
 	if l.ReadOnly {
 		if err := unix.Mount("", root, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
@@ -183,7 +195,7 @@ func container(l launch) error {
 	if err := unix.Chroot(root); err != nil {
 		return fmt.Errorf("chroot: %w", err)
 	}
-	if err := unix.Chdir(cmpOr(l.WorkingDir, "/")); err != nil {
+	if err := unix.Chdir(cmp.Or(l.WorkingDir, "/")); err != nil {
 		return fmt.Errorf("workingDir: %w", err)
 	}
 	program, err := lookPath(l.Argv[0], l.Env)
@@ -199,6 +211,10 @@ func container(l launch) error {
 	}
 	if err := syscall.Setuid(l.UID); err != nil {
 		return fmt.Errorf("user: %w", err)
+	}
+	// A change of user clears the parent-death signal the node set: set it again.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("parent-death signal: %w", err)
 	}
 	if l.NoNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -256,13 +272,4 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: not found on the container's PATH %s", name, path)
-}
-
-// cmpOr returns a, or b when a is the zero value.
-func cmpOr[T comparable](a, b T) T {
-	var zero T
-	if a != zero {
-		return a
-	}
-	return b
 }
